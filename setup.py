@@ -1,0 +1,52 @@
+"""ament_python package vla_ros: colcon installs it on a robot, pip -e in the dev venv."""
+
+import os
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'vla_ros'
+HERE = Path(__file__).resolve().parent
+
+
+def share_files(folder):
+    """(install dir, [files]) pairs for every file below `folder`, keeping its tree."""
+    pairs = []
+    for directory, _, names in sorted(os.walk(HERE / folder)):
+        files = sorted(
+            str(Path(directory, name).relative_to(HERE))
+            for name in names if not name.startswith('.')
+        )
+        if files:
+            relative = Path(directory).relative_to(HERE)
+            pairs.append((str(Path('share', PACKAGE, relative)), files))
+    return pairs
+
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+        *share_files('launch'),
+        *share_files('config'),
+        *share_files('models'),
+    ],
+    # Runtime dependencies come from package.xml (rosdep) on a robot and from
+    # requirements.txt in the development venv; listing them here would make
+    # colcon's setuptools try to fetch torch.
+    install_requires=['setuptools'],
+    zip_safe=False,
+    maintainer='vla_ros maintainers',
+    maintainer_email='maintainers@vla-ros.invalid',
+    description='Vision-language-action nodes for ROS 2 (CLIP, CLIPSeg, safe cmd_vel policy).',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'vla-ros = vla_ros.cli:main',
+        ],
+    },
+)

@@ -1,0 +1,132 @@
+"""CLIP embeddings and CLIPSeg masks from RGB arrays and text, on a loaded model.
+
+Inputs are HxWx3 uint8 RGB arrays of any size; the model's own processor resizes and
+normalises them, so a robot camera and a training render are treated alike. Outputs are numpy
+arrays: L2-normalised float32 embeddings, and per-prompt probability masks at the input's size.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vla_ros.core.models import LoadedModel
+
+
+def _check_rgb(images):
+    for image in images:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f'expected HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}')
+
+
+def _clean_texts(texts):
+    if isinstance(texts, str):
+        raise TypeError('pass a list of strings, not a single string')
+    if not texts:
+        raise ValueError('no texts to encode')
+    return [str(text) for text in texts]
+
+
+class ClipEncoder:
+    """Image and text embeddings in CLIP's joint space, L2-normalised."""
+
+    def __init__(self, loaded: LoadedModel):
+        if loaded.kind != 'clip':
+            raise ValueError(f'ClipEncoder needs a clip model, got {loaded.kind}')
+        self.loaded = loaded
+        self.model = loaded.model
+        self.processor = loaded.processor
+        self.dim = int(self.model.config.projection_dim)
+        self.max_text_tokens = int(self.model.config.text_config.max_position_embeddings)
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    def _to_device(self, batch):
+        return {
+            key: value.to(self.loaded.device, self.loaded.dtype)
+            if value.is_floating_point() else value.to(self.loaded.device)
+            for key, value in batch.items()
+        }
+
+    @staticmethod
+    def _normalised(features: torch.Tensor) -> np.ndarray:
+        return F.normalize(features.float(), dim=-1).cpu().numpy()
+
+    def encode_images(self, images) -> np.ndarray:
+        """(N, dim) embeddings of N RGB uint8 arrays."""
+        _check_rgb(images)
+        batch = self.processor(images=list(images), return_tensors='pt')
+        with torch.inference_mode():
+            output = self.model.get_image_features(**self._to_device(batch))
+        return self._normalised(output.pooler_output)
+
+    def tokenize(self, texts):
+        """Token ids and mask, truncated to the model's context length."""
+        return self.processor.tokenizer(
+            _clean_texts(texts), padding=True, truncation=True,
+            max_length=self.max_text_tokens, return_tensors='pt')
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the text needs without truncation (start and end tokens included)."""
+        return len(self.processor.tokenizer(str(text))['input_ids'])
+
+    def encode_texts(self, texts) -> np.ndarray:
+        """(N, dim) embeddings of N strings (truncated to the model's context length)."""
+        batch = self.tokenize(texts)
+        with torch.inference_mode():
+            output = self.model.get_text_features(**self._to_device(batch))
+        return self._normalised(output.pooler_output)
+
+
+class ClipSegSegmenter:
+    """Text-prompted masks: prompts are encoded once, each frame runs the vision tower once."""
+
+    def __init__(self, loaded: LoadedModel):
+        if loaded.kind != 'clipseg':
+            raise ValueError(f'ClipSegSegmenter needs a clipseg model, got {loaded.kind}')
+        self.loaded = loaded
+        self.model = loaded.model
+        self.processor = loaded.processor
+        self.max_text_tokens = int(self.model.config.text_config.max_position_embeddings)
+        self.prompts = ()
+        self._conditionals = None
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    def set_prompts(self, prompts) -> None:
+        """Encode the prompts; call again only when they change."""
+        prompts = tuple(_clean_texts(prompts))
+        if prompts == self.prompts:
+            return
+        tokens = self.processor.tokenizer(
+            list(prompts), padding=True, truncation=True, max_length=self.max_text_tokens,
+            return_tensors='pt').to(self.loaded.device)
+        with torch.inference_mode():
+            conditionals = self.model.get_conditional_embeddings(
+                batch_size=len(prompts), input_ids=tokens['input_ids'],
+                attention_mask=tokens['attention_mask'])
+        self.prompts, self._conditionals = prompts, conditionals
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """(P, H, W) float32 probabilities in [0, 1], one mask per prompt at the image's size."""
+        if self._conditionals is None:
+            raise RuntimeError('set_prompts() must be called before segment()')
+        _check_rgb([image])
+        pixels = self.processor.image_processor(images=[image], return_tensors='pt')
+        pixels = pixels['pixel_values'].to(self.loaded.device, self.loaded.dtype)
+        count = len(self.prompts)
+        with torch.inference_mode():
+            vision = self.model.clip.get_image_features(
+                pixel_values=pixels, output_hidden_states=True)
+            # hidden_states[0] is the patch embedding, so layer i is at i + 1.
+            activations = [vision.hidden_states[index + 1].expand(count, -1, -1)
+                           for index in self.model.extract_layers]
+            logits = self.model.decoder(activations, self._conditionals).logits
+            logits = logits.reshape(count, 1, *logits.shape[-2:]).float()
+            resized = F.interpolate(logits, size=image.shape[:2], mode='bilinear',
+                                    align_corners=False)
+        return torch.sigmoid(resized[:, 0]).cpu().numpy()

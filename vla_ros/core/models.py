@@ -1,0 +1,184 @@
+"""Load CLIP and CLIPSeg from a Hugging Face id or a local folder through one code path.
+
+Both kinds of source go through ``from_pretrained``; a folder is just an id that happens to
+exist on disk. Every failure is turned into one :class:`ModelLoadError` whose message names the
+source and says what to do, so a node can print one line instead of a 40-line traceback.
+"""
+
+from dataclasses import dataclass
+import json
+import os
+from pathlib import Path
+import threading
+from typing import Any
+
+import torch
+
+from vla_ros.core import paths
+
+DEVICES = ('auto', 'cpu', 'cuda')
+DTYPES = {
+    'float32': torch.float32,
+    'float16': torch.float16,
+    'bfloat16': torch.bfloat16,
+}
+KINDS = ('clip', 'clipseg')
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says which one and what to do."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for inference: weights in eval mode on `device`, with its processor."""
+
+    kind: str
+    source: str
+    name: str
+    model: Any
+    processor: Any
+    device: torch.device
+    dtype: torch.dtype
+
+
+def resolve_device(device: str) -> torch.device:
+    """Map the `device` parameter (auto|cpu|cuda[:N]) to a torch device, or explain why not."""
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cpu':
+        return torch.device('cpu')
+    if device == 'cuda' or device.startswith('cuda:'):
+        if not torch.cuda.is_available():
+            raise ModelLoadError(
+                f"device '{device}' was requested but this machine has no usable CUDA GPU "
+                "(torch.cuda.is_available() is False); set device to 'auto' or 'cpu'.")
+        return torch.device(device)
+    raise ModelLoadError(f"device '{device}' is not one of auto, cpu, cuda, cuda:N.")
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"dtype '{dtype}' is not one of {', '.join(DTYPES)}.")
+    if dtype == 'float16' and device.type == 'cpu':
+        # Half-precision kernels are missing or slower than fp32 on most CPUs.
+        raise ModelLoadError("dtype 'float16' needs a CUDA device; use float32 or bfloat16 on CPU.")
+    return DTYPES[dtype]
+
+
+def is_offline() -> bool:
+    """True when the Hugging Face hub must not be contacted (HF_HUB_OFFLINE and friends)."""
+    for variable in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'):
+        if os.environ.get(variable, '').strip().lower() in ('1', 'true', 'yes', 'on'):
+            return True
+    return False
+
+
+def looks_like_path(source: str) -> bool:
+    """A source is meant as a folder when it is written like one (hub ids are 'org/name')."""
+    return source.startswith(('/', './', '../', '~')) or source.count('/') > 1
+
+
+def resolve_source(kind: str, source: str) -> str:
+    """Empty means the embedded default of this kind; a path must exist; else a hub id."""
+    if kind not in KINDS:
+        raise ValueError(f'unknown model kind {kind!r}; expected one of {KINDS}')
+    if not source.strip():
+        folder = paths.default_model_dir(kind)
+        if not (folder / 'config.json').is_file():
+            raise ModelLoadError(
+                f'no {kind} model configured and the embedded default {folder} is missing; '
+                f'set the model parameter to a Hugging Face id or a local model folder.')
+        return str(folder)
+    source = source.strip()
+    if looks_like_path(source) or Path(source).expanduser().exists():
+        folder = Path(source).expanduser().resolve()
+        if not folder.is_dir():
+            raise ModelLoadError(
+                f"model folder '{source}' does not exist; point the model parameter at a folder "
+                'holding config.json and model.safetensors, or use a Hugging Face id.')
+        if not (folder / 'config.json').is_file():
+            raise ModelLoadError(
+                f"model folder '{source}' has no config.json; it must be a Hugging Face model "
+                "folder written by save_pretrained().")
+        return str(folder)
+    return source
+
+
+def _check_config_kind(kind: str, folder: str) -> None:
+    """Refuse a CLIPSeg folder given as CLIP and vice versa, before transformers half-loads it."""
+    config_file = Path(folder) / 'config.json'
+    if not config_file.is_file():
+        return
+    try:
+        model_type = json.loads(config_file.read_text()).get('model_type', '')
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"model folder '{folder}': config.json is unreadable ({err}).")
+    if model_type != kind:
+        raise ModelLoadError(
+            f"model '{folder}' is a '{model_type}' model, but a '{kind}' model is needed here.")
+
+
+def _model_class(kind: str):
+    # Imported lazily: transformers takes seconds to import and not every caller needs it.
+    from transformers import CLIPModel, CLIPSegForImageSegmentation
+    return CLIPModel if kind == 'clip' else CLIPSegForImageSegmentation
+
+
+def load_model(kind: str, source: str = '', device: str = 'auto',
+               dtype: str = 'float32') -> LoadedModel:
+    """Load a CLIP ('clip') or CLIPSeg ('clipseg') model and its processor, ready for inference.
+
+    `source` is a Hugging Face id, a local folder, or empty for the embedded default.
+    """
+    from transformers import AutoProcessor
+
+    resolved = resolve_source(kind, source)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    local = Path(resolved).is_dir()
+    if local:
+        _check_config_kind(kind, resolved)
+    offline = local or is_offline()
+    try:
+        model = _model_class(kind).from_pretrained(
+            resolved, local_files_only=offline, dtype=torch_dtype)
+        processor = AutoProcessor.from_pretrained(resolved, local_files_only=offline)
+    except Exception as err:  # transformers raises OSError, ValueError, safetensors errors...
+        where = f"folder '{resolved}'" if local else f"Hugging Face id '{resolved}'"
+        if local:
+            advice = ('check that it holds config.json, model.safetensors and the '
+                      'tokenizer/processor files written by save_pretrained()')
+        elif offline:
+            advice = ('the machine is offline (HF_HUB_OFFLINE): download the model on a '
+                      'connected machine and point the model parameter at its local folder')
+        else:
+            advice = ('check the id and the network, or point the model parameter at a '
+                      'local model folder')
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(
+            f'cannot load {kind} model from {where}: {first_line} -- {advice}.') from err
+    model = model.to(torch_device).eval()
+    name = Path(resolved).name if local else resolved
+    return LoadedModel(kind=kind, source=resolved, name=name, model=model,
+                       processor=processor, device=torch_device, dtype=torch_dtype)
+
+
+class ModelCache:
+    """Load each (kind, source, device, dtype) once and share it between the users in a process.
+
+    The one-process runner hands one cache to all nodes, so the camera and command embedders
+    share one CLIP in memory when they name the same model.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._models = {}
+
+    def get(self, kind: str, source: str = '', device: str = 'auto',
+            dtype: str = 'float32') -> LoadedModel:
+        key = (kind, resolve_source(kind, source), device, dtype)
+        with self._lock:  # held while loading so two nodes never load the same model twice
+            if key not in self._models:
+                self._models[key] = load_model(kind, source, device, dtype)
+            return self._models[key]
