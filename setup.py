@@ -43,7 +43,6 @@ setup(
     maintainer_email='maintainers@vla-ros.invalid',
     description='Vision-language-action nodes for ROS 2 (CLIP, CLIPSeg, safe cmd_vel policy).',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'vla-ros = vla_ros.cli:main',

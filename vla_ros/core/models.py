@@ -62,7 +62,8 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         raise ModelLoadError(f"dtype '{dtype}' is not one of {', '.join(DTYPES)}.")
     if dtype == 'float16' and device.type == 'cpu':
         # Half-precision kernels are missing or slower than fp32 on most CPUs.
-        raise ModelLoadError("dtype 'float16' needs a CUDA device; use float32 or bfloat16 on CPU.")
+        raise ModelLoadError(
+            "dtype 'float16' needs a CUDA device; use float32 or bfloat16 on CPU.")
     return DTYPES[dtype]
 
 
@@ -113,7 +114,8 @@ def _check_config_kind(kind: str, folder: str) -> None:
     try:
         model_type = json.loads(config_file.read_text()).get('model_type', '')
     except (OSError, ValueError) as err:
-        raise ModelLoadError(f"model folder '{folder}': config.json is unreadable ({err}).")
+        raise ModelLoadError(
+            f"model folder '{folder}': config.json is unreadable ({err}).") from None
     if model_type != kind:
         raise ModelLoadError(
             f"model '{folder}' is a '{model_type}' model, but a '{kind}' model is needed here.")

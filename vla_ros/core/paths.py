@@ -9,16 +9,16 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 @lru_cache(maxsize=1)
 def share_dir() -> Path:
-    """share/vla_ros of a colcon install, else the source tree (pip -e development venv)."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        from ament_index_python.packages import PackageNotFoundError
-    except ImportError:
+    """The source tree when running from a checkout (pip -e), else colcon's share/vla_ros."""
+    if (SOURCE_ROOT / 'package.xml').is_file():
         return SOURCE_ROOT
+    from ament_index_python.packages import get_package_share_directory
     try:
         return Path(get_package_share_directory(PACKAGE))
-    except PackageNotFoundError:
-        return SOURCE_ROOT
+    except (LookupError, OSError) as err:  # PackageNotFoundError is a KeyError
+        raise RuntimeError(
+            f'cannot find the installed share/{PACKAGE} folder ({err}); '
+            'source the workspace (install/setup.bash) first') from None
 
 
 def default_model_dir(kind: str) -> Path:

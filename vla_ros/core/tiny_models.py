@@ -29,7 +29,7 @@ def _byte_symbols():
 
 
 def tiny_tokenizer():
-    """A character-level CLIP BPE tokenizer; the end token has the highest id (CLIP pools there)."""
+    """A character-level CLIP BPE tokenizer; its end token has the highest id, where CLIP pools."""
     from transformers import CLIPTokenizer
 
     symbols = _byte_symbols()
@@ -71,8 +71,12 @@ def build_tiny_clip(folder, seed: int = 0) -> Path:
 
 def build_tiny_clipseg(folder, seed: int = 0) -> Path:
     """Write a random CLIPSegForImageSegmentation with tokenizer and processor into `folder`."""
-    from transformers import (CLIPSegConfig, CLIPSegForImageSegmentation, CLIPSegProcessor,
-                              ViTImageProcessorPil)
+    from transformers import (
+        CLIPSegConfig,
+        CLIPSegForImageSegmentation,
+        CLIPSegProcessor,
+        ViTImageProcessorPil,
+    )
 
     tokenizer = tiny_tokenizer()
     config = CLIPSegConfig(

@@ -1,0 +1,28 @@
+# Two commands: `make demo` runs the main job, `make test` runs the whole suite.
+# Both create .venv on first use (and reuse it after), with everything from requirements.txt.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup demo test lint clean
+
+setup: $(INSTALLED)
+
+$(INSTALLED): requirements.txt setup.py
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+demo: $(INSTALLED)
+	$(VENV)/bin/vla-ros smoke
+
+test: $(INSTALLED)
+	$(PYTHON) -m pytest
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,23 @@
+"""Shared test setup: an isolated ROS graph, no hub access, tiny models built once."""
+
+import os
+
+# Before anything imports rclpy: keep discovery on this machine and give this test run its
+# own domain, so parallel runs on one machine never see each other's topics.
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 100 + 1))
+os.environ['HF_HUB_OFFLINE'] = '1'  # tests never wait on a network that is not there
+
+import pytest  # noqa: E402
+
+from vla_ros.core import tiny_models  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def tiny_clip_dir(tmp_path_factory):
+    return tiny_models.build_tiny_clip(tmp_path_factory.mktemp('models') / 'tiny-clip')
+
+
+@pytest.fixture(scope='session')
+def tiny_clipseg_dir(tmp_path_factory):
+    return tiny_models.build_tiny_clipseg(tmp_path_factory.mktemp('models') / 'tiny-clipseg')
