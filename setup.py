@@ -46,6 +46,9 @@ setup(
     entry_points={
         'console_scripts': [
             'vla-ros = vla_ros.cli:main',
+            'camera_embedder = vla_ros.nodes.camera_embedder:main',
+            'command_embedder = vla_ros.nodes.command_embedder:main',
+            'scene_segmenter = vla_ros.nodes.scene_segmenter:main',
         ],
     },
 )

@@ -80,6 +80,16 @@ class ClipEncoder:
         return self._normalised(output.pooler_output)
 
 
+    def label_probabilities(self, image_embeddings: np.ndarray,
+                            label_embeddings: np.ndarray) -> np.ndarray:
+        """Zero-shot (N, L) probabilities: softmax over the model's scaled cosine similarities."""
+        scale = float(self.model.logit_scale.exp())
+        logits = scale * np.asarray(image_embeddings) @ np.asarray(label_embeddings).T
+        logits -= logits.max(axis=-1, keepdims=True)
+        exponentials = np.exp(logits)
+        return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
 class ClipSegSegmenter:
     """Text-prompted masks: prompts are encoded once, each frame runs the vision tower once."""
 

@@ -1,0 +1,99 @@
+"""From CLIPSeg probabilities to what the robot uses: a target point, a mask image, an overlay."""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MASK_ENCODINGS = ('mono8', '32FC1')
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the prompt's object is in the image.
+
+    x, y: centroid in normalised image coordinates, x in [-1, 1] to the right, y in [-1, 1]
+    downwards, (0, 0) the image centre. confidence: the mean probability over the object's
+    region, 0 when nothing passes the threshold (then x = y = 0). area: the region's fraction
+    of the image, which grows as the robot gets closer.
+    """
+
+    x: float
+    y: float
+    confidence: float
+    area: float
+
+    @property
+    def visible(self) -> bool:
+        return self.confidence > 0.0
+
+
+NOT_VISIBLE = Target(0.0, 0.0, 0.0, 0.0)
+
+
+def find_target(probability: np.ndarray, threshold: float) -> Target:
+    """The largest connected region above `threshold`: its weighted centroid and confidence.
+
+    Taking one connected region (not all pixels above the threshold) keeps two separate
+    look-alikes from pulling the centroid into the empty space between them.
+    """
+    if probability.ndim != 2 or probability.size == 0:
+        raise ValueError(f'expected an HxW probability map, got shape {probability.shape}')
+    above = np.ascontiguousarray(probability >= threshold, dtype=np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+    if count <= 1:
+        return NOT_VISIBLE
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    rows, cols = np.nonzero(labels == largest)
+    weights = probability[rows, cols].astype(np.float64)
+    height, width = probability.shape
+    # Pixel centres map to (-1, 1): column c -> (2c + 1) / width - 1.
+    x = float(np.average((2.0 * cols + 1.0) / width - 1.0, weights=weights))
+    y = float(np.average((2.0 * rows + 1.0) / height - 1.0, weights=weights))
+    return Target(x=x, y=y, confidence=float(weights.mean()), area=rows.size / probability.size)
+
+
+def mask_image(probabilities: np.ndarray, threshold: float, encoding: str) -> np.ndarray:
+    """The mask to publish for P prompts' probabilities (P, H, W).
+
+    mono8: a label image, 0 = nothing, i + 1 = prompt i (the most probable prompt among those
+    above the threshold). 32FC1: each pixel's highest probability over the prompts.
+    """
+    if encoding not in MASK_ENCODINGS:
+        raise ValueError(f"mask encoding '{encoding}' is not one of {MASK_ENCODINGS}")
+    if probabilities.ndim != 3 or probabilities.shape[0] > 254:
+        raise ValueError(f'expected (P <= 254, H, W) probabilities, got {probabilities.shape}')
+    if encoding == '32FC1':
+        return probabilities.max(axis=0).astype(np.float32)
+    best = probabilities.argmax(axis=0)
+    passed = probabilities.max(axis=0) >= threshold
+    return np.where(passed, best + 1, 0).astype(np.uint8)
+
+
+# Distinct tints per prompt (RGB), cycled when there are more prompts.
+TINTS = np.array([(255, 40, 40), (40, 200, 255), (60, 230, 60), (255, 200, 0),
+                  (230, 80, 255), (255, 140, 60)], np.float32)
+
+
+def render_overlay(rgb: np.ndarray, labels: np.ndarray, prompts, target: Target,
+                   alpha: float = 0.5) -> np.ndarray:
+    """The frame with each prompt's region tinted, the prompts written and the target marked."""
+    overlay = rgb.astype(np.float32)
+    for index in range(len(prompts)):
+        region = labels == index + 1
+        overlay[region] = (1 - alpha) * overlay[region] + alpha * TINTS[index % len(TINTS)]
+    overlay = overlay.astype(np.uint8)
+    height, width = rgb.shape[:2]
+    scale = max(0.4, min(width, height) / 480.0)
+    for index, prompt in enumerate(prompts):
+        colour = tuple(int(c) for c in TINTS[index % len(TINTS)])
+        origin = (8, int(24 * scale * (index + 1)))
+        cv2.putText(overlay, prompt, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (0, 0, 0),
+                    max(2, int(4 * scale)), cv2.LINE_AA)
+        cv2.putText(overlay, prompt, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, colour,
+                    max(1, int(2 * scale)), cv2.LINE_AA)
+    if target.visible:
+        centre = (int((target.x + 1) * width / 2), int((target.y + 1) * height / 2))
+        cv2.drawMarker(overlay, centre, (255, 255, 255), cv2.MARKER_CROSS,
+                       max(8, int(20 * scale)), max(1, int(2 * scale)))
+    return overlay

@@ -1,0 +1,69 @@
+"""command_embedder: a typed command -> its CLIP text embedding, latched for late joiners."""
+
+from functools import lru_cache
+
+from rclpy.qos import DurabilityPolicy, QoSOverridingOptions, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Float32MultiArray, String
+
+from vla_ros.core.encoders import ClipEncoder
+from vla_ros.core.text import clean_command
+from vla_ros.nodes.common import descriptor, embedding_msg, ModelNode, run_node, THROTTLE_S
+
+# The current instruction is state, not a stream: a policy started later must still get it.
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class CommandEmbedder(ModelNode):
+    NODE_NAME = 'command_embedder'
+
+    def __init__(self, **kwargs):
+        super().__init__(self.NODE_NAME, 'clip', default_rate_hz=20.0, **kwargs)
+        self.encoder = ClipEncoder(self.loaded)
+        cache_size = self.declare_parameter(
+            'cache_size', 256, descriptor('distinct commands whose embeddings are kept',
+                                          read_only=True, int_range=(1, 100000))).value
+        # One encoding per distinct command, never per frame or per repeat.
+        self._encode = lru_cache(maxsize=cache_size)(self._encode_uncached)
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.embedding_pub = self.create_publisher(
+            Float32MultiArray, 'text_embedding', LATCHED, qos_overriding_options=overrides)
+        self.command_sub = self.create_subscription(
+            String, 'command', self.worker.submit, QoSProfile(depth=10),
+            qos_overriding_options=overrides)
+        self.start(self.command_sub.topic_name)
+
+    def _encode_uncached(self, text: str):
+        return self.encoder.encode_texts([text])[0]
+
+    def process(self, msg):
+        text, notes = clean_command(msg.data)
+        logger = self.get_logger()
+        if notes:
+            logger.warning(f'command cleaned: {"; ".join(notes)}',
+                           throttle_duration_sec=THROTTLE_S)
+        if not text:
+            # An empty command clears the instruction, so nobody acts on the previous one.
+            logger.info('empty command: instruction cleared')
+            return embedding_msg([], self.encoder.name)
+        tokens = self.encoder.count_tokens(text)
+        if tokens > self.encoder.max_text_tokens:
+            logger.warning(
+                f'command of {tokens} tokens cut to the model context of '
+                f'{self.encoder.max_text_tokens}', throttle_duration_sec=THROTTLE_S)
+        logger.info(f'new command: {text!r}')
+        return embedding_msg(self._encode(text), self.encoder.name)
+
+    def publish_result(self, msg):
+        self.embedding_pub.publish(msg)
+
+    def cache_info(self):
+        return self._encode.cache_info()
+
+
+def main(args=None):
+    return run_node(CommandEmbedder, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

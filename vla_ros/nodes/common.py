@@ -1,0 +1,156 @@
+"""What every model node shares: parameters with descriptors, model loading, the worker, main()."""
+
+import threading
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import Float32MultiArray, MultiArrayDimension
+
+from vla_ros.core.images import DEFAULT_MAX_PIXELS
+from vla_ros.core.inference import LatestWorker
+from vla_ros.core.models import DEVICES, DTYPES, ModelCache, ModelLoadError
+
+THROTTLE_S = 2.0
+MAX_RATE_RANGE = (0.1, 120.0)
+
+
+def descriptor(description, read_only=False, float_range=None, int_range=None,
+               additional_constraints=''):
+    result = ParameterDescriptor(description=description, read_only=read_only,
+                                 additional_constraints=additional_constraints)
+    if float_range is not None:
+        result.floating_point_range = [
+            FloatingPointRange(from_value=float(float_range[0]), to_value=float(float_range[1]))]
+    if int_range is not None:
+        result.integer_range = [
+            IntegerRange(from_value=int(int_range[0]), to_value=int(int_range[1]), step=1)]
+    return result
+
+
+def embedding_msg(vector, model_name: str) -> Float32MultiArray:
+    """One embedding; the dimension's label names the model so consumers can refuse others."""
+    msg = Float32MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=model_name, size=len(vector),
+                                          stride=len(vector))]
+    msg.data = [float(value) for value in vector] if len(vector) else []
+    return msg
+
+
+def embedding_model_name(msg: Float32MultiArray) -> str:
+    return msg.layout.dim[0].label if msg.layout.dim else ''
+
+
+class ModelNode(Node):
+    """A node that loads one model at start and runs it on a newest-wins worker thread.
+
+    Subclasses implement `process(item) -> result or None` (in the worker thread) and
+    `publish_result(result)`, and call `self.worker.submit(item)` from their callbacks.
+    """
+
+    def __init__(self, node_name: str, model_kind: str, default_rate_hz: float,
+                 model_cache: ModelCache = None, **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        self._parameter_lock = threading.Lock()
+        self.model_source = self.declare_parameter(
+            'model', '', descriptor(
+                f'{model_kind} model: a Hugging Face id or a local folder written by '
+                'save_pretrained(); empty = the embedded default in share/vla_ros/models',
+                read_only=True)).value
+        self.device = self.declare_parameter(
+            'device', 'auto', descriptor('inference device', read_only=True,
+                                         additional_constraints='|'.join(DEVICES))).value
+        self.dtype = self.declare_parameter(
+            'dtype', 'float32', descriptor('weight dtype (float16 needs CUDA)', read_only=True,
+                                           additional_constraints='|'.join(DTYPES))).value
+        self.max_rate_hz = self.declare_parameter(
+            'max_rate_hz', float(default_rate_hz), descriptor(
+                'most inferences per second; newer inputs replace waiting ones',
+                float_range=MAX_RATE_RANGE)).value
+        self.max_image_pixels = self.declare_parameter(
+            'max_image_pixels', DEFAULT_MAX_PIXELS, descriptor(
+                'frames with more pixels are dropped with a warning', read_only=True,
+                int_range=(1, 2**31 - 1))).value
+        cache = model_cache if model_cache is not None else ModelCache()
+        self.loaded = cache.get(model_kind, self.model_source, self.device, self.dtype)
+        self.worker = LatestWorker(
+            self.process, self.publish_result, self.max_rate_hz, name=f'{node_name}_worker',
+            on_error=self._report_error, rejected_errors=(ValueError,))
+
+    def start(self, inputs: str):
+        """Start the worker and accept parameter changes; call at the end of __init__."""
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.worker.start()
+        self.get_logger().info(
+            f'ready: model {self.loaded.name} ({self.loaded.source}) on {self.loaded.device} '
+            f'{str(self.loaded.dtype).replace("torch.", "")}, at most {self.max_rate_hz:g} Hz, '
+            f'input {inputs}')
+
+    # Parameters -------------------------------------------------------------------------
+    def validate_parameter(self, parameter: Parameter) -> str:
+        """Return why a new value is refused, or '' to accept it (subclasses extend)."""
+        return ''
+
+    def apply_parameter(self, parameter: Parameter) -> None:
+        """Take an accepted value into use (called under the parameter lock)."""
+        if parameter.name == 'max_rate_hz':
+            self.max_rate_hz = parameter.value
+            self.worker.set_max_rate(parameter.value)
+
+    def _on_set_parameters(self, parameters):
+        for parameter in parameters:
+            reason = self.validate_parameter(parameter)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        with self._parameter_lock:
+            for parameter in parameters:
+                self.apply_parameter(parameter)
+        return SetParametersResult(successful=True)
+
+    # Worker -----------------------------------------------------------------------------
+    def process(self, item):
+        raise NotImplementedError
+
+    def publish_result(self, result) -> None:
+        raise NotImplementedError
+
+    def _report_error(self, error, item) -> None:
+        if isinstance(error, ValueError):
+            self.get_logger().warning(f'dropped an input: {error}',
+                                      throttle_duration_sec=THROTTLE_S)
+        else:
+            self.get_logger().error(f'inference failed: {type(error).__name__}: {error}',
+                                    throttle_duration_sec=THROTTLE_S)
+
+    def shutdown(self) -> None:
+        """Stop the worker thread (joins it); safe to call twice."""
+        if not self.worker.stop(timeout=5.0):
+            self.get_logger().warning('worker thread did not stop within 5 s')
+
+
+def run_node(node_class, args=None) -> int:
+    """main() of a node executable: spin until Ctrl-C or shutdown, then clean up."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_class()
+        rclpy.spin(node)
+    except (ModelLoadError, rclpy.exceptions.ParameterException) as error:
+        # Bad configuration: one line that says what to fix, not a traceback.
+        rclpy.logging.get_logger(node_class.NODE_NAME).fatal(f'cannot start: {error}')
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,127 @@
+"""scene_segmenter: frames + the command's object phrase -> CLIPSeg mask, overlay and target."""
+
+from geometry_msgs.msg import PointStamped
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data, QoSOverridingOptions, QoSProfile
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+
+from vla_ros.core.encoders import ClipSegSegmenter
+from vla_ros.core.images import to_image_msg, to_rgb
+from vla_ros.core.segmentation import find_target, MASK_ENCODINGS, mask_image, render_overlay
+from vla_ros.core.text import clean_command, DEFAULT_COMMAND_PREFIXES, object_phrase
+from vla_ros.nodes.common import descriptor, ModelNode, run_node
+
+
+class SceneSegmenter(ModelNode):
+    NODE_NAME = 'scene_segmenter'
+
+    def __init__(self, **kwargs):
+        super().__init__(self.NODE_NAME, 'clipseg', default_rate_hz=5.0, **kwargs)
+        self.segmenter = ClipSegSegmenter(self.loaded)
+        self.fixed_prompts = self._string_list(self.declare_parameter(
+            'prompts', Parameter.Type.STRING_ARRAY, descriptor(
+                "fixed prompts; when set they are segmented instead of the command's object "
+                '(the first one is the target)')).value)
+        self.command_prefixes = self._string_list(self.declare_parameter(
+            'command_prefixes', list(DEFAULT_COMMAND_PREFIXES), descriptor(
+                'leading phrases stripped from a command to get its object '
+                '("go to the red ball" -> "red ball")')).value)
+        self.mask_threshold = self.declare_parameter(
+            'mask_threshold', 0.5, descriptor(
+                'probability a pixel needs to belong to the target', float_range=(0.0, 1.0))
+        ).value
+        self.mask_encoding = self.declare_parameter(
+            'mask_encoding', 'mono8', descriptor(
+                'mono8: label image (0 none, i+1 prompt i); 32FC1: highest probability',
+                additional_constraints='|'.join(MASK_ENCODINGS))).value
+        if self.mask_encoding not in MASK_ENCODINGS:
+            raise InvalidParameterValueException(
+                'mask_encoding', self.mask_encoding, f'expected one of {MASK_ENCODINGS}')
+        use_compressed = self.declare_parameter(
+            'use_compressed', False, descriptor(
+                'subscribe image/compressed (sensor_msgs/CompressedImage) instead of image',
+                read_only=True)).value
+        self.command_phrase = ''
+
+        overrides = QoSOverridingOptions.with_default_policies()
+        # Reliable publishers reach both reliable (rviz) and best-effort subscribers.
+        self.mask_pub = self.create_publisher(Image, 'segmentation/mask', QoSProfile(depth=1),
+                                              qos_overriding_options=overrides)
+        self.overlay_pub = self.create_publisher(Image, 'segmentation/overlay',
+                                                 QoSProfile(depth=1))
+        self.target_pub = self.create_publisher(PointStamped, 'target', QoSProfile(depth=1),
+                                                qos_overriding_options=overrides)
+        topic, message_type = (('image/compressed', CompressedImage) if use_compressed
+                               else ('image', Image))
+        self.image_sub = self.create_subscription(
+            message_type, topic, self.worker.submit, qos_profile_sensor_data,
+            qos_overriding_options=overrides)
+        self.command_sub = self.create_subscription(String, 'command', self.on_command,
+                                                    QoSProfile(depth=10))
+        self.start(f'{self.image_sub.topic_name} and {self.command_sub.topic_name}')
+
+    @staticmethod
+    def _string_list(value):
+        return [item for item in (value or []) if item.strip()]
+
+    def on_command(self, msg):
+        text, _ = clean_command(msg.data)
+        with self._parameter_lock:
+            self.command_phrase = object_phrase(text, self.command_prefixes)
+
+    def validate_parameter(self, parameter):
+        if parameter.name == 'mask_encoding' and parameter.value not in MASK_ENCODINGS:
+            return f'mask_encoding must be one of {", ".join(MASK_ENCODINGS)}'
+        if parameter.name == 'prompts' and len(parameter.value or []) > 254:
+            return 'at most 254 prompts (the mono8 label image numbers them 1..254)'
+        return ''
+
+    def apply_parameter(self, parameter):
+        super().apply_parameter(parameter)
+        if parameter.name == 'prompts':
+            self.fixed_prompts = self._string_list(parameter.value)
+        elif parameter.name == 'command_prefixes':
+            self.command_prefixes = self._string_list(parameter.value)
+        elif parameter.name in ('mask_threshold', 'mask_encoding'):
+            setattr(self, parameter.name, parameter.value)
+
+    def current_prompts(self):
+        with self._parameter_lock:
+            if self.fixed_prompts:
+                return tuple(self.fixed_prompts), self.mask_threshold, self.mask_encoding
+            prompts = (self.command_phrase,) if self.command_phrase else ()
+            return prompts, self.mask_threshold, self.mask_encoding
+
+    def process(self, msg):
+        prompts, threshold, encoding = self.current_prompts()
+        if not prompts:
+            return None  # no command yet: nothing to look for
+        rgb = to_rgb(msg, self.max_image_pixels)
+        self.segmenter.set_prompts(prompts)  # encodes only when the prompts changed
+        probabilities = self.segmenter.segment(rgb)
+        target = find_target(probabilities[0], threshold)
+        labels = mask_image(probabilities, threshold, 'mono8')
+        mask = labels if encoding == 'mono8' else mask_image(probabilities, threshold, encoding)
+        overlay = None
+        if self.overlay_pub.get_subscription_count() > 0:  # drawn only for a viewer
+            overlay = render_overlay(rgb, labels, prompts, target)
+        return msg.header, mask, overlay, target
+
+    def publish_result(self, result):
+        header, mask, overlay, target = result
+        self.mask_pub.publish(to_image_msg(mask, header))
+        if overlay is not None:
+            self.overlay_pub.publish(to_image_msg(overlay, header))
+        point = PointStamped(header=header)
+        point.point.x, point.point.y, point.point.z = target.x, target.y, target.confidence
+        self.target_pub.publish(point)
+
+
+def main(args=None):
+    return run_node(SceneSegmenter, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
