@@ -133,7 +133,7 @@ def test_memory_stays_bounded_under_a_flood():
     gate = threading.Event()
     worker = LatestWorker(lambda item: gate.wait(5) and item, lambda result: None, 1000,
                           latency_window=50).start()
-    for item in range(100_000):
+    for _ in range(100_000):
         worker.submit(bytes(10))
     gate.set()
     assert wait_until(lambda: not worker._has_pending)

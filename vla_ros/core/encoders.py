@@ -70,7 +70,7 @@ class ClipEncoder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens the text needs without truncation (start and end tokens included)."""
-        return len(self.processor.tokenizer(str(text))['input_ids'])
+        return len(self.processor.tokenizer(str(text), verbose=False)['input_ids'])
 
     def encode_texts(self, texts) -> np.ndarray:
         """(N, dim) embeddings of N strings (truncated to the model's context length)."""
@@ -83,7 +83,7 @@ class ClipEncoder:
     def label_probabilities(self, image_embeddings: np.ndarray,
                             label_embeddings: np.ndarray) -> np.ndarray:
         """Zero-shot (N, L) probabilities: softmax over the model's scaled cosine similarities."""
-        scale = float(self.model.logit_scale.exp())
+        scale = float(self.model.logit_scale.detach().float().exp())
         logits = scale * np.asarray(image_embeddings) @ np.asarray(label_embeddings).T
         logits -= logits.max(axis=-1, keepdims=True)
         exponentials = np.exp(logits)

@@ -3,7 +3,8 @@
 import json
 
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data, QoSOverridingOptions, QoSProfile
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, String
 

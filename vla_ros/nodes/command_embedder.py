@@ -2,7 +2,8 @@
 
 from functools import lru_cache
 
-from rclpy.qos import DurabilityPolicy, QoSOverridingOptions, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder

@@ -1,0 +1,309 @@
+"""The three perception nodes in-process, on real rclpy and Fast DDS, one private Context each."""
+
+import json
+
+from geometry_msgs.msg import PointStamped
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from ros_harness import RosGraph, wait_until
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Float32MultiArray, String
+
+from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+from vla_ros.core.images import from_mask_msg, to_image_msg
+from vla_ros.core.models import ModelCache, ModelLoadError
+from vla_ros.nodes.camera_embedder import CameraEmbedder
+from vla_ros.nodes.command_embedder import CommandEmbedder
+from vla_ros.nodes.scene_segmenter import SceneSegmenter
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+@pytest.fixture(scope='module')
+def models():
+    return ModelCache()  # one load per model for the whole module, as the runner does
+
+
+@pytest.fixture
+def ros():
+    graph = RosGraph()
+    yield graph
+    graph.close()
+
+
+def make_node(ros, node_class, model_dir, models, **parameters):
+    overrides = [Parameter('model', value=str(model_dir)), Parameter('device', value='cpu')]
+    overrides += [Parameter(name, value=value) for name, value in parameters.items()]
+    return ros.add(node_class(context=ros.context, parameter_overrides=overrides,
+                              model_cache=models))
+
+
+def frame(seed=0, height=48, width=64, stamp_sec=1, frame_id='camera', encoding='rgb8'):
+    rgb = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    msg = to_image_msg(rgb)
+    if encoding == 'bgr8':
+        msg = to_image_msg(np.ascontiguousarray(rgb[..., ::-1]))
+        msg.encoding = 'bgr8'
+    msg.header.stamp.sec, msg.header.frame_id = stamp_sec, frame_id
+    return msg, rgb
+
+
+def publish_until(publisher, msg, received, count=1, timeout=10.0):
+    """Publish `msg` repeatedly (best effort may lose the first) until `count` outputs."""
+    return wait_until(lambda: len(received) >= count or publisher.publish(msg), timeout, 0.1)
+
+
+def norm(msg):
+    return float(np.linalg.norm(np.asarray(msg.data)))
+
+
+# camera_embedder -----------------------------------------------------------------------
+@pytest.mark.parametrize('reliability', [ReliabilityPolicy.BEST_EFFORT,
+                                         ReliabilityPolicy.RELIABLE])
+def test_camera_embedding_from_either_kind_of_publisher(ros, tiny_clip_dir, models,
+                                                        reliability):
+    node = make_node(ros, CameraEmbedder, tiny_clip_dir, models)
+    received = ros.collect(Float32MultiArray, 'image_embedding')
+    images = ros.publisher(Image, 'image', QoSProfile(depth=1, reliability=reliability))
+    msg, rgb = frame(seed=3, encoding='bgr8')
+    assert publish_until(images, msg, received)
+    embedding = received[0]
+    assert embedding.layout.dim[0].label == tiny_clip_dir.name
+    assert embedding.layout.dim[0].size == len(embedding.data) == 16
+    assert norm(embedding) == pytest.approx(1.0, abs=1e-5)
+    # The same model, the same space: bgr8 on the wire was read as the RGB it encodes.
+    expected = ClipEncoder(node.loaded).encode_images([rgb])[0]
+    assert np.allclose(embedding.data, expected, atol=1e-6)
+
+
+def test_zero_shot_labels_top_k(ros, tiny_clip_dir, models):
+    make_node(ros, CameraEmbedder, tiny_clip_dir, models,
+              labels=['a red ball', 'a blue cube', 'a green cylinder'], top_k=2)
+    received = ros.collect(String, 'scene_labels')
+    images = ros.publisher(Image, 'image', qos_profile_sensor_data)
+    assert publish_until(images, frame()[0], received)
+    scores = json.loads(received[0].data)
+    assert len(scores) == 2 and set(scores) <= {'a red ball', 'a blue cube', 'a green cylinder'}
+    assert all(0.0 <= p <= 1.0 for p in scores.values()) and sum(scores.values()) <= 1.0001
+
+
+def test_labels_change_live_and_are_encoded_once_per_change(ros, tiny_clip_dir, models):
+    node = make_node(ros, CameraEmbedder, tiny_clip_dir, models, labels=['a red ball'])
+    received = ros.collect(String, 'scene_labels')
+    images = ros.publisher(Image, 'image', qos_profile_sensor_data)
+    assert publish_until(images, frame()[0], received)
+    cached = node._label_cache[1]
+    assert publish_until(images, frame(1)[0], received, count=2)
+    assert node._label_cache[1] is cached
+    result = node.set_parameters([Parameter('labels', value=['a box', 'a ball'])])
+    assert result[0].successful
+    assert wait_until(lambda: len(received) > 2 and set(json.loads(received[-1].data))
+                      == {'a box', 'a ball'} or images.publish(frame(2)[0]), 10, 0.1)
+
+
+def test_compressed_input(ros, tiny_clip_dir, models):
+    import cv2
+    make_node(ros, CameraEmbedder, tiny_clip_dir, models, use_compressed=True)
+    received = ros.collect(Float32MultiArray, 'image_embedding')
+    images = ros.publisher(CompressedImage, 'image/compressed', qos_profile_sensor_data)
+    ok, png = cv2.imencode('.png', np.full((20, 30, 3), 80, np.uint8))
+    assert publish_until(images, CompressedImage(format='png', data=png.tobytes()), received)
+    assert norm(received[0]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_rate_limit_drops_the_excess(ros, tiny_clip_dir, models):
+    node = make_node(ros, CameraEmbedder, tiny_clip_dir, models, max_rate_hz=4.0)
+    received = ros.collect(Float32MultiArray, 'image_embedding')
+    images = ros.publisher(Image, 'image', QoSProfile(depth=1))
+    assert ros.wait_for_subscribers(images)
+    msg = frame()[0]
+    import time
+    started = time.monotonic()
+    while time.monotonic() - started < 2.0:  # 50 Hz input
+        images.publish(msg)
+        time.sleep(0.02)
+    elapsed = time.monotonic() - started
+    wait_until(lambda: False, 0.5)  # let the last one through
+    stats = node.worker.stats()
+    assert len(received) <= 4 * (elapsed + 0.5) + 1
+    assert stats.dropped >= stats.received - len(received) - 1 > 50
+
+
+def test_bad_inputs_are_dropped_with_warnings_and_good_ones_still_flow(ros, tiny_clip_dir,
+                                                                       models):
+    node = make_node(ros, CameraEmbedder, tiny_clip_dir, models)
+    received = ros.collect(Float32MultiArray, 'image_embedding')
+    images = ros.publisher(Image, 'image', QoSProfile(depth=10))
+    assert ros.wait_for_subscribers(images)
+    good = frame()[0]
+    wrong_encoding = frame()[0]
+    wrong_encoding.encoding = 'fancy16'
+    short_step = frame()[0]
+    short_step.step = 10
+    empty = Image(encoding='rgb8')
+    nan = to_image_msg(np.full((4, 4), np.nan, np.float32))
+    huge = Image(height=4320, width=7680, encoding='mono8', step=7680)
+    huge.data = bytes(7680 * 4320)
+    bad = [wrong_encoding, short_step, empty, nan, huge]
+    for index, msg in enumerate(bad):
+        images.publish(msg)
+        assert wait_until(lambda count=index + 1: node.worker.stats().rejected == count)
+        images.publish(good)
+        assert wait_until(lambda count=index + 1: len(received) == count)
+    stats = node.worker.stats()
+    assert (stats.rejected, stats.failed, stats.processed) == (5, 0, 5)
+    assert 'exceeds the limit' in stats.last_error
+
+
+# command_embedder ----------------------------------------------------------------------
+def test_text_embedding_is_latched_for_late_subscribers(ros, tiny_clip_dir, models):
+    node = make_node(ros, CommandEmbedder, tiny_clip_dir, models)
+    commands = ros.publisher(String, 'command')
+    assert ros.wait_for_subscribers(commands)
+    commands.publish(String(data='go to the red ball'))
+    assert wait_until(lambda: node.worker.stats().processed == 1)
+    late = ros.collect(Float32MultiArray, 'text_embedding', LATCHED)  # subscribes only now
+    assert wait_until(lambda: len(late) == 1)
+    assert norm(late[0]) == pytest.approx(1.0, abs=1e-5)
+    expected = ClipEncoder(node.loaded).encode_texts(['go to the red ball'])[0]
+    assert np.allclose(late[0].data, expected, atol=1e-6)
+
+
+def test_commands_are_encoded_once_per_distinct_text(ros, tiny_clip_dir, models):
+    node = make_node(ros, CommandEmbedder, tiny_clip_dir, models)
+    received = ros.collect(Float32MultiArray, 'text_embedding', LATCHED)
+    commands = ros.publisher(String, 'command')
+    assert ros.wait_for_subscribers(commands)
+    for count, text in enumerate(['stop', 'turn left', '  stop ', 'stop'], start=1):
+        commands.publish(String(data=text))
+        assert wait_until(lambda count=count: len(received) == count)
+    info = node.cache_info()
+    assert (info.misses, info.hits) == (2, 2)
+    assert received[0].data == received[2].data == received[3].data
+
+
+def test_odd_commands_are_handled(ros, tiny_clip_dir, models):
+    make_node(ros, CommandEmbedder, tiny_clip_dir, models)
+    received = ros.collect(Float32MultiArray, 'text_embedding', LATCHED)
+    commands = ros.publisher(String, 'command')
+    assert ros.wait_for_subscribers(commands)
+    # Bell, zero-width space, tab and escape; full-width letters; over-long; blank; RTL mark.
+    # (NUL cannot be tested: ROS strings end at NUL on the wire.)
+    odd = ['go to\x07 the\u200b red\tball\x1b', '\uff47\uff4f to the red ball',
+           'go to the red ball ' * 40, '   \n\t ', '\u202eball red']
+    for count, text in enumerate(odd, start=1):
+        commands.publish(String(data=text))
+        assert wait_until(lambda count=count: len(received) == count)
+    clean = ClipEncoder(ros.nodes[1].loaded).encode_texts(['go to the red ball'])[0]
+    assert np.allclose(received[0].data, clean, atol=1e-6)  # control chars removed
+    assert np.allclose(received[1].data, clean, atol=1e-6)  # full-width folded by NFKC
+    assert norm(received[2]) == pytest.approx(1.0, abs=1e-5)  # truncated, still encoded
+    assert len(received[3].data) == 0  # blank: the instruction is cleared
+    assert norm(received[4]) == pytest.approx(1.0, abs=1e-5)
+
+
+# scene_segmenter -----------------------------------------------------------------------
+def segmenter_with_command(ros, tiny_clipseg_dir, models, command='go to the red ball',
+                           **parameters):
+    node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models, **parameters)
+    commands = ros.publisher(String, 'command')
+    assert ros.wait_for_subscribers(commands)
+    commands.publish(String(data=command))
+    assert wait_until(lambda: node.current_prompts()[0] != ())
+    return node
+
+
+def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models):
+    node = segmenter_with_command(ros, tiny_clipseg_dir, models)
+    assert node.current_prompts()[0] == ('red ball',)
+    masks = ros.collect(Image, 'segmentation/mask')
+    targets = ros.collect(PointStamped, 'target')
+    images = ros.publisher(Image, 'image', qos_profile_sensor_data)
+    msg, rgb = frame(seed=4, stamp_sec=42, frame_id='front_camera')
+    assert publish_until(images, msg, targets)
+    assert wait_until(lambda: masks)
+    mask = masks[0]
+    assert (mask.header.stamp.sec, mask.header.frame_id) == (42, 'front_camera')
+    assert (mask.encoding, mask.height, mask.width) == ('mono8', 48, 64)
+    target = targets[0]
+    assert (target.header.stamp.sec, target.header.frame_id) == (42, 'front_camera')
+    assert -1 <= target.point.x <= 1 and -1 <= target.point.y <= 1
+    assert 0 <= target.point.z <= 1
+    # The published label mask is the segmenter's own result at the frame's size.
+    reference = ClipSegSegmenter(node.loaded)
+    reference.set_prompts(['red ball'])
+    expected = (reference.segment(rgb)[0] >= 0.5).astype(np.uint8)
+    assert np.array_equal(from_mask_msg(mask), expected)
+
+
+def test_nothing_is_segmented_before_a_command(ros, tiny_clipseg_dir, models):
+    node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models)
+    images = ros.publisher(Image, 'image', QoSProfile(depth=1))
+    masks = ros.collect(Image, 'segmentation/mask')
+    assert ros.wait_for_subscribers(images)
+    images.publish(frame()[0])
+    assert wait_until(lambda: node.worker.stats().processed == 1)
+    assert masks == []
+
+
+def test_overlay_only_for_a_viewer_and_float_masks(ros, tiny_clipseg_dir, models):
+    node = segmenter_with_command(ros, tiny_clipseg_dir, models, mask_encoding='32FC1',
+                                  prompts=['blue cube', 'red ball'])
+    assert node.current_prompts()[0] == ('blue cube', 'red ball')  # fixed prompts win
+    masks = ros.collect(Image, 'segmentation/mask')
+    images = ros.publisher(Image, 'image', qos_profile_sensor_data)
+    assert publish_until(images, frame()[0], masks)
+    assert masks[0].encoding == '32FC1' and masks[0].step == 64 * 4
+    values = from_mask_msg(masks[0])
+    assert values.dtype == np.float32 and 0 <= values.min() and values.max() <= 1
+    assert node.overlay_pub.get_subscription_count() == 0
+    overlays = ros.collect(Image, 'segmentation/overlay')
+    assert publish_until(images, frame(stamp_sec=7)[0], overlays)
+    assert overlays[0].encoding == 'rgb8' and overlays[0].header.stamp.sec == 7
+
+
+def test_newest_frame_wins_after_a_burst(ros, tiny_clipseg_dir, models):
+    segmenter_with_command(ros, tiny_clipseg_dir, models, max_rate_hz=2.0)
+    targets = ros.collect(PointStamped, 'target')
+    images = ros.publisher(Image, 'image', QoSProfile(depth=100))
+    assert ros.wait_for_subscribers(images)
+    for stamp in range(1, 31):
+        images.publish(frame(stamp_sec=stamp)[0])
+    assert wait_until(lambda: targets and targets[-1].header.stamp.sec == 30, 10)
+    assert len(targets) < 30
+
+
+# parameters and lifecycle --------------------------------------------------------------
+def test_parameter_validation_gives_reasons(ros, tiny_clipseg_dir, models):
+    node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models)
+    checks = {
+        'max_rate_hz': 1000.0, 'mask_threshold': 1.5, 'mask_encoding': 'jpeg',
+        'model': 'other/model', 'device': 'cuda',
+    }
+    for name, value in checks.items():
+        result = node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful, name
+        assert result.reason, name
+    assert node.set_parameters([Parameter('max_rate_hz', value=12.5)])[0].successful
+    assert node.worker._min_period == pytest.approx(0.08)
+    assert node.set_parameters([Parameter('mask_threshold', value=0.3)])[0].successful
+    assert node.current_prompts()[1] == 0.3
+
+
+def test_bad_configuration_fails_at_start(ros, tmp_path, models):
+    with pytest.raises(ModelLoadError, match='does not exist'):
+        make_node(ros, CameraEmbedder, tmp_path / 'missing', models)
+    from rclpy.exceptions import InvalidParameterTypeException
+    with pytest.raises(InvalidParameterTypeException):
+        make_node(ros, CameraEmbedder, tmp_path, models, max_rate_hz='fast')
+
+
+def test_shutdown_joins_the_worker(ros, tiny_clip_dir, models):
+    node = make_node(ros, CommandEmbedder, tiny_clip_dir, models)
+    assert node.worker.running
+    node.shutdown()
+    assert not node.worker.running
+    node.shutdown()  # twice is harmless

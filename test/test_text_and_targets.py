@@ -1,0 +1,95 @@
+"""Pure core: command cleaning, object phrases, target extraction, mask images, overlays."""
+
+import numpy as np
+import pytest
+
+from vla_ros.core.segmentation import find_target, mask_image, NOT_VISIBLE, render_overlay
+from vla_ros.core.text import clean_command, MAX_COMMAND_CHARS, object_phrase
+
+
+@pytest.mark.parametrize(('command', 'phrase'), [
+    ('go to the red ball', 'red ball'),
+    ('Go to the RED ball!', 'red ball'),
+    ('please go over to the blue cube.', 'blue cube'),
+    ('could you find a green cylinder?', 'green cylinder'),
+    ('look for the yellow capsule', 'yellow capsule'),
+    ('approach that purple box', 'purple box'),
+    ('red ball', 'red ball'),
+    ('the ball', 'ball'),
+    ('go to', 'go to'),
+    ('', ''),
+])
+def test_object_phrase_rule(command, phrase):
+    assert object_phrase(command) == phrase
+
+
+def test_object_phrase_prefixes_are_configurable():
+    assert object_phrase('fetch the red ball', ['fetch']) == 'red ball'
+    assert object_phrase('fetch the red ball', []) == 'fetch the red ball'
+
+
+def test_clean_command_reports_what_it_changed():
+    assert clean_command('  go   to the ball ') == ('go to the ball', [])
+    text, notes = clean_command('go\x07 to\u200b the\u202e ball')
+    assert text == 'go to the ball' and 'removed 3' in notes[0]
+    assert clean_command('\uff52\uff45\uff44 ball')[0] == 'red ball'
+    long_text, notes = clean_command('a' * (MAX_COMMAND_CHARS + 5))
+    assert len(long_text) == MAX_COMMAND_CHARS and 'cut' in notes[0]
+    assert clean_command('\n\t  ')[0] == ''
+    with pytest.raises(TypeError):
+        clean_command(None)
+
+
+def blob(height=40, width=60, rows=slice(10, 20), cols=slice(40, 50), value=0.9):
+    probability = np.zeros((height, width), np.float32)
+    probability[rows, cols] = value
+    return probability
+
+
+def test_target_centroid_in_normalised_coordinates():
+    target = find_target(blob(), 0.5)
+    # Columns 40..49 of 60 -> mean 44.5 -> (2*44.5+1)/60 - 1; rows 10..19 of 40 -> 14.5.
+    assert target.x == pytest.approx((2 * 44.5 + 1) / 60 - 1)
+    assert target.y == pytest.approx((2 * 14.5 + 1) / 40 - 1)
+    assert target.confidence == pytest.approx(0.9)
+    assert target.area == pytest.approx(100 / 2400)
+    assert target.visible
+
+
+def test_whole_image_target_is_centred():
+    target = find_target(np.ones((5, 7), np.float32), 0.5)
+    assert (target.x, target.y, target.area) == (pytest.approx(0), pytest.approx(0), 1.0)
+
+
+def test_nothing_above_threshold_is_not_visible():
+    assert find_target(blob(value=0.4), 0.5) == NOT_VISIBLE
+    assert not NOT_VISIBLE.visible
+
+
+def test_largest_region_wins_over_a_small_distractor():
+    probability = blob(rows=slice(0, 20), cols=slice(0, 20))
+    probability[30:32, 55:57] = 1.0
+    target = find_target(probability, 0.5)
+    assert target.x < -0.5 and target.area == pytest.approx(400 / 2400)
+
+
+def test_mask_images():
+    probabilities = np.stack([blob(), blob(cols=slice(0, 10), value=0.7)])
+    probabilities[1, 10:20, 45:50] = 0.95  # prompt 2 wins where it is more probable
+    labels = mask_image(probabilities, 0.5, 'mono8')
+    assert labels.dtype == np.uint8
+    assert labels[15, 42] == 1 and labels[15, 47] == 2 and labels[15, 5] == 2
+    assert labels[0, 0] == 0
+    values = mask_image(probabilities, 0.5, '32FC1')
+    assert values.dtype == np.float32 and values[15, 47] == pytest.approx(0.95)
+    with pytest.raises(ValueError, match='not one of'):
+        mask_image(probabilities, 0.5, 'jpeg')
+
+
+def test_overlay_tints_the_region_and_keeps_the_rest():
+    rgb = np.full((40, 60, 3), 100, np.uint8)
+    labels = (blob() > 0.5).astype(np.uint8)
+    overlay = render_overlay(rgb, labels, ['red ball'], find_target(blob(), 0.5))
+    assert overlay.shape == rgb.shape and overlay.dtype == np.uint8
+    assert overlay[12, 48, 0] > 150 and overlay[12, 48, 2] < 100  # tinted red
+    assert np.array_equal(overlay[35, 30], rgb[35, 30])  # untouched floor
