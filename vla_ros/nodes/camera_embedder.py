@@ -18,7 +18,6 @@ class CameraEmbedder(ModelNode):
 
     def __init__(self, **kwargs):
         super().__init__(self.NODE_NAME, 'clip', default_rate_hz=10.0, **kwargs)
-        self.encoder = ClipEncoder(self.loaded)
         self.labels = list(self.declare_parameter(
             'labels', Parameter.Type.STRING_ARRAY, descriptor(
                 'zero-shot labels; when set, scene_labels carries their probabilities '
@@ -32,6 +31,7 @@ class CameraEmbedder(ModelNode):
                 read_only=True)).value
         self._label_cache = ((), None)  # (labels, their text embeddings), worker thread only
 
+        self.encoder = ClipEncoder(self.load_model())
         overrides = QoSOverridingOptions.with_default_policies()
         self.embedding_pub = self.create_publisher(
             Float32MultiArray, 'image_embedding', QoSProfile(depth=1),

@@ -20,12 +20,12 @@ class CommandEmbedder(ModelNode):
 
     def __init__(self, **kwargs):
         super().__init__(self.NODE_NAME, 'clip', default_rate_hz=20.0, **kwargs)
-        self.encoder = ClipEncoder(self.loaded)
         cache_size = self.declare_parameter(
             'cache_size', 256, descriptor('distinct commands whose embeddings are kept',
                                           read_only=True, int_range=(1, 100000))).value
         # One encoding per distinct command, never per frame or per repeat.
         self._encode = lru_cache(maxsize=cache_size)(self._encode_uncached)
+        self.encoder = ClipEncoder(self.load_model())
         overrides = QoSOverridingOptions.with_default_policies()
         self.embedding_pub = self.create_publisher(
             Float32MultiArray, 'text_embedding', LATCHED, qos_overriding_options=overrides)

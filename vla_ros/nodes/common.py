@@ -51,8 +51,9 @@ def embedding_model_name(msg: Float32MultiArray) -> str:
 class ModelNode(Node):
     """A node that loads one model at start and runs it on a newest-wins worker thread.
 
-    Subclasses implement `process(item) -> result or None` (in the worker thread) and
-    `publish_result(result)`, and call `self.worker.submit(item)` from their callbacks.
+    Subclasses declare their own parameters, call `load_model()`, create their endpoints
+    (callbacks only call `self.worker.submit(item)`), then `start()`. They implement
+    `process(item) -> result or None` (worker thread) and `publish_result(result)`.
     """
 
     def __init__(self, node_name: str, model_kind: str, default_rate_hz: float,
@@ -78,11 +79,18 @@ class ModelNode(Node):
             'max_image_pixels', DEFAULT_MAX_PIXELS, descriptor(
                 'frames with more pixels are dropped with a warning', read_only=True,
                 int_range=(1, 2**31 - 1))).value
-        cache = model_cache if model_cache is not None else ModelCache()
-        self.loaded = cache.get(model_kind, self.model_source, self.device, self.dtype)
+        self._model_kind = model_kind
+        self._model_cache = model_cache if model_cache is not None else ModelCache()
+        self.loaded = None
         self.worker = LatestWorker(
             self.process, self.publish_result, self.max_rate_hz, name=f'{node_name}_worker',
             on_error=self._report_error, rejected_errors=(ValueError,))
+
+    def load_model(self):
+        """Load (or share) the model; call once every parameter has been checked."""
+        self.loaded = self._model_cache.get(self._model_kind, self.model_source, self.device,
+                                            self.dtype)
+        return self.loaded
 
     def start(self, inputs: str):
         """Start the worker and accept parameter changes; call at the end of __init__."""

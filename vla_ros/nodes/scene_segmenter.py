@@ -20,7 +20,6 @@ class SceneSegmenter(ModelNode):
 
     def __init__(self, **kwargs):
         super().__init__(self.NODE_NAME, 'clipseg', default_rate_hz=5.0, **kwargs)
-        self.segmenter = ClipSegSegmenter(self.loaded)
         self.fixed_prompts = self._string_list(self.declare_parameter(
             'prompts', Parameter.Type.STRING_ARRAY, descriptor(
                 "fixed prompts; when set they are segmented instead of the command's object "
@@ -46,6 +45,7 @@ class SceneSegmenter(ModelNode):
                 read_only=True)).value
         self.command_phrase = ''
 
+        self.segmenter = ClipSegSegmenter(self.load_model())
         overrides = QoSOverridingOptions.with_default_policies()
         # Reliable publishers reach both reliable (rviz) and best-effort subscribers.
         self.mask_pub = self.create_publisher(Image, 'segmentation/mask', QoSProfile(depth=1),

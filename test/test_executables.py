@@ -1,0 +1,64 @@
+"""The node executables as separate processes: DDS between processes, Ctrl-C, bad config."""
+
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ros_harness import RosGraph, wait_until
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray
+
+from vla_ros.core.images import to_image_msg
+
+BIN = Path(sys.executable).parent
+
+
+def start(executable, *ros_args):
+    """Start a node as `ros2 run vla_ros <executable> --ros-args ...` would.
+
+    Its own session, so that SIGINT reaches it as Ctrl-C would.
+    """
+    return subprocess.Popen([str(BIN / executable), '--ros-args', *ros_args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env=dict(os.environ))
+
+
+@pytest.fixture
+def ros():
+    graph = RosGraph()
+    yield graph
+    graph.close()
+
+
+def test_camera_embedder_process_embeds_and_exits_cleanly_on_ctrl_c(ros, tiny_clip_dir):
+    process = start('camera_embedder', '-p', f'model:={tiny_clip_dir}', '-p', 'device:=cpu',
+                    '-r', 'image:=/test_camera/image_raw', '-r', '__ns:=/vla')
+    try:
+        received = ros.collect(Float32MultiArray, '/vla/image_embedding')
+        images = ros.publisher(Image, '/test_camera/image_raw')
+        msg = to_image_msg(np.full((30, 40, 3), 128, np.uint8))
+        assert wait_until(lambda: received or images.publish(msg), 60, 0.2), 'no embedding'
+        assert received[0].layout.dim[0].label == tiny_clip_dir.name
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert 'ready: model tiny-clip' in output
+    assert 'Traceback' not in output
+
+
+@pytest.mark.parametrize(('executable', 'argument', 'expected'), [
+    ('command_embedder', 'model:=/no/such/folder', "model folder '/no/such/folder' does not"),
+    ('scene_segmenter', 'max_rate_hz:=fast', 'max_rate_hz'),
+    ('scene_segmenter', 'mask_encoding:=jpeg', 'mask_encoding'),
+])
+def test_bad_configuration_exits_with_one_clear_line(executable, argument, expected):
+    process = start(executable, '-p', argument)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert expected in output
+    assert 'Traceback' not in output
