@@ -10,12 +10,16 @@ def run_cli(*args, timeout=300):
 
 
 def test_smoke_prints_what_the_pipeline_produced(tmp_path):
-    result = run_cli('smoke', '--cache-dir', str(tmp_path), '--device', 'cpu')
-    assert result.returncode == 0, result.stderr
+    result = run_cli('smoke', '--cache-dir', str(tmp_path / 'cache'), '--device', 'cpu',
+                     '--output', str(tmp_path / 'out'))
+    assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert 'image_embedding: dim 16, norm 1.0000' in out
-    assert 'text_embedding: dim 16, norm 1.0000' in out
-    assert "mask for 'red ball': 320x240" in out
+    assert '/vla/text_embedding: Float32MultiArray, dim 16' in out
+    assert '/vla/image_embedding: Float32MultiArray, dim 16' in out
+    assert "/vla/segmentation/mask: Image mono8 320x240, frame_id 'smoke_camera'" in out
+    assert '/vla/target: PointStamped' in out
+    assert 'NOTHING' not in out
+    assert (tmp_path / 'out' / 'overlay.png').stat().st_size > 1000
 
 
 def test_unknown_subcommand_fails_with_usage():

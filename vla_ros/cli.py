@@ -7,6 +7,7 @@ import sys
 import time
 
 SMOKE_COMMAND = 'go to the red ball'
+SMOKE_LABELS = ['a red ball', 'a blue box', 'a green cylinder']
 
 
 def _ensure_models(cache_dir: Path):
@@ -43,48 +44,134 @@ def synthetic_frame(height=240, width=320):
     return frame
 
 
-def run_smoke(args) -> int:
+def _describe(topic, msg) -> str:
+    """One line about a received message, for a person reading the terminal."""
+    import json
+
     import numpy as np
 
-    from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
-    from vla_ros.core.models import load_model, ModelLoadError
+    kind = type(msg).__name__
+    if kind == 'Float32MultiArray':
+        data = np.asarray(msg.data)
+        label = msg.layout.dim[0].label if msg.layout.dim else '?'
+        return (f'{topic}: Float32MultiArray, dim {data.size} (model {label}), '
+                f'norm {np.linalg.norm(data):.4f}')
+    if kind == 'String':
+        return f'{topic}: String {json.loads(msg.data) if msg.data.startswith("{") else msg.data}'
+    if kind == 'Image':
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        return (f'{topic}: Image {msg.encoding} {msg.width}x{msg.height}, '
+                f'frame_id {msg.header.frame_id!r}, stamp {stamp:.3f}')
+    if kind == 'PointStamped':
+        point = msg.point
+        return (f'{topic}: PointStamped x {point.x:+.3f} (right), y {point.y:+.3f} (down), '
+                f'confidence {point.z:.3f}')
+    return f'{topic}: {kind}'
+
+
+def run_smoke(args) -> int:
+    """Start the three perception nodes in one process, feed a frame and a command over DDS."""
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')  # before rclpy
+    import threading
+
+    import cv2
+    from geometry_msgs.msg import PointStamped
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Float32MultiArray, String
+
+    from vla_ros.core.images import to_image_msg, to_rgb
+    from vla_ros.core.models import ModelCache, ModelLoadError
+    from vla_ros.nodes.camera_embedder import CameraEmbedder
+    from vla_ros.nodes.command_embedder import CommandEmbedder
+    from vla_ros.nodes.scene_segmenter import SceneSegmenter
 
     sources = _ensure_models(Path(args.cache_dir))
+    output_dir = Path(args.output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    nodes, executor = [], MultiThreadedExecutor(context=context)
     try:
+        models = ModelCache()  # the two embedders share one CLIP
         started = time.monotonic()
-        print(f"[smoke] loading clip from {sources['clip']} ...", flush=True)
-        clip = ClipEncoder(load_model('clip', sources['clip'], args.device))
-        print(f"[smoke] loading clipseg from {sources['clipseg']} ...", flush=True)
-        segmenter = ClipSegSegmenter(load_model('clipseg', sources['clipseg'], args.device))
-        print(f'[smoke] models loaded in {time.monotonic() - started:.1f} s '
-              f'on {clip.loaded.device}', flush=True)
+        for node_class, kind, extra in (
+                (CommandEmbedder, 'clip', []),
+                (CameraEmbedder, 'clip', [Parameter('labels', value=SMOKE_LABELS)]),
+                (SceneSegmenter, 'clipseg', [])):
+            print(f'[smoke] starting {node_class.NODE_NAME} ({kind} from {sources[kind]}) ...',
+                  flush=True)
+            nodes.append(node_class(
+                context=context, namespace='vla', model_cache=models, parameter_overrides=[
+                    Parameter('model', value=sources[kind]),
+                    Parameter('device', value=args.device), *extra]))
+        print(f'[smoke] nodes up in {time.monotonic() - started:.1f} s', flush=True)
     except ModelLoadError as err:
         print(f'[smoke] error: {err}', file=sys.stderr)
+        rclpy.try_shutdown(context=context)
         return 2
-    frame = synthetic_frame()
-    image_embedding = clip.encode_images([frame])[0]
-    text_embedding = clip.encode_texts([args.command])[0]
-    segmenter.set_prompts([args.prompt])
-    mask = segmenter.segment(frame)[0]
-    rows, cols = np.nonzero(mask >= 0.5)
-    print(f'[smoke] frame {frame.shape[1]}x{frame.shape[0]} rgb8, command {args.command!r}')
-    print(f'[smoke] image_embedding: dim {image_embedding.size}, '
-          f'norm {np.linalg.norm(image_embedding):.4f}, first {np.round(image_embedding[:4], 4)}')
-    print(f'[smoke] text_embedding: dim {text_embedding.size}, '
-          f'norm {np.linalg.norm(text_embedding):.4f}, '
-          f'cosine to image {float(image_embedding @ text_embedding):+.4f}')
-    print(f'[smoke] mask for {args.prompt!r}: {mask.shape[1]}x{mask.shape[0]}, '
-          f'max {mask.max():.3f}, {rows.size} px >= 0.5')
-    return 0
+
+    probe = Node('smoke_probe', namespace='vla', context=context)
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    wanted = {'text_embedding': (Float32MultiArray, latched),
+              'image_embedding': (Float32MultiArray, 1), 'scene_labels': (String, 1),
+              'segmentation/mask': (Image, 1), 'segmentation/overlay': (Image, 1),
+              'target': (PointStamped, 1)}
+    first = {}
+    for topic, (message_type, qos) in wanted.items():
+        probe.create_subscription(
+            message_type, topic, lambda msg, topic=topic: first.setdefault(topic, msg), qos)
+    commands = probe.create_publisher(String, 'command', 10)
+    images = probe.create_publisher(Image, 'image', 1)
+    for node in (*nodes, probe):
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        frame = to_image_msg(synthetic_frame())
+        frame.header.frame_id = 'smoke_camera'
+        deadline = time.monotonic() + args.timeout
+        print(f'[smoke] publishing command {args.command!r} and a generated '
+              f'{frame.width}x{frame.height} frame on /vla/command and /vla/image', flush=True)
+        while len(first) < len(wanted) and time.monotonic() < deadline:
+            if 'text_embedding' not in first:
+                commands.publish(String(data=args.command))
+            frame.header.stamp = probe.get_clock().now().to_msg()
+            images.publish(frame)
+            time.sleep(0.2)
+        print('[smoke] what the pipeline published:')
+        for topic in wanted:
+            line = _describe(f'/vla/{topic}', first[topic]) if topic in first else \
+                f'/vla/{topic}: NOTHING within {args.timeout:g} s'
+            print(f'  {line}')
+        if 'segmentation/overlay' in first:
+            picture = output_dir / 'overlay.png'
+            cv2.imwrite(str(picture), to_rgb(first['segmentation/overlay'])[..., ::-1])
+            print(f'[smoke] overlay picture: {picture}')
+        return 0 if len(first) == len(wanted) else 1
+    finally:
+        for node in nodes:
+            node.shutdown()
+        executor.shutdown(timeout_sec=5.0)
+        for node in (*nodes, probe):
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='vla-ros', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True)
     smoke = commands.add_parser(
-        'smoke', help='run the perception pipeline once on a generated frame and a command')
+        'smoke', help='start the perception nodes, send a generated frame and a command, '
+        'print what they published')
     smoke.add_argument('--command', default=SMOKE_COMMAND, help='the instruction to encode')
-    smoke.add_argument('--prompt', default='red ball', help='the segmentation prompt')
+    smoke.add_argument('--timeout', type=float, default=60.0,
+                       help='seconds to wait for every output')
+    smoke.add_argument('--output', default='runs/smoke', help='where the overlay is saved')
     smoke.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     smoke.add_argument(
         '--cache-dir', default=os.path.join(os.path.expanduser('~'), '.cache', 'vla_ros'),

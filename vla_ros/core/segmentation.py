@@ -84,7 +84,7 @@ def render_overlay(rgb: np.ndarray, labels: np.ndarray, prompts, target: Target,
         overlay[region] = (1 - alpha) * overlay[region] + alpha * TINTS[index % len(TINTS)]
     overlay = overlay.astype(np.uint8)
     height, width = rgb.shape[:2]
-    scale = max(0.4, min(width, height) / 480.0)
+    scale = max(0.7, min(width, height) / 480.0)
     for index, prompt in enumerate(prompts):
         colour = tuple(int(c) for c in TINTS[index % len(TINTS)])
         origin = (8, int(24 * scale * (index + 1)))

@@ -25,6 +25,7 @@ class CommandEmbedder(ModelNode):
                                           read_only=True, int_range=(1, 100000))).value
         # One encoding per distinct command, never per frame or per repeat.
         self._encode = lru_cache(maxsize=cache_size)(self._encode_uncached)
+        self._last_text = None  # worker thread only: log a command when it changes
         self.encoder = ClipEncoder(self.load_model())
         overrides = QoSOverridingOptions.with_default_policies()
         self.embedding_pub = self.create_publisher(
@@ -43,16 +44,19 @@ class CommandEmbedder(ModelNode):
         if notes:
             logger.warning(f'command cleaned: {"; ".join(notes)}',
                            throttle_duration_sec=THROTTLE_S)
+        changed, self._last_text = text != self._last_text, text
         if not text:
             # An empty command clears the instruction, so nobody acts on the previous one.
-            logger.info('empty command: instruction cleared')
+            if changed:
+                logger.info('empty command: instruction cleared')
             return embedding_msg([], self.encoder.name)
         tokens = self.encoder.count_tokens(text)
         if tokens > self.encoder.max_text_tokens:
             logger.warning(
                 f'command of {tokens} tokens cut to the model context of '
                 f'{self.encoder.max_text_tokens}', throttle_duration_sec=THROTTLE_S)
-        logger.info(f'new command: {text!r}')
+        if changed:
+            logger.info(f'new command: {text!r}')
         return embedding_msg(self._encode(text), self.encoder.name)
 
     def publish_result(self, msg):
