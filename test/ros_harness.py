@@ -4,7 +4,7 @@ import threading
 import time
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -14,7 +14,10 @@ class RosGraph:
     def __init__(self):
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        # Callbacks only hand over to worker threads, so one executor thread is enough; and
+        # rclpy's MultiThreadedExecutor adds up to ~1 s latency to back-to-back messages
+        # (ros2/rclpy#1452, measured here in benchmarks/perception_latency.py's notes).
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.probe = Node('probe', context=self.context)
         self.nodes = [self.probe]
         self.executor.add_node(self.probe)

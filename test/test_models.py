@@ -179,8 +179,10 @@ def test_segmenter_masks_match_the_model_forward(clipseg):
     with torch.inference_mode():
         logits = clipseg.model(**batch).logits
     ours = clipseg.segment(np.asarray(image))
-    reference = torch.sigmoid(torch.nn.functional.interpolate(
-        logits[:, None], size=image.shape[:2], mode='bilinear', align_corners=False))[:, 0]
+    assert np.allclose(clipseg.probabilities(image), torch.sigmoid(logits).numpy(), atol=1e-5)
+    reference = torch.nn.functional.interpolate(
+        torch.sigmoid(logits)[:, None], size=image.shape[:2], mode='bilinear',
+        align_corners=False)[:, 0]
     assert np.allclose(ours, reference.numpy(), atol=1e-5)
 
 

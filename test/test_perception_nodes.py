@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 from geometry_msgs.msg import PointStamped
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from std_msgs.msg import Float32MultiArray, String
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import from_mask_msg, to_image_msg
 from vla_ros.core.models import ModelCache, ModelLoadError
+from vla_ros.core.segmentation import find_target
 from vla_ros.nodes.camera_embedder import CameraEmbedder
 from vla_ros.nodes.command_embedder import CommandEmbedder
 from vla_ros.nodes.scene_segmenter import SceneSegmenter
@@ -105,7 +107,6 @@ def test_labels_change_live_and_are_encoded_once_per_change(ros, tiny_clip_dir, 
 
 
 def test_compressed_input(ros, tiny_clip_dir, models):
-    import cv2
     make_node(ros, CameraEmbedder, tiny_clip_dir, models, use_compressed=True)
     received = ros.collect(Float32MultiArray, 'image_embedding')
     images = ros.publisher(CompressedImage, 'image/compressed', qos_profile_sensor_data)
@@ -232,11 +233,15 @@ def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models):
     assert (target.header.stamp.sec, target.header.frame_id) == (42, 'front_camera')
     assert -1 <= target.point.x <= 1 and -1 <= target.point.y <= 1
     assert 0 <= target.point.z <= 1
-    # The published label mask is the segmenter's own result at the frame's size.
+    # The published label mask is the segmenter's own result, brought to the frame's size.
     reference = ClipSegSegmenter(node.loaded)
     reference.set_prompts(['red ball'])
-    expected = (reference.segment(rgb)[0] >= 0.5).astype(np.uint8)
-    assert np.array_equal(from_mask_msg(mask), expected)
+    native = (reference.probabilities(rgb)[0] >= 0.5).astype(np.uint8)
+    assert np.array_equal(from_mask_msg(mask), cv2.resize(native, (64, 48),
+                                                          interpolation=cv2.INTER_NEAREST))
+    expected_target = find_target(reference.probabilities(rgb)[0], 0.5)
+    assert target.point.x == pytest.approx(expected_target.x, abs=1e-6)
+    assert target.point.z == pytest.approx(expected_target.confidence, abs=1e-6)
 
 
 def test_nothing_is_segmented_before_a_command(ros, tiny_clipseg_dir, models):

@@ -77,7 +77,7 @@ def run_smoke(args) -> int:
     import cv2
     from geometry_msgs.msg import PointStamped
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -95,7 +95,9 @@ def run_smoke(args) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     context = rclpy.Context()
     rclpy.init(context=context)
-    nodes, executor = [], MultiThreadedExecutor(context=context)
+    # One executor thread: callbacks only hand over, and rclpy's MultiThreadedExecutor adds
+    # large delays to back-to-back messages (ros2/rclpy#1452).
+    nodes, executor = [], SingleThreadedExecutor(context=context)
     try:
         models = ModelCache()  # the two embedders share one CLIP
         started = time.monotonic()

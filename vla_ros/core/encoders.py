@@ -121,10 +121,10 @@ class ClipSegSegmenter:
                 attention_mask=tokens['attention_mask'])
         self.prompts, self._conditionals = prompts, conditionals
 
-    def segment(self, image: np.ndarray) -> np.ndarray:
-        """(P, H, W) float32 probabilities in [0, 1], one mask per prompt at the image's size."""
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """(P, h, w) float32 probabilities in [0, 1] at the model's own output resolution."""
         if self._conditionals is None:
-            raise RuntimeError('set_prompts() must be called before segment()')
+            raise RuntimeError('set_prompts() must be called before segmenting')
         _check_rgb([image])
         pixels = self.processor.image_processor(images=[image], return_tensors='pt')
         pixels = pixels['pixel_values'].to(self.loaded.device, self.loaded.dtype)
@@ -136,7 +136,12 @@ class ClipSegSegmenter:
             activations = [vision.hidden_states[index + 1].expand(count, -1, -1)
                            for index in self.model.extract_layers]
             logits = self.model.decoder(activations, self._conditionals).logits
-            logits = logits.reshape(count, 1, *logits.shape[-2:]).float()
-            resized = F.interpolate(logits, size=image.shape[:2], mode='bilinear',
-                                    align_corners=False)
-        return torch.sigmoid(resized[:, 0]).cpu().numpy()
+            logits = logits.reshape(count, *logits.shape[-2:]).float()
+        return torch.sigmoid(logits).cpu().numpy()
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """(P, H, W) float32 probabilities in [0, 1], one mask per prompt at the image's size."""
+        native = torch.from_numpy(self.probabilities(image))[:, None]
+        resized = F.interpolate(native, size=image.shape[:2], mode='bilinear',
+                                align_corners=False)
+        return resized[:, 0].numpy()

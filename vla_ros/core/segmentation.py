@@ -70,6 +70,14 @@ def mask_image(probabilities: np.ndarray, threshold: float, encoding: str) -> np
     return np.where(passed, best + 1, 0).astype(np.uint8)
 
 
+def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A mask at the camera frame's size: labels by nearest neighbour, probabilities bilinear."""
+    if mask.shape == (height, width):
+        return mask
+    interpolation = cv2.INTER_NEAREST if mask.dtype == np.uint8 else cv2.INTER_LINEAR
+    return cv2.resize(mask, (width, height), interpolation=interpolation)
+
+
 # Distinct tints per prompt (RGB), cycled when there are more prompts.
 TINTS = np.array([(255, 40, 40), (40, 200, 255), (60, 230, 60), (255, 200, 0),
                   (230, 80, 255), (255, 140, 60)], np.float32)

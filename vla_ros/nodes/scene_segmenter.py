@@ -10,7 +10,13 @@ from std_msgs.msg import String
 
 from vla_ros.core.encoders import ClipSegSegmenter
 from vla_ros.core.images import to_image_msg, to_rgb
-from vla_ros.core.segmentation import find_target, MASK_ENCODINGS, mask_image, render_overlay
+from vla_ros.core.segmentation import (
+    find_target,
+    MASK_ENCODINGS,
+    mask_image,
+    render_overlay,
+    resize_mask,
+)
 from vla_ros.core.text import clean_command, DEFAULT_COMMAND_PREFIXES, object_phrase
 from vla_ros.nodes.common import descriptor, ModelNode, run_node
 
@@ -101,10 +107,14 @@ class SceneSegmenter(ModelNode):
             return None  # no command yet: nothing to look for
         rgb = to_rgb(msg, self.max_image_pixels)
         self.segmenter.set_prompts(prompts)  # encodes only when the prompts changed
-        probabilities = self.segmenter.segment(rgb)
+        # Target and masks at the model's resolution (352 px for CLIPSeg rd64), not the
+        # camera's: the target is in normalised coordinates, and it is several times cheaper.
+        probabilities = self.segmenter.probabilities(rgb)
         target = find_target(probabilities[0], threshold)
-        labels = mask_image(probabilities, threshold, 'mono8')
-        mask = labels if encoding == 'mono8' else mask_image(probabilities, threshold, encoding)
+        height, width = rgb.shape[:2]
+        labels = resize_mask(mask_image(probabilities, threshold, 'mono8'), height, width)
+        mask = labels if encoding == 'mono8' else resize_mask(
+            mask_image(probabilities, threshold, encoding), height, width)
         overlay = None
         if self.overlay_pub.get_subscription_count() > 0:  # drawn only for a viewer
             overlay = render_overlay(rgb, labels, prompts, target)
