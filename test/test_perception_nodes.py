@@ -3,7 +3,7 @@
 import json
 
 import cv2
-from geometry_msgs.msg import PointStamped
+from geometry_msgs.msg import PointStamped, Vector3Stamped
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -222,6 +222,7 @@ def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models):
     assert node.current_prompts()[0] == ('red ball',)
     masks = ros.collect(Image, 'segmentation/mask')
     targets = ros.collect(PointStamped, 'target')
+    extents = ros.collect(Vector3Stamped, 'target_extent')
     images = ros.publisher(Image, 'image', qos_profile_sensor_data)
     msg, rgb = frame(seed=4, stamp_sec=42, frame_id='front_camera')
     assert publish_until(images, msg, targets)
@@ -242,6 +243,9 @@ def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models):
     expected_target = find_target(reference.probabilities(rgb)[0], 0.5)
     assert target.point.x == pytest.approx(expected_target.x, abs=1e-6)
     assert target.point.z == pytest.approx(expected_target.confidence, abs=1e-6)
+    assert wait_until(lambda: extents)
+    assert extents[0].header == target.header
+    assert extents[0].vector.x == pytest.approx(expected_target.area, abs=1e-6)
 
 
 def test_nothing_is_segmented_before_a_command(ros, tiny_clipseg_dir, models):

@@ -15,20 +15,23 @@ class Target:
     x, y: centroid in normalised image coordinates, x in [-1, 1] to the right, y in [-1, 1]
     downwards, (0, 0) the image centre. confidence: the mean probability over the object's
     region, 0 when nothing passes the threshold (then x = y = 0). area: the region's fraction
-    of the image, which grows as the robot gets closer.
+    of the image, which grows as the robot gets closer; width, height: its bounding box as
+    fractions of the image's width and height.
     """
 
     x: float
     y: float
     confidence: float
     area: float
+    width: float = 0.0
+    height: float = 0.0
 
     @property
     def visible(self) -> bool:
         return self.confidence > 0.0
 
 
-NOT_VISIBLE = Target(0.0, 0.0, 0.0, 0.0)
+NOT_VISIBLE = Target(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def find_target(probability: np.ndarray, threshold: float) -> Target:
@@ -50,7 +53,9 @@ def find_target(probability: np.ndarray, threshold: float) -> Target:
     # Pixel centres map to (-1, 1): column c -> (2c + 1) / width - 1.
     x = float(np.average((2.0 * cols + 1.0) / width - 1.0, weights=weights))
     y = float(np.average((2.0 * rows + 1.0) / height - 1.0, weights=weights))
-    return Target(x=x, y=y, confidence=float(weights.mean()), area=rows.size / probability.size)
+    return Target(x=x, y=y, confidence=float(weights.mean()), area=rows.size / probability.size,
+                  width=stats[largest, cv2.CC_STAT_WIDTH] / width,
+                  height=stats[largest, cv2.CC_STAT_HEIGHT] / height)
 
 
 def mask_image(probabilities: np.ndarray, threshold: float, encoding: str) -> np.ndarray:

@@ -1,6 +1,6 @@
 """scene_segmenter: frames + the command's object phrase -> CLIPSeg mask, overlay and target."""
 
-from geometry_msgs.msg import PointStamped
+from geometry_msgs.msg import PointStamped, Vector3Stamped
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
@@ -60,6 +60,9 @@ class SceneSegmenter(ModelNode):
                                                  QoSProfile(depth=1))
         self.target_pub = self.create_publisher(PointStamped, 'target', QoSProfile(depth=1),
                                                 qos_overriding_options=overrides)
+        # PointStamped has no room for size: the policy pairs this with `target` by stamp.
+        self.extent_pub = self.create_publisher(Vector3Stamped, 'target_extent',
+                                                QoSProfile(depth=1))
         topic, message_type = (('image/compressed', CompressedImage) if use_compressed
                                else ('image', Image))
         self.image_sub = self.create_subscription(
@@ -127,6 +130,10 @@ class SceneSegmenter(ModelNode):
             self.overlay_pub.publish(to_image_msg(overlay, header))
         point = PointStamped(header=header)
         point.point.x, point.point.y, point.point.z = target.x, target.y, target.confidence
+        extent = Vector3Stamped(header=header)
+        extent.vector.x, extent.vector.y = target.area, target.width
+        extent.vector.z = target.height
+        self.extent_pub.publish(extent)  # first, so the target never waits for its extent
         self.target_pub.publish(point)
 
 

@@ -1,0 +1,249 @@
+"""From an instruction's embedding and the segmenter's target to a requested (v, w) and a status.
+
+Intents are recognised zero-shot: the instruction's CLIP text embedding is compared (cosine)
+with embeddings of example phrasings of each intent, made by the same text encoder. The best
+intent is taken only when it is similar enough and ahead of the runner-up by a margin;
+otherwise the robot stays still and says why. Everything here is plain Python: the node feeds
+it and sends its output through the safety layer.
+"""
+
+from dataclasses import dataclass, field
+import math
+
+import numpy as np
+
+BEHAVIOURS = ('stop', 'motion', 'go_to', 'look_for')
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One thing a command can mean. `motion` intents run (linear, angular) for duration_s
+    seconds (0 = until the next command); `go_to` and `look_for` use the target.
+    """
+
+    name: str
+    behaviour: str
+    phrases: tuple
+    linear_mps: float = 0.0
+    angular_rps: float = 0.0
+    duration_s: float = 0.0
+
+    def __post_init__(self):
+        if self.behaviour not in BEHAVIOURS:
+            raise ValueError(f"intent '{self.name}': behaviour '{self.behaviour}' is not one "
+                             f'of {BEHAVIOURS}')
+        if not self.phrases:
+            raise ValueError(f"intent '{self.name}' needs at least one phrase")
+        for key in ('linear_mps', 'angular_rps', 'duration_s'):
+            if not math.isfinite(getattr(self, key)):
+                raise ValueError(f"intent '{self.name}': {key} must be finite")
+        if self.duration_s < 0:
+            raise ValueError(f"intent '{self.name}': duration_s must be >= 0")
+
+
+DEFAULT_INTENTS = (
+    Intent('stop', 'stop', ('stop', 'halt', 'stop moving', 'freeze', 'stand still',
+                            'do not move', "don't move", 'wait here', 'hold on', 'stop now')),
+    Intent('move_forward', 'motion', ('move forward', 'go forward', 'drive forward',
+                                      'go straight ahead', 'move ahead'),
+           linear_mps=0.2, duration_s=3.0),
+    Intent('move_backward', 'motion', ('move backward', 'go back', 'back up', 'reverse',
+                                       'drive backwards'), linear_mps=-0.1, duration_s=2.0),
+    Intent('turn_left', 'motion', ('turn left', 'rotate left', 'spin left', 'go left'),
+           angular_rps=0.5, duration_s=3.0),
+    Intent('turn_right', 'motion', ('turn right', 'rotate right', 'spin right', 'go right'),
+           angular_rps=-0.5, duration_s=3.0),
+    Intent('go_to', 'go_to', ('go to the object', 'drive to the thing', 'move to the object',
+                              'approach the object', 'head to the item', 'go to it')),
+    Intent('look_for', 'look_for', ('look for the object', 'find the thing',
+                                    'search for the object', 'where is the item',
+                                    'locate the object')),
+)
+
+
+@dataclass(frozen=True)
+class IntentMatch:
+    intent: Intent | None
+    similarity: float
+    margin: float
+    reason: str  # why no intent was taken, '' when one was
+
+
+class IntentClassifier:
+    """Nearest intent by the best cosine similarity over its phrasings."""
+
+    def __init__(self, intents, phrase_embeddings, min_similarity: float, min_margin: float):
+        """`phrase_embeddings[i]` holds the (k_i, D) L2-normalised embeddings of intent i."""
+        self.intents = tuple(intents)
+        if len(phrase_embeddings) != len(self.intents):
+            raise ValueError('one embedding block per intent is needed')
+        self._blocks = [np.asarray(block, np.float32) for block in phrase_embeddings]
+        self.dim = self._blocks[0].shape[1]
+        self.min_similarity = min_similarity
+        self.min_margin = min_margin
+
+    @classmethod
+    def from_encoder(cls, intents, encode_texts, min_similarity, min_margin):
+        """Build with `encode_texts(list[str]) -> (N, D)`, the same encoder as the commands."""
+        intents = tuple(intents)
+        phrases = [phrase for intent in intents for phrase in intent.phrases]
+        embeddings = np.asarray(encode_texts(phrases))
+        blocks, start = [], 0
+        for intent in intents:
+            blocks.append(embeddings[start:start + len(intent.phrases)])
+            start += len(intent.phrases)
+        return cls(intents, blocks, min_similarity, min_margin)
+
+    def scores(self, embedding) -> np.ndarray:
+        vector = np.asarray(embedding, np.float32)
+        return np.array([float(np.max(block @ vector)) for block in self._blocks])
+
+    def classify(self, embedding) -> IntentMatch:
+        vector = np.asarray(embedding, np.float32)
+        if vector.shape != (self.dim,) or not np.all(np.isfinite(vector)):
+            return IntentMatch(None, 0.0, 0.0, f'invalid embedding of shape {vector.shape}')
+        norm = float(np.linalg.norm(vector))
+        if norm < 1e-6:
+            return IntentMatch(None, 0.0, 0.0, 'zero embedding')
+        scores = self.scores(vector / norm)
+        order = np.argsort(scores)[::-1]
+        best = float(scores[order[0]])
+        margin = best - float(scores[order[1]]) if len(order) > 1 else best
+        intent = self.intents[order[0]]
+        if best < self.min_similarity:
+            return IntentMatch(None, best, margin,
+                               f'low confidence: best {intent.name} {best:.2f} < '
+                               f'{self.min_similarity:.2f}')
+        if margin < self.min_margin:
+            runner_up = self.intents[order[1]].name
+            return IntentMatch(None, best, margin,
+                               f'low confidence: {intent.name} vs {runner_up} margin '
+                               f'{margin:.2f} < {self.min_margin:.2f}')
+        return IntentMatch(intent, best, margin, '')
+
+
+@dataclass(frozen=True)
+class ServoConfig:
+    turn_gain: float = 1.2  # rad/s per unit of normalised horizontal offset
+    max_turn_rps: float = 0.8
+    centred_tolerance: float = 0.3  # |x| below which the robot also drives forward
+    approach_speed_mps: float = 0.25
+    slow_area_fraction: float = 0.04  # start slowing down from this fraction of the image
+    arrive_area_fraction: float = 0.2  # arrived when the target fills this much
+    arrive_confidence: float = 0.9  # ... or is this confident and
+    close_area_fraction: float = 0.1  # ... at least this large
+    min_approach_fraction: float = 0.25  # slowest approach, as a fraction of the speed
+    search_speed_rps: float = 0.4
+    search_direction: float = 1.0  # +1 turns left (counter-clockwise), -1 right
+    search_timeout_s: float = 20.0
+    found_tolerance: float = 0.15  # look_for: |x| at which the target counts as found
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """What the segmenter last saw: normalised centroid, confidence and area fraction."""
+
+    x: float
+    y: float
+    confidence: float
+    area: float
+
+    @property
+    def visible(self) -> bool:
+        return self.confidence > 0.0 and math.isfinite(self.x) and math.isfinite(self.area)
+
+
+@dataclass
+class PolicyState:
+    intent: Intent | None = None
+    object_phrase: str = ''
+    started_at: float = 0.0
+    searching_since: float | None = None
+    done: str = ''  # a terminal status (arrived, not found, done) until the next command
+    reason: str = 'idle'
+
+
+@dataclass(frozen=True)
+class PolicyOutput:
+    linear: float
+    angular: float
+    status: str
+    needs_target: bool = False  # the watchdog must see a fresh target stream
+    needs_camera: bool = False  # the watchdog must see a fresh camera stream
+
+
+def servo(target: TargetView, config: ServoConfig):
+    """(v, w, arrived) for a visible target: turn towards it, drive when centred, slow near."""
+    if target.area >= config.arrive_area_fraction or (
+            target.confidence >= config.arrive_confidence
+            and target.area >= config.close_area_fraction):
+        return 0.0, 0.0, True
+    # x > 0 means the target is to the right: turn clockwise (negative w), saturating.
+    angular = max(-config.max_turn_rps, min(config.max_turn_rps, -config.turn_gain * target.x))
+    linear = 0.0
+    if abs(target.x) <= config.centred_tolerance:
+        # Full speed while small in view, linearly down to min_approach_fraction at arrival.
+        span = max(config.arrive_area_fraction - config.slow_area_fraction, 1e-6)
+        closeness = min(max((target.area - config.slow_area_fraction) / span, 0.0), 1.0)
+        scale = 1.0 - (1.0 - config.min_approach_fraction) * closeness
+        # Less forward speed the further off-centre, so the turn dominates.
+        centring = 1.0 - abs(target.x) / max(config.centred_tolerance, 1e-6) * 0.5
+        linear = config.approach_speed_mps * scale * centring
+    return linear, angular, False
+
+
+@dataclass
+class ActionPolicy:
+    """The decision of what to do each control period; time is passed in (seconds)."""
+
+    classifier: IntentClassifier
+    servo_config: ServoConfig = field(default_factory=ServoConfig)
+    state: PolicyState = field(default_factory=PolicyState)
+
+    def set_instruction(self, embedding, object_phrase: str, now: float) -> str:
+        """A new command replaces the old one at once. Returns the new status."""
+        self.state = PolicyState(object_phrase=object_phrase, started_at=now)
+        if embedding is None or len(embedding) == 0:
+            self.state.reason = 'idle'
+            return self.state.reason
+        match = self.classifier.classify(embedding)
+        self.state.intent = match.intent
+        self.state.reason = f'stopped: {match.reason}' if match.intent is None else ''
+        return self.state.reason or self.state.intent.name
+
+    def step(self, now: float, target: TargetView | None) -> PolicyOutput:
+        state, config = self.state, self.servo_config
+        intent = state.intent
+        if intent is None:
+            return PolicyOutput(0.0, 0.0, state.reason)
+        if state.done:
+            return PolicyOutput(0.0, 0.0, state.done)
+        if intent.behaviour == 'stop':
+            return PolicyOutput(0.0, 0.0, 'stopped: stop command')
+        if intent.behaviour == 'motion':
+            if intent.duration_s > 0 and now - state.started_at >= intent.duration_s:
+                state.done = f'done: {intent.name}'
+                return PolicyOutput(0.0, 0.0, state.done)
+            return PolicyOutput(intent.linear_mps, intent.angular_rps, intent.name,
+                                needs_camera=True)
+        thing = state.object_phrase or 'target'
+        if target is not None and target.visible:
+            state.searching_since = None
+            if intent.behaviour == 'look_for':
+                if abs(target.x) <= config.found_tolerance:
+                    state.done = f'found {thing}'
+                    return PolicyOutput(0.0, 0.0, state.done)
+                _, angular, _ = servo(target, config)
+                return PolicyOutput(0.0, angular, f'searching {thing}', needs_target=True)
+            linear, angular, arrived = servo(target, config)
+            if arrived:
+                state.done = 'arrived'
+                return PolicyOutput(0.0, 0.0, state.done)
+            return PolicyOutput(linear, angular, f'approaching {thing}', needs_target=True)
+        if state.searching_since is None:
+            state.searching_since = now
+        if now - state.searching_since >= config.search_timeout_s:
+            state.done = 'not found'
+            return PolicyOutput(0.0, 0.0, state.done)
+        return PolicyOutput(0.0, config.search_direction * config.search_speed_rps,
+                            f'searching {thing}', needs_target=True)
