@@ -123,7 +123,8 @@ def node_times(node_class, model_dir, frames):
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     executor.add_node(probe)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
     arrived = threading.Event()
     output = {'CameraEmbedder': 'image_embedding', 'CommandEmbedder': 'text_embedding',
               'SceneSegmenter': 'target'}[node_class.__name__]
@@ -159,6 +160,7 @@ def node_times(node_class, model_dir, frames):
     stats = node.worker.stats()
     node.shutdown()
     executor.shutdown(timeout_sec=5)
+    spinner.join(timeout=5)
     node.destroy_node()
     probe.destroy_node()
     rclpy.try_shutdown(context=context)

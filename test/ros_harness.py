@@ -46,10 +46,10 @@ class RosGraph:
             if hasattr(node, 'shutdown'):
                 node.shutdown()
         self.executor.shutdown(timeout_sec=5.0)
+        self._thread.join(timeout=5.0)  # destroying nodes under a spinning thread can abort
         for node in self.nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=5.0)
 
 
 def wait_until(predicate, timeout=10.0, period=0.02):

@@ -159,6 +159,7 @@ def run_smoke(args) -> int:
         for node in nodes:
             node.shutdown()
         executor.shutdown(timeout_sec=5.0)
+        spinner.join(timeout=5.0)  # destroying nodes under a spinning thread aborts the process
         for node in (*nodes, probe):
             node.destroy_node()
         rclpy.try_shutdown(context=context)

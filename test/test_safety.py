@@ -1,0 +1,112 @@
+"""Safety layer: unit cases and properties over 10 000 generated command sequences."""
+
+import math
+
+from hypothesis import given, HealthCheck, settings
+from hypothesis import strategies as st
+import pytest
+
+from vla_ros.core.safety import SafetyLayer, SafetyLimits
+
+EPS = 1e-9
+LIMITS = SafetyLimits(max_linear_mps=0.5, max_angular_rps=1.0, max_linear_accel=1.0,
+                      max_angular_accel=2.0)
+
+
+def test_clamps_speeds_after_ramping_up():
+    layer = SafetyLayer(LIMITS, period_s=0.1)
+    outputs = [layer.filter(5.0, -5.0) for _ in range(20)]
+    assert outputs[0].linear == pytest.approx(0.1) and outputs[0].angular == pytest.approx(-0.2)
+    assert outputs[-1].linear == 0.5 and outputs[-1].angular == -1.0
+
+
+def test_braking_to_zero_is_immediate_and_reversal_ramps():
+    layer = SafetyLayer(LIMITS, period_s=0.1)
+    for _ in range(10):
+        layer.filter(0.5, 0.0)
+    assert layer.filter(0.0, 0.0).linear == 0.0
+    for _ in range(10):
+        layer.filter(0.5, 0.0)
+    assert layer.filter(0.2, 0.0).linear == 0.2  # slowing down is braking too
+    assert layer.filter(-0.5, 0.0).linear == pytest.approx(-0.1)  # brake, then accelerate
+
+
+@pytest.mark.parametrize('kwargs, reason', [
+    ({'estop': True}, 'e-stop'), ({'enabled': False}, 'disabled'),
+    ({'inputs_fresh': False}, 'stale input')])
+def test_stop_conditions_zero_at_once(kwargs, reason):
+    layer = SafetyLayer(LIMITS, period_s=0.1)
+    for _ in range(10):
+        layer.filter(0.5, 1.0)
+    result = layer.filter(0.5, 1.0, **kwargs)
+    assert (result.linear, result.angular, result.stop_reason) == (0.0, 0.0, reason)
+    assert layer.filter(0.5, 1.0).linear == pytest.approx(0.1)  # ramps up again from zero
+
+
+@pytest.mark.parametrize('bad', [math.nan, math.inf, -math.inf])
+def test_non_finite_requests_give_zero(bad):
+    layer = SafetyLayer(LIMITS, period_s=0.1)
+    layer.filter(0.3, 0.3)
+    assert layer.filter(bad, 0.1).stop_reason.startswith('invalid')
+    assert layer.filter(0.1, bad).linear == 0.0
+
+
+def test_a_late_tick_cannot_jump():
+    layer = SafetyLayer(LIMITS, period_s=0.1)
+    assert layer.filter(0.5, 0.0, dt=10.0).linear == pytest.approx(0.2)  # capped at 2 periods
+    assert layer.filter(0.5, 0.0, dt=math.nan).linear == pytest.approx(0.3)
+
+
+def test_bad_limits_are_refused():
+    with pytest.raises(ValueError, match='max_linear_mps'):
+        SafetyLimits(max_linear_mps=-1.0)
+    with pytest.raises(ValueError, match='max_angular_accel'):
+        SafetyLimits(max_angular_accel=math.nan)
+    with pytest.raises(ValueError, match='period_s'):
+        SafetyLayer(LIMITS, period_s=0.0)
+
+
+any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
+positive = st.floats(min_value=1e-3, max_value=10.0)
+step = st.tuples(any_float, any_float, st.booleans(), st.booleans(), st.booleans(),
+                 st.one_of(st.none(), st.floats(min_value=0.0, max_value=1.0)))
+
+
+def accelerated_by(now, before):
+    """How much faster than allowed by braking: |now| beyond |before| (or beyond 0 on reversal)."""
+    if now * before >= 0:
+        return abs(now) - abs(before)
+    return abs(now)
+
+
+@settings(max_examples=10_000, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(max_linear=positive, max_angular=positive, linear_accel=positive,
+       angular_accel=positive, period=st.floats(min_value=0.005, max_value=1.0),
+       steps=st.lists(step, min_size=1, max_size=25),
+       estop_every=st.integers(min_value=0, max_value=5))
+def test_safety_properties(max_linear, max_angular, linear_accel, angular_accel, period,
+                           steps, estop_every):
+    layer = SafetyLayer(SafetyLimits(max_linear, max_angular, linear_accel, angular_accel),
+                        period)
+    previous = (0.0, 0.0)
+    for index, (linear, angular, stale, disabled, estop_flag, dt) in enumerate(steps):
+        estop = estop_flag and estop_every > 0 and index % estop_every == 0
+        result = layer.filter(linear, angular, estop=estop, enabled=not disabled,
+                              inputs_fresh=not stale, dt=dt)
+        out = (result.linear, result.angular)
+        # Never NaN or infinite, never beyond the limits.
+        assert all(math.isfinite(value) for value in out)
+        assert abs(out[0]) <= max_linear + EPS and abs(out[1]) <= max_angular + EPS
+        # E-stop, disable, stale input and non-finite requests always win, at once.
+        if estop or disabled or stale or not (math.isfinite(linear) and math.isfinite(angular)):
+            assert out == (0.0, 0.0) and result.stop_reason
+        else:
+            assert result.stop_reason == ''
+            # Acceleration bound: only braking may change speed faster than accel x dt.
+            allowed = period if dt is None else min(dt, 2.0 * period)
+            assert accelerated_by(out[0], previous[0]) <= linear_accel * allowed + EPS
+            assert accelerated_by(out[1], previous[1]) <= angular_accel * allowed + EPS
+            # Never moves against the request's direction.
+            assert out[0] * linear >= 0 and out[1] * angular >= 0
+        previous = out
