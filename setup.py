@@ -49,6 +49,7 @@ setup(
             'camera_embedder = vla_ros.nodes.camera_embedder:main',
             'command_embedder = vla_ros.nodes.command_embedder:main',
             'scene_segmenter = vla_ros.nodes.scene_segmenter:main',
+            'action_policy = vla_ros.nodes.action_policy:main',
         ],
     },
 )

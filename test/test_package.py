@@ -40,7 +40,7 @@ def test_entry_points_are_declared(distribution):
     scripts = distribution.entry_points['console_scripts']
     names = {line.split('=')[0].strip(): line.split('=')[1].strip() for line in scripts}
     assert names['vla-ros'] == 'vla_ros.cli:main'
-    for node in ('camera_embedder', 'command_embedder', 'scene_segmenter'):
+    for node in ('camera_embedder', 'command_embedder', 'scene_segmenter', 'action_policy'):
         assert names[node] == f'vla_ros.nodes.{node}:main'
     for target in names.values():
         module, function = target.split(':')

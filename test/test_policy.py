@@ -9,8 +9,15 @@ import yaml
 from vla_ros.core import paths
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import load_model
-from vla_ros.core.policy import (ActionPolicy, DEFAULT_INTENTS, Intent, IntentClassifier,
-                                 servo, ServoConfig, TargetView)
+from vla_ros.core.policy import (
+    ActionPolicy,
+    DEFAULT_INTENTS,
+    Intent,
+    IntentClassifier,
+    servo,
+    ServoConfig,
+    TargetView,
+)
 
 PARAPHRASES = Path(__file__).parent / 'data' / 'intent_paraphrases.yaml'
 

@@ -1,5 +1,6 @@
 """What every model node shares: parameters with descriptors, model loading, the worker, main()."""
 
+import signal
 import threading
 
 from rcl_interfaces.msg import (
@@ -12,6 +13,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
@@ -48,6 +50,22 @@ def embedding_model_name(msg: Float32MultiArray) -> str:
     return msg.layout.dim[0].label if msg.layout.dim else ''
 
 
+def declare_model_parameters(node: Node, model_kind: str):
+    """The read-only `model`, `device` and `dtype` parameters every model user declares."""
+    model = node.declare_parameter(
+        'model', '', descriptor(
+            f'{model_kind} model: a Hugging Face id or a local folder written by '
+            'save_pretrained(); empty = the embedded default in share/vla_ros/models',
+            read_only=True)).value
+    device = node.declare_parameter(
+        'device', 'auto', descriptor('inference device', read_only=True,
+                                     additional_constraints='|'.join(DEVICES))).value
+    dtype = node.declare_parameter(
+        'dtype', 'float32', descriptor('weight dtype (float16 needs CUDA)', read_only=True,
+                                       additional_constraints='|'.join(DTYPES))).value
+    return model, device, dtype
+
+
 class ModelNode(Node):
     """A node that loads one model at start and runs it on a newest-wins worker thread.
 
@@ -60,17 +78,7 @@ class ModelNode(Node):
                  model_cache: ModelCache = None, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
         self._parameter_lock = threading.Lock()
-        self.model_source = self.declare_parameter(
-            'model', '', descriptor(
-                f'{model_kind} model: a Hugging Face id or a local folder written by '
-                'save_pretrained(); empty = the embedded default in share/vla_ros/models',
-                read_only=True)).value
-        self.device = self.declare_parameter(
-            'device', 'auto', descriptor('inference device', read_only=True,
-                                         additional_constraints='|'.join(DEVICES))).value
-        self.dtype = self.declare_parameter(
-            'dtype', 'float32', descriptor('weight dtype (float16 needs CUDA)', read_only=True,
-                                           additional_constraints='|'.join(DTYPES))).value
+        self.model_source, self.device, self.dtype = declare_model_parameters(self, model_kind)
         self.max_rate_hz = self.declare_parameter(
             'max_rate_hz', float(default_rate_hz), descriptor(
                 'most inferences per second; newer inputs replace waiting ones',
@@ -143,14 +151,24 @@ class ModelNode(Node):
             self.get_logger().warning('worker thread did not stop within 5 s')
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_node(node_class, args=None) -> int:
-    """main() of a node executable: spin until Ctrl-C or shutdown, then clean up."""
-    rclpy.init(args=args)
+    """main() of a node executable: spin until Ctrl-C, SIGTERM or shutdown, then clean up.
+
+    rclpy's own SIGINT handler would shut the context down before `finally:` runs, and a
+    zero Twist published there would never arrive; so SIGINT and SIGTERM become
+    KeyboardInterrupt in spin() and the node's shutdown() still has a working context.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = None
     try:
         node = node_class()
         rclpy.spin(node)
-    except (ModelLoadError, rclpy.exceptions.ParameterException) as error:
+    except (ModelLoadError, rclpy.exceptions.ParameterException, ValueError) as error:
         # Bad configuration: one line that says what to fix, not a traceback.
         rclpy.logging.get_logger(node_class.NODE_NAME).fatal(f'cannot start: {error}')
         return 1
