@@ -244,8 +244,9 @@ def test_twist_stamped_output(ros, tiny_clip_dir, models):
     assert stamped[0].header.stamp.sec > 0
 
 
-def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir):
-    """SIGINT to a separate process, the way a user stops it."""
+@pytest.mark.parametrize('stop_signal', [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signal):
+    """SIGINT (Ctrl-C) or SIGTERM (a launch escalating) to a separate process."""
     ros = RosGraph()
     try:
         received = ros.collect(Twist, '/cmd_vel')
@@ -264,7 +265,7 @@ def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir):
                                          encoder.name))
         assert wait_until(lambda: received and received[-1].linear.x > 0.05, 60), \
             'the policy never moved'
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, stop_signal)
         output, _ = process.communicate(timeout=30)
         assert process.returncode == 0, output
         time.sleep(0.5)

@@ -10,7 +10,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -160,14 +160,20 @@ def run_node(node_class, args=None) -> int:
 
     rclpy's own SIGINT handler would shut the context down before `finally:` runs, and a
     zero Twist published there would never arrive; so SIGINT and SIGTERM become
-    KeyboardInterrupt in spin() and the node's shutdown() still has a working context.
+    KeyboardInterrupt while spinning and the node's shutdown() still has a working context.
+    One executor thread: callbacks only hand over (and rclpy's MultiThreadedExecutor delays
+    back-to-back messages, ros2/rclpy#1452).
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = None
     try:
         node = node_class()
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok():
+            # A bounded wait: Python runs signal handlers only between waits.
+            executor.spin_once(timeout_sec=0.2)
     except (ModelLoadError, rclpy.exceptions.ParameterException, ValueError) as error:
         # Bad configuration: one line that says what to fix, not a traceback.
         rclpy.logging.get_logger(node_class.NODE_NAME).fatal(f'cannot start: {error}')
