@@ -66,16 +66,19 @@ def _describe(topic, msg) -> str:
         point = msg.point
         return (f'{topic}: PointStamped x {point.x:+.3f} (right), y {point.y:+.3f} (down), '
                 f'confidence {point.z:.3f}')
+    if kind == 'Twist':
+        return (f'{topic}: Twist linear.x {msg.linear.x:+.3f} m/s, '
+                f'angular.z {msg.angular.z:+.3f} rad/s')
     return f'{topic}: {kind}'
 
 
 def run_smoke(args) -> int:
-    """Start the three perception nodes in one process, feed a frame and a command over DDS."""
+    """Start the four nodes in one process, feed a frame and a command over DDS."""
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')  # before rclpy
     import threading
 
     import cv2
-    from geometry_msgs.msg import PointStamped
+    from geometry_msgs.msg import PointStamped, Twist
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
@@ -86,6 +89,7 @@ def run_smoke(args) -> int:
 
     from vla_ros.core.images import to_image_msg, to_rgb
     from vla_ros.core.models import ModelCache, ModelLoadError
+    from vla_ros.nodes.action_policy import ActionPolicyNode
     from vla_ros.nodes.camera_embedder import CameraEmbedder
     from vla_ros.nodes.command_embedder import CommandEmbedder
     from vla_ros.nodes.scene_segmenter import SceneSegmenter
@@ -104,7 +108,8 @@ def run_smoke(args) -> int:
         for node_class, kind, extra in (
                 (CommandEmbedder, 'clip', []),
                 (CameraEmbedder, 'clip', [Parameter('labels', value=SMOKE_LABELS)]),
-                (SceneSegmenter, 'clipseg', [])):
+                (SceneSegmenter, 'clipseg', []),
+                (ActionPolicyNode, 'clip', [])):
             print(f'[smoke] starting {node_class.NODE_NAME} ({kind} from {sources[kind]}) ...',
                   flush=True)
             nodes.append(node_class(
@@ -122,11 +127,11 @@ def run_smoke(args) -> int:
     wanted = {'text_embedding': (Float32MultiArray, latched),
               'image_embedding': (Float32MultiArray, 1), 'scene_labels': (String, 1),
               'segmentation/mask': (Image, 1), 'segmentation/overlay': (Image, 1),
-              'target': (PointStamped, 1)}
-    first = {}
+              'target': (PointStamped, 1), 'status': (String, latched), 'cmd_vel': (Twist, 1)}
+    latest = {}
     for topic, (message_type, qos) in wanted.items():
         probe.create_subscription(
-            message_type, topic, lambda msg, topic=topic: first.setdefault(topic, msg), qos)
+            message_type, topic, lambda msg, topic=topic: latest.__setitem__(topic, msg), qos)
     commands = probe.create_publisher(String, 'command', 10)
     images = probe.create_publisher(Image, 'image', 1)
     for node in (*nodes, probe):
@@ -139,22 +144,26 @@ def run_smoke(args) -> int:
         deadline = time.monotonic() + args.timeout
         print(f'[smoke] publishing command {args.command!r} and a generated '
               f'{frame.width}x{frame.height} frame on /vla/command and /vla/image', flush=True)
-        while len(first) < len(wanted) and time.monotonic() < deadline:
-            if 'text_embedding' not in first:
+        settle_until = None  # once all topics spoke, let the policy act on the instruction
+        while time.monotonic() < deadline and (settle_until is None
+                                               or time.monotonic() < settle_until):
+            if settle_until is None and len(latest) == len(wanted):
+                settle_until = time.monotonic() + 1.0
+            if 'text_embedding' not in latest:
                 commands.publish(String(data=args.command))
             frame.header.stamp = probe.get_clock().now().to_msg()
             images.publish(frame)
             time.sleep(0.2)
         print('[smoke] what the pipeline published:')
         for topic in wanted:
-            line = _describe(f'/vla/{topic}', first[topic]) if topic in first else \
+            line = _describe(f'/vla/{topic}', latest[topic]) if topic in latest else \
                 f'/vla/{topic}: NOTHING within {args.timeout:g} s'
             print(f'  {line}')
-        if 'segmentation/overlay' in first:
+        if 'segmentation/overlay' in latest:
             picture = output_dir / 'overlay.png'
-            cv2.imwrite(str(picture), to_rgb(first['segmentation/overlay'])[..., ::-1])
+            cv2.imwrite(str(picture), to_rgb(latest['segmentation/overlay'])[..., ::-1])
             print(f'[smoke] overlay picture: {picture}')
-        return 0 if len(first) == len(wanted) else 1
+        return 0 if len(latest) == len(wanted) else 1
     finally:
         for node in nodes:
             node.shutdown()
@@ -169,7 +178,7 @@ def build_parser():
     parser = argparse.ArgumentParser(prog='vla-ros', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True)
     smoke = commands.add_parser(
-        'smoke', help='start the perception nodes, send a generated frame and a command, '
+        'smoke', help='start the four nodes, send a generated frame and a command, '
         'print what they published')
     smoke.add_argument('--command', default=SMOKE_COMMAND, help='the instruction to encode')
     smoke.add_argument('--timeout', type=float, default=60.0,
