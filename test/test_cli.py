@@ -19,7 +19,7 @@ def test_smoke_prints_what_the_pipeline_produced(tmp_path):
     assert "/vla/segmentation/mask: Image mono8 320x240, frame_id 'smoke_camera'" in out
     assert '/vla/target: PointStamped' in out
     assert '/vla/status: String ' in out
-    assert '/vla/cmd_vel: Twist linear.x' in out
+    assert '/cmd_vel: Twist linear.x' in out
     assert 'NOTHING' not in out
     assert (tmp_path / 'out' / 'overlay.png').stat().st_size > 1000
 

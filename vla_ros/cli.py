@@ -73,14 +73,11 @@ def _describe(topic, msg) -> str:
 
 
 def run_smoke(args) -> int:
-    """Start the four nodes in one process, feed a frame and a command over DDS."""
+    """Start the stack as `vla-ros up` does, feed it a frame and a command, print the outputs."""
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')  # before rclpy
-    import threading
-
     import cv2
     from geometry_msgs.msg import PointStamped, Twist
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    import rclpy.exceptions
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -88,63 +85,44 @@ def run_smoke(args) -> int:
     from std_msgs.msg import Float32MultiArray, String
 
     from vla_ros.core.images import to_image_msg, to_rgb
-    from vla_ros.core.models import ModelCache, ModelLoadError
-    from vla_ros.nodes.action_policy import ActionPolicyNode
-    from vla_ros.nodes.camera_embedder import CameraEmbedder
-    from vla_ros.nodes.command_embedder import CommandEmbedder
-    from vla_ros.nodes.scene_segmenter import SceneSegmenter
+    from vla_ros.core.models import ModelLoadError
+    from vla_ros.runner import parameter_overrides, ros_arguments, Stack
 
     sources = _ensure_models(Path(args.cache_dir))
     output_dir = Path(args.output)
     output_dir.mkdir(parents=True, exist_ok=True)
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    # One executor thread: callbacks only hand over, and rclpy's MultiThreadedExecutor adds
-    # large delays to back-to-back messages (ros2/rclpy#1452).
-    nodes, executor = [], SingleThreadedExecutor(context=context)
+    overrides = parameter_overrides(sources['clip'], sources['clipseg'], args.device)
+    overrides['camera_embedder'].append(Parameter('labels', value=SMOKE_LABELS))
+    started = time.monotonic()
     try:
-        models = ModelCache()  # the two embedders share one CLIP
-        started = time.monotonic()
-        for node_class, kind, extra in (
-                (CommandEmbedder, 'clip', []),
-                (CameraEmbedder, 'clip', [Parameter('labels', value=SMOKE_LABELS)]),
-                (SceneSegmenter, 'clipseg', []),
-                (ActionPolicyNode, 'clip', [])):
-            print(f'[smoke] starting {node_class.NODE_NAME} ({kind} from {sources[kind]}) ...',
-                  flush=True)
-            nodes.append(node_class(
-                context=context, namespace='vla', model_cache=models, parameter_overrides=[
-                    Parameter('model', value=sources[kind]),
-                    Parameter('device', value=args.device), *extra]))
-        print(f'[smoke] nodes up in {time.monotonic() - started:.1f} s', flush=True)
-    except ModelLoadError as err:
-        print(f'[smoke] error: {err}', file=sys.stderr)
-        rclpy.try_shutdown(context=context)
+        stack = Stack(ros_arguments(), overrides,
+                      progress=lambda line: print(f'[smoke] {line}', flush=True))
+    except (ModelLoadError, rclpy.exceptions.ParameterException, ValueError) as error:
+        print(f'[smoke] cannot start: {error}', file=sys.stderr)
         return 2
-
-    probe = Node('smoke_probe', namespace='vla', context=context)
+    print(f'[smoke] nodes up in {time.monotonic() - started:.1f} s', flush=True)
+    # The probe gets the stack's namespace and remappings, so relative names match.
+    probe = stack.add(Node('smoke_probe', context=stack.context))
     latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     wanted = {'text_embedding': (Float32MultiArray, latched),
               'image_embedding': (Float32MultiArray, 1), 'scene_labels': (String, 1),
               'segmentation/mask': (Image, 1), 'segmentation/overlay': (Image, 1),
               'target': (PointStamped, 1), 'status': (String, latched), 'cmd_vel': (Twist, 1)}
-    latest = {}
+    latest, names = {}, {}
     for topic, (message_type, qos) in wanted.items():
-        probe.create_subscription(
-            message_type, topic, lambda msg, topic=topic: latest.__setitem__(topic, msg), qos)
+        names[topic] = probe.create_subscription(
+            message_type, topic, lambda msg, topic=topic: latest.__setitem__(topic, msg),
+            qos).topic_name
     commands = probe.create_publisher(String, 'command', 10)
     images = probe.create_publisher(Image, 'image', 1)
-    for node in (*nodes, probe):
-        executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    stack.spin_in_background()
     try:
         frame = to_image_msg(synthetic_frame())
         frame.header.frame_id = 'smoke_camera'
         deadline = time.monotonic() + args.timeout
-        print(f'[smoke] publishing command {args.command!r} and a generated '
-              f'{frame.width}x{frame.height} frame on /vla/command and /vla/image', flush=True)
-        settle_until = None  # once all topics spoke, let the policy act on the instruction
+        print(f'[smoke] publishing {args.command!r} on {commands.topic_name} and a generated '
+              f'{frame.width}x{frame.height} frame on {images.topic_name}', flush=True)
+        settle_until = None  # once every topic spoke, let the policy act on the instruction
         while time.monotonic() < deadline and (settle_until is None
                                                or time.monotonic() < settle_until):
             if settle_until is None and len(latest) == len(wanted):
@@ -156,8 +134,8 @@ def run_smoke(args) -> int:
             time.sleep(0.2)
         print('[smoke] what the pipeline published:')
         for topic in wanted:
-            line = _describe(f'/vla/{topic}', latest[topic]) if topic in latest else \
-                f'/vla/{topic}: NOTHING within {args.timeout:g} s'
+            line = _describe(names[topic], latest[topic]) if topic in latest else \
+                f'{names[topic]}: NOTHING within {args.timeout:g} s'
             print(f'  {line}')
         if 'segmentation/overlay' in latest:
             picture = output_dir / 'overlay.png'
@@ -165,13 +143,7 @@ def run_smoke(args) -> int:
             print(f'[smoke] overlay picture: {picture}')
         return 0 if len(latest) == len(wanted) else 1
     finally:
-        for node in nodes:
-            node.shutdown()
-        executor.shutdown(timeout_sec=5.0)
-        spinner.join(timeout=5.0)  # destroying nodes under a spinning thread aborts the process
-        for node in (*nodes, probe):
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        stack.close()
 
 
 def build_parser():
@@ -189,6 +161,12 @@ def build_parser():
         '--cache-dir', default=os.path.join(os.path.expanduser('~'), '.cache', 'vla_ros'),
         help='where stand-in models are written when models/ has none')
     smoke.set_defaults(run=run_smoke)
+
+    from vla_ros import runner
+    up = commands.add_parser(
+        'up', help='run the four nodes in one process, configured like vla.launch.py')
+    runner.add_arguments(up)
+    up.set_defaults(run=runner.run_up)
     return parser
 
 

@@ -5,7 +5,6 @@ import json
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
@@ -25,10 +24,7 @@ class CameraEmbedder(ModelNode):
             .string_array_value)
         self.top_k = self.declare_parameter(
             'top_k', 5, descriptor('labels reported in scene_labels', int_range=(1, 1000))).value
-        use_compressed = self.declare_parameter(
-            'use_compressed', False, descriptor(
-                'subscribe image/compressed (sensor_msgs/CompressedImage) instead of image',
-                read_only=True)).value
+        image_topic, image_type = self.declare_image_input()
         self._label_cache = ((), None)  # (labels, their text embeddings), worker thread only
 
         self.encoder = ClipEncoder(self.load_model())
@@ -37,10 +33,8 @@ class CameraEmbedder(ModelNode):
             Float32MultiArray, 'image_embedding', QoSProfile(depth=1),
             qos_overriding_options=overrides)
         self.labels_pub = self.create_publisher(String, 'scene_labels', QoSProfile(depth=1))
-        topic, message_type = (('image/compressed', CompressedImage) if use_compressed
-                               else ('image', Image))
         self.image_sub = self.create_subscription(
-            message_type, topic, self.worker.submit, qos_profile_sensor_data,
+            image_type, image_topic, self.worker.submit, qos_profile_sensor_data,
             qos_overriding_options=overrides)
         self.start(self.image_sub.topic_name)
 

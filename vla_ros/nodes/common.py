@@ -14,6 +14,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
@@ -83,16 +84,24 @@ class ModelNode(Node):
             'max_rate_hz', float(default_rate_hz), descriptor(
                 'most inferences per second; newer inputs replace waiting ones',
                 float_range=MAX_RATE_RANGE)).value
-        self.max_image_pixels = self.declare_parameter(
-            'max_image_pixels', DEFAULT_MAX_PIXELS, descriptor(
-                'frames with more pixels are dropped with a warning', read_only=True,
-                int_range=(1, 2**31 - 1))).value
         self._model_kind = model_kind
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.loaded = None
         self.worker = LatestWorker(
             self.process, self.publish_result, self.max_rate_hz, name=f'{node_name}_worker',
             on_error=self._report_error, rejected_errors=(ValueError,))
+
+    def declare_image_input(self):
+        """Parameters of nodes that read camera frames; returns (topic, message type)."""
+        self.max_image_pixels = self.declare_parameter(
+            'max_image_pixels', DEFAULT_MAX_PIXELS, descriptor(
+                'frames with more pixels are dropped with a warning', read_only=True,
+                int_range=(1, 2**31 - 1))).value
+        use_compressed = self.declare_parameter(
+            'use_compressed', False, descriptor(
+                'subscribe image/compressed (sensor_msgs/CompressedImage) instead of image',
+                read_only=True)).value
+        return ('image/compressed', CompressedImage) if use_compressed else ('image', Image)
 
     def load_model(self):
         """Load (or share) the model; call once every parameter has been checked."""

@@ -5,7 +5,7 @@ from rclpy.exceptions import InvalidParameterValueException
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from vla_ros.core.encoders import ClipSegSegmenter
@@ -45,10 +45,7 @@ class SceneSegmenter(ModelNode):
         if self.mask_encoding not in MASK_ENCODINGS:
             raise InvalidParameterValueException(
                 'mask_encoding', self.mask_encoding, f'expected one of {MASK_ENCODINGS}')
-        use_compressed = self.declare_parameter(
-            'use_compressed', False, descriptor(
-                'subscribe image/compressed (sensor_msgs/CompressedImage) instead of image',
-                read_only=True)).value
+        image_topic, image_type = self.declare_image_input()
         self.command_phrase = ''
 
         self.segmenter = ClipSegSegmenter(self.load_model())
@@ -63,10 +60,8 @@ class SceneSegmenter(ModelNode):
         # PointStamped has no room for size: the policy pairs this with `target` by stamp.
         self.extent_pub = self.create_publisher(Vector3Stamped, 'target_extent',
                                                 QoSProfile(depth=1))
-        topic, message_type = (('image/compressed', CompressedImage) if use_compressed
-                               else ('image', Image))
         self.image_sub = self.create_subscription(
-            message_type, topic, self.worker.submit, qos_profile_sensor_data,
+            image_type, image_topic, self.worker.submit, qos_profile_sensor_data,
             qos_overriding_options=overrides)
         self.command_sub = self.create_subscription(String, 'command', self.on_command,
                                                     QoSProfile(depth=10))

@@ -1,0 +1,67 @@
+"""config/vla.yaml and the nodes agree: every key is a declared parameter and vice versa."""
+
+from pathlib import Path
+
+import pytest
+from rclpy.parameter import Parameter
+import yaml
+
+from vla_ros.runner import node_classes, ros_arguments, Stack
+
+CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'vla.yaml'
+# Declared by rclpy itself, not by our nodes.
+RCLPY_OWN = {'use_sim_time', 'start_type_description_service'}
+
+
+def flatten(tree, prefix=''):
+    """YAML's nested parameter dicts as rcl names them: intent: {stop: {...}} -> intent.stop.x"""
+    names = set()
+    for key, value in tree.items():
+        name = f'{prefix}{key}'
+        names |= flatten(value, f'{name}.') if isinstance(value, dict) else {name}
+    return names
+
+
+@pytest.fixture(scope='module')
+def stack(tiny_clip_dir, tiny_clipseg_dir):
+    overrides = {name: [Parameter('model', value=str(tiny_clipseg_dir if name ==
+                                                     'scene_segmenter' else tiny_clip_dir))]
+                 for name in ('camera_embedder', 'command_embedder', 'scene_segmenter',
+                              'action_policy')}
+    started = Stack(ros_arguments(params_file=CONFIG), overrides, progress=lambda line: None)
+    yield started
+    started.close()
+
+
+def test_yaml_has_a_section_per_node_and_shared_values():
+    document = yaml.safe_load(CONFIG.read_text())
+    names = {cls.NODE_NAME for cls in node_classes()}
+    assert set(document) == {'/**'} | {f'/**/{name}' for name in names}
+    assert set(document['/**']['ros__parameters']) == {'use_sim_time', 'device', 'dtype'}
+
+
+def test_every_yaml_key_is_declared_and_every_declared_parameter_is_in_the_yaml(stack):
+    document = yaml.safe_load(CONFIG.read_text())
+    shared = flatten(document['/**']['ros__parameters'])
+    for node in stack.nodes:
+        declared = set(node._parameters)
+        own = flatten(document[f'/**/{node.get_name()}']['ros__parameters'])
+        in_yaml = own | shared
+        unknown = in_yaml - declared
+        assert not unknown, f'{node.get_name()}: YAML keys no node declares: {unknown}'
+        missing = {name for name in declared - in_yaml
+                   if name not in RCLPY_OWN and not name.startswith('qos_overrides.')}
+        assert not missing, f'{node.get_name()}: declared but not in the YAML: {missing}'
+
+
+def test_yaml_values_reach_the_nodes(stack):
+    policy = next(node for node in stack.nodes if node.get_name() == 'action_policy')
+    assert policy.get_namespace() == '/vla'
+    assert policy.get_parameter('intent.turn_left.angular_rps').value == 0.5
+    assert policy.get_parameter('intent.stop.phrases').value[6] == "don't move"
+    camera = next(node for node in stack.nodes if node.get_name() == 'camera_embedder')
+    reliability = camera.get_parameter(
+        'qos_overrides./camera/image_raw.subscription.reliability').value
+    assert reliability == 'best_effort'
+    # The override beat the YAML's '' (which would have needed the embedded model).
+    assert camera.get_parameter('model').value != ''
