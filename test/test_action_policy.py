@@ -19,6 +19,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import RosGraph, wait_until
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool
+from visualization_msgs.msg import Marker
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
@@ -144,6 +145,7 @@ def test_closed_loop_go_to_searches_approaches_and_arrives(ros, tiny_clip_dir, m
     node = make_policy(ros, tiny_clip_dir, models, search_direction='right')
     robot = SimulatedRobot(ros)
     statuses = collect_status(ros)
+    markers = ros.collect(Marker, 'target_marker')
     Instructor(ros, node).say('go to the object')
     assert wait_until(lambda: 'arrived' in data(statuses), 40), data(statuses)
     seen = data(statuses)
@@ -151,6 +153,10 @@ def test_closed_loop_go_to_searches_approaches_and_arrives(ros, tiny_clip_dir, m
         'arrived')
     assert robot.distance() < 0.7, f'stopped {robot.distance():.2f} m from the target'
     assert robot.x > 1.0  # it really drove there
+    arrows = [marker for marker in markers if marker.action == Marker.ADD]
+    assert arrows and arrows[-1].type == Marker.ARROW
+    assert arrows[-1].header.frame_id == 'base_link'
+    assert abs(arrows[-1].pose.orientation.z) < 0.2  # nearly straight ahead on arrival
     count = len(robot.commands)
     assert wait_until(lambda: len(robot.commands) >= count + 5)
     assert robot.commands[-1] == (0.0, 0.0)

@@ -10,6 +10,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool
+from visualization_msgs.msg import Marker
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
@@ -74,6 +75,9 @@ class ActionPolicyNode(Node):
         self.input_timeout_s = self._float(
             'input_timeout_s', 1.0, (0.01, 60.0),
             'zero output when the inputs the current intent needs are older than this')
+        self.camera_hfov_deg = self._float(
+            'camera_hfov_deg', 90.0, (1.0, 179.0),
+            'camera horizontal field of view; turns image x into a bearing for target_marker')
         self.require_camera_for_motion = self.declare_parameter(
             'require_camera_for_motion', True, descriptor(
                 'plain motions ("move forward") also need a live camera stream')).value
@@ -116,6 +120,8 @@ class ActionPolicyNode(Node):
         self.cmd_pub = self.create_publisher(TwistStamped if self.use_stamped else Twist,
                                              'cmd_vel', QoSProfile(depth=1))
         self.status_pub = self.create_publisher(String, 'status', LATCHED)
+        self.marker_pub = self.create_publisher(Marker, 'target_marker', QoSProfile(depth=1))
+        self.marker_shown = False
         self.create_subscription(Float32MultiArray, 'text_embedding', self.on_text_embedding,
                                  LATCHED)
         self.create_subscription(Float32MultiArray, 'image_embedding', self.on_camera_alive, 1)
@@ -183,7 +189,8 @@ class ActionPolicyNode(Node):
             if parameter.name in self.settings:
                 self.settings[parameter.name] = parameter.value
             elif parameter.name in ('input_timeout_s', 'require_camera_for_motion',
-                                    'search_direction', 'frame_id', 'command_prefixes'):
+                                    'camera_hfov_deg', 'search_direction', 'frame_id',
+                                    'command_prefixes'):
                 setattr(self, parameter.name, parameter.value)
         self.safety.limits = self._limits()
         self.policy.servo_config = self._servo_config()
@@ -265,6 +272,7 @@ class ActionPolicyNode(Node):
         target_fresh = target_time is not None and now - target_time <= timeout
         camera_fresh = self.last_camera_time is not None and \
             now - self.last_camera_time <= timeout
+        self.publish_marker(target if target_fresh else None)
         wanted = self.policy.step(now, target if target_fresh else None)
         fresh = (not wanted.needs_target or target_fresh) and (
             not wanted.needs_camera or not self.require_camera_for_motion or camera_fresh)
@@ -287,6 +295,30 @@ class ActionPolicyNode(Node):
             self.cmd_pub.publish(stamped)
         else:
             self.cmd_pub.publish(twist)
+
+    def publish_marker(self, target):
+        """An arrow in frame_id towards the target's bearing, for rviz; removed when lost."""
+        visible = target is not None and target.visible
+        if not visible and not self.marker_shown:
+            return
+        marker = Marker(ns='vla_target', id=0, type=Marker.ARROW)
+        marker.header.frame_id = self.frame_id
+        marker.header.stamp = self.get_clock().now().to_msg()
+        self.marker_shown = visible
+        if not visible:
+            marker.action = Marker.DELETE
+            self.marker_pub.publish(marker)
+            return
+        half_fov = math.radians(self.camera_hfov_deg) / 2.0
+        bearing = -math.atan(target.x * math.tan(half_fov))  # image right = clockwise
+        marker.action = Marker.ADD
+        marker.pose.orientation.z = math.sin(bearing / 2.0)
+        marker.pose.orientation.w = math.cos(bearing / 2.0)
+        marker.scale.x = 0.3 + 0.7 * (1.0 - min(target.area, 1.0))  # shorter when closer
+        marker.scale.y = marker.scale.z = 0.05
+        marker.color.g = marker.color.a = 1.0
+        marker.color.r = 1.0 - target.confidence
+        self.marker_pub.publish(marker)
 
     def publish_status(self, status: str):
         if status != self.last_status:

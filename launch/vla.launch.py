@@ -1,0 +1,84 @@
+"""Bring up the vla_ros stack: four nodes in one namespace, configured by config/vla.yaml.
+
+    ros2 launch vla_ros vla.launch.py image_topic:=/camera/image_raw rviz:=true
+
+Launch arguments override the YAML: they are passed as parameter dicts after the file, and
+launch_ros keys those by the node's full name, which rcl ranks above the file's entries.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+CLIP_NODES = ('command_embedder', 'camera_embedder', 'action_policy')
+CLIPSEG_NODES = ('scene_segmenter',)
+IMAGE_NODES = ('camera_embedder', 'scene_segmenter')
+
+
+def launch_nodes(context):
+    """Nodes built from the evaluated arguments, so that empty ones override nothing."""
+    def value(name):
+        return LaunchConfiguration(name).perform(context)
+
+    image_topic, cmd_vel_topic = value('image_topic'), value('cmd_vel_topic')
+    shared = {'use_sim_time': value('use_sim_time').lower() == 'true'}
+    if value('device'):
+        shared['device'] = value('device')
+    nodes = []
+    for name in (*CLIP_NODES, *CLIPSEG_NODES):
+        overrides = dict(shared)
+        model = value('clip_model') if name in CLIP_NODES else value('clipseg_model')
+        if model:
+            overrides['model'] = model
+        remappings = [('cmd_vel', cmd_vel_topic)] if name == 'action_policy' else []
+        if name in IMAGE_NODES:
+            remappings += [('image', image_topic),
+                           ('image/compressed', image_topic + '/compressed')]
+        nodes.append(Node(
+            package='vla_ros', executable=name, name=name, namespace=value('namespace'),
+            parameters=[value('params_file'), overrides], remappings=remappings,
+            arguments=['--ros-args', '--log-level', value('log_level')],
+            output='screen', emulate_tty=True))
+    return nodes
+
+
+def generate_launch_description():
+    share = get_package_share_directory('vla_ros')
+    arguments = [
+        DeclareLaunchArgument('namespace', default_value='vla',
+                              description='namespace of the four nodes and their topics'),
+        DeclareLaunchArgument('params_file',
+                              default_value=os.path.join(share, 'config', 'vla.yaml'),
+                              description='the stack YAML (node-name keys, ros__parameters)'),
+        DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',
+                              description='camera topic (sensor_msgs/Image), remapped to '
+                                          'each node\'s "image"'),
+        DeclareLaunchArgument('cmd_vel_topic', default_value='/cmd_vel',
+                              description='where the policy sends velocity commands'),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              choices=['true', 'false'],
+                              description='use /clock (simulation) instead of wall time'),
+        DeclareLaunchArgument('clip_model', default_value='',
+                              description='CLIP for both embedders and the policy: Hugging '
+                                          'Face id or folder; empty = as in params_file'),
+        DeclareLaunchArgument('clipseg_model', default_value='',
+                              description='CLIPSeg for the segmenter: Hugging Face id or '
+                                          'folder; empty = as in params_file'),
+        DeclareLaunchArgument('device', default_value='', choices=['', 'auto', 'cpu', 'cuda'],
+                              description='inference device; empty = as in params_file'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              choices=['debug', 'info', 'warn', 'error', 'fatal'],
+                              description='log level of the four nodes'),
+        DeclareLaunchArgument('rviz', default_value='false', choices=['true', 'false'],
+                              description='start rviz2 with config/vla.rviz'),
+    ]
+    rviz = Node(package='rviz2', executable='rviz2', name='vla_rviz',
+                arguments=['-d', os.path.join(share, 'config', 'vla.rviz')],
+                parameters=[{'use_sim_time': LaunchConfiguration('use_sim_time')}],
+                condition=IfCondition(LaunchConfiguration('rviz')))
+    return LaunchDescription([*arguments, OpaqueFunction(function=launch_nodes), rviz])
