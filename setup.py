@@ -12,7 +12,8 @@ HERE = Path(__file__).resolve().parent
 def share_files(folder):
     """(install dir, [files]) pairs for every file below `folder`, keeping its tree."""
     pairs = []
-    for directory, _, names in sorted(os.walk(HERE / folder)):
+    for directory, subdirectories, names in sorted(os.walk(HERE / folder)):
+        subdirectories[:] = [name for name in subdirectories if name != '__pycache__']
         files = sorted(
             str(Path(directory, name).relative_to(HERE))
             for name in names if not name.startswith('.')
