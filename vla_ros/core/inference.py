@@ -29,6 +29,7 @@ class WorkerStats:
     latency_p50: float | None
     latency_p95: float | None
     last_error: str
+    last_received_at: float | None  # time.monotonic() of the newest input
 
 
 class LatestWorker:
@@ -58,6 +59,7 @@ class LatestWorker:
         self._received = self._processed = self._dropped = 0
         self._rejected = self._failed = 0
         self._last_error = ''
+        self._last_received_at = None
         self._thread = None
 
     def set_max_rate(self, max_rate_hz: float) -> None:
@@ -77,6 +79,7 @@ class LatestWorker:
         """Hand over an item from any thread; replaces (and counts as dropped) an unread one."""
         with self._condition:
             self._received += 1
+            self._last_received_at = time.monotonic()
             if self._has_pending:
                 self._dropped += 1
             self._pending, self._has_pending = item, True
@@ -109,7 +112,7 @@ class LatestWorker:
                 else None,
                 latency_p95=float(np.percentile(latencies, 95)) if latencies is not None
                 else None,
-                last_error=self._last_error)
+                last_error=self._last_error, last_received_at=self._last_received_at)
 
     def _next_item(self):
         with self._condition:

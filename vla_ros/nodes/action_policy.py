@@ -2,6 +2,7 @@
 
 import math
 
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped, Twist, TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
@@ -12,6 +13,7 @@ from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import Marker
 
+from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.core.policy import (
@@ -27,7 +29,9 @@ from vla_ros.core.text import clean_command, DEFAULT_COMMAND_PREFIXES, object_ph
 from vla_ros.nodes.common import (
     declare_model_parameters,
     descriptor,
+    DIAGNOSTICS_PERIOD_S,
     embedding_model_name,
+    publish_report,
     run_node,
     THROTTLE_S,
 )
@@ -132,6 +136,10 @@ class ActionPolicyNode(Node):
         self.create_service(SetBool, '~/enable', self.on_enable)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.timer = self.create_timer(1.0 / self.control_rate_hz, self.on_control)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.last_command = (0.0, 0.0)
+        self.last_target_time = None
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
         self.publish_status('idle')
         self.get_logger().info(
             f'ready: intents from {self.encoder.name} on {self.encoder.loaded.device}, '
@@ -280,9 +288,33 @@ class ActionPolicyNode(Node):
         self.last_tick = now
         command = self.safety.filter(wanted.linear, wanted.angular, estop=self.estop,
                                      enabled=self.enabled, inputs_fresh=fresh, dt=dt)
+        self.last_command, self.last_target_time = (command.linear, command.angular), target_time
         self.publish_velocity(command.linear, command.angular)
         reason = command.stop_reason
         self.publish_status(f'stopped: {reason}' if reason else wanted.status)
+
+    def publish_diagnostics(self):
+        now = self.now()
+
+        def age(stamp):
+            return 'never' if stamp is None else f'{now - stamp:.2f}'
+
+        intent = self.policy.state.intent
+        values = {
+            'status': self.last_status, 'intent': intent.name if intent else 'none',
+            'e-stop': str(self.estop), 'enabled': str(self.enabled),
+            'target age (s)': age(self.last_target_time),
+            'camera age (s)': age(self.last_camera_time),
+            'cmd_vel linear.x': f'{self.last_command[0]:+.3f}',
+            'cmd_vel angular.z': f'{self.last_command[1]:+.3f}',
+            'limits': f'{self.safety.limits.max_linear_mps:g} m/s, '
+                      f'{self.safety.limits.max_angular_rps:g} rad/s',
+        }
+        held = self.last_status or ''
+        level = WARN if held.startswith(('stopped: e-stop', 'stopped: disabled',
+                                         'stopped: stale input')) else OK
+        publish_report(self.diagnostics_pub, self, 'control', self.encoder.name,
+                       Report(level, held, values))
 
     def publish_velocity(self, linear: float, angular: float):
         twist = Twist()

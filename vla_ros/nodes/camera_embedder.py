@@ -16,7 +16,8 @@ class CameraEmbedder(ModelNode):
     NODE_NAME = 'camera_embedder'
 
     def __init__(self, **kwargs):
-        super().__init__(self.NODE_NAME, 'clip', default_rate_hz=10.0, **kwargs)
+        super().__init__(self.NODE_NAME, 'clip', default_rate_hz=10.0, expects_stream=True,
+                         **kwargs)
         self.labels = list(self.declare_parameter(
             'labels', Parameter.Type.STRING_ARRAY, descriptor(
                 'zero-shot labels; when set, scene_labels carries their probabilities '

@@ -2,7 +2,9 @@
 
 import signal
 import threading
+import time
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
@@ -17,11 +19,13 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
+from vla_ros.core.diagnostics import inference_report
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
 from vla_ros.core.inference import LatestWorker
 from vla_ros.core.models import DEVICES, DTYPES, ModelCache, ModelLoadError
 
 THROTTLE_S = 2.0
+DIAGNOSTICS_PERIOD_S = 1.0
 MAX_RATE_RANGE = (0.1, 120.0)
 
 
@@ -51,6 +55,17 @@ def embedding_model_name(msg: Float32MultiArray) -> str:
     return msg.layout.dim[0].label if msg.layout.dim else ''
 
 
+def publish_report(publisher, node: Node, task: str, hardware_id: str, report) -> None:
+    """One core Report as a DiagnosticArray on /diagnostics."""
+    status = DiagnosticStatus(level=bytes([report.level]), message=report.message,
+                              name=f'{node.get_fully_qualified_name()}: {task}',
+                              hardware_id=hardware_id)
+    status.values = [KeyValue(key=key, value=str(value)) for key, value in report.values.items()]
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = node.get_clock().now().to_msg()
+    publisher.publish(array)
+
+
 def declare_model_parameters(node: Node, model_kind: str):
     """The read-only `model`, `device` and `dtype` parameters every model user declares."""
     model = node.declare_parameter(
@@ -76,7 +91,7 @@ class ModelNode(Node):
     """
 
     def __init__(self, node_name: str, model_kind: str, default_rate_hz: float,
-                 model_cache: ModelCache = None, **node_kwargs):
+                 model_cache: ModelCache = None, expects_stream: bool = False, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
         self._parameter_lock = threading.Lock()
         self.model_source, self.device, self.dtype = declare_model_parameters(self, model_kind)
@@ -84,6 +99,16 @@ class ModelNode(Node):
             'max_rate_hz', float(default_rate_hz), descriptor(
                 'most inferences per second; newer inputs replace waiting ones',
                 float_range=MAX_RATE_RANGE)).value
+        self.stale_input_s = None  # occasional input (commands) is never stale
+        if expects_stream:
+            self.stale_input_s = self.declare_parameter(
+                'diagnostics_stale_input_s', 5.0, descriptor(
+                    '/diagnostics warns when no input came for this long',
+                    float_range=(0.1, 3600.0))).value
+        self.max_drop_fraction = self.declare_parameter(
+            'diagnostics_max_drop_fraction', 0.95, descriptor(
+                '/diagnostics warns when more of the input than this is dropped to keep up',
+                float_range=(0.0, 1.0))).value
         self._model_kind = model_kind
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.loaded = None
@@ -113,6 +138,9 @@ class ModelNode(Node):
         """Start the worker and accept parameter changes; call at the end of __init__."""
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.worker.start()
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._last_report = (None, time.monotonic())
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
         self.get_logger().info(
             f'ready: model {self.loaded.name} ({self.loaded.source}) on {self.loaded.device} '
             f'{str(self.loaded.dtype).replace("torch.", "")}, at most {self.max_rate_hz:g} Hz, '
@@ -128,6 +156,20 @@ class ModelNode(Node):
         if parameter.name == 'max_rate_hz':
             self.max_rate_hz = parameter.value
             self.worker.set_max_rate(parameter.value)
+        elif parameter.name == 'diagnostics_stale_input_s':
+            self.stale_input_s = parameter.value
+        elif parameter.name == 'diagnostics_max_drop_fraction':
+            self.max_drop_fraction = parameter.value
+
+    def publish_diagnostics(self) -> None:
+        previous, then = self._last_report
+        stats, now = self.worker.stats(), time.monotonic()
+        report = inference_report(
+            stats, previous, now - then, now, model=self.loaded.source,
+            device=f'{self.loaded.device} {str(self.loaded.dtype).replace("torch.", "")}',
+            stale_input_s=self.stale_input_s, max_drop_fraction=self.max_drop_fraction)
+        self._last_report = (stats, now)
+        publish_report(self.diagnostics_pub, self, 'inference', self.loaded.name, report)
 
     def _on_set_parameters(self, parameters):
         for parameter in parameters:

@@ -25,7 +25,8 @@ class SceneSegmenter(ModelNode):
     NODE_NAME = 'scene_segmenter'
 
     def __init__(self, **kwargs):
-        super().__init__(self.NODE_NAME, 'clipseg', default_rate_hz=5.0, **kwargs)
+        super().__init__(self.NODE_NAME, 'clipseg', default_rate_hz=5.0, expects_stream=True,
+                         **kwargs)
         self.fixed_prompts = self._string_list(self.declare_parameter(
             'prompts', Parameter.Type.STRING_ARRAY, descriptor(
                 "fixed prompts; when set they are segmented instead of the command's object "

@@ -1,0 +1,60 @@
+"""Health reports for /diagnostics, in the spirit of diagnostic_updater (not installable here).
+
+Plain data: a node turns a :class:`Report` into a diagnostic_msgs/DiagnosticStatus. Levels
+use DiagnosticStatus' numbers.
+"""
+
+from dataclasses import dataclass, field
+
+from vla_ros.core.inference import WorkerStats
+
+OK, WARN, ERROR, STALE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Report:
+    level: int
+    message: str
+    values: dict = field(default_factory=dict)
+
+
+def _ms(seconds):
+    return 'n/a' if seconds is None else f'{1000.0 * seconds:.1f}'
+
+
+def inference_report(stats: WorkerStats, previous: WorkerStats | None, period_s: float, now: float,
+                     *, model: str, device: str, stale_input_s: float | None,
+                     max_drop_fraction: float) -> Report:
+    """How a model node's worker did since the `previous` snapshot, `period_s` ago.
+
+    ERROR: inference failed in the period. WARN: no input for `stale_input_s` (None = input is
+    occasional, as commands are), bad input dropped, or more than `max_drop_fraction` of the
+    input dropped to keep up. OK otherwise. `now` is on time.monotonic()'s clock.
+    """
+    before = previous or WorkerStats(0, 0, 0, 0, 0, None, None, None, '', None)
+    received = stats.received - before.received
+    dropped = stats.dropped - before.dropped
+    period_s = max(period_s, 1e-6)
+    input_age = None if stats.last_received_at is None else now - stats.last_received_at
+    values = {
+        'model': model, 'device': device,
+        'input rate (Hz)': f'{received / period_s:.2f}',
+        'processed rate (Hz)': f'{(stats.processed - before.processed) / period_s:.2f}',
+        'received': str(stats.received), 'processed': str(stats.processed),
+        'dropped (newer input arrived)': str(stats.dropped),
+        'rejected (bad input)': str(stats.rejected), 'failed (inference error)': str(stats.failed),
+        'latency p50 (ms)': _ms(stats.latency_p50), 'latency p95 (ms)': _ms(stats.latency_p95),
+        'last input age (s)': 'never' if input_age is None else f'{input_age:.2f}',
+        'last error': stats.last_error or 'none',
+    }
+    if stats.failed > before.failed:
+        return Report(ERROR, f'inference failing: {stats.last_error}', values)
+    if stale_input_s is not None and (input_age is None or input_age > stale_input_s):
+        waited = 'no input yet' if input_age is None else f'no input for {input_age:.1f} s'
+        return Report(WARN, f'{waited} (stale after {stale_input_s:g} s)', values)
+    if stats.rejected > before.rejected:
+        return Report(WARN, f'dropping bad input: {stats.last_error}', values)
+    if received > 0 and dropped / received > max_drop_fraction:
+        return Report(WARN, f'dropping {100.0 * dropped / received:.0f}% of the input to keep up',
+                      values)
+    return Report(OK, 'running', values)
