@@ -12,8 +12,8 @@ HERE = Path(__file__).resolve().parent
 def share_files(folder):
     """(install dir, [files]) pairs for every file below `folder`, keeping its tree."""
     pairs = []
-    for directory, subdirectories, names in sorted(os.walk(HERE / folder)):
-        subdirectories[:] = [name for name in subdirectories if name != '__pycache__']
+    for directory, subdirectories, names in os.walk(HERE / folder):
+        subdirectories[:] = sorted(name for name in subdirectories if name != '__pycache__')
         files = sorted(
             str(Path(directory, name).relative_to(HERE))
             for name in names if not name.startswith('.')
@@ -21,7 +21,7 @@ def share_files(folder):
         if files:
             relative = Path(directory).relative_to(HERE)
             pairs.append((str(Path('share', PACKAGE, relative)), files))
-    return pairs
+    return sorted(pairs)
 
 
 setup(
