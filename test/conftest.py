@@ -21,3 +21,13 @@ def tiny_clip_dir(tmp_path_factory):
 @pytest.fixture(scope='session')
 def tiny_clipseg_dir(tmp_path_factory):
     return tiny_models.build_tiny_clipseg(tmp_path_factory.mktemp('models') / 'tiny-clipseg')
+
+
+@pytest.fixture
+def ros():
+    """A private ROS graph for one test (see ros_harness.RosGraph)."""
+    from ros_harness import RosGraph
+
+    graph = RosGraph()
+    yield graph
+    graph.close()

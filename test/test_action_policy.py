@@ -37,13 +37,6 @@ def models():
     return ModelCache()
 
 
-@pytest.fixture
-def ros():
-    graph = RosGraph()
-    yield graph
-    graph.close()
-
-
 def make_policy(ros, model_dir, models, **parameters):
     overrides = [Parameter('model', value=str(model_dir)), Parameter('device', value='cpu'),
                  Parameter('control_rate_hz', value=CONTROL_HZ),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
-from ros_harness import RosGraph, wait_until
+from ros_harness import wait_until
 from sensor_msgs.msg import Image
 
 from vla_ros.core.diagnostics import ERROR, inference_report, OK, WARN
@@ -46,13 +46,6 @@ def test_report_levels(current, before, now, level, message):
 def test_occasional_input_is_never_stale():
     assert inference_report(stats(), stats(), 1.0, 1000.0, model='m', device='cpu',
                             stale_input_s=None, max_drop_fraction=0.5).level == OK
-
-
-@pytest.fixture
-def ros():
-    graph = RosGraph()
-    yield graph
-    graph.close()
 
 
 def statuses(arrays, task):

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from ros_harness import RosGraph, wait_until
+from ros_harness import wait_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
 
@@ -25,13 +25,6 @@ def start(executable, *ros_args):
     return subprocess.Popen([str(BIN / executable), '--ros-args', *ros_args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, env=dict(os.environ))
-
-
-@pytest.fixture
-def ros():
-    graph = RosGraph()
-    yield graph
-    graph.close()
 
 
 def test_camera_embedder_process_embeds_and_exits_cleanly_on_ctrl_c(ros, tiny_clip_dir):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-from ros_harness import RosGraph, wait_until
+from ros_harness import wait_until
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, String
 
@@ -27,13 +27,6 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 @pytest.fixture(scope='module')
 def models():
     return ModelCache()  # one load per model for the whole module, as the runner does
-
-
-@pytest.fixture
-def ros():
-    graph = RosGraph()
-    yield graph
-    graph.close()
 
 
 def make_node(ros, node_class, model_dir, models, **parameters):
