@@ -53,7 +53,8 @@ def test_target_centroid_in_normalised_coordinates():
     assert target.y == pytest.approx((2 * 14.5 + 1) / 40 - 1)
     assert target.confidence == pytest.approx(0.9)
     assert target.area == pytest.approx(100 / 2400)
-    assert (target.width, target.height) == (pytest.approx(10 / 60), pytest.approx(10 / 40))
+    assert target.width == pytest.approx(10 / 60)
+    assert target.bottom == pytest.approx(2 * 20 / 40 - 1)  # rows 10..19: lower edge at 20
     assert target.visible
 
 

@@ -15,8 +15,10 @@ class Target:
     x, y: centroid in normalised image coordinates, x in [-1, 1] to the right, y in [-1, 1]
     downwards, (0, 0) the image centre. confidence: the mean probability over the object's
     region, 0 when nothing passes the threshold (then x = y = 0). area: the region's fraction
-    of the image, which grows as the robot gets closer; width, height: its bounding box as
-    fractions of the image's width and height.
+    of the image, which grows as the robot gets closer; width: its bounding box width as a
+    fraction of the image width; bottom: its lowest row in the same coordinates as y (1 = the
+    image's bottom edge). For things on the floor seen by a forward camera, bottom is a
+    distance cue that hardly depends on the object's size.
     """
 
     x: float
@@ -24,7 +26,7 @@ class Target:
     confidence: float
     area: float
     width: float = 0.0
-    height: float = 0.0
+    bottom: float = 0.0
 
     @property
     def visible(self) -> bool:
@@ -55,7 +57,7 @@ def find_target(probability: np.ndarray, threshold: float) -> Target:
     y = float(np.average((2.0 * rows + 1.0) / height - 1.0, weights=weights))
     return Target(x=x, y=y, confidence=float(weights.mean()), area=rows.size / probability.size,
                   width=stats[largest, cv2.CC_STAT_WIDTH] / width,
-                  height=stats[largest, cv2.CC_STAT_HEIGHT] / height)
+                  bottom=2.0 * (rows.max() + 1) / height - 1.0)
 
 
 def mask_image(probabilities: np.ndarray, threshold: float, encoding: str) -> np.ndarray:

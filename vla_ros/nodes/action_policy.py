@@ -51,9 +51,10 @@ SERVO_PARAMETERS = {
     'centred_tolerance': (0.3, (0.0, 1.0), '|x| under which the robot also drives forward'),
     'approach_speed_mps': (0.25, (0.0, 5.0), 'forward speed while the target is small'),
     'slow_area_fraction': (0.04, (0.0, 1.0), 'target area from which to slow down'),
-    'arrive_area_fraction': (0.2, (0.0, 1.0), 'target area at which the robot has arrived'),
-    'arrive_confidence': (0.9, (0.0, 1.0), 'confidence that counts as arrived when close'),
-    'close_area_fraction': (0.1, (0.0, 1.0), 'area that counts as close for that'),
+    'arrive_area_fraction': (0.4, (0.0, 1.0), 'target area at which the robot has arrived'),
+    'arrive_bottom': (0.6, (-1.0, 1.0), "or: the target's lowest row at which it has "
+                      'arrived (1 = image bottom; a distance cue for things on the floor)'),
+    'arrive_confidence': (0.5, (0.0, 1.0), 'confidence the bottom-edge rule needs'),
     'min_approach_fraction': (0.25, (0.0, 1.0), 'slowest approach as a fraction of the speed'),
     'search_speed_rps': (0.4, (0.0, 5.0), 'turn rate while searching (rad/s)'),
     'search_timeout_s': (20.0, (0.0, 3600.0), 'search this long, then stop: "not found"'),
@@ -265,7 +266,7 @@ class ActionPolicyNode(Node):
         for key in [key for key in self.targets if key < newest]:
             del self.targets[key]
         view = TargetView(x=point.point.x, y=point.point.y, confidence=point.point.z,
-                          area=extent.vector.x)
+                          area=extent.vector.x, bottom=extent.vector.z)
         return view, arrived
 
     def on_control(self):

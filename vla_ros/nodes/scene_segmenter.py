@@ -128,7 +128,7 @@ class SceneSegmenter(ModelNode):
         point.point.x, point.point.y, point.point.z = target.x, target.y, target.confidence
         extent = Vector3Stamped(header=header)
         extent.vector.x, extent.vector.y = target.area, target.width
-        extent.vector.z = target.height
+        extent.vector.z = target.bottom
         self.extent_pub.publish(extent)  # first, so the target never waits for its extent
         self.target_pub.publish(point)
 
