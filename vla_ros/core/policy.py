@@ -129,8 +129,8 @@ class ServoConfig:
     centred_tolerance: float = 0.3  # |x| below which the robot also drives forward
     approach_speed_mps: float = 0.25
     slow_area_fraction: float = 0.04  # start slowing down from this fraction of the image
-    arrive_area_fraction: float = 0.4  # arrived when the target fills this much
-    arrive_bottom: float = 0.6  # ... or reaches this low in the image (1 = bottom edge)
+    arrive_area_fraction: float = 0.5  # arrived when the target fills this much
+    arrive_bottom: float = 0.7  # ... or reaches this low in the image (1 = bottom edge)
     arrive_confidence: float = 0.5  # ... while at least this confident
     min_approach_fraction: float = 0.25  # slowest approach, as a fraction of the speed
     search_speed_rps: float = 0.4

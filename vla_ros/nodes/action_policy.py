@@ -51,8 +51,8 @@ SERVO_PARAMETERS = {
     'centred_tolerance': (0.3, (0.0, 1.0), '|x| under which the robot also drives forward'),
     'approach_speed_mps': (0.25, (0.0, 5.0), 'forward speed while the target is small'),
     'slow_area_fraction': (0.04, (0.0, 1.0), 'target area from which to slow down'),
-    'arrive_area_fraction': (0.4, (0.0, 1.0), 'target area at which the robot has arrived'),
-    'arrive_bottom': (0.6, (-1.0, 1.0), "or: the target's lowest row at which it has "
+    'arrive_area_fraction': (0.5, (0.0, 1.0), 'target area at which the robot has arrived'),
+    'arrive_bottom': (0.7, (-1.0, 1.0), "or: the target's lowest row at which it has "
                       'arrived (1 = image bottom; a distance cue for things on the floor)'),
     'arrive_confidence': (0.5, (0.0, 1.0), 'confidence the bottom-edge rule needs'),
     'min_approach_fraction': (0.25, (0.0, 1.0), 'slowest approach as a fraction of the speed'),

@@ -1,0 +1,208 @@
+"""A MuJoCo arena with a mobile base and an onboard camera, built from a Scene.
+
+The base is planar (slide x, slide y, hinge yaw) and driven by velocity actuators, which
+track (v, w) commands closely while still colliding with objects and walls. Ground truth
+(object poses, per-pixel geom ids) is here for the evaluator; the policy never sees it.
+"""
+
+from dataclasses import dataclass
+import math
+import os
+
+os.environ.setdefault('MUJOCO_GL', 'egl')  # headless; must be set before mujoco is imported
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vla_ros.core.scene import ROBOT_RADIUS, Scene  # noqa: E402
+
+CAMERA_FOVY_DEG = 58.0
+CAMERA_TILT_DEG = 12.0  # looking slightly down, so near objects stay in view
+PHYSICS_DT = 0.005
+
+
+def _numbers(values):
+    return ' '.join(f'{value:.3f}' for value in values)
+
+
+def _rgba(rgb, alpha=1.0):
+    return _numbers((*rgb, alpha))
+
+
+def _object_xml(index, item):
+    name = f'object{index}'
+    rgba = _rgba(item.rgb)
+    pose = f'pos="{item.x:.4f} {item.y:.4f} {{z:.4f}}" euler="0 0 {item.yaw:.4f}"'
+    size = item.size
+    if item.shape == 'ball':
+        geom = f'type="sphere" size="{size:.4f}"'
+        z = size
+    elif item.shape == 'cube':
+        geom = f'type="box" size="{size:.4f} {size:.4f} {size:.4f}"'
+        z = size
+    elif item.shape == 'cylinder':
+        geom = f'type="cylinder" size="{size:.4f} {1.2 * size:.4f}"'
+        z = 1.2 * size
+    elif item.shape == 'capsule':
+        geom = f'type="capsule" size="{0.7 * size:.4f} {size:.4f}"'
+        z = 1.7 * size
+    else:
+        raise ValueError(f'no primitive geom for shape {item.shape!r}')
+    return (f'<geom name="{name}" {geom} rgba="{rgba}" {pose.format(z=z)} '
+            f'contype="1" conaffinity="1"/>')
+
+
+def scene_xml(scene: Scene) -> str:
+    """MJCF for a scene."""
+    assets, geoms = [], []
+    for index, item in enumerate(scene.objects):
+        if item.shape == 'pyramid':
+            s = item.size
+            assets.append(
+                f'<texture name="pyramid{index}" type="2d" builtin="checker" width="64" '
+                f'height="64" rgb1="{_numbers(item.rgb)}" '
+                f'rgb2="{_numbers(0.6 * c for c in item.rgb)}"/>'
+                f'<material name="pyramid{index}" texture="pyramid{index}" texrepeat="2 2"/>'
+                f'<mesh name="pyramid{index}" scale="{s:.4f} {s:.4f} {2 * s:.4f}" '
+                'vertex="-1 -1 0  1 -1 0  1 1 0  -1 1 0  0 0 1"/>')
+            geoms.append(
+                f'<geom name="object{index}" type="mesh" mesh="pyramid{index}" '
+                f'material="pyramid{index}" pos="{item.x:.4f} {item.y:.4f} 0" '
+                f'euler="0 0 {item.yaw:.4f}" contype="1" conaffinity="1"/>')
+        else:
+            geoms.append(_object_xml(index, item))
+    half = scene.arena_half
+    walls = ''.join(
+        f'<geom name="wall{i}" type="box" size="{sx} {sy} 0.15" pos="{px} {py} 0.15" '
+        f'rgba="0.6 0.6 0.65 1" contype="1" conaffinity="1"/>'
+        for i, (sx, sy, px, py) in enumerate((
+            (half, 0.05, 0, half + 0.05), (half, 0.05, 0, -half - 0.05),
+            (0.05, half, half + 0.05, 0), (0.05, half, -half - 0.05, 0))))
+    tilt = math.radians(CAMERA_TILT_DEG)
+    light = _numbers(scene.light_direction)
+    rgb1, rgb2 = (_numbers(colour) for colour in scene.floor_rgb)
+    return f"""<mujoco model="vla_arena">
+  <!-- implicitfast: the velocity actuators are stiff for the base's small yaw inertia -->
+  <option timestep="{PHYSICS_DT}" gravity="0 0 -9.81" integrator="implicitfast"/>
+  <visual><global offwidth="640" offheight="480"/><quality shadowsize="0"/></visual>
+  <asset>
+    <texture type="skybox" builtin="gradient" rgb1="0.75 0.8 0.9" rgb2="0.35 0.4 0.5"
+             width="64" height="64"/>
+    <texture name="floor" type="2d" builtin="checker" width="256" height="256"
+             rgb1="{rgb1}" rgb2="{rgb2}"/>
+    <material name="floor" texture="floor" texrepeat="{scene.floor_squares} \
+{scene.floor_squares}"/>
+    {''.join(assets)}
+  </asset>
+  <worldbody>
+    <light directional="true" dir="{light}" diffuse="{scene.light_diffuse:.3f} \
+{scene.light_diffuse:.3f} {scene.light_diffuse:.3f}" castshadow="false"/>
+    <light directional="true" dir="0 0 -1" diffuse="0.3 0.3 0.3" castshadow="false"/>
+    <geom name="floor" type="plane" size="{half + 0.1} {half + 0.1} 0.1" material="floor"
+          contype="0" conaffinity="0"/>
+    {walls}
+    {''.join(geoms)}
+    <body name="robot" pos="0 0 0.06">
+      <joint name="x" type="slide" axis="1 0 0" damping="0"/>
+      <joint name="y" type="slide" axis="0 1 0" damping="0"/>
+      <joint name="yaw" type="hinge" axis="0 0 1" ref="0" damping="0"/>
+      <geom name="robot" type="cylinder" size="{ROBOT_RADIUS} 0.05" mass="8"
+            rgba="0.2 0.2 0.2 1" contype="2" conaffinity="1"/>
+      <geom name="robot_nose" type="box" size="0.04 0.06 0.02" pos="{ROBOT_RADIUS} 0 0.04"
+            rgba="0.9 0.9 0.2 1" contype="0" conaffinity="0" mass="0.01"/>
+      <camera name="front" pos="{ROBOT_RADIUS + 0.01} 0 0.22" fovy="{CAMERA_FOVY_DEG}"
+              xyaxes="0 -1 0 {math.sin(tilt):.4f} 0 {math.cos(tilt):.4f}"/>
+    </body>
+  </worldbody>
+  <actuator>
+    <velocity name="vx" joint="x" kv="400" ctrllimited="false"/>
+    <velocity name="vy" joint="y" kv="400" ctrllimited="false"/>
+    <velocity name="wz" joint="yaw" kv="60" ctrllimited="false"/>
+  </actuator>
+</mujoco>"""
+
+
+@dataclass(frozen=True)
+class Pose:
+    x: float
+    y: float
+    yaw: float
+
+
+class SimWorld:
+    """Physics, camera rendering and ground truth for one scene."""
+
+    def __init__(self, scene: Scene, width: int = 160, height: int = 120):
+        self.scene = scene
+        self.model = mujoco.MjModel.from_xml_string(scene_xml(scene))
+        self.data = mujoco.MjData(self.model)
+        self.data.qpos[:3] = (scene.robot_x, scene.robot_y, scene.robot_yaw)
+        mujoco.mj_forward(self.model, self.data)
+        self.width, self.height = width, height
+        self._renderer = mujoco.Renderer(self.model, height, width)
+        self._segmenter = mujoco.Renderer(self.model, height, width)
+        self._segmenter.enable_segmentation_rendering()
+        self.robot_geom = self.model.geom('robot').id
+        self.object_geoms = [self.model.geom(f'object{i}').id
+                             for i in range(len(scene.objects))]
+        self._solid = {self.model.geom(f'wall{i}').id for i in range(4)} | set(
+            self.object_geoms)
+        self.time = 0.0
+        self.collided_with = None  # name of the first thing the robot touched
+
+    @property
+    def horizontal_fov_deg(self) -> float:
+        half = math.atan(math.tan(math.radians(CAMERA_FOVY_DEG) / 2) * self.width / self.height)
+        return math.degrees(2 * half)
+
+    def pose(self) -> Pose:
+        x, y, yaw = self.data.qpos[:3]
+        return Pose(float(x), float(y), float(yaw))
+
+    def velocity(self):
+        """(v forward, w) in the robot frame."""
+        vx, vy, wz = self.data.qvel[:3]
+        yaw = self.data.qpos[2]
+        return float(vx * math.cos(yaw) + vy * math.sin(yaw)), float(wz)
+
+    def step(self, linear: float, angular: float, duration: float) -> None:
+        """Drive with (v, w) for `duration` seconds of simulated time."""
+        for _ in range(max(1, round(duration / PHYSICS_DT))):
+            yaw = self.data.qpos[2]
+            # Body-frame command, re-projected every step so the base tracks (v, w).
+            self.data.ctrl[:] = (linear * math.cos(yaw), linear * math.sin(yaw), angular)
+            mujoco.mj_step(self.model, self.data)
+            self._check_contacts()
+        self.time = float(self.data.time)
+
+    def _check_contacts(self):
+        if self.collided_with is not None:
+            return
+        for contact in self.data.contact[:self.data.ncon]:
+            pair = {contact.geom1, contact.geom2}
+            if self.robot_geom in pair and pair & self._solid:
+                other = (pair - {self.robot_geom}).pop()
+                self.collided_with = self.model.geom(other).name
+                return
+
+    def render(self) -> np.ndarray:
+        """The onboard camera's RGB image (HxWx3 uint8)."""
+        self._renderer.update_scene(self.data, camera='front')
+        return self._renderer.render().copy()
+
+    def object_mask(self, index: int) -> np.ndarray:
+        """Pixels where object `index` is visible from the camera (ground truth)."""
+        self._segmenter.update_scene(self.data, camera='front')
+        ids = self._segmenter.render()
+        is_geom = ids[..., 1] == mujoco.mjtObj.mjOBJ_GEOM
+        return is_geom & (ids[..., 0] == self.object_geoms[index])
+
+    def distance_to(self, index: int) -> float:
+        """The gap between the robot's body and the object's surface (m, exact geometry)."""
+        mujoco.mj_forward(self.model, self.data)
+        return float(mujoco.mj_geomDistance(self.model, self.data, self.robot_geom,
+                                            self.object_geoms[index], 10.0, None))
+
+    def close(self):
+        self._renderer.close()
+        self._segmenter.close()
