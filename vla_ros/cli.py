@@ -167,6 +167,12 @@ def build_parser():
         'up', help='run the four nodes in one process, configured like vla.launch.py')
     runner.add_arguments(up)
     up.set_defaults(run=runner.run_up)
+
+    from vla_ros import evaluate
+    evaluation = commands.add_parser(
+        'eval', help='run seeded "go to the <colour> <shape>" episodes in the simulator')
+    evaluate.add_arguments(evaluation)
+    evaluation.set_defaults(run=evaluate.run_eval)
     return parser
 
 

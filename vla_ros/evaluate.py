@@ -1,0 +1,155 @@
+"""`vla-ros eval`: seeded "go to the <colour> <shape>" episodes, scored and plotted.
+
+    vla-ros eval --mode oracle --episodes 100 --seed 0 --output runs/eval-oracle
+
+Writes DIR/summary.json (success_rate 0..1, spl, collisions, outcomes, timing, per-episode
+records) and DIR/episodes.png (top-down trajectories and outcome counts). Exits non-zero only
+when it cannot run, never because episodes fail.
+"""
+
+from collections import Counter
+import json
+import math
+import os
+from pathlib import Path
+import sys
+import time
+
+os.environ.setdefault('MUJOCO_GL', 'egl')
+
+OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object': 'tab:purple',
+                   'stopped short': 'tab:orange', 'not found': 'tab:gray',
+                   'timeout': 'tab:brown', 'intent': 'tab:pink'}
+
+
+def draw_scene(axes, scene, trajectory=None, title=''):
+    """A top-down view: arena, objects (target ringed), the robot's path."""
+    from matplotlib.patches import Circle, Rectangle
+
+    half = scene.arena_half
+    axes.add_patch(Rectangle((-half, -half), 2 * half, 2 * half, fill=False, lw=1.5))
+    for index, item in enumerate(scene.objects):
+        axes.add_patch(Circle((item.x, item.y), item.size, color=item.rgb, ec='black', lw=0.5))
+        if index == scene.target_index:
+            axes.add_patch(Circle((item.x, item.y), item.size + 0.12, fill=False, ls='--',
+                                  ec='black', lw=1.0))
+    axes.plot([scene.robot_x], [scene.robot_y], marker=(3, 0, math.degrees(scene.robot_yaw) - 90),
+              color='black', markersize=9)
+    if trajectory:
+        xs, ys = zip(*trajectory)
+        axes.plot(xs, ys, color='black', lw=1.2)
+        axes.plot(xs[-1:], ys[-1:], 'o', color='black', markersize=4)
+    axes.set_xlim(-half - 0.2, half + 0.2)
+    axes.set_ylim(-half - 0.2, half + 0.2)
+    axes.set_aspect('equal')
+    axes.set_xticks([])
+    axes.set_yticks([])
+    if title:
+        axes.set_title(title, fontsize=8)
+
+
+def plot_results(results, scenes, path: Path, title: str):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    shown = min(len(results), 8)
+    figure, grid = plt.subplots(3, 3, figsize=(11, 11))
+    grid = grid.ravel()
+    for axes, result, scene in zip(grid[:shown], results, scenes):
+        draw_scene(axes, scene, result.trajectory,
+                   f'seed {result.seed}: "{result.command}"\n{result.outcome}, '
+                   f'{result.time_s:.1f} s, gap {result.final_distance_m:.2f} m')
+        for spine in axes.spines.values():
+            spine.set_edgecolor(OUTCOME_COLOURS.get(result.outcome, 'black'))
+            spine.set_linewidth(3)
+    for axes in grid[shown:-1]:
+        axes.axis('off')
+    counts = Counter(result.outcome for result in results)
+    names = list(counts)
+    grid[-1].bar(names, [counts[name] for name in names],
+                 color=[OUTCOME_COLOURS.get(name, 'gray') for name in names])
+    grid[-1].set_title('outcomes', fontsize=9)
+    grid[-1].tick_params(axis='x', labelsize=7, rotation=30)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def real_perception(clip_model, clipseg_model, device):
+    from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+    from vla_ros.core.models import load_model
+    from vla_ros.core.policy import DEFAULT_INTENTS, IntentClassifier
+
+    print('[eval] loading CLIP and CLIPSeg ...', flush=True)
+    encoder = ClipEncoder(load_model('clip', clip_model or '', device))
+    segmenter = ClipSegSegmenter(load_model('clipseg', clipseg_model or '', device))
+    classifier = IntentClassifier.from_encoder(DEFAULT_INTENTS, encoder.encode_texts, 0.5, 0.02)
+    from vla_ros.core.episode import RealPerception
+    return RealPerception(encoder, segmenter, classifier)
+
+
+def summarise(results, mode, seed, wall_s):
+    count = len(results)
+    successes = [result for result in results if result.success]
+    return {
+        'mode': mode, 'seed': seed, 'episode_count': count,
+        'success_rate': len(successes) / count if count else 0.0,
+        'spl': sum(result.spl for result in results) / count if count else 0.0,
+        'collisions': sum(result.outcome == 'collision' for result in results),
+        'outcomes': dict(Counter(result.outcome for result in results)),
+        'mean_time_to_arrive_s': (sum(result.time_s for result in successes) / len(successes)
+                                  if successes else None),
+        'perception_ms_p50': (sorted(result.perception_ms_p50 for result in results)[count // 2]
+                              if count else None),
+        'wall_time_s': wall_s,
+        'episodes': [result.summary() for result in results],
+    }
+
+
+def run_eval(args) -> int:
+    from tqdm import tqdm
+
+    from vla_ros.core.episode import OraclePerception, run_episode
+    from vla_ros.core.models import ModelLoadError
+    from vla_ros.core.scene import generate_scene
+
+    output = Path(args.output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        perception = OraclePerception() if args.mode == 'oracle' else real_perception(
+            args.clip_model, args.clipseg_model, args.device)
+    except (OSError, ModelLoadError) as error:
+        print(f'[eval] cannot run: {error}', file=sys.stderr)
+        return 2
+    results, scenes, started = [], [], time.monotonic()
+    progress = tqdm(range(args.seed, args.seed + args.episodes), desc=f'eval {args.mode}',
+                    unit='episode')
+    for seed in progress:
+        scene = generate_scene(seed)
+        scenes.append(scene)
+        results.append(run_episode(scene, perception, max_time_s=args.max_time))
+        rate = sum(result.success for result in results) / len(results)
+        progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
+    summary = summarise(results, args.mode, args.seed, time.monotonic() - started)
+    (output / 'summary.json').write_text(json.dumps(summary, indent=2))
+    title = (f'{args.mode}: {summary["success_rate"]:.0%} success, SPL {summary["spl"]:.2f}, '
+             f'{summary["collisions"]} collisions, {len(results)} episodes')
+    plot_results(results, scenes, output / 'episodes.png', title)
+    print(f'[eval] {title}')
+    print(f'[eval] outcomes: {summary["outcomes"]}')
+    print(f'[eval] wrote {output / "summary.json"} and {output / "episodes.png"}')
+    return 0
+
+
+def add_arguments(parser):
+    parser.add_argument('--mode', choices=('real', 'oracle'), default='real',
+                        help='real: the deployed models; oracle: ground-truth target and intent')
+    parser.add_argument('--episodes', type=int, default=20)
+    parser.add_argument('--seed', type=int, default=0, help='first scene seed')
+    parser.add_argument('--output', default='runs/eval', help='folder for summary and plot')
+    parser.add_argument('--max-time', type=float, default=60.0, help='seconds per episode')
+    parser.add_argument('--clip-model', default=None, help='real mode: CLIP id or folder')
+    parser.add_argument('--clipseg-model', default=None, help='real mode: CLIPSeg id or folder')
+    parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
