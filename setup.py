@@ -51,6 +51,7 @@ setup(
             'command_embedder = vla_ros.nodes.command_embedder:main',
             'scene_segmenter = vla_ros.nodes.scene_segmenter:main',
             'action_policy = vla_ros.nodes.action_policy:main',
+            'sim_bridge = vla_ros.nodes.sim_bridge:main',
         ],
     },
 )

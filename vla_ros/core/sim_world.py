@@ -8,6 +8,7 @@ track (v, w) commands closely while still colliding with objects and walls. Grou
 from dataclasses import dataclass
 import math
 import os
+import threading
 
 os.environ.setdefault('MUJOCO_GL', 'egl')  # headless; must be set before mujoco is imported
 
@@ -19,6 +20,7 @@ from vla_ros.core.scene import ROBOT_RADIUS, Scene  # noqa: E402
 CAMERA_FOVY_DEG = 58.0
 CAMERA_TILT_DEG = 12.0  # looking slightly down, so near objects stay in view
 PHYSICS_DT = 0.005
+_RENDERERS_OF_OTHER_THREADS = []  # see SimWorld.close
 
 
 def _numbers(values):
@@ -139,9 +141,8 @@ class SimWorld:
         self.data.qpos[:3] = (scene.robot_x, scene.robot_y, scene.robot_yaw)
         mujoco.mj_forward(self.model, self.data)
         self.width, self.height = width, height
-        self._renderer = mujoco.Renderer(self.model, height, width)
-        self._segmenter = mujoco.Renderer(self.model, height, width)
-        self._segmenter.enable_segmentation_rendering()
+        self._renderers = None  # made by the first thread that renders (see _renderers_here)
+        self._render_thread = None
         self.robot_geom = self.model.geom('robot').id
         self.object_geoms = [self.model.geom(f'object{i}').id
                              for i in range(len(scene.objects))]
@@ -149,6 +150,10 @@ class SimWorld:
             self.object_geoms)
         self.time = 0.0
         self.collided_with = None  # name of the first thing the robot touched
+
+    @property
+    def vertical_fov_deg(self) -> float:
+        return CAMERA_FOVY_DEG
 
     @property
     def horizontal_fov_deg(self) -> float:
@@ -185,15 +190,32 @@ class SimWorld:
                 self.collided_with = self.model.geom(other).name
                 return
 
+    def _renderers_here(self):
+        """(rgb, segmentation) renderers of this thread: an EGL context is current in one
+        thread only, so they are created where rendering happens and used nowhere else.
+        """
+        thread = threading.get_ident()
+        if self._renderers is None:
+            rgb = mujoco.Renderer(self.model, self.height, self.width)
+            segmentation = mujoco.Renderer(self.model, self.height, self.width)
+            segmentation.enable_segmentation_rendering()
+            self._renderers, self._render_thread = (rgb, segmentation), thread
+        elif thread != self._render_thread:
+            raise RuntimeError('SimWorld renders in one thread only (its GL context is bound '
+                               'to the thread that rendered first)')
+        return self._renderers
+
     def render(self) -> np.ndarray:
         """The onboard camera's RGB image (HxWx3 uint8)."""
-        self._renderer.update_scene(self.data, camera='front')
-        return self._renderer.render().copy()
+        renderer = self._renderers_here()[0]
+        renderer.update_scene(self.data, camera='front')
+        return renderer.render().copy()
 
     def object_mask(self, index: int) -> np.ndarray:
         """Pixels where object `index` is visible from the camera (ground truth)."""
-        self._segmenter.update_scene(self.data, camera='front')
-        ids = self._segmenter.render()
+        renderer = self._renderers_here()[1]
+        renderer.update_scene(self.data, camera='front')
+        ids = renderer.render()
         is_geom = ids[..., 1] == mujoco.mjtObj.mjOBJ_GEOM
         return is_geom & (ids[..., 0] == self.object_geoms[index])
 
@@ -204,5 +226,14 @@ class SimWorld:
                                             self.object_geoms[index], 10.0, None))
 
     def close(self):
-        self._renderer.close()
-        self._segmenter.close()
+        """Free the renderers; from another thread than the rendering one, EGL cannot, so
+        they are kept until the process ends (this happens once, when a node shuts down).
+        """
+        if self._renderers is None:
+            return
+        if threading.get_ident() == self._render_thread:
+            for renderer in self._renderers:
+                renderer.close()
+        else:
+            _RENDERERS_OF_OTHER_THREADS.append(self._renderers)
+        self._renderers = None

@@ -1,0 +1,126 @@
+"""sim_bridge: the MuJoCo arena as a robot: cmd_vel in; camera, odometry and /clock out.
+
+Physics advances in real time on a wall timer; /clock carries the simulated time, so the
+stack can run with use_sim_time. Ground truth stays in the SimWorld object (for the demo and
+the evaluator in the same process) and is never published.
+"""
+
+import math
+
+from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image
+
+from vla_ros.core.images import to_image_msg
+from vla_ros.core.scene import generate_scene
+from vla_ros.core.sim_world import SimWorld
+from vla_ros.nodes.common import descriptor, run_node
+
+
+def stamp_of(seconds: float):
+    from builtin_interfaces.msg import Time
+    whole = math.floor(seconds)
+    return Time(sec=int(whole), nanosec=int(round((seconds - whole) * 1e9)) % 1_000_000_000)
+
+
+class SimBridge(Node):
+    NODE_NAME = 'sim_bridge'
+
+    def __init__(self, world: SimWorld = None, **kwargs):
+        super().__init__(self.NODE_NAME, **kwargs)
+        seed = self.declare_parameter('seed', 0, descriptor(
+            'scene seed (ignored when a world is handed in)', read_only=True)).value
+        width = self.declare_parameter('width', 320, descriptor(
+            'camera image width (px)', read_only=True, int_range=(16, 1920))).value
+        height = self.declare_parameter('height', 240, descriptor(
+            'camera image height (px)', read_only=True, int_range=(16, 1080))).value
+        self.camera_rate_hz = self.declare_parameter('camera_rate_hz', 10.0, descriptor(
+            'camera frames per simulated second', read_only=True,
+            float_range=(0.5, 60.0))).value
+        self.step_s = self.declare_parameter('physics_step_s', 0.02, descriptor(
+            'simulated time per timer tick (real time: one tick per step_s)', read_only=True,
+            float_range=(0.001, 0.1))).value
+        self.cmd_timeout_s = self.declare_parameter('cmd_timeout_s', 0.5, descriptor(
+            'the base stops when no cmd_vel came for this long', float_range=(0.05, 10.0))).value
+        use_stamped = self.declare_parameter('use_stamped', False, descriptor(
+            'cmd_vel is TwistStamped', read_only=True)).value
+        self._owns_world = world is None
+        self.world = world or SimWorld(generate_scene(seed), width, height)
+        self.command = (0.0, 0.0)
+        self.last_command_time = None
+        self.next_frame_time = 0.0
+        self.clock_pub = self.create_publisher(Clock, '/clock', QoSProfile(depth=1))
+        self.image_pub = self.create_publisher(Image, 'camera/image_raw', QoSProfile(depth=1))
+        self.info_pub = self.create_publisher(CameraInfo, 'camera/camera_info',
+                                              QoSProfile(depth=1))
+        self.odom_pub = self.create_publisher(Odometry, 'odom', QoSProfile(depth=5))
+        self.create_subscription(TwistStamped if use_stamped else Twist, 'cmd_vel',
+                                 self.on_cmd_vel, 10)
+        self.last_frame = None  # the newest rendered RGB array, for the demo's pictures
+        self.timer = self.create_timer(self.step_s, self.tick)
+        self.get_logger().info(
+            f'ready: scene seed {self.world.scene.seed} ("{self.world.scene.command}"), '
+            f'camera {self.world.width}x{self.world.height} at {self.camera_rate_hz:g} Hz')
+
+    def on_cmd_vel(self, msg):
+        twist = msg.twist if isinstance(msg, TwistStamped) else msg
+        linear, angular = twist.linear.x, twist.angular.z
+        if math.isfinite(linear) and math.isfinite(angular):
+            self.command = (linear, angular)
+            self.last_command_time = self.world.time
+
+    def tick(self):
+        stale = self.last_command_time is None or \
+            self.world.time - self.last_command_time > self.cmd_timeout_s
+        linear, angular = (0.0, 0.0) if stale else self.command
+        self.world.step(linear, angular, self.step_s)
+        now = stamp_of(self.world.time)
+        self.clock_pub.publish(Clock(clock=now))
+        self.publish_odometry(now)
+        if self.world.time + 1e-9 >= self.next_frame_time:
+            self.next_frame_time += 1.0 / self.camera_rate_hz
+            self.publish_camera(now)
+
+    def publish_odometry(self, stamp):
+        pose, (linear, angular) = self.world.pose(), self.world.velocity()
+        odom = Odometry()
+        odom.header.stamp, odom.header.frame_id, odom.child_frame_id = stamp, 'odom', 'base_link'
+        odom.pose.pose.position.x, odom.pose.pose.position.y = pose.x, pose.y
+        odom.pose.pose.orientation.z = math.sin(pose.yaw / 2)
+        odom.pose.pose.orientation.w = math.cos(pose.yaw / 2)
+        odom.twist.twist.linear.x, odom.twist.twist.angular.z = linear, angular
+        self.odom_pub.publish(odom)
+
+    def camera_info(self, stamp) -> CameraInfo:
+        width, height = self.world.width, self.world.height
+        focal = (height / 2) / math.tan(math.radians(self.world.vertical_fov_deg) / 2)
+        info = CameraInfo(width=width, height=height, distortion_model='plumb_bob')
+        info.header.stamp, info.header.frame_id = stamp, 'camera_optical'
+        info.d = [0.0] * 5
+        info.k = [focal, 0.0, width / 2, 0.0, focal, height / 2, 0.0, 0.0, 1.0]
+        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.p = [focal, 0.0, width / 2, 0.0, 0.0, focal, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+        return info
+
+    def publish_camera(self, stamp):
+        self.last_frame = self.world.render()
+        image = to_image_msg(self.last_frame)
+        image.header.stamp, image.header.frame_id = stamp, 'camera_optical'
+        self.image_pub.publish(image)
+        self.info_pub.publish(self.camera_info(stamp))
+
+    def shutdown(self):
+        self.timer.cancel()
+        if self._owns_world:
+            self.world.close()
+
+
+def main(args=None):
+    return run_node(SimBridge, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
