@@ -16,7 +16,7 @@ $(INSTALLED): requirements.txt setup.py
 	@touch $@
 
 demo: $(INSTALLED)
-	$(VENV)/bin/vla-ros smoke
+	$(VENV)/bin/vla-ros demo
 
 test: $(INSTALLED)
 	$(PYTHON) -m pytest

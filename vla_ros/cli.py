@@ -10,7 +10,7 @@ SMOKE_COMMAND = 'go to the red ball'
 SMOKE_LABELS = ['a red ball', 'a blue box', 'a green cylinder']
 
 
-def _ensure_models(cache_dir: Path):
+def _ensure_models(cache_dir: Path, quiet: bool = False):
     """The embedded default models, or tiny random stand-ins while models/ ships none."""
     from vla_ros.core import paths, tiny_models
 
@@ -24,8 +24,9 @@ def _ensure_models(cache_dir: Path):
         stand_in = cache_dir / f'tiny-random-{kind}'
         if not (stand_in / 'config.json').is_file():
             build(stand_in)
-        print(f'[smoke] no embedded {kind} model in {embedded.parent}; using a tiny RANDOM '
-              f'{kind} at {stand_in} (the plumbing runs, the outputs mean nothing)')
+        if not quiet:
+            print(f'[smoke] no embedded {kind} model in {embedded.parent}; using a tiny '
+                  f'RANDOM {kind} at {stand_in} (the plumbing runs, the outputs mean nothing)')
         sources[kind] = str(stand_in)
     return sources
 
@@ -167,6 +168,12 @@ def build_parser():
         'up', help='run the four nodes in one process, configured like vla.launch.py')
     runner.add_arguments(up)
     up.set_defaults(run=runner.run_up)
+
+    from vla_ros import demo
+    demonstration = commands.add_parser(
+        'demo', help='the closed loop in the simulator: a sentence in, the robot drives')
+    demo.add_arguments(demonstration)
+    demonstration.set_defaults(run=demo.run_demo)
 
     from vla_ros import evaluate
     evaluation = commands.add_parser(

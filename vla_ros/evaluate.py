@@ -33,8 +33,11 @@ def draw_scene(axes, scene, trajectory=None, title=''):
         if index == scene.target_index:
             axes.add_patch(Circle((item.x, item.y), item.size + 0.12, fill=False, ls='--',
                                   ec='black', lw=1.0))
-    axes.plot([scene.robot_x], [scene.robot_y], marker=(3, 0, math.degrees(scene.robot_yaw) - 90),
-              color='black', markersize=9)
+    axes.plot([scene.robot_x], [scene.robot_y], 'o', mfc='white', mec='black', markersize=8)
+    axes.annotate('start', (scene.robot_x, scene.robot_y), textcoords='offset points',
+                  xytext=(6, 6), fontsize=7)
+    heading = (0.35 * math.cos(scene.robot_yaw), 0.35 * math.sin(scene.robot_yaw))
+    axes.arrow(scene.robot_x, scene.robot_y, *heading, width=0.02, color='gray')
     if trajectory:
         xs, ys = zip(*trajectory)
         axes.plot(xs, ys, color='black', lw=1.2)

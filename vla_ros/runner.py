@@ -83,7 +83,7 @@ def split_parameter_rules(extra):
 class Stack:
     """The four nodes on one executor thread in a private context."""
 
-    def __init__(self, ros_args, overrides=None, progress=print):
+    def __init__(self, ros_args, overrides=None, progress=print, node_names=None):
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
@@ -104,6 +104,8 @@ class Stack:
         models = ModelCache()
         try:
             for node_class in node_classes():
+                if node_names is not None and node_class.NODE_NAME not in node_names:
+                    continue
                 progress(f'starting {node_class.NODE_NAME} ...')
                 node = node_class(context=self.context, model_cache=models,
                                   parameter_overrides=overrides.get(node_class.NODE_NAME, []))
