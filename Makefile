@@ -13,6 +13,14 @@ $(INSTALLED): requirements.txt setup.py
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# The simulator renders headless through EGL (Mesa); install it where it is missing.
+	@$(PYTHON) -m vla_ros.core.sim_world || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      $$($(PYTHON) -c 'from vla_ros.core.sim_world import GL_PACKAGES; print(GL_PACKAGES)') \
+	    && $(PYTHON) -m vla_ros.core.sim_world; \
+	  else echo 'as root: apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri libgles2'; \
+	    exit 1; fi; }
 	@touch $@
 
 demo: $(INSTALLED)

@@ -237,3 +237,24 @@ class SimWorld:
         else:
             _RENDERERS_OF_OTHER_THREADS.append(self._renderers)
         self._renderers = None
+
+
+GL_PACKAGES = 'libegl1 libegl-mesa0 libgl1-mesa-dri libgles2'
+
+
+def check_rendering() -> None:
+    """Render one pixel headless, or raise with the Debian packages to install."""
+    model = mujoco.MjModel.from_xml_string('<mujoco><worldbody/></mujoco>')
+    try:
+        renderer = mujoco.Renderer(model, 1, 1)
+        renderer.render()
+        renderer.close()
+    except Exception as error:  # noqa: BLE001 - any GL failure means the same advice
+        raise RuntimeError(
+            f'MuJoCo cannot render headless with MUJOCO_GL={os.environ.get("MUJOCO_GL")} '
+            f'({error}); install the GL libraries: apt-get install -y {GL_PACKAGES}') from None
+
+
+if __name__ == '__main__':
+    check_rendering()
+    print(f'MuJoCo {mujoco.__version__} renders headless with MUJOCO_GL={os.environ["MUJOCO_GL"]}')
