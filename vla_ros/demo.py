@@ -107,7 +107,7 @@ def run_demo(args) -> int:
     from std_msgs.msg import Float32MultiArray, String
 
     from vla_ros.cli import _ensure_models
-    from vla_ros.core.episode import _outcome, GO_TO
+    from vla_ros.core.episode import classify_outcome, GO_TO
     from vla_ros.core.models import ModelLoadError
     from vla_ros.core.scene import generate_scene
     from vla_ros.core.sim_world import SimWorld
@@ -178,7 +178,7 @@ def run_demo(args) -> int:
     finally:
         stack.close()  # the policy sends zero first
         bridge_time = world.time
-    outcome, gap = _outcome(world, scene, status, timed_out)
+    outcome, gap = classify_outcome(world, scene, status, timed_out)
     summary = {'seed': args.seed, 'command': command, 'mode': mode, 'outcome': outcome,
                'status': status, 'time_s': bridge_time, 'final_distance_m': gap,
                'collided_with': world.collided_with or '', 'statuses': statuses}

@@ -87,7 +87,7 @@ class RealPerception:
         return find_target(probabilities[0], self.mask_threshold), rgb
 
 
-def _outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):
+def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):
     distances = [world.distance_to(i) for i in range(len(scene.objects))]
     final = distances[scene.target_index]
     if world.collided_with is not None:
@@ -142,7 +142,7 @@ def run_episode(scene: Scene, perception, servo_config: ServoConfig = None,
                         status.startswith('stopped') or status.startswith('done'))):
                 timed_out = False
                 break
-        outcome, final = _outcome(world, scene, status, timed_out)
+        outcome, final = classify_outcome(world, scene, status, timed_out)
         shortest = max(start_distance - SUCCESS_DISTANCE_M, 0.0)
         success = outcome == 'success'
         spl = float(success) * shortest / max(path, shortest, 1e-9) if success else 0.0
