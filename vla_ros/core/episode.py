@@ -88,6 +88,7 @@ class RealPerception:
 
 
 def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):
+    """(outcome, final gap to the target in m) of an episode that ended with `status`."""
     distances = [world.distance_to(i) for i in range(len(scene.objects))]
     final = distances[scene.target_index]
     if world.collided_with is not None:
