@@ -175,6 +175,12 @@ def build_parser():
     demo.add_arguments(demonstration)
     demonstration.set_defaults(run=demo.run_demo)
 
+    from vla_ros import datagen
+    dataset = commands.add_parser(
+        'dataset', help='render seeded training views of simulator scenes (for the models)')
+    datagen.add_arguments(dataset)
+    dataset.set_defaults(run=datagen.run_dataset)
+
     from vla_ros import evaluate
     evaluation = commands.add_parser(
         'eval', help='run seeded "go to the <colour> <shape>" episodes in the simulator')

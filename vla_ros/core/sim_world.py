@@ -160,6 +160,12 @@ class SimWorld:
         half = math.atan(math.tan(math.radians(CAMERA_FOVY_DEG) / 2) * self.width / self.height)
         return math.degrees(2 * half)
 
+    def place_robot(self, x: float, y: float, yaw: float) -> None:
+        """Teleport the base (at rest), e.g. to render another view of the same scene."""
+        self.data.qpos[:3] = (x, y, yaw)
+        self.data.qvel[:3] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
     def pose(self) -> Pose:
         x, y, yaw = self.data.qpos[:3]
         return Pose(float(x), float(y), float(yaw))
@@ -218,6 +224,17 @@ class SimWorld:
         ids = renderer.render()
         is_geom = ids[..., 1] == mujoco.mjtObj.mjOBJ_GEOM
         return is_geom & (ids[..., 0] == self.object_geoms[index])
+
+    def label_image(self) -> np.ndarray:
+        """HxW uint8: 0 where no object is seen, i + 1 where object i is (ground truth)."""
+        renderer = self._renderers_here()[1]
+        renderer.update_scene(self.data, camera='front')
+        ids = renderer.render()
+        labels = np.zeros(ids.shape[:2], np.uint8)
+        is_geom = ids[..., 1] == mujoco.mjtObj.mjOBJ_GEOM
+        for index, geom in enumerate(self.object_geoms):
+            labels[is_geom & (ids[..., 0] == geom)] = index + 1
+        return labels
 
     def distance_to(self, index: int) -> float:
         """The gap between the robot's body and the object's surface (m, exact geometry)."""
