@@ -1,0 +1,42 @@
+"""The simulated robot and the stack: watch the robot obey a sentence without owning one.
+
+    ros2 launch vla_ros sim.launch.py seed:=7 rviz:=true
+    ros2 topic pub --once -w 3 /vla/command std_msgs/msg/String "{data: 'go to the red ball'}"
+
+sim_bridge publishes /camera/image_raw, /odom and /clock and drives on /cmd_vel, which are
+vla.launch.py's default topics; the stack runs on simulated time.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description():
+    share = get_package_share_directory('vla_ros')
+    arguments = [
+        DeclareLaunchArgument('seed', default_value='1', description='scene seed'),
+        DeclareLaunchArgument('camera_rate_hz', default_value='10.0',
+                              description='simulated camera frames per second'),
+        DeclareLaunchArgument('rviz', default_value='false', choices=['true', 'false'],
+                              description='start rviz2 with config/vla.rviz'),
+        DeclareLaunchArgument('clip_model', default_value='',
+                              description='CLIP id or folder; empty = as in the YAML'),
+        DeclareLaunchArgument('clipseg_model', default_value='',
+                              description='CLIPSeg id or folder; empty = as in the YAML'),
+    ]
+    bridge = Node(package='vla_ros', executable='sim_bridge', name='sim_bridge',
+                  parameters=[{'seed': LaunchConfiguration('seed'),
+                               'camera_rate_hz': LaunchConfiguration('camera_rate_hz')}],
+                  output='screen', emulate_tty=True)
+    stack = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'vla.launch.py')),
+        launch_arguments={'use_sim_time': 'true', 'rviz': LaunchConfiguration('rviz'),
+                          'clip_model': LaunchConfiguration('clip_model'),
+                          'clipseg_model': LaunchConfiguration('clipseg_model')}.items())
+    return LaunchDescription([*arguments, bridge, stack])
