@@ -6,29 +6,10 @@ from pathlib import Path
 import sys
 import time
 
+from vla_ros.stand_in_models import ensure_models
+
 SMOKE_COMMAND = 'go to the red ball'
 SMOKE_LABELS = ['a red ball', 'a blue box', 'a green cylinder']
-
-
-def _ensure_models(cache_dir: Path, quiet: bool = False):
-    """The embedded default models, or tiny random stand-ins while models/ ships none."""
-    from vla_ros.core import paths, tiny_models
-
-    sources = {}
-    for kind, build in (('clip', tiny_models.build_tiny_clip),
-                        ('clipseg', tiny_models.build_tiny_clipseg)):
-        embedded = paths.default_model_dir(kind)
-        if (embedded / 'config.json').is_file():
-            sources[kind] = str(embedded)
-            continue
-        stand_in = cache_dir / f'tiny-random-{kind}'
-        if not (stand_in / 'config.json').is_file():
-            build(stand_in)
-        if not quiet:
-            print(f'[smoke] no embedded {kind} model in {embedded.parent}; using a tiny '
-                  f'RANDOM {kind} at {stand_in} (the plumbing runs, the outputs mean nothing)')
-        sources[kind] = str(stand_in)
-    return sources
 
 
 def synthetic_frame(height=240, width=320):
@@ -89,7 +70,7 @@ def run_smoke(args) -> int:
     from vla_ros.core.models import ModelLoadError
     from vla_ros.runner import parameter_overrides, ros_arguments, Stack
 
-    sources = _ensure_models(Path(args.cache_dir))
+    sources = ensure_models(Path(args.cache_dir))
     output_dir = Path(args.output)
     output_dir.mkdir(parents=True, exist_ok=True)
     overrides = parameter_overrides(sources['clip'], sources['clipseg'], args.device)

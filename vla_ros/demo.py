@@ -106,7 +106,6 @@ def run_demo(args) -> int:
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import Float32MultiArray, String
 
-    from vla_ros.cli import _ensure_models
     from vla_ros.core.episode import classify_outcome, GO_TO
     from vla_ros.core.models import ModelLoadError
     from vla_ros.core.scene import generate_scene
@@ -114,6 +113,7 @@ def run_demo(args) -> int:
     from vla_ros.nodes.common import embedding_msg
     from vla_ros.nodes.sim_bridge import SimBridge
     from vla_ros.runner import parameter_overrides, ros_arguments, Stack
+    from vla_ros.stand_in_models import ensure_models
 
     scene = generate_scene(args.seed)
     command = args.command or scene.command
@@ -130,7 +130,7 @@ def run_demo(args) -> int:
     overrides = parameter_overrides(args.clip_model, args.clipseg_model, args.device, True)
     nodes = None
     if mode == 'oracle':
-        clip = args.clip_model or _ensure_models(Path(args.cache_dir), quiet=True)['clip']
+        clip = args.clip_model or ensure_models(Path(args.cache_dir), quiet=True)['clip']
         overrides = parameter_overrides(clip, None, args.device, True)
         # The intent is given, not recognised: its exact phrasing cannot be ambiguous.
         overrides['action_policy'].append(Parameter('intent_margin', value=0.0))
