@@ -1,6 +1,7 @@
 """The `vla-ros` command (also `python -m vla_ros`)."""
 
 import argparse
+import importlib
 import os
 from pathlib import Path
 import sys
@@ -128,6 +129,19 @@ def run_smoke(args) -> int:
         stack.close()
 
 
+# name, module (with add_arguments), function, help
+COMMANDS = (
+    ('up', 'vla_ros.runner', 'run_up',
+     'run the four nodes in one process, configured like vla.launch.py'),
+    ('demo', 'vla_ros.demo', 'run_demo',
+     'the closed loop in the simulator: a sentence in, the robot drives'),
+    ('eval', 'vla_ros.evaluate', 'run_eval',
+     'run seeded "go to the <colour> <shape>" episodes in the simulator'),
+    ('dataset', 'vla_ros.datagen', 'run_dataset',
+     'render seeded training views of simulator scenes (for the models)'),
+)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog='vla-ros', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True)
@@ -144,29 +158,11 @@ def build_parser():
         help='where stand-in models are written when models/ has none')
     smoke.set_defaults(run=run_smoke)
 
-    from vla_ros import runner
-    up = commands.add_parser(
-        'up', help='run the four nodes in one process, configured like vla.launch.py')
-    runner.add_arguments(up)
-    up.set_defaults(run=runner.run_up)
-
-    from vla_ros import demo
-    demonstration = commands.add_parser(
-        'demo', help='the closed loop in the simulator: a sentence in, the robot drives')
-    demo.add_arguments(demonstration)
-    demonstration.set_defaults(run=demo.run_demo)
-
-    from vla_ros import datagen
-    dataset = commands.add_parser(
-        'dataset', help='render seeded training views of simulator scenes (for the models)')
-    datagen.add_arguments(dataset)
-    dataset.set_defaults(run=datagen.run_dataset)
-
-    from vla_ros import evaluate
-    evaluation = commands.add_parser(
-        'eval', help='run seeded "go to the <colour> <shape>" episodes in the simulator')
-    evaluate.add_arguments(evaluation)
-    evaluation.set_defaults(run=evaluate.run_eval)
+    for name, module_name, function, text in COMMANDS:
+        module = importlib.import_module(module_name)
+        command = commands.add_parser(name, help=text)
+        module.add_arguments(command)
+        command.set_defaults(run=getattr(module, function))
     return parser
 
 
