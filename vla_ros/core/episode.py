@@ -75,7 +75,6 @@ class RealPerception:
         self.classifier, self.mask_threshold = classifier, mask_threshold
 
     def instruct(self, policy: ActionPolicy, scene: Scene, now: float) -> str:
-        policy.classifier = self.classifier
         embedding = self.encoder.encode_texts([scene.command])[0]
         phrase = object_phrase(scene.command)
         self.segmenter.set_prompts([phrase])
@@ -113,7 +112,9 @@ def run_episode(scene: Scene, perception, servo_config: ServoConfig = None,
     """Drive one episode; `record_every` > 0 keeps every n-th camera frame (for GIFs)."""
     world = SimWorld(scene, width, height)
     try:
-        policy = ActionPolicy(None, servo_config or ServoConfig())
+        # The oracle gives the intent, so it has no classifier.
+        policy = ActionPolicy(getattr(perception, 'classifier', None),
+                              servo_config or ServoConfig())
         safety = SafetyLayer(limits or SafetyLimits(), 1.0 / CONTROL_HZ)
         start = world.pose()
         start_distance = world.distance_to(scene.target_index)
