@@ -39,6 +39,18 @@ def is_compressed(msg) -> bool:
     return hasattr(msg, 'format')
 
 
+def _pixel_bytes(encoding: str) -> int:
+    """Bytes per pixel of an encoding, as the backend in use understands it."""
+    try:
+        if BACKEND_NAME == 'cv_bridge':
+            dtype, channels = _BACKEND.encoding_to_dtype_with_channels(encoding)
+            return np.dtype(dtype).itemsize * channels
+        depth_bits, _, _, channels = _BACKEND.to_cvtype(encoding)
+        return channels * depth_bits // 8
+    except Exception as err:  # noqa: BLE001 - each library's own "unsupported" error
+        raise ImageConversionError(f"unsupported encoding '{encoding}' ({err})") from None
+
+
 def _check_raw_layout(msg, max_pixels: int) -> int:
     """Validate size, step and buffer length of a raw Image; return the tight row size."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
@@ -47,12 +59,7 @@ def _check_raw_layout(msg, max_pixels: int) -> int:
     if height * width > max_pixels:
         raise ImageConversionError(
             f'image of {width}x{height} exceeds the limit of {max_pixels} pixels')
-    try:
-        from rosbags.image.image import to_cvtype
-        depth_bits, _, _, channels = to_cvtype(msg.encoding)
-    except Exception as err:  # noqa: BLE001 - the library's own "unsupported" error
-        raise ImageConversionError(f"unsupported encoding '{msg.encoding}' ({err})") from None
-    row_bytes = width * channels * depth_bits // 8
+    row_bytes = width * _pixel_bytes(msg.encoding)
     if step < row_bytes:
         raise ImageConversionError(
             f"step {step} is smaller than width {width} x pixel size of '{msg.encoding}' "
