@@ -127,6 +127,7 @@ def run_demo(args) -> int:
     print(f'[demo] scene {args.seed}: {len(scene.objects)} objects '
           f'({", ".join(item.name for item in scene.objects)}); command: "{command}"',
           flush=True)
+    world = SimWorld(scene, 320, 240)
     overrides = parameter_overrides(args.clip_model, args.clipseg_model, args.device, True)
     nodes = None
     if mode == 'oracle':
@@ -135,7 +136,9 @@ def run_demo(args) -> int:
         # The intent is given, not recognised: its exact phrasing cannot be ambiguous.
         overrides['action_policy'].append(Parameter('intent_margin', value=0.0))
         nodes = ('action_policy',)
-    world = SimWorld(scene, 320, 240)
+    # The target marker's bearing needs the simulated camera's field of view.
+    overrides['action_policy'].append(Parameter('camera_hfov_deg',
+                                                value=world.horizontal_fov_deg))
     started = time.monotonic()
     try:
         stack = Stack(ros_arguments(image_topic='/vla/camera/image_raw'), overrides,
