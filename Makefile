@@ -13,6 +13,9 @@ $(INSTALLED): requirements.txt setup.py
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# CLIP's BPE vocabulary (for `vla-ros train clip`) ships in this wheel; its imports
+	@# need torchvision, which we do not install, so it is only downloaded, never installed.
+	$(PYTHON) -m pip download --quiet --no-deps --dest $(VENV)/wheels open-clip-torch==3.3.0
 	@# The simulator renders headless through EGL (Mesa); install it where it is missing.
 	@$(PYTHON) -m vla_ros.core.sim_world || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

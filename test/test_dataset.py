@@ -63,11 +63,11 @@ def test_labels_pixels_and_names_agree(train_views):
 def test_dataset_command_writes_arrays_and_records(tmp_path):
     result = subprocess.run(
         [sys.executable, '-m', 'vla_ros', 'dataset', '--scenes', '2', '--views', '3',
-         '--size', '48', '--output', str(tmp_path)], capture_output=True, text=True,
-        timeout=300)
+         '--width', '48', '--height', '36', '--output', str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     arrays = np.load(tmp_path / 'train.npz')
-    assert arrays['images'].shape == (6, 48, 48, 3) and arrays['labels'].shape == (6, 48, 48)
+    assert arrays['images'].shape == (6, 36, 48, 3) and arrays['labels'].shape == (6, 36, 48)
     records = [json.loads(line) for line in (tmp_path / 'train.jsonl').read_text().splitlines()]
     assert len(records) == 6 and {'scene_seed', 'view', 'focus', 'visible'} <= set(records[0])
     assert sorted(map(tuple, json.loads((tmp_path / 'held_out.json').read_text()))) == \

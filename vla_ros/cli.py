@@ -139,6 +139,10 @@ COMMANDS = (
      'run seeded "go to the <colour> <shape>" episodes in the simulator'),
     ('dataset', 'vla_ros.datagen', 'run_dataset',
      'render seeded training views of simulator scenes (for the models)'),
+    ('train', 'vla_ros.training.train', 'run_train',
+     'train the embedded CLIP or CLIPSeg on rendered views (resumable)'),
+    ('eval-models', 'vla_ros.training.measure', 'run_measure',
+     'measure the embedded models: retrieval, zero-shot, intents, masks, speed'),
 )
 
 

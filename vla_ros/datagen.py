@@ -23,8 +23,8 @@ def run_dataset(args) -> int:
     images, labels, records = [], [], []
     for seed in tqdm(range(args.seed, args.seed + args.scenes), desc=f'render {args.split}',
                      unit='scene'):
-        for view, sample in enumerate(render_views(seed, args.split, args.views, args.size,
-                                                   args.size)):
+        for view, sample in enumerate(render_views(seed, args.split, args.views, args.width,
+                                                   args.height)):
             images.append(sample.image)
             labels.append(sample.labels)
             records.append({
@@ -48,5 +48,7 @@ def add_arguments(parser):
     parser.add_argument('--scenes', type=int, default=200)
     parser.add_argument('--views', type=int, default=8, help='camera poses per scene')
     parser.add_argument('--seed', type=int, default=0, help='first scene seed')
-    parser.add_argument('--size', type=int, default=128, help='square image side (px)')
+    # The simulated robot camera's size by default, so training sees what the robot sees.
+    parser.add_argument('--width', type=int, default=160, help='image width (px)')
+    parser.add_argument('--height', type=int, default=120, help='image height (px)')
     parser.add_argument('--output', default='runs/dataset')

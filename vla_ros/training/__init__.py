@@ -1,0 +1,1 @@
+"""Training and measuring the embedded default models (not imported by the nodes)."""

@@ -1,0 +1,72 @@
+"""The embedded models' shapes: small enough for real time on 2 CPU cores.
+
+CLIP: a ViT on 96 x 96 inputs with 8 px patches (144 tokens, so CLIPSeg on top of it still has
+a 12 x 12 grid to localise with), a 3-layer text transformer over CLIP's BPE cut to 8000 merges
+(8514 tokens). CLIPSeg uses the same towers (initialised from the trained CLIP) and a decoder
+reading three of the four vision layers.
+"""
+
+IMAGE_SIZE = 96
+PATCH_SIZE = 8
+CONTEXT_TOKENS = 32
+BPE_MERGES = 8000
+# CLIP's own normalisation: the processor of openai/clip-* uses these, and so do we.
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+VISION = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+              num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE)
+TEXT = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=3, num_attention_heads=4,
+            max_position_embeddings=CONTEXT_TOKENS)
+PROJECTION_DIM = 128
+
+
+def text_config(tokenizer, **overrides):
+    return dict(TEXT, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                **overrides)
+
+
+def image_processor(kind: str):
+    """Resize the whole frame to the model's square (no centre crop: the edges of a robot's
+    view matter), CLIP's mean and std. The same processor serves training and the nodes.
+    """
+    from transformers import CLIPImageProcessorPil, ViTImageProcessorPil
+
+    size = {'height': IMAGE_SIZE, 'width': IMAGE_SIZE}
+    if kind == 'clip':
+        return CLIPImageProcessorPil(size=size, do_center_crop=False, image_mean=CLIP_MEAN,
+                                     image_std=CLIP_STD)
+    return ViTImageProcessorPil(size=size, image_mean=CLIP_MEAN, image_std=CLIP_STD)
+
+
+def new_clip(tokenizer, seed: int, vision=None, text=None, projection_dim=PROJECTION_DIM):
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    config = CLIPConfig(text_config=text_config(tokenizer, **(text or {})),
+                        vision_config=dict(VISION, **(vision or {})),
+                        projection_dim=projection_dim)
+    torch.manual_seed(seed)
+    return CLIPModel(config)
+
+
+def clipseg_from_clip(clip, seed: int, reduce_dim: int = 64):
+    """A CLIPSeg whose CLIP towers are copied from `clip`; the decoder is new."""
+    import torch
+    from transformers import CLIPSegConfig, CLIPSegForImageSegmentation
+
+    layers = clip.config.vision_config.num_hidden_layers
+    config = CLIPSegConfig(
+        text_config=clip.config.text_config.to_dict(),
+        vision_config=clip.config.vision_config.to_dict(),
+        projection_dim=clip.config.projection_dim,
+        extract_layers=list(range(max(layers - 3, 0), layers)), reduce_dim=reduce_dim,
+        decoder_num_attention_heads=4, decoder_intermediate_size=4 * reduce_dim,
+        conditional_layer=0)
+    torch.manual_seed(seed)
+    model = CLIPSegForImageSegmentation(config)
+    missing = model.clip.load_state_dict(clip.state_dict(), strict=False)
+    if missing.missing_keys:
+        raise RuntimeError(f'CLIP weights did not fit CLIPSeg: {missing.missing_keys[:5]}')
+    return model

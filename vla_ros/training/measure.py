@@ -1,0 +1,183 @@
+"""`vla-ros eval-models`: what the embedded models can do, measured on rendered views.
+
+Models are loaded with the nodes' own loader and used through the nodes' own encoder classes,
+so the numbers describe what runs on the robot. Seen = new scenes of the training
+combinations; held-out = views centred on the colour x shape combinations never trained on.
+"""
+
+import json
+from pathlib import Path
+import random
+import sys
+import time
+
+import numpy as np
+
+from vla_ros.core import paths
+
+PARAPHRASES = paths.SOURCE_ROOT / 'test' / 'data' / 'intent_paraphrases.yaml'
+
+
+def _load(prefix: str):
+    from vla_ros.training.data import load_split
+
+    path = Path(prefix)
+    return load_split(path.parent, path.name)
+
+
+def _image_embeddings(encoder, images, chunk: int = 256):
+    return np.concatenate([encoder.encode_images(list(images[start:start + chunk]))
+                           for start in range(0, len(images), chunk)])
+
+
+def clip_metrics(encoder, split, label: str) -> dict:
+    """Zero-shot colour x shape accuracy over all 50 combinations, and retrieval R@1 between
+    the views and their captions (a caption naming the same colour x shape counts as a match).
+    """
+    from vla_ros.training.data import combo_text, COMBOS, HELD_OUT, named_views, ZERO_SHOT_FORM
+
+    combos = None if label == 'seen' else HELD_OUT
+    named = named_views(split, combos)
+    if not named:
+        return {'views': 0}
+    images = _image_embeddings(encoder, split.images[[view for view, _, _ in named]])
+    texts = encoder.encode_texts([ZERO_SHOT_FORM.format(combo_text(c)) for c in COMBOS])
+    truth = np.array([COMBOS.index(combo) for _, _, combo in named])
+    predicted = (images @ texts.T).argmax(1)
+    caption_texts = texts[truth]  # each view's own caption
+    similarity = images @ caption_texts.T
+    image_to_text = truth[similarity.argmax(1)] == truth
+    text_to_image = truth[similarity.argmax(0)] == truth
+    return {
+        'views': len(named),
+        'zero_shot_accuracy': float((predicted == truth).mean()),
+        'colour_accuracy': float(np.mean([COMBOS[p][0] == COMBOS[t][0]
+                                          for p, t in zip(predicted, truth)])),
+        'shape_accuracy': float(np.mean([COMBOS[p][1] == COMBOS[t][1]
+                                         for p, t in zip(predicted, truth)])),
+        'image_to_text_r1': float(image_to_text.mean()),
+        'text_to_image_r1': float(text_to_image.mean()),
+    }
+
+
+def intent_metrics(encoder, table_path: Path) -> dict:
+    import yaml
+
+    from vla_ros.core.policy import DEFAULT_INTENTS, IntentClassifier
+
+    table = yaml.safe_load(table_path.read_text())
+    cases = [(name, phrase) for name, phrases in table.items() for phrase in phrases]
+    embeddings = encoder.encode_texts([phrase for _, phrase in cases])
+    nearest = IntentClassifier.from_encoder(DEFAULT_INTENTS, encoder.encode_texts, 0.0, 0.0)
+    deployed = IntentClassifier.from_encoder(DEFAULT_INTENTS, encoder.encode_texts, 0.5, 0.02)
+    wrong, refused, correct_deployed = [], 0, 0
+    for (name, phrase), embedding in zip(cases, embeddings):
+        match = nearest.classify(embedding)
+        if match.intent.name != name:
+            wrong.append(f'{phrase!r} -> {match.intent.name} (want {name})')
+        strict = deployed.classify(embedding)
+        refused += strict.intent is None
+        correct_deployed += strict.intent is not None and strict.intent.name == name
+    return {'phrases': len(cases), 'accuracy': 1 - len(wrong) / len(cases),
+            'accuracy_with_deployed_thresholds': correct_deployed / len(cases),
+            'refused_with_deployed_thresholds': refused / len(cases), 'errors': wrong}
+
+
+def segmentation_metrics(segmenter, split, label: str, seed: int = 0) -> dict:
+    """IoU of the main object's mask (prompt '<colour> <shape>', threshold 0.5, at the image's
+    size) and the false-positive rate of prompts naming nothing in the scene: the share of
+    them for which the policy would see a target (any pixel above the threshold).
+    """
+    from vla_ros.core.segmentation import find_target
+    from vla_ros.training.data import combo_text, HELD_OUT, named_views
+    from vla_ros.training.train import absent_prompt
+
+    rng = random.Random(seed)
+    combos = None if label == 'seen' else HELD_OUT
+    ious, false_hits, false_area = [], [], []
+    for view, obj, combo in named_views(split, combos):
+        image = split.images[view]
+        segmenter.set_prompts([combo_text(combo), absent_prompt(split, view, rng)])
+        probabilities = segmenter.segment(image)
+        truth = split.labels[view] == obj + 1
+        mask = probabilities[0] >= 0.5
+        ious.append((mask & truth).sum() / max((mask | truth).sum(), 1))
+        false_hits.append(find_target(probabilities[1], 0.5).area > 0)
+        false_area.append(float((probabilities[1] >= 0.5).mean()))
+    return {'views': len(ious), 'miou': float(np.mean(ious)),
+            'iou_over_0_5': float(np.mean(np.array(ious) > 0.5)),
+            'absent_false_positive_rate': float(np.mean(false_hits)),
+            'absent_mean_false_area': float(np.mean(false_area))}
+
+
+def pipeline_speed(encoder, segmenter, frame: np.ndarray, frames: int = 100) -> dict:
+    """Per frame: the camera embedding, the segmenter's masks and the target, in sequence on
+    this machine's CPU (what the two image nodes do for every frame).
+    """
+    from vla_ros.core.segmentation import find_target
+
+    segmenter.set_prompts(['red ball'])
+    for _ in range(5):
+        encoder.encode_images([frame])
+        find_target(segmenter.segment(frame)[0], 0.5)
+    times = {'camera_embedding': [], 'segmentation': []}
+    for _ in range(frames):
+        started = time.perf_counter()
+        encoder.encode_images([frame])
+        middle = time.perf_counter()
+        find_target(segmenter.segment(frame)[0], 0.5)
+        done = time.perf_counter()
+        times['camera_embedding'].append(middle - started)
+        times['segmentation'].append(done - middle)
+    total = np.array(times['camera_embedding']) + np.array(times['segmentation'])
+    result = {f'{key}_ms_p50': 1e3 * float(np.median(value)) for key, value in times.items()}
+    result.update(frame=f'{frame.shape[1]}x{frame.shape[0]}', total_ms_p50=1e3 * float(
+        np.median(total)), pipeline_hz=float(1.0 / np.median(total)))
+    return result
+
+
+def run_measure(args) -> int:
+    import torch
+
+    from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+    from vla_ros.core.models import load_model, ModelLoadError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        encoder = ClipEncoder(load_model('clip', args.clip, device='cpu'))
+        segmenter = ClipSegSegmenter(load_model('clipseg', args.clipseg, device='cpu'))
+    except ModelLoadError as error:
+        print(f'[eval-models] {error}', file=sys.stderr)
+        return 2
+    results = {'clip': encoder.name, 'clipseg': segmenter.name, 'torch_threads':
+               torch.get_num_threads()}
+    splits = {'seen': _load(args.seen), 'held_out': _load(args.heldout)}
+    for label, split in splits.items():
+        print(f'[eval-models] CLIP on {label} views ...', flush=True)
+        results[f'clip_{label}'] = clip_metrics(encoder, split, label)
+        print(f'[eval-models] CLIPSeg on {label} views ...', flush=True)
+        results[f'clipseg_{label}'] = segmentation_metrics(segmenter, split, label)
+    results['intents'] = intent_metrics(encoder, Path(args.paraphrases))
+    results['speed'] = pipeline_speed(encoder, segmenter, splits['seen'].images[0])
+    text = json.dumps(results, indent=1)
+    print(text)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text + '\n')
+        print(f'[eval-models] wrote {args.output}')
+    return 0
+
+
+def add_arguments(parser):
+    parser.add_argument('--clip', default='', help="CLIP folder or id ('' = the embedded one)")
+    parser.add_argument('--clipseg', default='', help="CLIPSeg folder or id ('' = embedded)")
+    parser.add_argument('--seen', default='runs/dataset-val/train',
+                        help='DIR/SPLIT of rendered views of the training combinations '
+                        '(new scenes: `vla-ros dataset --seed 100000 ...`)')
+    parser.add_argument('--heldout', default='runs/dataset/heldout',
+                        help='DIR/SPLIT of held-out views (`vla-ros dataset --split heldout`)')
+    parser.add_argument('--paraphrases', default=str(PARAPHRASES),
+                        help='YAML of intent -> held-out paraphrases')
+    parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument('--output', default='', help='write the results as JSON here too')

@@ -1,0 +1,375 @@
+"""`vla-ros train clip|clipseg`: train the embedded models on rendered views, resumably.
+
+Progress is a tqdm bar with the running loss; a checkpoint (weights, optimiser, schedule,
+random state) is written every `--checkpoint-every` steps to OUTPUT/checkpoint.pt and picked
+up again by the same command. The finished model is a Hugging Face folder (config,
+safetensors, tokenizer, processor) plus training.json, which the model card is written from.
+"""
+
+import json
+import math
+import os
+from pathlib import Path
+import random
+import sys
+import time
+
+import numpy as np
+
+from vla_ros.core import paths
+
+HELD_OUT_PARAPHRASES = paths.SOURCE_ROOT / 'test' / 'data' / 'intent_paraphrases.yaml'
+
+
+def _excluded_phrases(path: str):
+    import yaml
+
+    if not path or not Path(path).is_file():
+        return frozenset()
+    table = yaml.safe_load(Path(path).read_text())
+    return frozenset(phrase for phrases in table.values() for phrase in phrases)
+
+
+def _pixels(processor, images, chunk: int = 512):
+    """All images through the model's own processor once (the same resize and normalisation
+    as the nodes), kept as one float tensor.
+    """
+    import torch
+    from tqdm import tqdm
+
+    parts = [processor(images=list(images[start:start + chunk]), return_tensors='pt')
+             ['pixel_values'] for start in tqdm(range(0, len(images), chunk),
+                                                desc='preprocess', unit='chunk')]
+    return torch.cat(parts)
+
+
+def _schedule(optimizer, warmup: int, total: int):
+    import torch
+
+    def factor(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(total - warmup, 1)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class Checkpointer:
+    """Save and restore everything a resumed run needs to continue the same run."""
+
+    def __init__(self, output: Path, every: int):
+        self.path, self.every = output / 'checkpoint.pt', every
+
+    def restore(self, model, optimizer, scheduler):
+        import torch
+
+        if not self.path.is_file():
+            return 0, 0.0
+        state = torch.load(self.path, weights_only=False)
+        model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        scheduler.load_state_dict(state['scheduler'])
+        random.setstate(state['python_rng'])
+        torch.set_rng_state(state['torch_rng'])
+        print(f'[train] resumed from {self.path} at step {state["step"]}', flush=True)
+        return state['step'], state['seconds']
+
+    def maybe_save(self, step, seconds, model, optimizer, scheduler, force=False):
+        import torch
+
+        if not force and step % self.every:
+            return
+        temporary = self.path.with_suffix('.tmp')
+        torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                    'scheduler': scheduler.state_dict(), 'step': step, 'seconds': seconds,
+                    'python_rng': random.getstate(), 'torch_rng': torch.get_rng_state()},
+                   temporary)
+        os.replace(temporary, self.path)  # a cut-off never leaves half a checkpoint
+
+
+def _soft_targets(combo_ids):
+    """Row i: uniform over the batch entries naming the same colour x shape as entry i."""
+    same = (combo_ids[:, None] == combo_ids[None, :]).float()
+    return same / same.sum(dim=1, keepdim=True)
+
+
+def _supervised_contrastive(embeddings, labels, temperature: float):
+    """Pull texts of the same intent together, push the others away (Khosla et al. 2020)."""
+    import torch
+
+    logits = embeddings @ embeddings.T / temperature
+    eye = torch.eye(len(labels), dtype=torch.bool)
+    logits = logits.masked_fill(eye, -1e9)
+    positives = (labels[:, None] == labels[None, :]) & ~eye
+    log_probability = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    per_row = (log_probability * positives).sum(1) / positives.sum(1).clamp(min=1)
+    return -per_row.mean()
+
+
+def _loop(args, model, parameters, step_loss, output: Path, describe):
+    """The shared loop: AdamW, warm-up + cosine, checkpoints, tqdm, training.json."""
+    import torch
+    from tqdm import tqdm
+
+    optimizer = torch.optim.AdamW(parameters, weight_decay=args.weight_decay)
+    scheduler = _schedule(optimizer, min(200, args.steps // 10 + 1), args.steps)
+    checkpoints = Checkpointer(output, args.checkpoint_every)
+    step, seconds = checkpoints.restore(model, optimizer, scheduler) if args.resume else (0, 0.)
+    model.train()
+    history, running = [], None
+    bar = tqdm(total=args.steps, initial=step, desc=f'train {args.kind}', unit='step')
+    started = time.monotonic() - seconds
+    while step < args.steps:
+        loss, parts = step_loss()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        value = loss.item()
+        running = value if running is None else 0.98 * running + 0.02 * value
+        bar.update(1)
+        bar.set_postfix(loss=f'{running:.3f}', **{k: f'{v:.3f}' for k, v in parts.items()})
+        if step % 50 == 0:
+            history.append({'step': step, 'loss': running, **parts})
+        checkpoints.maybe_save(step, time.monotonic() - started, model, optimizer, scheduler,
+                               force=step == args.steps)
+    bar.close()
+    model.eval()
+    seconds = time.monotonic() - started
+    record = {'kind': args.kind, 'command': ' '.join(['vla-ros'] + sys.argv[1:]),
+              'seed': args.seed, 'steps': args.steps, 'batch': args.batch, 'lr': args.lr,
+              'training_seconds': round(seconds, 1), 'torch_threads': torch.get_num_threads(),
+              'final_loss': running, 'history': history, **describe}
+    return record
+
+
+def train_clip(args) -> int:
+    import torch
+    import torch.nn.functional as F
+    from transformers import CLIPProcessor
+
+    from vla_ros.training import architecture, bpe
+    from vla_ros.training.data import (
+        CAPTION_FORMS,
+        combo_text,
+        COMBOS,
+        intent_phrasings,
+        load_split,
+        named_views,
+    )
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    random.seed(args.seed)
+    tokenizer = bpe.clip_bpe_tokenizer(architecture.BPE_MERGES, architecture.CONTEXT_TOKENS,
+                                       args.bpe_vocab)
+    processor = CLIPProcessor(image_processor=architecture.image_processor('clip'),
+                              tokenizer=tokenizer)
+    model = architecture.new_clip(tokenizer, args.seed)
+    data = load_split(args.data, 'train')
+    pairs = named_views(data)
+    pixels = _pixels(processor.image_processor, data.images)
+    combo_index = {combo: i for i, combo in enumerate(COMBOS)}
+    captions = [form.format(combo_text(combo)) for combo in COMBOS for form in CAPTION_FORMS]
+    caption_tokens = tokenizer(captions, padding='max_length', truncation=True,
+                               max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
+    excluded = _excluded_phrases(args.exclude_phrases)
+    intent_names = ['stop', 'move_forward', 'move_backward', 'turn_left', 'turn_right',
+                    'go_to', 'look_for']
+    print(f'[train] clip: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, '
+          f'{len(pairs)} named views, {len(excluded)} held-out phrasings excluded', flush=True)
+
+    def step_loss():
+        chosen = random.sample(pairs, min(args.batch, len(pairs)))
+        views = torch.tensor([view for view, _, _ in chosen])
+        combos = torch.tensor([combo_index[combo] for _, _, combo in chosen])
+        forms = torch.randint(len(CAPTION_FORMS), (len(chosen),))
+        rows = combos * len(CAPTION_FORMS) + forms
+        images = pixels[views]
+        flip = torch.rand(len(chosen)) < 0.5  # mirror images keep colour and shape
+        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        image_features = F.normalize(model.get_image_features(pixel_values=images)
+                                     .pooler_output, dim=-1)
+        text_features = F.normalize(model.get_text_features(
+            input_ids=caption_tokens['input_ids'][rows],
+            attention_mask=caption_tokens['attention_mask'][rows]).pooler_output, dim=-1)
+        scale = model.logit_scale.exp().clamp(max=100)
+        logits = scale * image_features @ text_features.T
+        targets = _soft_targets(combos)
+        contrastive = (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+        phrasings = [pair for _ in range(args.intent_groups)
+                     for pair in intent_phrasings(random, excluded)]
+        tokens = tokenizer([text for text, _ in phrasings], padding=True, truncation=True,
+                           max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
+        intent_features = F.normalize(model.get_text_features(**tokens).pooler_output, dim=-1)
+        labels = torch.tensor([intent_names.index(name) for _, name in phrasings])
+        intents = _supervised_contrastive(intent_features, labels, 0.1)
+        loss = contrastive + args.intent_weight * intents
+        return loss, {'clip': contrastive.item(), 'intent': intents.item()}
+
+    record = _loop(args, model, model.parameters(), step_loss, output,
+                   {'views': len(pairs), 'data': str(args.data),
+                    'parameters': sum(p.numel() for p in model.parameters())})
+    for parameter in model.parameters():  # save_pretrained wants contiguous tensors
+        parameter.data = parameter.data.contiguous()
+    model.save_pretrained(output)
+    processor.save_pretrained(output)
+    (output / 'training.json').write_text(json.dumps(record, indent=1))
+    print(f'[train] saved {output} after {record["training_seconds"]:.0f} s', flush=True)
+    return 0
+
+
+def _sample_for(data, index):
+    """A core `Sample` view of a stored record, so prompts follow the generator's rules."""
+    from types import SimpleNamespace
+
+    from vla_ros.core.dataset import Sample
+
+    record = data.records[index]
+    objects = tuple(SimpleNamespace(colour=o['colour'], shape=o['shape'])
+                    for o in record['objects'])
+    return Sample(image=data.images[index], labels=data.labels[index], objects=objects,
+                  pixels=tuple(o['pixels'] for o in record['objects']), focus=record['focus'])
+
+
+def absent_prompt(data, index, rng: random.Random):
+    """A prompt naming nothing in the scene (not even partly in view)."""
+    from vla_ros.core.scene import COLOURS, SHAPES
+
+    present = {(o['colour'], o['shape']) for o in data.records[index]['objects']}
+    colours = {colour for colour, _ in present}
+    while True:
+        colour, shape = rng.choice(list(COLOURS)), rng.choice(list(SHAPES))
+        if colour in colours and rng.random() < 0.7:
+            continue  # mostly prompts that differ in colour as well; some share only it
+        if (colour, shape) not in present:
+            return rng.choice([f'{colour} {shape}', f'the {colour} {shape}'])
+
+
+def target_mask(labels: np.ndarray, obj: int, size: int) -> np.ndarray:
+    """Object `obj`'s mask at the model's resolution (area-averaged, so edges are soft)."""
+    import cv2
+
+    mask = (labels == obj + 1).astype(np.float32)
+    return cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def train_clipseg(args) -> int:
+    import torch
+    import torch.nn.functional as F
+    from transformers import CLIPModel, CLIPProcessor, CLIPSegProcessor
+
+    from vla_ros.training import architecture
+    from vla_ros.training.data import load_split
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    random.seed(args.seed)
+    clip = CLIPModel.from_pretrained(args.clip)
+    tokenizer = CLIPProcessor.from_pretrained(args.clip).tokenizer
+    model = architecture.clipseg_from_clip(clip, args.seed)
+    processor = CLIPSegProcessor(image_processor=architecture.image_processor('clipseg'),
+                                 tokenizer=tokenizer)
+    size = model.config.vision_config.image_size
+    data = load_split(args.data, 'train')
+    samples = [_sample_for(data, index) for index in range(len(data))]
+    pixels = _pixels(processor.image_processor, data.images)
+    layers = model.extract_layers
+    decoder_size = sum(p.numel() for p in model.decoder.parameters())
+    print(f'[train] clipseg on {args.clip}: decoder {decoder_size / 1e6:.2f} M parameters, '
+          f'{len(samples)} views', flush=True)
+
+    def step_loss():
+        views, prompts, masks = [], [], []
+        for index in random.choices(range(len(samples)), k=args.batch):
+            visible = samples[index].visible()
+            if visible and random.random() > args.absent_fraction:
+                obj = random.choice(visible)
+                prompts.append(random.choice(samples[index].prompts(obj)))
+                masks.append(target_mask(data.labels[index], obj, size))
+            else:
+                prompts.append(absent_prompt(data, index, random))
+                masks.append(np.zeros((size, size), np.float32))
+            views.append(index)
+        images = pixels[torch.tensor(views)]
+        targets = torch.from_numpy(np.stack(masks))
+        flip = torch.rand(len(views)) < 0.5
+        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        targets = torch.where(flip[:, None, None], targets.flip(-1), targets)
+        tokens = tokenizer(prompts, padding=True, truncation=True,
+                           max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
+        # The same computation as ClipSegSegmenter, with gradients into the CLIP towers too
+        # (CLIPSeg's own forward freezes them; ours are small and trained on this world).
+        vision = model.clip.get_image_features(pixel_values=images, output_hidden_states=True)
+        activations = [vision.hidden_states[index + 1] for index in layers]
+        conditionals = model.clip.get_text_features(**tokens).pooler_output
+        logits = model.decoder(activations, conditionals).logits.reshape(targets.shape)
+        bce = F.binary_cross_entropy_with_logits(logits, targets)
+        probability = torch.sigmoid(logits)
+        has_target = targets.flatten(1).sum(1) > 0
+        overlap = (probability * targets).flatten(1).sum(1)
+        total = (probability + targets).flatten(1).sum(1)
+        dice = (1 - (2 * overlap + 1) / (total + 1))[has_target].mean()
+        return bce + dice, {'bce': bce.item(), 'dice': dice.item()}
+
+    groups = [{'params': model.decoder.parameters(), 'lr': args.lr},
+              {'params': model.clip.parameters(), 'lr': args.lr * args.backbone_lr_factor}]
+    record = _loop(args, model, groups, step_loss, output,
+                   {'views': len(samples), 'data': str(args.data), 'clip': str(args.clip),
+                    'parameters': sum(p.numel() for p in model.parameters())})
+    for parameter in model.parameters():
+        parameter.data = parameter.data.contiguous()
+    model.save_pretrained(output)
+    processor.save_pretrained(output)
+    (output / 'training.json').write_text(json.dumps(record, indent=1))
+    print(f'[train] saved {output} after {record["training_seconds"]:.0f} s', flush=True)
+    return 0
+
+
+def run_train(args) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.output = args.output or f'runs/models/{args.kind}'
+    if not (Path(args.data) / 'train.npz').is_file():
+        print(f'[train] no {Path(args.data) / "train.npz"}: render it first with '
+              f'`vla-ros dataset --split train --output {args.data}`', file=sys.stderr)
+        return 2
+    if args.kind == 'clipseg' and not (Path(args.clip) / 'config.json').is_file():
+        print(f'[train] no CLIP at {args.clip}: train it first (`vla-ros train clip`)',
+              file=sys.stderr)
+        return 2
+    return (train_clip if args.kind == 'clip' else train_clipseg)(args)
+
+
+def add_arguments(parser):
+    parser.add_argument('kind', choices=('clip', 'clipseg'))
+    parser.add_argument('--data', default='runs/dataset', help='folder with train.npz/.jsonl')
+    parser.add_argument('--output', default=None, help='default: runs/models/<kind>')
+    parser.add_argument('--clip', default=str(paths.default_model_dir('clip')),
+                        help='(clipseg) the trained CLIP whose towers it starts from')
+    parser.add_argument('--steps', type=int, default=3000)
+    parser.add_argument('--batch', type=int, default=128)
+    parser.add_argument('--lr', type=float, default=5e-4)
+    parser.add_argument('--weight-decay', type=float, default=0.05)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    parser.add_argument('--checkpoint-every', type=int, default=100)
+    parser.add_argument('--no-resume', dest='resume', action='store_false',
+                        help='start over even if OUTPUT/checkpoint.pt exists')
+    parser.add_argument('--bpe-vocab', default='', help="(clip) path to CLIP's "
+                        'bpe_simple_vocab_16e6.txt.gz; default: from the open-clip-torch wheel')
+    parser.add_argument('--exclude-phrases', default=str(HELD_OUT_PARAPHRASES),
+                        help='(clip) YAML of held-out intent paraphrases never trained on')
+    parser.add_argument('--intent-groups', type=int, default=8,
+                        help='(clip) phrasings of each intent per step')
+    parser.add_argument('--intent-weight', type=float, default=0.5)
+    parser.add_argument('--absent-fraction', type=float, default=0.3,
+                        help='(clipseg) prompts naming nothing in view (target: empty mask)')
+    parser.add_argument('--backbone-lr-factor', type=float, default=0.2,
+                        help='(clipseg) learning rate of the CLIP towers relative to --lr')
+
