@@ -150,8 +150,8 @@ def run_measure(args) -> int:
     except ModelLoadError as error:
         print(f'[eval-models] {error}', file=sys.stderr)
         return 2
-    results = {'clip': encoder.name, 'clipseg': segmenter.name, 'torch_threads':
-               torch.get_num_threads()}
+    results = {'clip': encoder.name, 'clipseg': segmenter.name, 'dim': encoder.dim,
+               'torch_threads': torch.get_num_threads()}
     splits = {'seen': _load(args.seen), 'held_out': _load(args.heldout)}
     for label, split in splits.items():
         print(f'[eval-models] CLIP on {label} views ...', flush=True)
@@ -166,6 +166,10 @@ def run_measure(args) -> int:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text + '\n')
         print(f'[eval-models] wrote {args.output}')
+    if args.write_cards:
+        from vla_ros.training.cards import write_cards
+
+        write_cards(encoder.loaded.source, segmenter.loaded.source, results)
     return 0
 
 
@@ -181,3 +185,5 @@ def add_arguments(parser):
                         help='YAML of intent -> held-out paraphrases')
     parser.add_argument('--threads', type=int, default=0)
     parser.add_argument('--output', default='', help='write the results as JSON here too')
+    parser.add_argument('--write-cards', action='store_true',
+                        help="write each model folder's README.md (model card) from the results")

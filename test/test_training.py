@@ -1,0 +1,133 @@
+"""Training the embedded models: the tokenizer, the losses, and a smoke-sized run end to end
+(render -> train CLIP -> resume -> train CLIPSeg on it -> load through the nodes' loader ->
+eval-models). Real training never runs here: it takes tens of minutes.
+"""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vla_ros.cli import main
+from vla_ros.core.dataset import HELD_OUT
+from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+from vla_ros.core.models import load_model
+from vla_ros.training import bpe
+from vla_ros.training.data import intent_phrasings, load_split, named_views
+from vla_ros.training.train import (
+    _soft_targets,
+    _supervised_contrastive,
+    absent_prompt,
+    HELD_OUT_PARAPHRASES,
+    target_mask,
+)
+
+
+def test_bpe_keeps_clips_token_ids_and_pools_at_the_highest_id():
+    tokenizer = bpe.clip_bpe_tokenizer(8000, 32)
+    assert len(tokenizer) == 512 + 8000 + 2
+    assert tokenizer.eos_token_id == len(tokenizer) - 1 == tokenizer.pad_token_id
+    # Ids of openai/clip-vit-base-patch32's tokenizer for these words.
+    assert tokenizer('a photo of the')['input_ids'][1:-1] == [320, 1125, 539, 518]
+    # Rare words split into known pieces rather than becoming unknown.
+    assert tokenizer.tokenize('capsule') == ['cap', 'su', 'le</w>']
+    ids = tokenizer('zyxwv qqq ünïcode')['input_ids']
+    assert tokenizer.unk_token_id not in ids[:-1]  # (unk is the end token, as in CLIP)
+
+
+def test_soft_targets_treat_same_captions_as_positives():
+    targets = _soft_targets(torch.tensor([3, 5, 3]))
+    assert torch.allclose(targets[0], torch.tensor([0.5, 0.0, 0.5]))
+    assert torch.allclose(targets[1], torch.tensor([0.0, 1.0, 0.0]))
+
+
+def test_supervised_contrastive_loss_prefers_grouped_embeddings():
+    labels = torch.tensor([0, 0, 1, 1])
+    grouped = torch.nn.functional.normalize(torch.tensor(
+        [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]), dim=-1)
+    mixed = grouped[[0, 2, 1, 3]]
+    assert _supervised_contrastive(grouped, labels, 0.1) < _supervised_contrastive(
+        mixed, labels, 0.1)
+
+
+def test_intent_phrasings_cover_every_intent_and_never_a_held_out_one():
+    table = yaml.safe_load(HELD_OUT_PARAPHRASES.read_text())
+    held_out = frozenset(p for phrases in table.values() for p in phrases)
+    rng = random.Random(0)
+    generated = [pair for _ in range(3000) for pair in intent_phrasings(rng, held_out)]
+    assert {name for _, name in generated} == set(table)
+    assert not {text for text, _ in generated} & held_out
+    # Without the exclusion some held-out sentences would come up: the filter is needed.
+    rng = random.Random(0)
+    assert {t for _ in range(3000) for t, _ in intent_phrasings(rng)} & held_out
+
+
+def test_target_mask_is_the_objects_area_at_model_resolution():
+    labels = np.zeros((120, 160), np.uint8)
+    labels[:60, :80] = 2  # object index 1 fills the top-left quarter
+    mask = target_mask(labels, 1, 96)
+    assert mask.shape == (96, 96) and mask.mean() == pytest.approx(0.25, abs=0.01)
+    assert target_mask(labels, 0, 96).max() == 0
+
+
+@pytest.fixture(scope='module')
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('dataset')
+    for split, scenes in (('train', 3), ('heldout', 2)):
+        assert main(['dataset', '--split', split, '--scenes', str(scenes), '--views', '3',
+                     '--width', '64', '--height', '48', '--output', str(folder)]) == 0
+    return folder
+
+
+def test_absent_prompts_name_nothing_in_the_scene(dataset):
+    split = load_split(dataset, 'train')
+    rng = random.Random(1)
+    for index in range(len(split)):
+        present = {f"{o['colour']} {o['shape']}" for o in split.records[index]['objects']}
+        for _ in range(20):
+            assert absent_prompt(split, index, rng).removeprefix('the ') not in present
+
+
+def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, capsys):
+    clip_dir, clipseg_dir = tmp_path / 'clip', tmp_path / 'clipseg'
+    common = ['--data', str(dataset), '--batch', '6', '--checkpoint-every', '2']
+    assert main(['train', 'clip', '--output', str(clip_dir), '--steps', '2'] + common) == 0
+    first = json.loads((clip_dir / 'training.json').read_text())
+    assert main(['train', 'clip', '--output', str(clip_dir), '--steps', '3'] + common) == 0
+    assert 'resumed from' in capsys.readouterr().out
+    assert json.loads((clip_dir / 'training.json').read_text())['steps'] == 3
+    assert first['steps'] == 2
+    assert main(['train', 'clipseg', '--clip', str(clip_dir), '--output', str(clipseg_dir),
+                 '--steps', '2'] + common) == 0
+
+    # The nodes' loader and encoders take them like any Hugging Face folder.
+    encoder = ClipEncoder(load_model('clip', str(clip_dir), device='cpu'))
+    image = load_split(dataset, 'train').images[0]
+    assert encoder.encode_images([image]).shape == (1, 128)
+    segmenter = ClipSegSegmenter(load_model('clipseg', str(clipseg_dir), device='cpu'))
+    segmenter.set_prompts(['red ball'])
+    assert segmenter.segment(image).shape == (1, 48, 64)
+    # CLIPSeg is built on the CLIP: the same tokenizer reads the command in both nodes.
+    assert segmenter.processor.tokenizer('red ball')['input_ids'] == \
+        encoder.processor.tokenizer('red ball')['input_ids']
+
+    results = tmp_path / 'models.json'
+    assert main(['eval-models', '--clip', str(clip_dir), '--clipseg', str(clipseg_dir),
+                 '--seen', str(dataset / 'train'), '--heldout', str(dataset / 'heldout'),
+                 '--output', str(results), '--write-cards']) == 0
+    measured = json.loads(results.read_text())
+    assert measured['clip_held_out']['views'] == len(
+        named_views(load_split(dataset, 'heldout'), HELD_OUT))
+    assert 0.0 <= measured['clipseg_seen']['miou'] <= 1.0
+    assert measured['intents']['phrases'] >= 60 and measured['speed']['pipeline_hz'] > 0
+    assert 'simulator renders only' in (clip_dir / 'README.md').read_text()
+    assert 'mIoU' in (clipseg_dir / 'README.md').read_text()
+
+
+def test_training_without_data_says_how_to_make_it(tmp_path, capsys):
+    assert main(['train', 'clip', '--data', str(tmp_path / 'none'),
+                 '--output', str(tmp_path / 'out')]) == 2
+    assert 'vla-ros dataset' in capsys.readouterr().err
