@@ -1,5 +1,6 @@
 """The commands a person runs, run the way a person runs them."""
 
+import re
 import subprocess
 import sys
 
@@ -14,8 +15,10 @@ def test_smoke_prints_what_the_pipeline_produced(tmp_path):
                      '--output', str(tmp_path / 'out'))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert '/vla/text_embedding: Float32MultiArray, dim 16' in out
-    assert '/vla/image_embedding: Float32MultiArray, dim 16' in out
+    # Text and image embeddings share CLIP's joint space (the embedded or the stand-in model).
+    text_dim = re.search(r'/vla/text_embedding: Float32MultiArray, dim (\d+)', out)
+    image_dim = re.search(r'/vla/image_embedding: Float32MultiArray, dim (\d+)', out)
+    assert text_dim and image_dim and text_dim.group(1) == image_dim.group(1)
     assert "/vla/segmentation/mask: Image mono8 320x240, frame_id 'smoke_camera'" in out
     assert '/vla/target: PointStamped' in out
     assert '/vla/status: String ' in out

@@ -120,7 +120,9 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
     bar = tqdm(total=args.steps, initial=step, desc=f'train {args.kind}', unit='step')
     started = time.monotonic() - seconds
     while step < args.steps:
-        loss, parts = step_loss()
+        # bfloat16 matmuls (fp32 weights and optimiser): ~20 % faster on CPUs with bf16 units.
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=args.bf16):
+            loss, parts = step_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -141,6 +143,7 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
     record = {'kind': args.kind, 'command': ' '.join(['vla-ros'] + sys.argv[1:]),
               'seed': args.seed, 'steps': args.steps, 'batch': args.batch, 'lr': args.lr,
               'training_seconds': round(seconds, 1), 'torch_threads': torch.get_num_threads(),
+              'bf16_autocast': args.bf16,
               'final_loss': running, 'history': history, **describe}
     return record
 
@@ -173,7 +176,8 @@ def train_clip(args) -> int:
     pixels = _pixels(processor.image_processor, data.images)
     combo_index = {combo: i for i, combo in enumerate(COMBOS)}
     captions = [form.format(combo_text(combo)) for combo in COMBOS for form in CAPTION_FORMS]
-    caption_tokens = tokenizer(captions, padding='max_length', truncation=True,
+    # Padded to the longest caption (not the context length): the text tower's cost follows.
+    caption_tokens = tokenizer(captions, padding=True, truncation=True,
                                max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
     excluded = _excluded_phrases(args.exclude_phrases)
     intent_names = ['stop', 'move_forward', 'move_backward', 'turn_left', 'turn_right',
@@ -190,22 +194,26 @@ def train_clip(args) -> int:
         images = pixels[views]
         flip = torch.rand(len(chosen)) < 0.5  # mirror images keep colour and shape
         images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-        image_features = F.normalize(model.get_image_features(pixel_values=images)
-                                     .pooler_output, dim=-1)
-        text_features = F.normalize(model.get_text_features(
+        image_output = model.get_image_features(pixel_values=images).pooler_output
+        text_output = model.get_text_features(
             input_ids=caption_tokens['input_ids'][rows],
-            attention_mask=caption_tokens['attention_mask'][rows]).pooler_output, dim=-1)
-        scale = model.logit_scale.exp().clamp(max=100)
-        logits = scale * image_features @ text_features.T
-        targets = _soft_targets(combos)
-        contrastive = (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+            attention_mask=caption_tokens['attention_mask'][rows]).pooler_output
         phrasings = [pair for _ in range(args.intent_groups)
                      for pair in intent_phrasings(random, excluded)]
         tokens = tokenizer([text for text, _ in phrasings], padding=True, truncation=True,
                            max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
-        intent_features = F.normalize(model.get_text_features(**tokens).pooler_output, dim=-1)
+        intent_output = model.get_text_features(**tokens).pooler_output
         labels = torch.tensor([intent_names.index(name) for _, name in phrasings])
-        intents = _supervised_contrastive(intent_features, labels, 0.1)
+        with torch.autocast('cpu', enabled=False):  # similarities in float32: scale is ~100
+            image_features = F.normalize(image_output.float(), dim=-1)
+            text_features = F.normalize(text_output.float(), dim=-1)
+            scale = model.logit_scale.exp().clamp(max=100)
+            logits = scale * image_features @ text_features.T
+            targets = _soft_targets(combos)
+            contrastive = (F.cross_entropy(logits, targets)
+                           + F.cross_entropy(logits.T, targets)) / 2
+            intents = _supervised_contrastive(
+                F.normalize(intent_output.float(), dim=-1), labels, 0.1)
         loss = contrastive + args.intent_weight * intents
         return loss, {'clip': contrastive.item(), 'intent': intents.item()}
 
@@ -305,7 +313,7 @@ def train_clipseg(args) -> int:
         vision = model.clip.get_image_features(pixel_values=images, output_hidden_states=True)
         activations = [vision.hidden_states[index + 1] for index in layers]
         conditionals = model.clip.get_text_features(**tokens).pooler_output
-        logits = model.decoder(activations, conditionals).logits.reshape(targets.shape)
+        logits = model.decoder(activations, conditionals).logits.reshape(targets.shape).float()
         bce = F.binary_cross_entropy_with_logits(logits, targets)
         probability = torch.sigmoid(logits)
         has_target = targets.flatten(1).sum(1) > 0
@@ -358,6 +366,8 @@ def add_arguments(parser):
     parser.add_argument('--weight-decay', type=float, default=0.05)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    parser.add_argument('--no-bf16', dest='bf16', action='store_false',
+                        help='train in float32 matmuls (default: bfloat16 autocast)')
     parser.add_argument('--checkpoint-every', type=int, default=100)
     parser.add_argument('--no-resume', dest='resume', action='store_false',
                         help='start over even if OUTPUT/checkpoint.pt exists')
