@@ -100,11 +100,15 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
     assert 'resumed from' in capsys.readouterr().out
     assert json.loads((clip_dir / 'training.json').read_text())['steps'] == 3
     assert first['steps'] == 2
+    tuned_dir = tmp_path / 'clip-intents'
+    assert main(['train', 'intents', '--clip', str(clip_dir), '--output', str(tuned_dir),
+                 '--steps', '2'] + common) == 0
+    assert json.loads((tuned_dir / 'training.json').read_text())['previous_stage']['steps'] == 3
     assert main(['train', 'clipseg', '--clip', str(clip_dir), '--output', str(clipseg_dir),
                  '--steps', '2'] + common) == 0
 
     # The nodes' loader and encoders take them like any Hugging Face folder.
-    encoder = ClipEncoder(load_model('clip', str(clip_dir), device='cpu'))
+    encoder = ClipEncoder(load_model('clip', str(tuned_dir), device='cpu'))
     image = load_split(dataset, 'train').images[0]
     assert encoder.encode_images([image]).shape == (1, 128)
     segmenter = ClipSegSegmenter(load_model('clipseg', str(clipseg_dir), device='cpu'))
@@ -115,7 +119,7 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
         encoder.processor.tokenizer('red ball')['input_ids']
 
     results = tmp_path / 'models.json'
-    assert main(['eval-models', '--clip', str(clip_dir), '--clipseg', str(clipseg_dir),
+    assert main(['eval-models', '--clip', str(tuned_dir), '--clipseg', str(clipseg_dir),
                  '--seen', str(dataset / 'train'), '--heldout', str(dataset / 'heldout'),
                  '--output', str(results), '--write-cards']) == 0
     measured = json.loads(results.read_text())
@@ -123,7 +127,8 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
         named_views(load_split(dataset, 'heldout'), HELD_OUT))
     assert 0.0 <= measured['clipseg_seen']['miou'] <= 1.0
     assert measured['intents']['phrases'] >= 60 and measured['speed']['pipeline_hz'] > 0
-    assert 'simulator renders only' in (clip_dir / 'README.md').read_text()
+    card = (tuned_dir / 'README.md').read_text()
+    assert 'simulator renders only' in card and 'train intents' in card
     assert 'mIoU' in (clipseg_dir / 'README.md').read_text()
 
 

@@ -31,7 +31,12 @@ def _rows(seen: dict, held: dict, rows) -> str:
 
 
 def clip_card(folder: Path, results: dict) -> str:
-    training = json.loads((folder / 'training.json').read_text())
+    final = json.loads((folder / 'training.json').read_text())
+    # Two stages: contrastive training, then the text tower tuned to the policy's intents.
+    training = final.get('previous_stage') or final
+    stages = [training] + ([final] if final is not training else [])
+    commands = '\n'.join(stage['command'] for stage in stages)
+    minutes = sum(stage['training_seconds'] for stage in stages) / 60
     seen, held = results['clip_seen'], results['clip_held_out']
     intents = results['intents']
     held_out = ', '.join(f'{c} {s}' for c, s in sorted(HELD_OUT))
@@ -58,18 +63,22 @@ is the camera and command embedder's default when no model is configured.
   visible object in six caption forms ("a red ball", "go to the red ball", ...). Pairs naming
   the same colour x shape are positives of each other. Held-out combinations never seen in
   training: {held_out}.
-- Intents: a supervised contrastive loss on generated command phrasings (stop, move
-  forward/backward, turn left/right, go to, look for) groups commands by intent; the held-out
-  paraphrases of test/data/intent_paraphrases.yaml are excluded from what it generates.
+- Intents: during contrastive training a supervised contrastive loss groups generated command
+  phrasings (stop, move forward/backward, turn left/right, go to, look for) by intent. A
+  second stage (`vla-ros train intents`, vision tower frozen) tunes the text tower to the
+  policy's own rule: the nearest intent by its best prototype phrasing (DEFAULT_INTENTS),
+  above the policy's similarity threshold of 0.5, while descriptions stay with their images.
+  The held-out paraphrases of test/data/intent_paraphrases.yaml are removed from everything
+  it generates.
 
 ## Reproduce
 ```
 vla-ros dataset --split train --scenes 1000 --views 10 --output runs/dataset
-{training['command']}
+{commands}
 ```
-Seed {training['seed']}, {training['steps']} steps of batch {training['batch']}, AdamW lr
-{training['lr']}, {training['training_seconds'] / 60:.0f} min on {training['torch_threads']} CPU
-threads. Final loss {training['final_loss']:.3f}.
+Seed {training['seed']}; {' + '.join(f"{stage['steps']} steps of batch {stage['batch']}"
+                                   for stage in stages)}; AdamW lr {training['lr']}, bfloat16
+autocast; {minutes:.0f} min in all on {training['torch_threads']} CPU threads.
 
 ## Measured (`vla-ros eval-models`, new scenes)
 | | seen combinations | held-out combinations |
@@ -90,6 +99,9 @@ def clipseg_card(folder: Path, results: dict) -> str:
     training = json.loads((folder / 'training.json').read_text())
     seen, held = results['clipseg_seen'], results['clipseg_held_out']
     speed = results['speed']
+    resumed = (f" Resumed from its checkpoint at step {training['resumed_at_step']} (the "
+               'first steps ran with other arguments, e.g. a longer schedule).'
+               if training.get('resumed_at_step') else '')
     table = _rows(seen, held, (
         ('views', 'views', str), ('mIoU of the named object', 'miou', '{:.3f}'.format),
         ('views with IoU > 0.5', 'iou_over_0_5', _percent),
@@ -112,7 +124,7 @@ the scene segmenter's default when no model is configured.
 {training['command']}
 ```
 Seed {training['seed']}, {training['steps']} steps of batch {training['batch']},
-{training['training_seconds'] / 60:.0f} min on {training['torch_threads']} CPU threads.
+{training['training_seconds'] / 60:.0f} min on {training['torch_threads']} CPU threads.{resumed}
 
 ## Measured (`vla-ros eval-models`, new scenes, threshold 0.5, at the camera's 160 x 120)
 | | seen combinations | held-out combinations |

@@ -115,6 +115,7 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
     scheduler = _schedule(optimizer, min(200, args.steps // 10 + 1), args.steps)
     checkpoints = Checkpointer(output, args.checkpoint_every)
     step, seconds = checkpoints.restore(model, optimizer, scheduler) if args.resume else (0, 0.)
+    resumed_at = step  # > 0: an earlier run (perhaps with other arguments) did the first steps
     model.train()
     history, running = [], None
     bar = tqdm(total=args.steps, initial=step, desc=f'train {args.kind}', unit='step')
@@ -143,7 +144,7 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
     record = {'kind': args.kind, 'command': ' '.join(['vla-ros'] + sys.argv[1:]),
               'seed': args.seed, 'steps': args.steps, 'batch': args.batch, 'lr': args.lr,
               'training_seconds': round(seconds, 1), 'torch_threads': torch.get_num_threads(),
-              'bf16_autocast': args.bf16,
+              'bf16_autocast': args.bf16, 'resumed_at_step': resumed_at,
               'final_loss': running, 'history': history, **describe}
     return record
 
@@ -221,6 +222,117 @@ def train_clip(args) -> int:
                    {'views': len(pairs), 'data': str(args.data),
                     'parameters': sum(p.numel() for p in model.parameters())})
     for parameter in model.parameters():  # save_pretrained wants contiguous tensors
+        parameter.data = parameter.data.contiguous()
+    model.save_pretrained(output)
+    processor.save_pretrained(output)
+    (output / 'training.json').write_text(json.dumps(record, indent=1))
+    print(f'[train] saved {output} after {record["training_seconds"]:.0f} s', flush=True)
+    return 0
+
+
+def _intent_decision_loss(phrase_features, labels, prototype_features, prototype_intents,
+                          min_similarity: float, temperature: float = 0.05):
+    """Train the policy's own rule: a command's intent is the one whose best prototype
+    phrasing is most similar, and that similarity must clear the policy's threshold.
+    Cross-entropy over the per-intent best similarities, plus a hinge on the right intent's.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    similarity = phrase_features @ prototype_features.T  # (N, P)
+    intents = int(prototype_intents.max()) + 1
+    best = torch.stack([similarity[:, prototype_intents == i].max(1).values
+                        for i in range(intents)], dim=1)  # (N, intents)
+    ranking = F.cross_entropy(best / temperature, labels)
+    right = best.gather(1, labels[:, None])[:, 0]
+    threshold = F.relu(min_similarity + 0.1 - right).mean()
+    return ranking + threshold
+
+
+def train_intents(args) -> int:
+    """Second stage of the CLIP: tune the text tower so commands land on the policy's intents
+    (its prototype phrasings, its similarity threshold) while captions stay with their images.
+    The vision tower is frozen, so the image embeddings are computed once.
+    """
+    import torch
+    import torch.nn.functional as F
+    from transformers import CLIPModel, CLIPProcessor
+
+    from vla_ros.core.policy import DEFAULT_INTENTS
+    from vla_ros.training import architecture
+    from vla_ros.training.data import (
+        combo_text,
+        COMBOS,
+        DESCRIPTION_FORMS,
+        intent_phrasings,
+        load_split,
+        named_views,
+    )
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    random.seed(args.seed)
+    model = CLIPModel.from_pretrained(args.clip)
+    processor = CLIPProcessor.from_pretrained(args.clip)
+    tokenizer = processor.tokenizer
+    for parameter in model.vision_model.parameters():
+        parameter.requires_grad = False
+    model.visual_projection.requires_grad_(False)
+    data = load_split(args.data, 'train')
+    pairs = named_views(data)
+    pixels = _pixels(processor.image_processor, data.images[[view for view, _, _ in pairs]])
+    model.eval()
+    with torch.inference_mode():
+        image_features = torch.cat([
+            F.normalize(model.get_image_features(pixel_values=pixels[start:start + 256])
+                        .pooler_output, dim=-1) for start in range(0, len(pixels), 256)])
+    image_combos = torch.tensor([COMBOS.index(combo) for _, _, combo in pairs])
+    captions = [form.format(combo_text(combo)) for combo in COMBOS for form in DESCRIPTION_FORMS]
+    caption_tokens = tokenizer(captions, padding=True, return_tensors='pt')
+    names = [intent.name for intent in DEFAULT_INTENTS]
+    prototypes = [phrase for intent in DEFAULT_INTENTS for phrase in intent.phrases]
+    prototype_intents = torch.tensor([names.index(intent.name) for intent in DEFAULT_INTENTS
+                                      for _ in intent.phrases])
+    prototype_tokens = tokenizer(prototypes, padding=True, return_tensors='pt')
+    excluded = _excluded_phrases(args.exclude_phrases)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    def step_loss():
+        chosen = torch.randint(len(pairs), (args.batch,))
+        combos = image_combos[chosen]
+        forms = torch.randint(len(DESCRIPTION_FORMS), (args.batch,))
+        rows = combos * len(DESCRIPTION_FORMS) + forms
+        caption_output = model.get_text_features(
+            input_ids=caption_tokens['input_ids'][rows],
+            attention_mask=caption_tokens['attention_mask'][rows]).pooler_output
+        phrasings = [pair for _ in range(args.intent_groups)
+                     for pair in intent_phrasings(random, excluded)]
+        tokens = tokenizer([text for text, _ in phrasings], padding=True, truncation=True,
+                           max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
+        phrase_output = model.get_text_features(**tokens).pooler_output
+        prototype_output = model.get_text_features(**prototype_tokens).pooler_output
+        labels = torch.tensor([names.index(name) for _, name in phrasings])
+        with torch.autocast('cpu', enabled=False):
+            texts = F.normalize(caption_output.float(), dim=-1)
+            logits = model.logit_scale.exp().clamp(max=100) * image_features[chosen] @ texts.T
+            targets = _soft_targets(combos)
+            contrastive = (F.cross_entropy(logits, targets)
+                           + F.cross_entropy(logits.T, targets)) / 2
+            intents = _intent_decision_loss(
+                F.normalize(phrase_output.float(), dim=-1), labels,
+                F.normalize(prototype_output.float(), dim=-1), prototype_intents,
+                args.min_intent_similarity)
+        loss = contrastive + args.intent_weight * intents
+        return loss, {'clip': contrastive.item(), 'intent': intents.item()}
+
+    record = _loop(args, model, trainable, step_loss, output,
+                   {'views': len(pairs), 'data': str(args.data), 'clip': str(args.clip),
+                    'parameters': sum(p.numel() for p in model.parameters()),
+                    'trained_parameters': sum(p.numel() for p in trainable)})
+    previous = json.loads((Path(args.clip) / 'training.json').read_text()) \
+        if (Path(args.clip) / 'training.json').is_file() else None
+    record['previous_stage'] = previous
+    for parameter in model.parameters():
         parameter.data = parameter.data.contiguous()
     model.save_pretrained(output)
     processor.save_pretrained(output)
@@ -347,19 +459,22 @@ def run_train(args) -> int:
         print(f'[train] no {Path(args.data) / "train.npz"}: render it first with '
               f'`vla-ros dataset --split train --output {args.data}`', file=sys.stderr)
         return 2
-    if args.kind == 'clipseg' and not (Path(args.clip) / 'config.json').is_file():
+    if args.kind != 'clip' and not (Path(args.clip) / 'config.json').is_file():
         print(f'[train] no CLIP at {args.clip}: train it first (`vla-ros train clip`)',
               file=sys.stderr)
         return 2
-    return (train_clip if args.kind == 'clip' else train_clipseg)(args)
+    return {'clip': train_clip, 'intents': train_intents, 'clipseg': train_clipseg}[
+        args.kind](args)
 
 
 def add_arguments(parser):
-    parser.add_argument('kind', choices=('clip', 'clipseg'))
+    parser.add_argument('kind', choices=('clip', 'intents', 'clipseg'),
+                        help='clip: contrastive CLIP; intents: its second stage (text tower '
+                        "tuned to the policy's intents); clipseg: CLIPSeg on a trained CLIP")
     parser.add_argument('--data', default='runs/dataset', help='folder with train.npz/.jsonl')
     parser.add_argument('--output', default=None, help='default: runs/models/<kind>')
     parser.add_argument('--clip', default=str(paths.default_model_dir('clip')),
-                        help='(clipseg) the trained CLIP whose towers it starts from')
+                        help='(intents, clipseg) the trained CLIP they start from')
     parser.add_argument('--steps', type=int, default=3000)
     parser.add_argument('--batch', type=int, default=128)
     parser.add_argument('--lr', type=float, default=5e-4)
@@ -378,6 +493,8 @@ def add_arguments(parser):
     parser.add_argument('--intent-groups', type=int, default=8,
                         help='(clip) phrasings of each intent per step')
     parser.add_argument('--intent-weight', type=float, default=0.5)
+    parser.add_argument('--min-intent-similarity', type=float, default=0.5,
+                        help="(intents) the policy's min_intent_similarity to clear")
     parser.add_argument('--absent-fraction', type=float, default=0.3,
                         help='(clipseg) prompts naming nothing in view (target: empty mask)')
     parser.add_argument('--backbone-lr-factor', type=float, default=0.2,
