@@ -57,16 +57,17 @@ def clipseg_from_clip(clip, seed: int, reduce_dim: int = 64):
     from transformers import CLIPSegConfig, CLIPSegForImageSegmentation
 
     layers = clip.config.vision_config.num_hidden_layers
+    extract_layers = list(range(max(layers - 3, 0), layers))
     config = CLIPSegConfig(
         text_config=clip.config.text_config.to_dict(),
         vision_config=clip.config.vision_config.to_dict(),
         projection_dim=clip.config.projection_dim,
-        extract_layers=list(range(max(layers - 3, 0), layers)), reduce_dim=reduce_dim,
+        extract_layers=extract_layers, reduce_dim=reduce_dim,
         decoder_num_attention_heads=4, decoder_intermediate_size=4 * reduce_dim,
         # FiLM by the prompt just before the last decoder layer: at layer 0 (CLIPSeg's
         # default) the post-norm layers after it starved it of gradient in this small decoder,
         # and the model learnt to segment every object whatever the prompt (measured).
-        conditional_layer=2)
+        conditional_layer=len(extract_layers) - 1)
     torch.manual_seed(seed)
     model = CLIPSegForImageSegmentation(config)
     missing = model.clip.load_state_dict(clip.state_dict(), strict=False)

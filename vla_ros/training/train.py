@@ -376,6 +376,20 @@ def target_mask(labels: np.ndarray, obj: int, size: int) -> np.ndarray:
     return cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def _vision_activations(model, pixels, layers, chunk: int = 256):
+    """(N, len(layers), tokens, width) bfloat16: the frozen vision tower's layers, once."""
+    import torch
+    from tqdm import tqdm
+
+    parts = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(pixels), chunk), desc='vision features', unit='chunk'):
+            hidden = model.clip.get_image_features(pixel_values=pixels[start:start + chunk],
+                                                   output_hidden_states=True).hidden_states
+            parts.append(torch.stack([hidden[i + 1] for i in layers], 1).bfloat16())
+    return torch.cat(parts)
+
+
 def train_clipseg(args) -> int:
     import torch
     import torch.nn.functional as F
@@ -397,6 +411,18 @@ def train_clipseg(args) -> int:
     samples = [_sample_for(data, index) for index in range(len(data))]
     pixels = _pixels(processor.image_processor, data.images)
     layers = model.extract_layers
+    frozen = args.backbone_lr_factor == 0
+    if frozen:  # CLIPSeg's own recipe: the CLIP stays as trained, the decoder learns
+        model.clip.requires_grad_(False)
+        frozen_activations = _vision_activations(model, pixels, layers)
+        cache = {}
+
+        def conditional(prompt):
+            if prompt not in cache:
+                with torch.no_grad():
+                    cache[prompt] = model.clip.get_text_features(
+                        **tokenizer([prompt], return_tensors='pt')).pooler_output[0]
+            return cache[prompt]
     decoder_size = sum(p.numel() for p in model.decoder.parameters())
     print(f'[train] clipseg on {args.clip}: decoder {decoder_size / 1e6:.2f} M parameters, '
           f'{len(samples)} views', flush=True)
@@ -413,18 +439,24 @@ def train_clipseg(args) -> int:
                 prompts.append(absent_prompt(data, index, random))
                 masks.append(np.zeros((size, size), np.float32))
             views.append(index)
-        images = pixels[torch.tensor(views)]
         targets = torch.from_numpy(np.stack(masks))
-        flip = torch.rand(len(views)) < 0.5
-        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-        targets = torch.where(flip[:, None, None], targets.flip(-1), targets)
         tokens = tokenizer(prompts, padding=True, truncation=True,
                            max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
-        # The same computation as ClipSegSegmenter, with gradients into the CLIP towers too
-        # (CLIPSeg's own forward freezes them; ours are small and trained on this world).
-        vision = model.clip.get_image_features(pixel_values=images, output_hidden_states=True)
-        activations = [vision.hidden_states[index + 1] for index in layers]
-        conditionals = model.clip.get_text_features(**tokens).pooler_output
+        if frozen:  # the towers' outputs were computed once; only the decoder learns
+            activations = [frozen_activations[torch.tensor(views), k].float()
+                           for k in range(len(layers))]
+            conditionals = torch.stack([conditional(prompt) for prompt in prompts])
+        else:
+            # The same computation as ClipSegSegmenter, with gradients into the CLIP towers
+            # (CLIPSeg's own forward freezes them).
+            images = pixels[torch.tensor(views)]
+            flip = torch.rand(len(views)) < 0.5
+            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+            targets = torch.where(flip[:, None, None], targets.flip(-1), targets)
+            vision = model.clip.get_image_features(pixel_values=images,
+                                                   output_hidden_states=True)
+            activations = [vision.hidden_states[index + 1] for index in layers]
+            conditionals = model.clip.get_text_features(**tokens).pooler_output
         logits = model.decoder(activations, conditionals).logits.reshape(targets.shape).float()
         bce = F.binary_cross_entropy_with_logits(logits, targets)
         probability = torch.sigmoid(logits)
@@ -434,8 +466,10 @@ def train_clipseg(args) -> int:
         dice = (1 - (2 * overlap + 1) / (total + 1))[has_target].mean()
         return bce + dice, {'bce': bce.item(), 'dice': dice.item()}
 
-    groups = [{'params': model.decoder.parameters(), 'lr': args.lr},
-              {'params': model.clip.parameters(), 'lr': args.lr * args.backbone_lr_factor}]
+    groups = [{'params': model.decoder.parameters(), 'lr': args.lr}]
+    if not frozen:
+        groups.append({'params': model.clip.parameters(),
+                       'lr': args.lr * args.backbone_lr_factor})
     record = _loop(args, model, groups, step_loss, output,
                    {'views': len(samples), 'data': str(args.data), 'clip': str(args.clip),
                     'parameters': sum(p.numel() for p in model.parameters())})
@@ -498,5 +532,6 @@ def add_arguments(parser):
     parser.add_argument('--absent-fraction', type=float, default=0.3,
                         help='(clipseg) prompts naming nothing in view (target: empty mask)')
     parser.add_argument('--backbone-lr-factor', type=float, default=0.2,
-                        help='(clipseg) learning rate of the CLIP towers relative to --lr')
+                        help='(clipseg) learning rate of the CLIP towers relative to --lr; '
+                        '0 freezes them (their features are then computed once)')
 
