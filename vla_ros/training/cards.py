@@ -99,6 +99,8 @@ def clipseg_card(folder: Path, results: dict) -> str:
     training = json.loads((folder / 'training.json').read_text())
     seen, held = results['clipseg_seen'], results['clipseg_held_out']
     speed = results['speed']
+    towers = ('frozen, as in CLIPSeg; only the decoder is trained' if training.get(
+        'frozen_clip', True) else 'then fine-tuned at a lower learning rate')
     resumed = (f" Resumed from its checkpoint at step {training['resumed_at_step']} (the "
                'first steps ran with other arguments, e.g. a longer schedule).'
                if training.get('resumed_at_step') else '')
@@ -109,14 +111,15 @@ def clipseg_card(folder: Path, results: dict) -> str:
     return f"""# vla_ros embedded CLIPSeg
 
 A small `CLIPSegForImageSegmentation` ({training['parameters'] / 1e6:.2f} M parameters,
-{_size_mb(folder):.1f} MB): the embedded CLIP's towers (copied from `{training['clip']}`, then
-fine-tuned at a lower learning rate) and a CLIPSeg decoder reading vision layers 1-3. It is
-the scene segmenter's default when no model is configured.
+{_size_mb(folder):.1f} MB): the embedded CLIP's towers (copied from `{training['clip']}`,
+{towers}) and a CLIPSeg decoder reading vision layers 1-3, FiLM-conditioned on the prompt
+before its last layer. It is the scene segmenter's default when no model is configured.
 
 - Data: {training['views']} rendered views (`{training['data']}`) with exact masks from the
   simulator's segmentation buffer. Prompts: "<colour> <shape>", "the <colour> <shape>", and
-  the colour or shape alone when nothing else in view shares it; 30 % of prompts name
-  something absent from the scene, with an empty mask as the answer.
+  the colour or shape alone when nothing else in view shares it;
+  {_percent(training.get('absent_fraction', 0.3))} of prompts name something absent from the
+  scene, with an empty mask as the answer.
 - Loss: binary cross-entropy + Dice (on prompts whose object is in view).
 
 ## Reproduce

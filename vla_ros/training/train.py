@@ -472,6 +472,7 @@ def train_clipseg(args) -> int:
                        'lr': args.lr * args.backbone_lr_factor})
     record = _loop(args, model, groups, step_loss, output,
                    {'views': len(samples), 'data': str(args.data), 'clip': str(args.clip),
+                    'frozen_clip': frozen, 'absent_fraction': args.absent_fraction,
                     'parameters': sum(p.numel() for p in model.parameters())})
     for parameter in model.parameters():
         parameter.data = parameter.data.contiguous()
