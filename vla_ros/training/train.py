@@ -149,6 +149,17 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
     return record
 
 
+def _save(model, processor, output: Path, record: dict) -> int:
+    """The finished model as a Hugging Face folder, with its training record."""
+    for parameter in model.parameters():  # save_pretrained wants contiguous tensors
+        parameter.data = parameter.data.contiguous()
+    model.save_pretrained(output)
+    processor.save_pretrained(output)
+    (output / 'training.json').write_text(json.dumps(record, indent=1))
+    print(f'[train] saved {output} after {record["training_seconds"]:.0f} s', flush=True)
+    return 0
+
+
 def train_clip(args) -> int:
     import torch
     import torch.nn.functional as F
@@ -221,13 +232,7 @@ def train_clip(args) -> int:
     record = _loop(args, model, model.parameters(), step_loss, output,
                    {'views': len(pairs), 'data': str(args.data),
                     'parameters': sum(p.numel() for p in model.parameters())})
-    for parameter in model.parameters():  # save_pretrained wants contiguous tensors
-        parameter.data = parameter.data.contiguous()
-    model.save_pretrained(output)
-    processor.save_pretrained(output)
-    (output / 'training.json').write_text(json.dumps(record, indent=1))
-    print(f'[train] saved {output} after {record["training_seconds"]:.0f} s', flush=True)
-    return 0
+    return _save(model, processor, output, record)
 
 
 def _intent_decision_loss(phrase_features, labels, prototype_features, prototype_intents,
@@ -332,13 +337,7 @@ def train_intents(args) -> int:
     previous = json.loads((Path(args.clip) / 'training.json').read_text()) \
         if (Path(args.clip) / 'training.json').is_file() else None
     record['previous_stage'] = previous
-    for parameter in model.parameters():
-        parameter.data = parameter.data.contiguous()
-    model.save_pretrained(output)
-    processor.save_pretrained(output)
-    (output / 'training.json').write_text(json.dumps(record, indent=1))
-    print(f'[train] saved {output} after {record["training_seconds"]:.0f} s', flush=True)
-    return 0
+    return _save(model, processor, output, record)
 
 
 def _sample_for(data, index):
@@ -474,13 +473,7 @@ def train_clipseg(args) -> int:
                    {'views': len(samples), 'data': str(args.data), 'clip': str(args.clip),
                     'frozen_clip': frozen, 'absent_fraction': args.absent_fraction,
                     'parameters': sum(p.numel() for p in model.parameters())})
-    for parameter in model.parameters():
-        parameter.data = parameter.data.contiguous()
-    model.save_pretrained(output)
-    processor.save_pretrained(output)
-    (output / 'training.json').write_text(json.dumps(record, indent=1))
-    print(f'[train] saved {output} after {record["training_seconds"]:.0f} s', flush=True)
-    return 0
+    return _save(model, processor, output, record)
 
 
 def run_train(args) -> int:
