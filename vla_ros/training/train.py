@@ -93,6 +93,31 @@ def _soft_targets(combo_ids):
     return same / same.sum(dim=1, keepdim=True)
 
 
+def _symmetric_contrastive(logits, combo_ids):
+    """CLIP's loss both ways, with same colour x shape pairs as shared positives."""
+    import torch.nn.functional as F
+
+    targets = _soft_targets(combo_ids)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+
+
+def _phrasing_batch(tokenizer, groups: int, excluded):
+    """Tokens and intent labels (indices into DEFAULT_INTENTS) of `groups` fresh phrasings
+    of every intent.
+    """
+    import torch
+
+    from vla_ros.core.policy import DEFAULT_INTENTS
+    from vla_ros.training.architecture import CONTEXT_TOKENS
+    from vla_ros.training.data import intent_phrasings
+
+    names = [intent.name for intent in DEFAULT_INTENTS]
+    phrasings = [pair for _ in range(groups) for pair in intent_phrasings(random, excluded)]
+    tokens = tokenizer([text for text, _ in phrasings], padding=True, truncation=True,
+                       max_length=CONTEXT_TOKENS, return_tensors='pt')
+    return tokens, torch.tensor([names.index(name) for _, name in phrasings])
+
+
 def _supervised_contrastive(embeddings, labels, temperature: float):
     """Pull texts of the same intent together, push the others away (Khosla et al. 2020)."""
     import torch
@@ -170,7 +195,6 @@ def train_clip(args) -> int:
         CAPTION_FORMS,
         combo_text,
         COMBOS,
-        intent_phrasings,
         load_split,
         named_views,
     )
@@ -192,8 +216,6 @@ def train_clip(args) -> int:
     caption_tokens = tokenizer(captions, padding=True, truncation=True,
                                max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
     excluded = _excluded_phrases(args.exclude_phrases)
-    intent_names = ['stop', 'move_forward', 'move_backward', 'turn_left', 'turn_right',
-                    'go_to', 'look_for']
     print(f'[train] clip: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, '
           f'{len(pairs)} named views, {len(excluded)} held-out phrasings excluded', flush=True)
 
@@ -210,20 +232,14 @@ def train_clip(args) -> int:
         text_output = model.get_text_features(
             input_ids=caption_tokens['input_ids'][rows],
             attention_mask=caption_tokens['attention_mask'][rows]).pooler_output
-        phrasings = [pair for _ in range(args.intent_groups)
-                     for pair in intent_phrasings(random, excluded)]
-        tokens = tokenizer([text for text, _ in phrasings], padding=True, truncation=True,
-                           max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
+        tokens, labels = _phrasing_batch(tokenizer, args.intent_groups, excluded)
         intent_output = model.get_text_features(**tokens).pooler_output
-        labels = torch.tensor([intent_names.index(name) for _, name in phrasings])
         with torch.autocast('cpu', enabled=False):  # similarities in float32: scale is ~100
             image_features = F.normalize(image_output.float(), dim=-1)
             text_features = F.normalize(text_output.float(), dim=-1)
             scale = model.logit_scale.exp().clamp(max=100)
-            logits = scale * image_features @ text_features.T
-            targets = _soft_targets(combos)
-            contrastive = (F.cross_entropy(logits, targets)
-                           + F.cross_entropy(logits.T, targets)) / 2
+            contrastive = _symmetric_contrastive(scale * image_features @ text_features.T,
+                                                 combos)
             intents = _supervised_contrastive(
                 F.normalize(intent_output.float(), dim=-1), labels, 0.1)
         loss = contrastive + args.intent_weight * intents
@@ -264,12 +280,10 @@ def train_intents(args) -> int:
     from transformers import CLIPModel, CLIPProcessor
 
     from vla_ros.core.policy import DEFAULT_INTENTS
-    from vla_ros.training import architecture
     from vla_ros.training.data import (
         combo_text,
         COMBOS,
         DESCRIPTION_FORMS,
-        intent_phrasings,
         load_split,
         named_views,
     )
@@ -294,9 +308,8 @@ def train_intents(args) -> int:
     image_combos = torch.tensor([COMBOS.index(combo) for _, _, combo in pairs])
     captions = [form.format(combo_text(combo)) for combo in COMBOS for form in DESCRIPTION_FORMS]
     caption_tokens = tokenizer(captions, padding=True, return_tensors='pt')
-    names = [intent.name for intent in DEFAULT_INTENTS]
     prototypes = [phrase for intent in DEFAULT_INTENTS for phrase in intent.phrases]
-    prototype_intents = torch.tensor([names.index(intent.name) for intent in DEFAULT_INTENTS
+    prototype_intents = torch.tensor([index for index, intent in enumerate(DEFAULT_INTENTS)
                                       for _ in intent.phrases])
     prototype_tokens = tokenizer(prototypes, padding=True, return_tensors='pt')
     excluded = _excluded_phrases(args.exclude_phrases)
@@ -310,19 +323,13 @@ def train_intents(args) -> int:
         caption_output = model.get_text_features(
             input_ids=caption_tokens['input_ids'][rows],
             attention_mask=caption_tokens['attention_mask'][rows]).pooler_output
-        phrasings = [pair for _ in range(args.intent_groups)
-                     for pair in intent_phrasings(random, excluded)]
-        tokens = tokenizer([text for text, _ in phrasings], padding=True, truncation=True,
-                           max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
+        tokens, labels = _phrasing_batch(tokenizer, args.intent_groups, excluded)
         phrase_output = model.get_text_features(**tokens).pooler_output
         prototype_output = model.get_text_features(**prototype_tokens).pooler_output
-        labels = torch.tensor([names.index(name) for _, name in phrasings])
         with torch.autocast('cpu', enabled=False):
             texts = F.normalize(caption_output.float(), dim=-1)
             logits = model.logit_scale.exp().clamp(max=100) * image_features[chosen] @ texts.T
-            targets = _soft_targets(combos)
-            contrastive = (F.cross_entropy(logits, targets)
-                           + F.cross_entropy(logits.T, targets)) / 2
+            contrastive = _symmetric_contrastive(logits, combos)
             intents = _intent_decision_loss(
                 F.normalize(phrase_output.float(), dim=-1), labels,
                 F.normalize(prototype_output.float(), dim=-1), prototype_intents,
