@@ -17,7 +17,6 @@ from vla_ros.core.dataset import HELD_OUT, MIN_VISIBLE_FRACTION
 from vla_ros.core.scene import COLOURS, SHAPES
 
 COMBOS = tuple((colour, shape) for colour in COLOURS for shape in SHAPES)
-SEEN_COMBOS = tuple(combo for combo in COMBOS if combo not in HELD_OUT)
 CAPTION_FORMS = ('a {}', 'the {}', '{}', 'a photo of a {}', 'go to the {}', 'find the {}')
 # The intent stage keeps only descriptions with the images: commands belong to the intents.
 DESCRIPTION_FORMS = CAPTION_FORMS[:4]
