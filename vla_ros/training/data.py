@@ -13,7 +13,7 @@ import random
 
 import numpy as np
 
-from vla_ros.core.dataset import HELD_OUT, MIN_VISIBLE_FRACTION
+from vla_ros.core.dataset import MIN_VISIBLE_FRACTION
 from vla_ros.core.scene import COLOURS, SHAPES
 
 COMBOS = tuple((colour, shape) for colour in COLOURS for shape in SHAPES)

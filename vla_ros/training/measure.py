@@ -34,7 +34,8 @@ def clip_metrics(encoder, split, label: str) -> dict:
     """Zero-shot colour x shape accuracy over all 50 combinations, and retrieval R@1 between
     the views and their captions (a caption naming the same colour x shape counts as a match).
     """
-    from vla_ros.training.data import combo_text, COMBOS, HELD_OUT, named_views, ZERO_SHOT_FORM
+    from vla_ros.core.dataset import HELD_OUT
+    from vla_ros.training.data import combo_text, COMBOS, named_views, ZERO_SHOT_FORM
 
     combos = None if label == 'seen' else HELD_OUT
     named = named_views(split, combos)
@@ -88,8 +89,9 @@ def segmentation_metrics(segmenter, split, label: str, seed: int = 0) -> dict:
     size) and the false-positive rate of prompts naming nothing in the scene: the share of
     them for which the policy would see a target (any pixel above the threshold).
     """
+    from vla_ros.core.dataset import HELD_OUT
     from vla_ros.core.segmentation import find_target
-    from vla_ros.training.data import combo_text, HELD_OUT, named_views
+    from vla_ros.training.data import combo_text, named_views
     from vla_ros.training.train import absent_prompt
 
     rng = random.Random(seed)
