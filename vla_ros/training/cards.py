@@ -102,8 +102,8 @@ def clipseg_card(folder: Path, results: dict) -> str:
     towers = ('frozen, as in CLIPSeg; only the decoder is trained' if training.get(
         'frozen_clip', True) else 'then fine-tuned at a lower learning rate')
     resumed = (f" Resumed from its checkpoint at step {training['resumed_at_step']} (the "
-               'first steps ran with other arguments, e.g. a longer schedule).'
-               if training.get('resumed_at_step') else '')
+               "first steps ran with an earlier command's arguments; the top-level README "
+               'lists both).' if training.get('resumed_at_step') else '')
     table = _rows(seen, held, (
         ('views', 'views', str), ('mIoU of the named object', 'miou', '{:.3f}'.format),
         ('views with IoU > 0.5', 'iou_over_0_5', _percent),
