@@ -44,6 +44,26 @@ def test_camera_embedder_process_embeds_and_exits_cleanly_on_ctrl_c(ros, tiny_cl
     assert 'Traceback' not in output
 
 
+def test_ctrl_c_stops_a_node_started_with_sigint_ignored(ros, tiny_clip_dir):
+    """Started from a background job (`cmd &` in a script), a process inherits SIGINT ignored;
+    the node must still stop on Ctrl-C.
+    """
+    process = subprocess.Popen(
+        [str(BIN / 'command_embedder'), '--ros-args', '-p', f'model:={tiny_clip_dir}',
+         '-p', 'device:=cpu'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True, env=dict(os.environ),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert wait_until(lambda: 'command_embedder' in ros.probe.get_node_names(), 60)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 0, output
+
+
 @pytest.mark.parametrize(('executable', 'argument', 'expected'), [
     ('command_embedder', 'model:=/no/such/folder', "model folder '/no/such/folder' does not"),
     ('scene_segmenter', 'max_rate_hz:=fast', 'max_rate_hz'),

@@ -127,7 +127,8 @@ class Stack:
         def interrupt(signum, frame):
             raise KeyboardInterrupt
 
-        signal.signal(signal.SIGTERM, interrupt)
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):  # SIGINT may arrive ignored
+            signal.signal(stop_signal, interrupt)
         try:
             while self.context.ok():
                 self.executor.spin_once(timeout_sec=0.2)  # bounded: signals get through

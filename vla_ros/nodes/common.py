@@ -216,7 +216,10 @@ def run_node(node_class, args=None) -> int:
     back-to-back messages, ros2/rclpy#1452).
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # SIGINT too, explicitly: a process started from a background job inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler (the node never stopped).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _raise_keyboard_interrupt)
     node = None
     try:
         node = node_class()
