@@ -126,9 +126,16 @@ def policy_with(intent_index, now=0.0, phrase='red ball', config=CONFIG):
     return policy
 
 
+def sighted(policy, start, view, config=CONFIG):
+    """Show `view` at 10 frames/s until the policy has confirmed it; its last output."""
+    for tick in range(int(config.confirm_s / 0.1) + 2):
+        output = policy.step(start + 0.1 * tick, view)
+    return output
+
+
 def test_go_to_approaches_then_arrives_and_stays_stopped():
     policy = policy_with(2)
-    output = policy.step(1.0, TargetView(0.0, 0.0, 0.8, 0.05))
+    output = sighted(policy, 1.0, TargetView(0.0, 0.0, 0.8, 0.05))
     assert output.linear > 0 and output.status == 'approaching red ball' and output.needs_target
     assert policy.step(2.0, TargetView(0.0, 0.0, 0.8, 0.55)).status == 'arrived'
     later = policy.step(3.0, TargetView(0.0, 0.0, 0.8, 0.01))  # arrived until a new command
@@ -149,15 +156,46 @@ def test_go_to_searches_when_not_visible_then_gives_up():
 def test_search_timer_restarts_when_the_target_was_seen():
     policy = policy_with(2, config=ServoConfig(search_timeout_s=5.0))
     policy.step(0.0, None)
-    policy.step(4.0, TargetView(0.5, 0.0, 0.8, 0.02))
+    sighted(policy, 4.0, TargetView(0.5, 0.0, 0.8, 0.02))
     assert policy.step(8.0, None).status == 'searching red ball'
 
 
 def test_look_for_turns_until_centred():
     policy = policy_with(3)
-    turning = policy.step(0.5, TargetView(0.6, 0.0, 0.8, 0.02))
+    turning = sighted(policy, 0.5, TargetView(0.6, 0.0, 0.8, 0.02))
     assert turning.linear == 0.0 and turning.angular < 0
     assert policy.step(1.0, TargetView(0.05, 0.0, 0.8, 0.02)).status == 'found red ball'
+
+
+def test_a_flickering_or_tiny_blob_is_not_steered_at():
+    policy = policy_with(2)
+    blob = TargetView(0.5, 0.0, 0.9, 0.02)
+    # Seen every other frame (a segmenter's stray blob): the robot keeps searching.
+    for tick in range(20):
+        output = policy.step(0.1 * tick, blob if tick % 2 else None)
+        assert output.status == 'searching red ball' and output.linear == 0.0
+        assert output.angular == CONFIG.search_speed_rps
+    speck = TargetView(0.5, 0.0, 0.9, CONFIG.min_target_area / 2)
+    assert sighted(policy, 3.0, speck).status == 'searching red ball'
+    assert sighted(policy, 5.0, blob).status == 'approaching red ball'
+
+
+def test_a_tracked_target_is_held_through_short_gaps_then_searched_where_it_went():
+    policy = policy_with(2, config=ServoConfig(search_direction=1.0))
+    driving = sighted(policy, 0.0, TargetView(0.2, 0.0, 0.9, 0.02))
+    assert driving.linear > 0 and driving.angular < 0
+    # A missed frame: no forward speed (never drive blind), still turning towards it.
+    gap = policy.step(0.6, None)
+    assert gap.status == 'approaching red ball' and gap.linear == 0.0
+    assert gap.angular == pytest.approx(driving.angular)
+    assert policy.step(0.7, TargetView(0.2, 0.0, 0.9, 0.02)).linear > 0  # back at once
+    # Gone for longer than lost_hold_s: search, to the right where it was last seen,
+    # although the configured search direction is left.
+    policy.step(0.8, None)
+    lost = policy.step(0.8 + CONFIG.lost_hold_s, None)
+    assert lost.status == 'searching red ball' and lost.angular == -CONFIG.search_speed_rps
+    # ... and it must be confirmed again before the robot steers at it.
+    assert policy.step(2.0, TargetView(0.2, 0.0, 0.9, 0.02)).status == 'searching red ball'
 
 
 def test_motion_runs_for_its_duration():

@@ -137,6 +137,10 @@ class ServoConfig:
     search_direction: float = 1.0  # +1 turns left (counter-clockwise), -1 right
     search_timeout_s: float = 20.0
     found_tolerance: float = 0.15  # look_for: |x| at which the target counts as found
+    # Tracking: a segmenter's stray blob flickers from frame to frame, a real target persists.
+    min_target_area: float = 0.0005  # smaller regions are not a target (noise)
+    confirm_s: float = 0.25  # seen this long without a gap before the robot steers at it
+    lost_hold_s: float = 1.0  # a tracked target unseen this long is lost: search again
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,10 @@ class PolicyState:
     object_phrase: str = ''
     started_at: float = 0.0
     searching_since: float | None = None
+    seen_since: float | None = None  # start of the current unbroken run of sightings
+    last_seen: TargetView | None = None  # while tracking: the latest sighting
+    last_seen_at: float = 0.0
+    tracking: bool = False
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
     reason: str = 'idle'
 
@@ -175,14 +183,18 @@ class PolicyOutput:
     needs_camera: bool = False  # the watchdog must see a fresh camera stream
 
 
+def turn_towards(x: float, config: ServoConfig) -> float:
+    """The turn rate towards a horizontal image offset x (> 0: right, so clockwise)."""
+    return max(-config.max_turn_rps, min(config.max_turn_rps, -config.turn_gain * x))
+
+
 def servo(target: TargetView, config: ServoConfig):
     """(v, w, arrived) for a visible target: turn towards it, drive when centred, slow near."""
     if target.area >= config.arrive_area_fraction or (
             target.confidence >= config.arrive_confidence
             and target.bottom >= config.arrive_bottom):
         return 0.0, 0.0, True
-    # x > 0 means the target is to the right: turn clockwise (negative w), saturating.
-    angular = max(-config.max_turn_rps, min(config.max_turn_rps, -config.turn_gain * target.x))
+    angular = turn_towards(target.x, config)
     linear = 0.0
     if abs(target.x) <= config.centred_tolerance:
         # Full speed while small in view, linearly down to min_approach_fraction at arrival.
@@ -237,7 +249,12 @@ class ActionPolicy:
             return PolicyOutput(intent.linear_mps, intent.angular_rps, intent.name,
                                 needs_camera=True)
         thing = state.object_phrase or 'target'
-        if target is not None and target.visible:
+        target, in_sight = self._track(now, target)
+        if target is not None and not in_sight:
+            # Briefly out of sight: turn to where it was, never drive blind or arrive on it.
+            return PolicyOutput(0.0, turn_towards(target.x, config), self._moving_status(thing),
+                                needs_target=True)
+        if target is not None:
             state.searching_since = None
             if intent.behaviour == 'look_for':
                 if abs(target.x) <= config.found_tolerance:
@@ -255,5 +272,33 @@ class ActionPolicy:
         if now - state.searching_since >= config.search_timeout_s:
             state.done = 'not found'
             return PolicyOutput(0.0, 0.0, state.done)
-        return PolicyOutput(0.0, config.search_direction * config.search_speed_rps,
+        direction = config.search_direction
+        if state.last_seen is not None and state.last_seen.x != 0.0:
+            direction = -math.copysign(1.0, state.last_seen.x)  # towards where it went out
+        return PolicyOutput(0.0, direction * config.search_speed_rps,
                             f'searching {thing}', needs_target=True)
+
+    def _moving_status(self, thing: str) -> str:
+        verb = 'searching' if self.state.intent.behaviour == 'look_for' else 'approaching'
+        return f'{verb} {thing}'
+
+    def _track(self, now: float, target: TargetView | None):
+        """(target to act on or None, whether it is in sight now). A sighting is acted on
+        after `confirm_s` of unbroken sightings; a tracked target is then held, as last
+        seen, through gaps shorter than `lost_hold_s`.
+        """
+        state, config = self.state, self.servo_config
+        seen = (target is not None and target.visible
+                and target.area >= config.min_target_area)
+        if seen:
+            if state.seen_since is None:
+                state.seen_since = now
+            if state.tracking or now - state.seen_since >= config.confirm_s:
+                state.tracking, state.last_seen, state.last_seen_at = True, target, now
+                return target, True
+            return None, False
+        state.seen_since = None
+        if state.tracking and now - state.last_seen_at < config.lost_hold_s:
+            return state.last_seen, False
+        state.tracking = False
+        return None, False

@@ -59,6 +59,12 @@ SERVO_PARAMETERS = {
     'search_speed_rps': (0.4, (0.0, 5.0), 'turn rate while searching (rad/s)'),
     'search_timeout_s': (20.0, (0.0, 3600.0), 'search this long, then stop: "not found"'),
     'found_tolerance': (0.15, (0.0, 1.0), 'look_for: |x| at which the target is found'),
+    'min_target_area': (0.0005, (0.0, 1.0), 'smaller target regions (image fraction) are '
+                        'ignored as noise'),
+    'confirm_s': (0.25, (0.0, 10.0), 'a target must be seen this long without a gap before '
+                  'the robot steers at it (rejects flickering false detections)'),
+    'lost_hold_s': (1.0, (0.0, 10.0), 'a tracked target out of sight this long is lost; '
+                    'until then the robot turns to where it was, without driving'),
 }
 SEARCH_DIRECTIONS = {'left': 1.0, 'right': -1.0}
 
