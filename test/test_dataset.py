@@ -60,6 +60,30 @@ def test_labels_pixels_and_names_agree(train_views):
     assert in_view >= len(train_views)  # the camera was pointed at something each time
 
 
+def test_views_from_anywhere_keep_clear_and_see_walls_and_close_ups():
+    views = [view for seed in range(6) for view in render_views(seed, 'train', 4, 64, 64,
+                                                                anywhere_fraction=1.0)]
+    assert all(view.focus == -1 for view in views)
+    # Facing anywhere, some views hold no object at all (a wall, the floor) ...
+    assert any(not view.visible() for view in views)
+    # ... and fraction 0 renders exactly the object-facing views of earlier datasets.
+    plain = render_views(3, 'train', 2, 48, 48)
+    same = render_views(3, 'train', 2, 48, 48, anywhere_fraction=0.0)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(plain, same))
+
+
+def test_poses_from_anywhere_are_inside_the_arena_and_clear_of_objects():
+    from vla_ros.core.dataset import camera_pose_anywhere
+    from vla_ros.core.scene import ROBOT_RADIUS
+
+    scene, rng = scene_for_split(5, 'train')
+    for _ in range(200):
+        x, y, _ = camera_pose_anywhere(scene.objects, rng, scene.arena_half)
+        assert max(abs(x), abs(y)) < scene.arena_half - ROBOT_RADIUS
+        assert all(np.hypot(x - item.x, y - item.y) > item.size + ROBOT_RADIUS
+                   for item in scene.objects)
+
+
 def test_dataset_command_writes_arrays_and_records(tmp_path):
     result = subprocess.run(
         [sys.executable, '-m', 'vla_ros', 'dataset', '--scenes', '2', '--views', '3',

@@ -89,6 +89,12 @@ def test_absent_prompts_name_nothing_in_the_scene(dataset):
         present = {f"{o['colour']} {o['shape']}" for o in split.records[index]['objects']}
         for _ in range(20):
             assert absent_prompt(split, index, rng).removeprefix('the ') not in present
+            hard = absent_prompt(split, index, rng, hard_fraction=1.0).removeprefix('the ')
+            assert hard not in present
+            if split.visible(index):  # a hard one shares a word with something in view
+                in_view = {word for i, _ in split.visible(index)
+                           for word in split.combo(index, i)}
+                assert set(hard.split()) & in_view
 
 
 def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, capsys):
@@ -105,7 +111,10 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
                  '--steps', '2'] + common) == 0
     assert json.loads((tuned_dir / 'training.json').read_text())['previous_stage']['steps'] == 3
     assert main(['train', 'clipseg', '--clip', str(clip_dir), '--output', str(clipseg_dir),
-                 '--steps', '2'] + common) == 0
+                 '--steps', '2', '--backbone-lr-factor', '0',
+                 '--extra-data', str(dataset)] + common) == 0
+    record = json.loads((clipseg_dir / 'training.json').read_text())
+    assert record['views'] == 2 * len(load_split(dataset, 'train')) and record['frozen_clip']
 
     # The nodes' loader and encoders take them like any Hugging Face folder.
     encoder = ClipEncoder(load_model('clip', str(tuned_dir), device='cpu'))

@@ -14,6 +14,10 @@ def run_dataset(args) -> int:
 
     from vla_ros.core.dataset import HELD_OUT, render_views
 
+    if not 0.0 <= args.anywhere_fraction <= 1.0:
+        print(f'[dataset] --anywhere-fraction must be in [0, 1], got {args.anywhere_fraction}',
+              file=sys.stderr)
+        return 2
     output = Path(args.output)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -24,7 +28,7 @@ def run_dataset(args) -> int:
     for seed in tqdm(range(args.seed, args.seed + args.scenes), desc=f'render {args.split}',
                      unit='scene'):
         for view, sample in enumerate(render_views(seed, args.split, args.views, args.width,
-                                                   args.height)):
+                                                   args.height, args.anywhere_fraction)):
             images.append(sample.image)
             labels.append(sample.labels)
             records.append({
@@ -51,4 +55,8 @@ def add_arguments(parser):
     # The simulated robot camera's size by default, so training sees what the robot sees.
     parser.add_argument('--width', type=int, default=160, help='image width (px)')
     parser.add_argument('--height', type=int, default=120, help='image height (px)')
+    parser.add_argument('--anywhere-fraction', type=float, default=0.0,
+                        help='share of views from anywhere in the arena, facing any way '
+                        '(walls and close-ups, as the robot sees while searching), instead '
+                        'of towards an object')
     parser.add_argument('--output', default='runs/dataset')

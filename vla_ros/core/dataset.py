@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from vla_ros.core.scene import COLOURS, generate_scene, SceneObject, SHAPES
+from vla_ros.core.scene import COLOURS, generate_scene, ROBOT_RADIUS, SceneObject, SHAPES
 from vla_ros.core.sim_world import SimWorld
 
 # One combination per shape and per colour at most, so every colour and every shape is still
@@ -31,7 +31,7 @@ class Sample:
     labels: np.ndarray  # HxW uint8, 0 = nothing, i + 1 = objects[i]
     objects: tuple  # SceneObject
     pixels: tuple  # visible pixels of each object
-    focus: int  # the object the camera was pointed at
+    focus: int  # the object the camera was pointed at, -1 for a view from anywhere
 
     def visible(self):
         """Indices of objects large enough in view to be named."""
@@ -100,9 +100,23 @@ def camera_pose_towards(item: SceneObject, objects, rng, arena_half: float):
     return 0.0, 0.0, 0.0
 
 
+def camera_pose_anywhere(objects, rng, arena_half: float):
+    """A pose the robot may be in while searching or driving: anywhere clear of objects
+    and walls (up to touching distance), facing any way: walls close up, objects seen from
+    near or cut off at the image's edge.
+    """
+    margin = ROBOT_RADIUS + 0.05
+    for _ in range(100):
+        x, y = rng.uniform(-arena_half + margin, arena_half - margin, size=2)
+        if all(math.hypot(x - other.x, y - other.y) > other.size + margin for other in objects):
+            return float(x), float(y), float(rng.uniform(-math.pi, math.pi))
+    return 0.0, 0.0, float(rng.uniform(-math.pi, math.pi))
+
+
 def render_views(scene_seed: int, split: str = 'train', views: int = 8, width: int = 128,
-                 height: int = 128):
-    """`views` samples of one scene (compiled once), each pointed at a random object.
+                 height: int = 128, anywhere_fraction: float = 0.0):
+    """`views` samples of one scene (compiled once), each pointed at a random object, or
+    with probability `anywhere_fraction` from anywhere (`camera_pose_anywhere`).
 
     The same arguments always give the same pixels.
     """
@@ -114,8 +128,14 @@ def render_views(scene_seed: int, split: str = 'train', views: int = 8, width: i
             # In 'heldout' the held-out object is always the focus; else any object.
             focus = scene.target_index if split == 'heldout' or view == 0 else int(
                 rng.integers(len(scene.objects)))
-            world.place_robot(*camera_pose_towards(scene.objects[focus], scene.objects, rng,
-                                                   scene.arena_half))
+            # Drawn only when asked for, so that fraction 0 keeps earlier datasets' pixels.
+            if anywhere_fraction > 0 and rng.random() < anywhere_fraction:
+                focus = -1
+                pose = camera_pose_anywhere(scene.objects, rng, scene.arena_half)
+            else:
+                pose = camera_pose_towards(scene.objects[focus], scene.objects, rng,
+                                           scene.arena_half)
+            world.place_robot(*pose)
             labels = world.label_image()
             pixels = tuple(int((labels == index + 1).sum())
                            for index in range(len(scene.objects)))

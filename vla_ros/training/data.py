@@ -61,6 +61,16 @@ def load_split(folder, split: str) -> Split:
     return Split(arrays['images'], arrays['labels'], records)
 
 
+def concatenate(splits) -> Split:
+    """One split of several rendered at the same image size."""
+    splits = list(splits)
+    if len(splits) == 1:
+        return splits[0]
+    return Split(np.concatenate([split.images for split in splits]),
+                 np.concatenate([split.labels for split in splits]),
+                 [record for split in splits for record in split.records])
+
+
 def named_views(split: Split, combos=None):
     """[(view index, main object index, combo)] of the views whose main object is in combos."""
     pairs = []

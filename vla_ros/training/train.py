@@ -360,18 +360,25 @@ def _sample_for(data, index):
                   pixels=tuple(o['pixels'] for o in record['objects']), focus=record['focus'])
 
 
-def absent_prompt(data, index, rng: random.Random):
-    """A prompt naming nothing in the scene (not even partly in view)."""
+def absent_prompt(data, index, rng: random.Random, hard_fraction: float = 0.0):
+    """A prompt naming nothing in the scene (not even partly in view). With probability
+    `hard_fraction` it shares the colour or the shape of an object in view: the prompts
+    that teach the decoder to read both words, not the colour alone.
+    """
     from vla_ros.core.scene import COLOURS, SHAPES
 
-    present = {(o['colour'], o['shape']) for o in data.records[index]['objects']}
-    colours = {colour for colour, _ in present}
-    while True:
+    objects = data.records[index]['objects']
+    present = {(o['colour'], o['shape']) for o in objects}
+    in_view = [(objects[i]['colour'], objects[i]['shape']) for i, _ in data.visible(index)]
+    hard = bool(in_view) and rng.random() < hard_fraction
+    for _ in range(100):
         colour, shape = rng.choice(list(COLOURS)), rng.choice(list(SHAPES))
-        if colour in colours and rng.random() < 0.7:
-            continue  # mostly prompts that differ in colour as well; some share only it
+        if hard:
+            near = rng.choice(in_view)
+            colour, shape = (near[0], shape) if rng.random() < 0.5 else (colour, near[1])
         if (colour, shape) not in present:
             return rng.choice([f'{colour} {shape}', f'the {colour} {shape}'])
+    raise ValueError(f'view {index}: every colour x shape is in the scene')
 
 
 def target_mask(labels: np.ndarray, obj: int, size: int) -> np.ndarray:
@@ -402,7 +409,7 @@ def train_clipseg(args) -> int:
     from transformers import CLIPModel, CLIPProcessor, CLIPSegProcessor
 
     from vla_ros.training import architecture
-    from vla_ros.training.data import load_split
+    from vla_ros.training.data import concatenate, load_split
 
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -413,7 +420,7 @@ def train_clipseg(args) -> int:
     processor = CLIPSegProcessor(image_processor=architecture.image_processor('clipseg'),
                                  tokenizer=tokenizer)
     size = model.config.vision_config.image_size
-    data = load_split(args.data, 'train')
+    data = concatenate([load_split(folder, 'train') for folder in [args.data, *args.extra_data]])
     samples = [_sample_for(data, index) for index in range(len(data))]
     pixels = _pixels(processor.image_processor, data.images)
     layers = model.extract_layers
@@ -442,7 +449,7 @@ def train_clipseg(args) -> int:
                 prompts.append(random.choice(samples[index].prompts(obj)))
                 masks.append(target_mask(data.labels[index], obj, size))
             else:
-                prompts.append(absent_prompt(data, index, random))
+                prompts.append(absent_prompt(data, index, random, args.hard_negative_fraction))
                 masks.append(np.zeros((size, size), np.float32))
             views.append(index)
         targets = torch.from_numpy(np.stack(masks))
@@ -478,7 +485,9 @@ def train_clipseg(args) -> int:
                        'lr': args.lr * args.backbone_lr_factor})
     record = _loop(args, model, groups, step_loss, output,
                    {'views': len(samples), 'data': str(args.data), 'clip': str(args.clip),
+                    'extra_data': [str(folder) for folder in args.extra_data],
                     'frozen_clip': frozen, 'absent_fraction': args.absent_fraction,
+                    'hard_negative_fraction': args.hard_negative_fraction,
                     'parameters': sum(p.numel() for p in model.parameters())})
     return _save(model, processor, output, record)
 
@@ -490,10 +499,11 @@ def run_train(args) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     args.output = args.output or f'runs/models/{args.kind}'
-    if not (Path(args.data) / 'train.npz').is_file():
-        print(f'[train] no {Path(args.data) / "train.npz"}: render it first with '
-              f'`vla-ros dataset --split train --output {args.data}`', file=sys.stderr)
-        return 2
+    for folder in [args.data, *args.extra_data]:
+        if not (Path(folder) / 'train.npz').is_file():
+            print(f'[train] no {Path(folder) / "train.npz"}: render it first with '
+                  f'`vla-ros dataset --split train --output {folder}`', file=sys.stderr)
+            return 2
     if args.kind != 'clip' and not (Path(args.clip) / 'config.json').is_file():
         print(f'[train] no CLIP at {args.clip}: train it first (`vla-ros train clip`)',
               file=sys.stderr)
@@ -532,6 +542,12 @@ def add_arguments(parser):
                         help="(intents) the policy's min_intent_similarity to clear")
     parser.add_argument('--absent-fraction', type=float, default=0.3,
                         help='(clipseg) prompts naming nothing in view (target: empty mask)')
+    parser.add_argument('--hard-negative-fraction', type=float, default=0.5,
+                        help='(clipseg) share of those that name the colour or the shape of '
+                        'something in view')
+    parser.add_argument('--extra-data', nargs='*', default=[],
+                        help='(clipseg) more dataset folders whose train split is added, e.g. '
+                        'views rendered with `vla-ros dataset --anywhere-fraction 1`')
     parser.add_argument('--backbone-lr-factor', type=float, default=0.2,
                         help='(clipseg) learning rate of the CLIP towers relative to --lr; '
                         '0 freezes them (their features are then computed once)')
