@@ -8,7 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from vla_ros.core.episode import OraclePerception, run_episode, SUCCESS_DISTANCE_M
+from vla_ros.core.episode import (
+    CAUSES,
+    failure_cause,
+    OraclePerception,
+    run_episode,
+    SUCCESS_DISTANCE_M,
+)
 from vla_ros.core.scene import COLOURS, generate_scene, ROBOT_RADIUS, SHAPES
 from vla_ros.core.sim_world import SimWorld
 
@@ -83,6 +89,21 @@ def test_an_oracle_episode_reaches_the_named_object():
     assert 0 < result.spl <= 1 and result.path_length_m > 0.5
 
 
+def test_failures_are_put_down_to_perception_control_language_or_time():
+    assert failure_cause('success', 'target') == ''
+    assert failure_cause('wrong object', 'other') == 'perception: wrong object'
+    assert failure_cause('stopped short', 'other') == 'perception: false detection'
+    assert failure_cause('stopped short', 'target') == 'control'
+    assert failure_cause('collision', 'target') == 'control'
+    assert failure_cause('timeout', 'none') == 'perception: miss'
+    assert failure_cause('not found', 'none') == 'perception: miss'
+    assert failure_cause('timeout', 'target') == 'timeout'
+    assert failure_cause('intent', 'none') == 'language'
+    assert {failure_cause(outcome, on) for outcome in
+            ('collision', 'wrong object', 'stopped short', 'not found', 'timeout', 'intent')
+            for on in ('target', 'other', 'none')} <= set(CAUSES)
+
+
 def test_a_three_episode_eval_writes_its_outputs(tmp_path):
     result = subprocess.run(
         [sys.executable, '-m', 'vla_ros', 'eval', '--mode', 'oracle', '--episodes', '3',
@@ -91,7 +112,8 @@ def test_a_three_episode_eval_writes_its_outputs(tmp_path):
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['episode_count'] == 3 and len(summary['episodes']) == 3
     assert 0.0 <= summary['success_rate'] <= 1.0
-    for key in ('spl', 'collisions', 'outcomes', 'mean_time_to_arrive_s', 'perception_ms_p50'):
+    for key in ('spl', 'collisions', 'outcomes', 'failure_causes', 'mean_time_to_arrive_s',
+                'perception_ms_p50'):
         assert key in summary
     assert (tmp_path / 'episodes.png').stat().st_size > 10_000
     assert 'success' in result.stdout

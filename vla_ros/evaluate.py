@@ -102,6 +102,7 @@ def summarise(results, mode, seed, wall_s):
         'spl': sum(result.spl for result in results) / count if count else 0.0,
         'collisions': sum(result.outcome == 'collision' for result in results),
         'outcomes': dict(Counter(result.outcome for result in results)),
+        'failure_causes': dict(Counter(result.cause for result in results if result.cause)),
         'mean_time_to_arrive_s': (sum(result.time_s for result in successes) / len(successes)
                                   if successes else None),
         'perception_ms_p50': (sorted(result.perception_ms_p50 for result in results)[count // 2]
@@ -142,6 +143,7 @@ def run_eval(args) -> int:
     plot_results(results, scenes, output / 'episodes.png', title)
     print(f'[eval] {title}')
     print(f'[eval] outcomes: {summary["outcomes"]}')
+    print(f'[eval] failure causes: {summary["failure_causes"]}')
     print(f'[eval] wrote {output / "summary.json"} and {output / "episodes.png"}')
     return 0
 

@@ -44,6 +44,7 @@ class EpisodeResult:
     collided_with: str
     status: str
     perception_ms_p50: float
+    cause: str = ''  # a failure's cause, see failure_cause()
     trajectory: list = field(default_factory=list, repr=False)
     frames: list = field(default_factory=list, repr=False)
 
@@ -106,6 +107,42 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
     return ('timeout' if timed_out else 'stopped short'), final
 
 
+CAUSES = ('perception: miss', 'perception: false detection', 'perception: wrong object',
+          'control', 'language', 'timeout')
+
+
+def failure_cause(outcome: str, last_view_on: str) -> str:
+    """Which part failed, from the outcome and what the last target view lay on: 'target',
+    'other' (anything else: another object, a wall, the floor) or 'none' (nothing seen).
+    """
+    if outcome == 'success':
+        return ''
+    if outcome == 'wrong object':
+        return 'perception: wrong object'
+    if outcome == 'intent':
+        return 'language'
+    if outcome in ('collision', 'not found', 'stopped short', 'timeout'):
+        if last_view_on == 'other':
+            return 'perception: false detection'
+        if outcome == 'collision':
+            return 'control'
+        if last_view_on == 'none':
+            return 'perception: miss'
+        return 'timeout' if outcome == 'timeout' else 'control'
+    raise ValueError(f"unknown outcome '{outcome}'")
+
+
+def _view_lies_on(world: SimWorld, scene: Scene, view: TargetView | None) -> str:
+    """'target', 'other' or 'none': what is at the view's centroid in the current image."""
+    if view is None or not view.visible:
+        return 'none'
+    labels = world.label_image()
+    height, width = labels.shape
+    row = min(max(int((view.y + 1) * height / 2), 0), height - 1)
+    col = min(max(int((view.x + 1) * width / 2), 0), width - 1)
+    return 'target' if labels[row, col] == scene.target_index + 1 else 'other'
+
+
 def run_episode(scene: Scene, perception, servo_config: ServoConfig = None,
                 limits: SafetyLimits = None, max_time_s: float = 60.0, width: int = 160,
                 height: int = 120, record_every: int = 0) -> EpisodeResult:
@@ -145,6 +182,7 @@ def run_episode(scene: Scene, perception, servo_config: ServoConfig = None,
                 timed_out = False
                 break
         outcome, final = classify_outcome(world, scene, status, timed_out)
+        cause = failure_cause(outcome, _view_lies_on(world, scene, view))
         shortest = max(start_distance - SUCCESS_DISTANCE_M, 0.0)
         success = outcome == 'success'
         spl = float(success) * shortest / max(path, shortest, 1e-9) if success else 0.0
@@ -154,6 +192,6 @@ def run_episode(scene: Scene, perception, servo_config: ServoConfig = None,
             start_distance_m=start_distance, final_distance_m=final,
             collided_with=world.collided_with or '', status=status,
             perception_ms_p50=1e3 * float(np.median(latencies)) if latencies else 0.0,
-            trajectory=trajectory, frames=frames)
+            cause=cause, trajectory=trajectory, frames=frames)
     finally:
         world.close()
