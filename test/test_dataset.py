@@ -96,3 +96,5 @@ def test_dataset_command_writes_arrays_and_records(tmp_path):
     assert len(records) == 6 and {'scene_seed', 'view', 'focus', 'visible'} <= set(records[0])
     assert sorted(map(tuple, json.loads((tmp_path / 'held_out.json').read_text()))) == \
         sorted(HELD_OUT)
+    meta = json.loads((tmp_path / 'train.meta.json').read_text())
+    assert meta['views'] == 6 and '--scenes 2 --views 3' in meta['command']

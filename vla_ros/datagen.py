@@ -41,6 +41,9 @@ def run_dataset(args) -> int:
     with open(output / f'{args.split}.jsonl', 'w') as handle:
         handle.writelines(json.dumps(record) + '\n' for record in records)
     (output / 'held_out.json').write_text(json.dumps(sorted(HELD_OUT)))
+    # How this split was made, for the model cards of what is trained on it.
+    (output / f'{args.split}.meta.json').write_text(json.dumps(
+        {'command': ' '.join(['vla-ros'] + sys.argv[1:]), 'views': len(records)}))
     seen = sum(len(record['visible']) for record in records)
     print(f'[dataset] {len(records)} views, {seen} named objects in view -> '
           f'{output / (args.split + ".npz")}')

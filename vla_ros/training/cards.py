@@ -95,6 +95,12 @@ with the policy's thresholds (similarity 0.5, margin 0.02):
 {LIMITS}"""
 
 
+def _dataset_command(folder) -> str:
+    """The command that rendered a dataset folder's train split, if it recorded it."""
+    meta = Path(folder) / 'train.meta.json'
+    return json.loads(meta.read_text())['command'] + '\n' if meta.is_file() else ''
+
+
 def clipseg_card(folder: Path, results: dict) -> str:
     training = json.loads((folder / 'training.json').read_text())
     seen, held = results['clipseg_seen'], results['clipseg_held_out']
@@ -104,6 +110,14 @@ def clipseg_card(folder: Path, results: dict) -> str:
     resumed = (f" Resumed from its checkpoint at step {training['resumed_at_step']} (the "
                "first steps ran with an earlier command's arguments; the top-level README "
                'lists both).' if training.get('resumed_at_step') else '')
+    extra = training.get('extra_data', [])
+    data = ', '.join(f'`{folder}`' for folder in [training['data'], *extra])
+    if extra:
+        data += ('; the extra folders hold views from anywhere in the arena, facing any way '
+                 '(walls, close-ups), as the robot sees while it searches')
+    hard = (f"; {_percent(training['hard_negative_fraction'])} of those share the colour or "
+            'the shape of something in view' if training.get('hard_negative_fraction') else '')
+    rendered = ''.join(_dataset_command(folder) for folder in [training['data'], *extra])
     table = _rows(seen, held, (
         ('views', 'views', str), ('mIoU of the named object', 'miou', '{:.3f}'.format),
         ('views with IoU > 0.5', 'iou_over_0_5', _percent),
@@ -115,16 +129,16 @@ A small `CLIPSegForImageSegmentation` ({training['parameters'] / 1e6:.2f} M para
 {towers}) and a CLIPSeg decoder reading vision layers 1-3, FiLM-conditioned on the prompt
 before its last layer. It is the scene segmenter's default when no model is configured.
 
-- Data: {training['views']} rendered views (`{training['data']}`) with exact masks from the
+- Data: {training['views']} rendered views ({data}) with exact masks from the
   simulator's segmentation buffer. Prompts: "<colour> <shape>", "the <colour> <shape>", and
   the colour or shape alone when nothing else in view shares it;
   {_percent(training.get('absent_fraction', 0.3))} of prompts name something absent from the
-  scene, with an empty mask as the answer.
+  scene, with an empty mask as the answer{hard}.
 - Loss: binary cross-entropy + Dice (on prompts whose object is in view).
 
 ## Reproduce
 ```
-{training['command']}
+{rendered}{training['command']}
 ```
 Seed {training['seed']}, {training['steps']} steps of batch {training['batch']},
 {training['training_seconds'] / 60:.0f} min on {training['torch_threads']} CPU threads.{resumed}
