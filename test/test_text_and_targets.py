@@ -75,6 +75,18 @@ def test_largest_region_wins_over_a_small_distractor():
     assert target.x < -0.5 and target.area == pytest.approx(400 / 2400)
 
 
+def test_the_region_tracked_in_the_last_frame_stays_chosen_unless_another_dwarfs_it():
+    left, right = (slice(10, 20), slice(5, 15)), (slice(10, 20), slice(45, 56))
+    both = np.maximum(blob(rows=left[0], cols=left[1]), blob(rows=right[0], cols=right[1]))
+    assert find_target(both, 0.5).x > 0  # alone, the (slightly) larger right one
+    on_the_left = find_target(blob(rows=left[0], cols=left[1]), 0.5)
+    assert find_target(both, 0.5, previous=on_the_left).x < 0  # it keeps the left one
+    assert find_target(both, 0.5, previous=NOT_VISIBLE).x > 0
+    huge_right = np.maximum(blob(rows=left[0], cols=left[1]),
+                            blob(rows=slice(0, 40), cols=slice(35, 60)))
+    assert find_target(huge_right, 0.5, previous=on_the_left).x > 0
+
+
 def test_mask_images():
     probabilities = np.stack([blob(), blob(cols=slice(0, 10), value=0.7)])
     probabilities[1, 10:20, 45:50] = 0.95  # prompt 2 wins where it is more probable

@@ -74,17 +74,20 @@ class RealPerception:
     def __init__(self, clip_encoder, segmenter, classifier, mask_threshold: float = 0.5):
         self.encoder, self.segmenter = clip_encoder, segmenter
         self.classifier, self.mask_threshold = classifier, mask_threshold
+        self.previous = None
 
     def instruct(self, policy: ActionPolicy, scene: Scene, now: float) -> str:
         embedding = self.encoder.encode_texts([scene.command])[0]
         phrase = object_phrase(scene.command)
         self.segmenter.set_prompts([phrase])
+        self.previous = None
         return policy.set_instruction(embedding, phrase, now)
 
     def see(self, world: SimWorld, scene: Scene):
         rgb = world.render()
         probabilities = self.segmenter.probabilities(rgb)
-        return find_target(probabilities[0], self.mask_threshold), rgb
+        self.previous = find_target(probabilities[0], self.mask_threshold, self.previous)
+        return self.previous, rgb
 
 
 def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):

@@ -36,27 +36,43 @@ class Target:
 NOT_VISIBLE = Target(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def find_target(probability: np.ndarray, threshold: float) -> Target:
-    """The largest connected region above `threshold`: its weighted centroid and confidence.
+SWITCH_AREA_RATIO = 3.0  # another region must be this much larger to take over a tracked one
+
+
+def find_target(probability: np.ndarray, threshold: float, previous: Target = None) -> Target:
+    """One connected region above `threshold`: its weighted centroid and confidence.
 
     Taking one connected region (not all pixels above the threshold) keeps two separate
-    look-alikes from pulling the centroid into the empty space between them.
+    look-alikes from pulling the centroid into the empty space between them. Which region:
+    the largest, or, given the `previous` frame's target, the region nearest to it unless
+    another is SWITCH_AREA_RATIO times larger: with two similar regions in view the largest
+    one alternates from frame to frame as the view shifts, and a robot turning towards each
+    in turn never turns at all (seen in the simulator).
     """
     if probability.ndim != 2 or probability.size == 0:
         raise ValueError(f'expected an HxW probability map, got shape {probability.shape}')
     above = np.ascontiguousarray(probability >= threshold, dtype=np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(above, connectivity=8)
     if count <= 1:
         return NOT_VISIBLE
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    rows, cols = np.nonzero(labels == largest)
-    weights = probability[rows, cols].astype(np.float64)
     height, width = probability.shape
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    chosen = int(np.argmax(areas))
+    if previous is not None and previous.visible:
+        # Centroids in the same normalised coordinates as Target.x / y.
+        xs = (2.0 * centroids[1:, 0] + 1.0) / width - 1.0
+        ys = (2.0 * centroids[1:, 1] + 1.0) / height - 1.0
+        nearest = int(np.argmin(np.hypot(xs - previous.x, ys - previous.y)))
+        if areas[chosen] < SWITCH_AREA_RATIO * areas[nearest]:
+            chosen = nearest
+    region = 1 + chosen
+    rows, cols = np.nonzero(labels == region)
+    weights = probability[rows, cols].astype(np.float64)
     # Pixel centres map to (-1, 1): column c -> (2c + 1) / width - 1.
     x = float(np.average((2.0 * cols + 1.0) / width - 1.0, weights=weights))
     y = float(np.average((2.0 * rows + 1.0) / height - 1.0, weights=weights))
     return Target(x=x, y=y, confidence=float(weights.mean()), area=rows.size / probability.size,
-                  width=stats[largest, cv2.CC_STAT_WIDTH] / width,
+                  width=stats[region, cv2.CC_STAT_WIDTH] / width,
                   bottom=2.0 * (rows.max() + 1) / height - 1.0)
 
 

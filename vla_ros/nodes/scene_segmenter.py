@@ -48,6 +48,7 @@ class SceneSegmenter(ModelNode):
                 'mask_encoding', self.mask_encoding, f'expected one of {MASK_ENCODINGS}')
         image_topic, image_type = self.declare_image_input()
         self.command_phrase = ''
+        self.previous_target = None  # for find_target to follow one region (worker thread)
 
         self.segmenter = ClipSegSegmenter(self.load_model())
         overrides = QoSOverridingOptions.with_default_policies()
@@ -105,11 +106,14 @@ class SceneSegmenter(ModelNode):
         if not prompts:
             return None  # no command yet: nothing to look for
         rgb = to_rgb(msg, self.max_image_pixels)
+        if prompts != self.segmenter.prompts:
+            self.previous_target = None  # a new thing to look for
         self.segmenter.set_prompts(prompts)  # encodes only when the prompts changed
         # Target and masks at the model's resolution (352 px for CLIPSeg rd64), not the
         # camera's: the target is in normalised coordinates, and it is several times cheaper.
         probabilities = self.segmenter.probabilities(rgb)
-        target = find_target(probabilities[0], threshold)
+        target = find_target(probabilities[0], threshold, self.previous_target)
+        self.previous_target = target
         height, width = rgb.shape[:2]
         labels = resize_mask(mask_image(probabilities, threshold, 'mono8'), height, width)
         mask = labels if encoding == 'mono8' else resize_mask(
