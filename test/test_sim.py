@@ -97,6 +97,7 @@ def test_failures_are_put_down_to_perception_control_language_or_time():
     assert failure_cause('collision', 'target') == 'control'
     assert failure_cause('timeout', 'none') == 'perception: miss'
     assert failure_cause('not found', 'none') == 'perception: miss'
+    assert failure_cause('not found', 'target') == 'perception: miss'  # never confirmed
     assert failure_cause('timeout', 'target') == 'timeout'
     assert failure_cause('intent', 'none') == 'language'
     assert {failure_cause(outcome, on) for outcome in

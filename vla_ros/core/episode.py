@@ -129,8 +129,8 @@ def failure_cause(outcome: str, last_view_on: str) -> str:
             return 'perception: false detection'
         if outcome == 'collision':
             return 'control'
-        if last_view_on == 'none':
-            return 'perception: miss'
+        if last_view_on == 'none' or outcome == 'not found':
+            return 'perception: miss'  # nothing seen, or never seen steadily enough
         return 'timeout' if outcome == 'timeout' else 'control'
     raise ValueError(f"unknown outcome '{outcome}'")
 

@@ -167,7 +167,7 @@ class PolicyState:
     started_at: float = 0.0
     searching_since: float | None = None
     seen_since: float | None = None  # start of the current unbroken run of sightings
-    last_seen: TargetView | None = None  # while tracking: the latest sighting
+    last_seen: TargetView | None = None  # the latest tracked sighting (kept to aim the search)
     last_seen_at: float = 0.0
     tracking: bool = False
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
