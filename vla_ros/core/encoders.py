@@ -107,11 +107,11 @@ class ClipSegSegmenter:
     def name(self) -> str:
         return self.loaded.name
 
-    def set_prompts(self, prompts) -> None:
-        """Encode the prompts; call again only when they change."""
+    def set_prompts(self, prompts) -> bool:
+        """Encode the prompts (only when they changed); whether they changed."""
         prompts = tuple(_clean_texts(prompts))
         if prompts == self.prompts:
-            return
+            return False
         tokens = self.processor.tokenizer(
             list(prompts), padding=True, truncation=True, max_length=self.max_text_tokens,
             return_tensors='pt').to(self.loaded.device)
@@ -120,6 +120,7 @@ class ClipSegSegmenter:
                 batch_size=len(prompts), input_ids=tokens['input_ids'],
                 attention_mask=tokens['attention_mask'])
         self.prompts, self._conditionals = prompts, conditionals
+        return True
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """(P, h, w) float32 probabilities in [0, 1] at the model's own output resolution."""

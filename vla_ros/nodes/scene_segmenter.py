@@ -106,9 +106,8 @@ class SceneSegmenter(ModelNode):
         if not prompts:
             return None  # no command yet: nothing to look for
         rgb = to_rgb(msg, self.max_image_pixels)
-        if prompts != self.segmenter.prompts:
+        if self.segmenter.set_prompts(prompts):  # encodes only when the prompts changed
             self.previous_target = None  # a new thing to look for
-        self.segmenter.set_prompts(prompts)  # encodes only when the prompts changed
         # Target and masks at the model's resolution (352 px for CLIPSeg rd64), not the
         # camera's: the target is in normalised coordinates, and it is several times cheaper.
         probabilities = self.segmenter.probabilities(rgb)

@@ -200,8 +200,6 @@ def train_clip(args) -> int:
     )
 
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    random.seed(args.seed)
     tokenizer = bpe.clip_bpe_tokenizer(architecture.BPE_MERGES, architecture.CONTEXT_TOKENS,
                                        args.bpe_vocab)
     processor = CLIPProcessor(image_processor=architecture.image_processor('clip'),
@@ -289,8 +287,6 @@ def train_intents(args) -> int:
     )
 
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    random.seed(args.seed)
     model = CLIPModel.from_pretrained(args.clip)
     processor = CLIPProcessor.from_pretrained(args.clip)
     tokenizer = processor.tokenizer
@@ -416,8 +412,6 @@ def train_clipseg(args) -> int:
     from vla_ros.training.data import concatenate, load_split
 
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    random.seed(args.seed)
     clip = CLIPModel.from_pretrained(args.clip)
     tokenizer = CLIPProcessor.from_pretrained(args.clip).tokenizer
     model = architecture.clipseg_from_clip(clip, args.seed)
@@ -512,6 +506,8 @@ def run_train(args) -> int:
         print(f'[train] no CLIP at {args.clip}: train it first (`vla-ros train clip`)',
               file=sys.stderr)
         return 2
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    random.seed(args.seed)  # prompt and batch draws; nothing draws from it before training
     return {'clip': train_clip, 'intents': train_intents, 'clipseg': train_clipseg}[
         args.kind](args)
 
