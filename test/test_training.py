@@ -115,6 +115,14 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
                  '--extra-data', str(dataset)] + common) == 0
     record = json.loads((clipseg_dir / 'training.json').read_text())
     assert record['views'] == 2 * len(load_split(dataset, 'train')) and record['frozen_clip']
+    # Fine-tuned towers at another input size: the position embeddings follow the new grid.
+    resized_dir = tmp_path / 'clipseg-64'
+    assert main(['train', 'clipseg', '--clip', str(clip_dir), '--output', str(resized_dir),
+                 '--steps', '1', '--backbone-lr-factor', '0.1', '--image-size', '64',
+                 '--device', 'cpu'] + common) == 0
+    record = json.loads((resized_dir / 'training.json').read_text())
+    assert record['image_size'] == 64 and not record['frozen_clip']
+    assert record['device'] == 'cpu'
 
     # The nodes' loader and encoders take them like any Hugging Face folder.
     encoder = ClipEncoder(load_model('clip', str(tuned_dir), device='cpu'))
@@ -123,6 +131,10 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
     segmenter = ClipSegSegmenter(load_model('clipseg', str(clipseg_dir), device='cpu'))
     segmenter.set_prompts(['red ball'])
     assert segmenter.segment(image).shape == (1, 48, 64)
+    resized = ClipSegSegmenter(load_model('clipseg', str(resized_dir), device='cpu'))
+    resized.set_prompts(['red ball'])
+    assert resized.segment(image).shape == (1, 48, 64)
+    assert resized.model.config.vision_config.image_size == 64
     # CLIPSeg is built on the CLIP: the same tokenizer reads the command in both nodes.
     assert segmenter.processor.tokenizer('red ball')['input_ids'] == \
         encoder.processor.tokenizer('red ball')['input_ids']
@@ -139,6 +151,17 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
     card = (tuned_dir / 'README.md').read_text()
     assert 'simulator renders only' in card and 'train intents' in card
     assert 'mIoU' in (clipseg_dir / 'README.md').read_text()
+
+
+def test_resized_position_embeddings_keep_the_class_token_and_the_grid():
+    import torch
+
+    from vla_ros.training.architecture import _resized_positions
+
+    weight = torch.randn(1 + 12 * 12, 16)
+    assert torch.allclose(_resized_positions(weight, 12), weight, atol=1e-5)
+    bigger = _resized_positions(weight, 16)
+    assert bigger.shape == (1 + 16 * 16, 16) and torch.equal(bigger[0], weight[0])
 
 
 def test_training_without_data_says_how_to_make_it(tmp_path, capsys):

@@ -27,13 +27,13 @@ def text_config(tokenizer, **overrides):
                 **overrides)
 
 
-def image_processor(kind: str):
+def image_processor(kind: str, image_size: int = IMAGE_SIZE):
     """Resize the whole frame to the model's square (no centre crop: the edges of a robot's
     view matter), CLIP's mean and std. The same processor serves training and the nodes.
     """
     from transformers import CLIPImageProcessorPil, ViTImageProcessorPil
 
-    size = {'height': IMAGE_SIZE, 'width': IMAGE_SIZE}
+    size = {'height': image_size, 'width': image_size}
     if kind == 'clip':
         return CLIPImageProcessorPil(size=size, do_center_crop=False, image_mean=CLIP_MEAN,
                                      image_std=CLIP_STD)
@@ -51,16 +51,26 @@ def new_clip(tokenizer, seed: int, vision=None, text=None, projection_dim=PROJEC
     return CLIPModel(config)
 
 
-def clipseg_from_clip(clip, seed: int, reduce_dim: int = 64):
-    """A CLIPSeg whose CLIP towers are copied from `clip`; the decoder is new."""
+def clipseg_from_clip(clip, seed: int, image_size: int | None = None, reduce_dim: int = 64):
+    """A CLIPSeg whose CLIP towers are copied from `clip`; the decoder is new. With
+    `image_size` other than the CLIP's, the vision tower's position embeddings are resized
+    (bicubic, as ViTs are usually fine-tuned at a new resolution) to the new patch grid.
+    """
     import torch
     from transformers import CLIPSegConfig, CLIPSegForImageSegmentation
 
     layers = clip.config.vision_config.num_hidden_layers
     extract_layers = list(range(max(layers - 3, 0), layers))
+    vision = clip.config.vision_config.to_dict()
+    state = clip.state_dict()
+    if image_size and image_size != vision['image_size']:
+        key = 'vision_model.embeddings.position_embedding.weight'
+        state[key] = _resized_positions(state[key], image_size // vision['patch_size'])
+        state.pop('vision_model.embeddings.position_ids', None)
+        vision['image_size'] = image_size
     config = CLIPSegConfig(
         text_config=clip.config.text_config.to_dict(),
-        vision_config=clip.config.vision_config.to_dict(),
+        vision_config=vision,
         projection_dim=clip.config.projection_dim,
         extract_layers=extract_layers, reduce_dim=reduce_dim,
         decoder_num_attention_heads=4, decoder_intermediate_size=4 * reduce_dim,
@@ -70,7 +80,18 @@ def clipseg_from_clip(clip, seed: int, reduce_dim: int = 64):
         conditional_layer=len(extract_layers) - 1)
     torch.manual_seed(seed)
     model = CLIPSegForImageSegmentation(config)
-    missing = model.clip.load_state_dict(clip.state_dict(), strict=False)
+    missing = model.clip.load_state_dict(state, strict=False)
     if missing.missing_keys:
         raise RuntimeError(f'CLIP weights did not fit CLIPSeg: {missing.missing_keys[:5]}')
     return model
+
+
+def _resized_positions(weight, grid: int):
+    """(1 + n * n, width) position embeddings (class token first) to a grid x grid patch grid."""
+    import torch
+    import torch.nn.functional as F
+
+    old = round((weight.shape[0] - 1) ** 0.5)
+    patches = weight[1:].reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    patches = F.interpolate(patches, size=(grid, grid), mode='bicubic', align_corners=False)
+    return torch.cat([weight[:1], patches.permute(0, 2, 3, 1).reshape(grid * grid, -1)])

@@ -65,7 +65,7 @@ class Checkpointer:
 
         if not self.path.is_file():
             return 0, 0.0
-        state = torch.load(self.path, weights_only=False)
+        state = torch.load(self.path, weights_only=False, map_location='cpu')
         model.load_state_dict(state['model'])
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
@@ -87,6 +87,12 @@ class Checkpointer:
         os.replace(temporary, self.path)  # a cut-off never leaves half a checkpoint
 
 
+def _device_name(device) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
+
+
 def _soft_targets(combo_ids):
     """Row i: uniform over the batch entries naming the same colour x shape as entry i."""
     same = (combo_ids[:, None] == combo_ids[None, :]).float()
@@ -101,7 +107,7 @@ def _symmetric_contrastive(logits, combo_ids):
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
 
-def _phrasing_batch(tokenizer, groups: int, excluded):
+def _phrasing_batch(tokenizer, groups: int, excluded, device):
     """Tokens and intent labels (indices into DEFAULT_INTENTS) of `groups` fresh phrasings
     of every intent.
     """
@@ -115,7 +121,8 @@ def _phrasing_batch(tokenizer, groups: int, excluded):
     phrasings = [pair for _ in range(groups) for pair in intent_phrasings(random, excluded)]
     tokens = tokenizer([text for text, _ in phrasings], padding=True, truncation=True,
                        max_length=CONTEXT_TOKENS, return_tensors='pt')
-    return tokens, torch.tensor([names.index(name) for _, name in phrasings])
+    return tokens.to(device), torch.tensor([names.index(name) for _, name in phrasings],
+                                           device=device)
 
 
 def _supervised_contrastive(embeddings, labels, temperature: float):
@@ -123,7 +130,7 @@ def _supervised_contrastive(embeddings, labels, temperature: float):
     import torch
 
     logits = embeddings @ embeddings.T / temperature
-    eye = torch.eye(len(labels), dtype=torch.bool)
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
     logits = logits.masked_fill(eye, -1e9)
     positives = (labels[:, None] == labels[None, :]) & ~eye
     log_probability = logits - torch.logsumexp(logits, dim=1, keepdim=True)
@@ -147,7 +154,7 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
     started = time.monotonic() - seconds
     while step < args.steps:
         # bfloat16 matmuls (fp32 weights and optimiser): ~20 % faster on CPUs with bf16 units.
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=args.bf16):
+        with torch.autocast(args.device.type, dtype=torch.bfloat16, enabled=args.bf16):
             loss, parts = step_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -169,6 +176,7 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
     record = {'kind': args.kind, 'command': ' '.join(['vla-ros'] + sys.argv[1:]),
               'seed': args.seed, 'steps': args.steps, 'batch': args.batch, 'lr': args.lr,
               'training_seconds': round(seconds, 1), 'torch_threads': torch.get_num_threads(),
+              'device': _device_name(args.device),
               'bf16_autocast': args.bf16, 'resumed_at_step': resumed_at,
               'final_loss': running, 'history': history, **describe}
     return record
@@ -176,6 +184,7 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
 
 def _save(model, processor, output: Path, record: dict) -> int:
     """The finished model as a Hugging Face folder, with its training record."""
+    model.cpu()
     for parameter in model.parameters():  # save_pretrained wants contiguous tensors
         parameter.data = parameter.data.contiguous()
     model.save_pretrained(output)
@@ -204,35 +213,38 @@ def train_clip(args) -> int:
                                        args.bpe_vocab)
     processor = CLIPProcessor(image_processor=architecture.image_processor('clip'),
                               tokenizer=tokenizer)
-    model = architecture.new_clip(tokenizer, args.seed)
+    model = architecture.new_clip(tokenizer, args.seed).to(args.device)
     data = load_split(args.data, 'train')
     pairs = named_views(data)
-    pixels = _pixels(processor.image_processor, data.images)
+    pixels = _pixels(processor.image_processor, data.images).to(args.device)
     combo_index = {combo: i for i, combo in enumerate(COMBOS)}
     captions = [form.format(combo_text(combo)) for combo in COMBOS for form in CAPTION_FORMS]
     # Padded to the longest caption (not the context length): the text tower's cost follows.
     caption_tokens = tokenizer(captions, padding=True, truncation=True,
-                               max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
+                               max_length=architecture.CONTEXT_TOKENS,
+                               return_tensors='pt').to(args.device)
     excluded = _excluded_phrases(args.exclude_phrases)
     print(f'[train] clip: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, '
           f'{len(pairs)} named views, {len(excluded)} held-out phrasings excluded', flush=True)
 
     def step_loss():
         chosen = random.sample(pairs, min(args.batch, len(pairs)))
-        views = torch.tensor([view for view, _, _ in chosen])
-        combos = torch.tensor([combo_index[combo] for _, _, combo in chosen])
-        forms = torch.randint(len(CAPTION_FORMS), (len(chosen),))
+        views = torch.tensor([view for view, _, _ in chosen], device=args.device)
+        combos = torch.tensor([combo_index[combo] for _, _, combo in chosen], device=args.device)
+        forms = torch.randint(len(CAPTION_FORMS), (len(chosen),)).to(args.device)
         rows = combos * len(CAPTION_FORMS) + forms
         images = pixels[views]
-        flip = torch.rand(len(chosen)) < 0.5  # mirror images keep colour and shape
+        # mirror images keep colour and shape
+        flip = (torch.rand(len(chosen)) < 0.5).to(args.device)
         images = torch.where(flip[:, None, None, None], images.flip(-1), images)
         image_output = model.get_image_features(pixel_values=images).pooler_output
         text_output = model.get_text_features(
             input_ids=caption_tokens['input_ids'][rows],
             attention_mask=caption_tokens['attention_mask'][rows]).pooler_output
-        tokens, labels = _phrasing_batch(tokenizer, args.intent_groups, excluded)
+        tokens, labels = _phrasing_batch(tokenizer, args.intent_groups, excluded, args.device)
         intent_output = model.get_text_features(**tokens).pooler_output
-        with torch.autocast('cpu', enabled=False):  # similarities in float32: scale is ~100
+        # similarities in float32: the scale is ~100
+        with torch.autocast(args.device.type, enabled=False):
             image_features = F.normalize(image_output.float(), dim=-1)
             text_features = F.normalize(text_output.float(), dim=-1)
             scale = model.logit_scale.exp().clamp(max=100)
@@ -287,7 +299,7 @@ def train_intents(args) -> int:
     )
 
     output = Path(args.output)
-    model = CLIPModel.from_pretrained(args.clip)
+    model = CLIPModel.from_pretrained(args.clip).to(args.device)
     processor = CLIPProcessor.from_pretrained(args.clip)
     tokenizer = processor.tokenizer
     for parameter in model.vision_model.parameters():
@@ -295,34 +307,36 @@ def train_intents(args) -> int:
     model.visual_projection.requires_grad_(False)
     data = load_split(args.data, 'train')
     pairs = named_views(data)
-    pixels = _pixels(processor.image_processor, data.images[[view for view, _, _ in pairs]])
+    pixels = _pixels(processor.image_processor,
+                     data.images[[view for view, _, _ in pairs]]).to(args.device)
     model.eval()
     with torch.inference_mode():
         image_features = torch.cat([
             F.normalize(model.get_image_features(pixel_values=pixels[start:start + 256])
                         .pooler_output, dim=-1) for start in range(0, len(pixels), 256)])
-    image_combos = torch.tensor([COMBOS.index(combo) for _, _, combo in pairs])
+    image_combos = torch.tensor([COMBOS.index(combo) for _, _, combo in pairs],
+                                device=args.device)
     captions = [form.format(combo_text(combo)) for combo in COMBOS for form in DESCRIPTION_FORMS]
-    caption_tokens = tokenizer(captions, padding=True, return_tensors='pt')
+    caption_tokens = tokenizer(captions, padding=True, return_tensors='pt').to(args.device)
     prototypes = [phrase for intent in DEFAULT_INTENTS for phrase in intent.phrases]
     prototype_intents = torch.tensor([index for index, intent in enumerate(DEFAULT_INTENTS)
-                                      for _ in intent.phrases])
-    prototype_tokens = tokenizer(prototypes, padding=True, return_tensors='pt')
+                                      for _ in intent.phrases], device=args.device)
+    prototype_tokens = tokenizer(prototypes, padding=True, return_tensors='pt').to(args.device)
     excluded = _excluded_phrases(args.exclude_phrases)
     trainable = [p for p in model.parameters() if p.requires_grad]
 
     def step_loss():
-        chosen = torch.randint(len(pairs), (args.batch,))
+        chosen = torch.randint(len(pairs), (args.batch,)).to(args.device)
         combos = image_combos[chosen]
-        forms = torch.randint(len(DESCRIPTION_FORMS), (args.batch,))
+        forms = torch.randint(len(DESCRIPTION_FORMS), (args.batch,)).to(args.device)
         rows = combos * len(DESCRIPTION_FORMS) + forms
         caption_output = model.get_text_features(
             input_ids=caption_tokens['input_ids'][rows],
             attention_mask=caption_tokens['attention_mask'][rows]).pooler_output
-        tokens, labels = _phrasing_batch(tokenizer, args.intent_groups, excluded)
+        tokens, labels = _phrasing_batch(tokenizer, args.intent_groups, excluded, args.device)
         phrase_output = model.get_text_features(**tokens).pooler_output
         prototype_output = model.get_text_features(**prototype_tokens).pooler_output
-        with torch.autocast('cpu', enabled=False):
+        with torch.autocast(args.device.type, enabled=False):
             texts = F.normalize(caption_output.float(), dim=-1)
             logits = model.logit_scale.exp().clamp(max=100) * image_features[chosen] @ texts.T
             contrastive = _symmetric_contrastive(logits, combos)
@@ -414,13 +428,13 @@ def train_clipseg(args) -> int:
     output = Path(args.output)
     clip = CLIPModel.from_pretrained(args.clip)
     tokenizer = CLIPProcessor.from_pretrained(args.clip).tokenizer
-    model = architecture.clipseg_from_clip(clip, args.seed)
-    processor = CLIPSegProcessor(image_processor=architecture.image_processor('clipseg'),
-                                 tokenizer=tokenizer)
+    model = architecture.clipseg_from_clip(clip, args.seed, args.image_size).to(args.device)
     size = model.config.vision_config.image_size
+    processor = CLIPSegProcessor(image_processor=architecture.image_processor('clipseg', size),
+                                 tokenizer=tokenizer)
     data = concatenate([load_split(folder, 'train') for folder in [args.data, *args.extra_data]])
     samples = [_sample_for(data, index) for index in range(len(data))]
-    pixels = _pixels(processor.image_processor, data.images)
+    pixels = _pixels(processor.image_processor, data.images).to(args.device)
     layers = model.extract_layers
     frozen = args.backbone_lr_factor == 0
     if frozen:  # CLIPSeg's own recipe: the CLIP stays as trained, the decoder learns
@@ -432,7 +446,8 @@ def train_clipseg(args) -> int:
             if prompt not in cache:
                 with torch.no_grad():
                     cache[prompt] = model.clip.get_text_features(
-                        **tokenizer([prompt], return_tensors='pt')).pooler_output[0]
+                        **tokenizer([prompt], return_tensors='pt').to(args.device)
+                    ).pooler_output[0]
             return cache[prompt]
     decoder_size = sum(p.numel() for p in model.decoder.parameters())
     print(f'[train] clipseg on {args.clip}: decoder {decoder_size / 1e6:.2f} M parameters, '
@@ -450,18 +465,20 @@ def train_clipseg(args) -> int:
                 prompts.append(absent_prompt(data, index, random, args.hard_negative_fraction))
                 masks.append(np.zeros((size, size), np.float32))
             views.append(index)
-        targets = torch.from_numpy(np.stack(masks))
+        targets = torch.from_numpy(np.stack(masks)).to(args.device)
         tokens = tokenizer(prompts, padding=True, truncation=True,
-                           max_length=architecture.CONTEXT_TOKENS, return_tensors='pt')
+                           max_length=architecture.CONTEXT_TOKENS,
+                           return_tensors='pt').to(args.device)
+        views = torch.tensor(views, device=args.device)
         if frozen:  # the towers' outputs were computed once; only the decoder learns
-            activations = [frozen_activations[torch.tensor(views), k].float()
+            activations = [frozen_activations[views, k].float()
                            for k in range(len(layers))]
             conditionals = torch.stack([conditional(prompt) for prompt in prompts])
         else:
             # The same computation as ClipSegSegmenter, with gradients into the CLIP towers
             # (CLIPSeg's own forward freezes them).
-            images = pixels[torch.tensor(views)]
-            flip = torch.rand(len(views)) < 0.5
+            images = pixels[views]
+            flip = (torch.rand(len(views)) < 0.5).to(args.device)
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
             targets = torch.where(flip[:, None, None], targets.flip(-1), targets)
             vision = model.clip.get_image_features(pixel_values=images,
@@ -484,7 +501,8 @@ def train_clipseg(args) -> int:
     record = _loop(args, model, groups, step_loss, output,
                    {'views': len(samples), 'data': str(args.data), 'clip': str(args.clip),
                     'extra_data': [str(folder) for folder in args.extra_data],
-                    'frozen_clip': frozen, 'absent_fraction': args.absent_fraction,
+                    'frozen_clip': frozen, 'image_size': model.config.vision_config.image_size,
+                    'absent_fraction': args.absent_fraction,
                     'hard_negative_fraction': args.hard_negative_fraction,
                     'parameters': sum(p.numel() for p in model.parameters())})
     return _save(model, processor, output, record)
@@ -495,6 +513,11 @@ def run_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        print('[train] --device cuda: no CUDA device here; use --device cpu', file=sys.stderr)
+        return 2
+    args.device = torch.device('cuda' if args.device == 'cuda' or (
+        args.device == 'auto' and torch.cuda.is_available()) else 'cpu')
     torch.manual_seed(args.seed)
     args.output = args.output or f'runs/models/{args.kind}'
     for folder in [args.data, *args.extra_data]:
@@ -526,6 +549,8 @@ def add_arguments(parser):
     parser.add_argument('--weight-decay', type=float, default=0.05)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0 = default)')
+    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
+                        help='where to train (auto: a CUDA GPU if there is one)')
     parser.add_argument('--no-bf16', dest='bf16', action='store_false',
                         help='train in float32 matmuls (default: bfloat16 autocast)')
     parser.add_argument('--checkpoint-every', type=int, default=100)
@@ -548,6 +573,9 @@ def add_arguments(parser):
     parser.add_argument('--extra-data', nargs='*', default=[],
                         help='(clipseg) more dataset folders whose train split is added, e.g. '
                         'views rendered with `vla-ros dataset --anywhere-fraction 1`')
+    parser.add_argument('--image-size', type=int, default=None,
+                        help="(clipseg) input size if not the CLIP's own (its position "
+                        'embeddings are interpolated to the new grid)')
     parser.add_argument('--backbone-lr-factor', type=float, default=0.2,
                         help='(clipseg) learning rate of the CLIP towers relative to --lr; '
                         '0 freezes them (their features are then computed once)')
