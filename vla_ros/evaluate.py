@@ -80,7 +80,7 @@ def plot_results(results, scenes, path: Path, title: str):
     plt.close(figure)
 
 
-def real_perception(clip_model, clipseg_model, device):
+def real_perception(clip_model, clipseg_model, device, verify: bool = True):
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
     from vla_ros.core.models import load_model
     from vla_ros.core.policy import DEFAULT_INTENTS, IntentClassifier
@@ -90,7 +90,9 @@ def real_perception(clip_model, clipseg_model, device):
     segmenter = ClipSegSegmenter(load_model('clipseg', clipseg_model or '', device))
     classifier = IntentClassifier.from_encoder(DEFAULT_INTENTS, encoder.encode_texts, 0.5, 0.02)
     from vla_ros.core.episode import RealPerception
-    return RealPerception(encoder, segmenter, classifier)
+    from vla_ros.core.verification import TargetVerifier
+    return RealPerception(encoder, segmenter, classifier,
+                          verifier=TargetVerifier(encoder) if verify else None)
 
 
 def summarise(results, mode, seed, wall_s):
@@ -123,7 +125,7 @@ def run_eval(args) -> int:
     try:
         output.mkdir(parents=True, exist_ok=True)
         perception = OraclePerception() if args.mode == 'oracle' else real_perception(
-            args.clip_model, args.clipseg_model, args.device)
+            args.clip_model, args.clipseg_model, args.device, args.verify)
     except (OSError, ModelLoadError) as error:
         print(f'[eval] cannot run: {error}', file=sys.stderr)
         return 2
@@ -137,6 +139,7 @@ def run_eval(args) -> int:
         rate = sum(result.success for result in results) / len(results)
         progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
     summary = summarise(results, args.mode, args.seed, time.monotonic() - started)
+    summary['target_verification'] = args.mode == 'real' and args.verify
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
     title = (f'{args.mode}: {summary["success_rate"]:.0%} success, SPL {summary["spl"]:.2f}, '
              f'{summary["collisions"]} collisions, {len(results)} episodes')
@@ -158,3 +161,5 @@ def add_arguments(parser):
     parser.add_argument('--clip-model', default=None, help='real mode: CLIP id or folder')
     parser.add_argument('--clipseg-model', default=None, help='real mode: CLIPSeg id or folder')
     parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+    parser.add_argument('--no-verify', dest='verify', action='store_false',
+                        help="real mode: act on CLIPSeg's regions without the CLIP's check")

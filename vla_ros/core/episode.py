@@ -67,26 +67,34 @@ class OraclePerception:
 
 
 class RealPerception:
-    """The deployed pipeline's models: CLIP text for the intent, CLIPSeg for the target."""
+    """The deployed pipeline's models: CLIP text for the intent, CLIPSeg for the target and,
+    with a `verifier`, the camera CLIP's word on each region before it can be the target.
+    """
 
     mode = 'real'
 
-    def __init__(self, clip_encoder, segmenter, classifier, mask_threshold: float = 0.5):
+    def __init__(self, clip_encoder, segmenter, classifier, mask_threshold: float = 0.5,
+                 verifier=None):
         self.encoder, self.segmenter = clip_encoder, segmenter
         self.classifier, self.mask_threshold = classifier, mask_threshold
+        self.verifier = verifier
         self.previous = None
 
     def instruct(self, policy: ActionPolicy, scene: Scene, now: float) -> str:
         embedding = self.encoder.encode_texts([scene.command])[0]
         phrase = object_phrase(scene.command)
         self.segmenter.set_prompts([phrase])
+        if self.verifier is not None:
+            self.verifier.set_prompt(phrase)
         self.previous = None
         return policy.set_instruction(embedding, phrase, now)
 
     def see(self, world: SimWorld, scene: Scene):
         rgb = world.render()
         probabilities = self.segmenter.probabilities(rgb)
-        self.previous = find_target(probabilities[0], self.mask_threshold, self.previous)
+        accept = None if self.verifier is None else (
+            lambda regions: self.verifier.accept(rgb, regions))
+        self.previous = find_target(probabilities[0], self.mask_threshold, self.previous, accept)
         return self.previous, rgb
 
 

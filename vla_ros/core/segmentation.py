@@ -18,7 +18,8 @@ class Target:
     of the image, which grows as the robot gets closer; width: its bounding box width as a
     fraction of the image width; bottom: its lowest row in the same coordinates as y (1 = the
     image's bottom edge). For things on the floor seen by a forward camera, bottom is a
-    distance cue that hardly depends on the object's size.
+    distance cue that hardly depends on the object's size. left, top: the bounding box's other
+    corner, in the same coordinates (its right edge is left + 2 * width).
     """
 
     x: float
@@ -27,6 +28,8 @@ class Target:
     area: float
     width: float = 0.0
     bottom: float = 0.0
+    left: float = 0.0
+    top: float = 0.0
 
     @property
     def visible(self) -> bool:
@@ -39,7 +42,30 @@ NOT_VISIBLE = Target(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 SWITCH_AREA_RATIO = 3.0  # another region must be this much larger to take over a tracked one
 
 
-def find_target(probability: np.ndarray, threshold: float, previous: Target = None) -> Target:
+def find_regions(probability: np.ndarray, threshold: float) -> list:
+    """Every connected region above `threshold` as a Target, largest first."""
+    if probability.ndim != 2 or probability.size == 0:
+        raise ValueError(f'expected an HxW probability map, got shape {probability.shape}')
+    above = np.ascontiguousarray(probability >= threshold, dtype=np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+    height, width = probability.shape
+    regions = []
+    for region in 1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind='stable'):
+        rows, cols = np.nonzero(labels == region)
+        weights = probability[rows, cols].astype(np.float64)
+        # Pixel centres map to (-1, 1): column c -> (2c + 1) / width - 1.
+        regions.append(Target(
+            x=float(np.average((2.0 * cols + 1.0) / width - 1.0, weights=weights)),
+            y=float(np.average((2.0 * rows + 1.0) / height - 1.0, weights=weights)),
+            confidence=float(weights.mean()), area=rows.size / probability.size,
+            width=stats[region, cv2.CC_STAT_WIDTH] / width,
+            bottom=2.0 * (rows.max() + 1) / height - 1.0,
+            left=2.0 * cols.min() / width - 1.0, top=2.0 * rows.min() / height - 1.0))
+    return regions
+
+
+def find_target(probability: np.ndarray, threshold: float, previous: Target = None,
+                accept=None) -> Target:
     """One connected region above `threshold`: its weighted centroid and confidence.
 
     Taking one connected region (not all pixels above the threshold) keeps two separate
@@ -47,33 +73,35 @@ def find_target(probability: np.ndarray, threshold: float, previous: Target = No
     the largest, or, given the `previous` frame's target, the region nearest to it unless
     another is SWITCH_AREA_RATIO times larger: with two similar regions in view the largest
     one alternates from frame to frame as the view shifts, and a robot turning towards each
-    in turn never turns at all (seen in the simulator).
+    in turn never turns at all (seen in the simulator). `accept`, if given, is asked about
+    the regions (largest first) and returns one bool each: only accepted ones can be chosen.
     """
-    if probability.ndim != 2 or probability.size == 0:
-        raise ValueError(f'expected an HxW probability map, got shape {probability.shape}')
-    above = np.ascontiguousarray(probability >= threshold, dtype=np.uint8)
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(above, connectivity=8)
-    if count <= 1:
+    regions = find_regions(probability, threshold)
+    if accept is not None and regions:
+        regions = [region for region, ok in zip(regions, accept(regions)) if ok]
+    if not regions:
         return NOT_VISIBLE
-    height, width = probability.shape
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    chosen = int(np.argmax(areas))
+    chosen = regions[0]
     if previous is not None and previous.visible:
-        # Centroids in the same normalised coordinates as Target.x / y.
-        xs = (2.0 * centroids[1:, 0] + 1.0) / width - 1.0
-        ys = (2.0 * centroids[1:, 1] + 1.0) / height - 1.0
-        nearest = int(np.argmin(np.hypot(xs - previous.x, ys - previous.y)))
-        if areas[chosen] < SWITCH_AREA_RATIO * areas[nearest]:
+        nearest = min(regions, key=lambda r: np.hypot(r.x - previous.x, r.y - previous.y))
+        if chosen.area < SWITCH_AREA_RATIO * nearest.area:
             chosen = nearest
-    region = 1 + chosen
-    rows, cols = np.nonzero(labels == region)
-    weights = probability[rows, cols].astype(np.float64)
-    # Pixel centres map to (-1, 1): column c -> (2c + 1) / width - 1.
-    x = float(np.average((2.0 * cols + 1.0) / width - 1.0, weights=weights))
-    y = float(np.average((2.0 * rows + 1.0) / height - 1.0, weights=weights))
-    return Target(x=x, y=y, confidence=float(weights.mean()), area=rows.size / probability.size,
-                  width=stats[region, cv2.CC_STAT_WIDTH] / width,
-                  bottom=2.0 * (rows.max() + 1) / height - 1.0)
+    return chosen
+
+
+def crop_region(rgb: np.ndarray, target: Target, padding: float, min_side: int = 16):
+    """The square around `target`'s bounding box, `padding` times its longer side added on
+    each side, edge pixels repeated where it leaves the image: what a classifier of the region
+    sees (object, a little of its surroundings, its shape's outline).
+    """
+    height, width = rgb.shape[:2]
+    left, right = (target.left + 1) * width / 2, (target.left + 2 * target.width + 1) * width / 2
+    top, bottom = (target.top + 1) * height / 2, (target.bottom + 1) * height / 2
+    side = max(int(round(max(right - left, bottom - top) * (1 + 2 * padding))), min_side)
+    x0 = int(round((left + right - side) / 2))
+    y0 = int(round((top + bottom - side) / 2))
+    padded = cv2.copyMakeBorder(rgb, side, side, side, side, cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(padded[y0 + side:y0 + 2 * side, x0 + side:x0 + 2 * side])
 
 
 def mask_image(probabilities: np.ndarray, threshold: float, encoding: str) -> np.ndarray:
