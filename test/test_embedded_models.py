@@ -69,3 +69,23 @@ def test_clip_names_what_the_camera_sees_and_understands_commands(views):
     commands = [f'go to the {c} {s}' for c in COLOURS for s in SHAPES]
     intents = [classifier.classify(e).intent for e in encoder.encode_texts(commands)]
     assert all(intent is not None and intent.name == 'go_to' for intent in intents)
+
+
+def test_verifier_keeps_the_named_object_and_refuses_its_look_alikes(views):
+    from vla_ros.core.segmentation import find_regions
+    from vla_ros.core.verification import TargetVerifier
+
+    verifier = TargetVerifier(ClipEncoder(load_model('clip', '', device='cpu')))
+    kept, refused = [], []
+    for view in views:
+        for index in view.visible():
+            item = view.objects[index]
+            region = find_regions((view.labels == index + 1).astype(np.float32), 0.5)[0]
+            verifier.set_prompt(f'{item.colour} {item.shape}')
+            kept.append(verifier.accept(view.image, [region])[0])
+            other_shape = next(s for s in SHAPES if s != item.shape)
+            verifier.set_prompt(f'{item.colour} {other_shape}')  # right colour, wrong shape
+            refused.append(not verifier.accept(view.image, [region])[0])
+    assert len(kept) >= 20
+    print(f'kept {np.mean(kept):.2f}, refused {np.mean(refused):.2f} of {len(kept)}')
+    assert np.mean(kept) >= 0.7 and np.mean(refused) >= 0.8

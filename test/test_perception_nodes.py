@@ -15,7 +15,8 @@ from std_msgs.msg import Float32MultiArray, String
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import from_mask_msg, to_image_msg
 from vla_ros.core.models import ModelCache, ModelLoadError
-from vla_ros.core.segmentation import find_target
+from vla_ros.core.segmentation import find_regions, find_target
+from vla_ros.core.verification import TargetVerifier, VerifierConfig
 from vla_ros.nodes.camera_embedder import CameraEmbedder
 from vla_ros.nodes.command_embedder import CommandEmbedder
 from vla_ros.nodes.scene_segmenter import SceneSegmenter
@@ -202,6 +203,7 @@ def test_odd_commands_are_handled(ros, tiny_clip_dir, models):
 # scene_segmenter -----------------------------------------------------------------------
 def segmenter_with_command(ros, tiny_clipseg_dir, models, command='go to the red ball',
                            **parameters):
+    parameters.setdefault('verify_targets', False)  # the unverified result, unless asked
     node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models, **parameters)
     commands = ros.publisher(String, 'command')
     assert ros.wait_for_subscribers(commands)
@@ -239,6 +241,55 @@ def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models):
     assert wait_until(lambda: extents)
     assert extents[0].header == target.header
     assert extents[0].vector.x == pytest.approx(expected_target.area, abs=1e-6)
+
+
+CONTRASTS = ['blue cube', 'green cone', 'yellow cylinder', 'white capsule', 'black box',
+             'orange pyramid', 'pink ball', 'purple cube', 'cyan capsule', 'grey cylinder']
+
+
+def verification_case(models, tiny_clipseg_dir, tiny_clip_dir, prompt, contrasts):
+    """(frame msg, CLIPSeg's regions for `prompt`, the verifier's verdicts on them)."""
+    msg, rgb = frame(seed=4)
+    segmenter = ClipSegSegmenter(models.get('clipseg', str(tiny_clipseg_dir), 'cpu'))
+    segmenter.set_prompts([prompt])
+    regions = find_regions(segmenter.probabilities(rgb)[0], 0.5)
+    verifier = TargetVerifier(ClipEncoder(models.get('clip', str(tiny_clip_dir), 'cpu')),
+                              VerifierConfig(contrasts=tuple(contrasts)))
+    verifier.set_prompt(prompt)
+    return msg, regions, verifier.accept(rgb, regions)
+
+
+@pytest.mark.parametrize('accepted', [False, True])
+def test_targets_are_verified_by_a_clip(ros, tiny_clipseg_dir, tiny_clip_dir, models,
+                                        accepted):
+    # A prompt and contrasts under which the tiny CLIP refuses every region, or keeps the
+    # largest one (its likings are random, so they are looked for).
+    cases = [(prompt, [contrast]) for prompt in CONTRASTS for contrast in CONTRASTS
+             if contrast != prompt] if accepted else [('red ball', CONTRASTS)]
+    prompt, contrasts = next((prompt, contrasts) for prompt, contrasts in cases
+                             if verification_case(models, tiny_clipseg_dir, tiny_clip_dir,
+                                                  prompt, contrasts)[2][0] == accepted)
+    msg, regions, verdicts = verification_case(models, tiny_clipseg_dir, tiny_clip_dir,
+                                               prompt, contrasts)
+    assert regions and (accepted or not any(verdicts))
+    segmenter_with_command(ros, tiny_clipseg_dir, models, prompts=[prompt],
+                           verify_targets=True, verification_model=str(tiny_clip_dir),
+                           verification_contrasts=contrasts)
+    targets = ros.collect(PointStamped, 'target')
+    masks = ros.collect(Image, 'segmentation/mask')
+    assert publish_until(ros.publisher(Image, 'image', qos_profile_sensor_data), msg, targets)
+    if accepted:
+        assert targets[0].point.x == pytest.approx(regions[0].x, abs=1e-6)
+        assert targets[0].point.z == pytest.approx(regions[0].confidence, abs=1e-6)
+    else:  # refused: no target, though the mask still shows what CLIPSeg saw
+        assert targets[0].point.z == 0.0
+        assert wait_until(lambda: masks) and from_mask_msg(masks[0]).any()
+
+
+def test_verification_needs_contrasts(ros, tiny_clipseg_dir, models):
+    from rclpy.exceptions import InvalidParameterValueException
+    with pytest.raises(InvalidParameterValueException, match='verify_targets false'):
+        make_node(ros, SceneSegmenter, tiny_clipseg_dir, models, verification_contrasts=[''])
 
 
 def test_nothing_is_segmented_before_a_command(ros, tiny_clipseg_dir, models):

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from vla_ros.core.segmentation import find_target, mask_image, NOT_VISIBLE, render_overlay
+from vla_ros.core.segmentation import (
+    crop_region,
+    find_regions,
+    find_target,
+    mask_image,
+    NOT_VISIBLE,
+    render_overlay,
+)
 from vla_ros.core.text import clean_command, MAX_COMMAND_CHARS, object_phrase
 
 
@@ -44,6 +51,40 @@ def blob(height=40, width=60, rows=slice(10, 20), cols=slice(40, 50), value=0.9)
     probability = np.zeros((height, width), np.float32)
     probability[rows, cols] = value
     return probability
+
+
+def test_regions_come_largest_first_with_their_boxes():
+    two = blob() + blob(rows=slice(25, 40), cols=slice(0, 20))
+    regions = find_regions(two, 0.5)
+    assert [round(r.area * 40 * 60) for r in regions] == [300, 100]
+    big = regions[0]  # rows 25-39, columns 0-19 of 40 x 60
+    assert (big.left, big.top) == (-1.0, pytest.approx(2 * 25 / 40 - 1))
+    assert big.bottom == 1.0 and big.width == pytest.approx(20 / 60)
+
+
+def test_refused_regions_are_never_the_target():
+    two = blob() + blob(rows=slice(25, 40), cols=slice(0, 20))
+    seen = []
+
+    def refuse_largest(regions):
+        seen.append([round(r.area * 2400) for r in regions])
+        return [False] + [True] * (len(regions) - 1)
+    assert find_target(two, 0.5, accept=refuse_largest).x > 0  # the smaller one, on the right
+    assert seen == [[300, 100]]
+    assert find_target(two, 0.5, accept=lambda regions: [False] * len(regions)) == NOT_VISIBLE
+
+
+def test_crop_is_the_padded_square_around_the_box():
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[10:20, 40:50] = 255  # a 10 x 10 object
+    region = find_regions(blob(), 0.5)[0]
+    crop = crop_region(rgb, region, padding=0.5)
+    assert crop.shape == (20, 20, 3)
+    assert crop[5:15, 5:15].min() == 255 and crop.sum() == 255 * 3 * 100
+    corner = find_regions(blob(rows=slice(0, 10), cols=slice(0, 10)), 0.5)[0]
+    rgb[:] = 0
+    rgb[0, :] = 7  # the top row is repeated above the image
+    assert crop_region(rgb, corner, padding=0.5, min_side=4)[:5].max() == 7
 
 
 def test_target_centroid_in_normalised_coordinates():

@@ -8,7 +8,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from vla_ros.core.encoders import ClipSegSegmenter
+from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import to_image_msg, to_rgb
 from vla_ros.core.segmentation import (
     find_target,
@@ -18,6 +18,7 @@ from vla_ros.core.segmentation import (
     resize_mask,
 )
 from vla_ros.core.text import clean_command, DEFAULT_COMMAND_PREFIXES, object_phrase
+from vla_ros.core.verification import default_contrasts, TargetVerifier, VerifierConfig
 from vla_ros.nodes.common import descriptor, ModelNode, run_node
 
 
@@ -46,11 +47,17 @@ class SceneSegmenter(ModelNode):
         if self.mask_encoding not in MASK_ENCODINGS:
             raise InvalidParameterValueException(
                 'mask_encoding', self.mask_encoding, f'expected one of {MASK_ENCODINGS}')
+        verifier_config = self._declare_verification()
         image_topic, image_type = self.declare_image_input()
         self.command_phrase = ''
         self.previous_target = None  # for find_target to follow one region (worker thread)
 
         self.segmenter = ClipSegSegmenter(self.load_model())
+        self.verifier = None
+        if verifier_config is not None:
+            clip = self._model_cache.get('clip', self.verification_model, self.device,
+                                         self.dtype)
+            self.verifier = TargetVerifier(ClipEncoder(clip), verifier_config)
         overrides = QoSOverridingOptions.with_default_policies()
         # Reliable publishers reach both reliable (rviz) and best-effort subscribers.
         self.mask_pub = self.create_publisher(Image, 'segmentation/mask', QoSProfile(depth=1),
@@ -68,6 +75,33 @@ class SceneSegmenter(ModelNode):
         self.command_sub = self.create_subscription(String, 'command', self.on_command,
                                                     QoSProfile(depth=10))
         self.start(f'{self.image_sub.topic_name} and {self.command_sub.topic_name}')
+
+    def _declare_verification(self):
+        """The read-only verify_targets parameters; their VerifierConfig, None when off."""
+        verify = self.declare_parameter(
+            'verify_targets', True, descriptor(
+                "a CLIP must name each region's crop as the target's prompt (best among "
+                'verification_contrasts) before it can be the target: refuses look-alikes',
+                read_only=True)).value
+        self.verification_model = self.declare_parameter(
+            'verification_model', '', descriptor(
+                "verify_targets' CLIP: Hugging Face id or folder, best the camera_embedder's; "
+                'empty = the embedded default', read_only=True)).value
+        padding = self.declare_parameter(
+            'verification_padding', VerifierConfig.padding, descriptor(
+                "context around a region's box in its crop, as a fraction of the box's longer "
+                'side on each side', read_only=True, float_range=(0.0, 2.0))).value
+        contrasts = self._string_list(self.declare_parameter(
+            'verification_contrasts', list(default_contrasts()), descriptor(
+                'what a target could be confused with ("green ball" for "green pyramid"); '
+                "default: the simulator's colour x shape objects", read_only=True)).value)
+        if not verify:
+            return None
+        if not contrasts:
+            raise InvalidParameterValueException(
+                'verification_contrasts', contrasts,
+                'list the things a target could be confused with, or set verify_targets false')
+        return VerifierConfig(contrasts=tuple(contrasts), padding=padding)
 
     @staticmethod
     def _string_list(value):
@@ -108,10 +142,14 @@ class SceneSegmenter(ModelNode):
         rgb = to_rgb(msg, self.max_image_pixels)
         if self.segmenter.set_prompts(prompts):  # encodes only when the prompts changed
             self.previous_target = None  # a new thing to look for
+            if self.verifier is not None:
+                self.verifier.set_prompt(prompts[0])
         # Target and masks at the model's resolution (352 px for CLIPSeg rd64), not the
         # camera's: the target is in normalised coordinates, and it is several times cheaper.
         probabilities = self.segmenter.probabilities(rgb)
-        target = find_target(probabilities[0], threshold, self.previous_target)
+        accept = None if self.verifier is None else (
+            lambda regions: self.verifier.accept(rgb, regions))
+        target = find_target(probabilities[0], threshold, self.previous_target, accept)
         self.previous_target = target
         height, width = rgb.shape[:2]
         labels = resize_mask(mask_image(probabilities, threshold, 'mono8'), height, width)
