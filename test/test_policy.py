@@ -118,6 +118,8 @@ def test_servo_slows_down_as_the_target_grows_and_arrives():
     assert servo(low_in_view, CONFIG)[2]
     unsure = TargetView(0.0, 0.5, CONFIG.arrive_confidence / 2, 0.05, bottom=0.9)
     assert not servo(unsure, CONFIG)[2]
+    speck = TargetView(0.0, 0.9, 0.95, CONFIG.arrive_min_area / 2, bottom=1.0)
+    assert not servo(speck, CONFIG)[2]
 
 
 def policy_with(intent_index, now=0.0, phrase='red ball', config=CONFIG):

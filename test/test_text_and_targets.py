@@ -74,6 +74,19 @@ def test_refused_regions_are_never_the_target():
     assert find_target(two, 0.5, accept=lambda regions: [False] * len(regions)) == NOT_VISIBLE
 
 
+def test_a_region_continuing_an_accepted_target_is_not_asked_again():
+    two = blob() + blob(rows=slice(25, 40), cols=slice(0, 20))
+    accepted = find_target(blob(rows=slice(26, 40), cols=slice(2, 20)), 0.5)  # last frame
+    asked = []
+
+    def refuse_all(regions):
+        asked.extend(round(r.area * 2400) for r in regions)
+        return [False] * len(regions)
+    assert find_target(two, 0.5, previous=accepted, accept=refuse_all).x < 0  # kept
+    assert asked == [100]  # only the other region was checked (and refused)
+    assert find_target(two, 0.5, previous=NOT_VISIBLE, accept=refuse_all) == NOT_VISIBLE
+
+
 def test_crop_is_the_padded_square_around_the_box():
     rgb = np.zeros((40, 60, 3), np.uint8)
     rgb[10:20, 40:50] = 255  # a 10 x 10 object

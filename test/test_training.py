@@ -82,6 +82,17 @@ def dataset(tmp_path_factory):
     return folder
 
 
+def test_object_crops_are_squares_around_each_object_in_view(dataset):
+    from vla_ros.training.train import CROP_MIN_FRACTION, object_crops
+
+    split = load_split(dataset, 'train')
+    crops = object_crops(split, random.Random(0))
+    expected = [(o['colour'], o['shape']) for record in split.records
+                for o in record['objects'] if o['pixels'] / (48 * 64) >= CROP_MIN_FRACTION]
+    assert [combo for _, combo in crops] == expected and crops
+    assert all(crop.shape[0] == crop.shape[1] >= 16 for crop, _ in crops)
+
+
 def test_absent_prompts_name_nothing_in_the_scene(dataset):
     split = load_split(dataset, 'train')
     rng = random.Random(1)
@@ -110,6 +121,12 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
     assert main(['train', 'intents', '--clip', str(clip_dir), '--output', str(tuned_dir),
                  '--steps', '2'] + common) == 0
     assert json.loads((tuned_dir / 'training.json').read_text())['previous_stage']['steps'] == 3
+    crops_dir = tmp_path / 'clip-crops'
+    assert main(['train', 'crops', '--clip', str(tuned_dir), '--output', str(crops_dir),
+                 '--steps', '2'] + common) == 0
+    record = json.loads((crops_dir / 'training.json').read_text())
+    assert record['crops'] > 0 and record['previous_stage']['kind'] == 'intents'
+    assert record['trained_parameters'] < record['parameters']  # the text tower is frozen
     assert main(['train', 'clipseg', '--clip', str(clip_dir), '--output', str(clipseg_dir),
                  '--steps', '2', '--backbone-lr-factor', '0',
                  '--extra-data', str(dataset)] + common) == 0
@@ -148,6 +165,9 @@ def test_smoke_training_resumes_and_loads_like_a_real_model(dataset, tmp_path, c
         named_views(load_split(dataset, 'heldout'), HELD_OUT))
     assert 0.0 <= measured['clipseg_seen']['miou'] <= 1.0
     assert measured['intents']['phrases'] >= 60 and measured['speed']['pipeline_hz'] > 0
+    verification = measured['verification_seen']
+    assert verification['views'] > 0
+    assert set(verification['on_object_rate']) == {'without', 'with'}
     card = (tuned_dir / 'README.md').read_text()
     assert 'simulator renders only' in card and 'train intents' in card
     assert 'mIoU' in (clipseg_dir / 'README.md').read_text()

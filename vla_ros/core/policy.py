@@ -132,6 +132,7 @@ class ServoConfig:
     arrive_area_fraction: float = 0.5  # arrived when the target fills this much
     arrive_bottom: float = 0.7  # ... or reaches this low in the image (1 = bottom edge)
     arrive_confidence: float = 0.5  # ... while at least this confident
+    arrive_min_area: float = 0.01  # ... and this large: a speck at the bottom edge is floor
     min_approach_fraction: float = 0.25  # slowest approach, as a fraction of the speed
     search_speed_rps: float = 0.4
     search_direction: float = 1.0  # +1 turns left (counter-clockwise), -1 right
@@ -192,7 +193,8 @@ def servo(target: TargetView, config: ServoConfig):
     """(v, w, arrived) for a visible target: turn towards it, drive when centred, slow near."""
     if target.area >= config.arrive_area_fraction or (
             target.confidence >= config.arrive_confidence
-            and target.bottom >= config.arrive_bottom):
+            and target.bottom >= config.arrive_bottom
+            and target.area >= config.arrive_min_area):
         return 0.0, 0.0, True
     angular = turn_towards(target.x, config)
     linear = 0.0

@@ -73,12 +73,20 @@ def find_target(probability: np.ndarray, threshold: float, previous: Target = No
     the largest, or, given the `previous` frame's target, the region nearest to it unless
     another is SWITCH_AREA_RATIO times larger: with two similar regions in view the largest
     one alternates from frame to frame as the view shifts, and a robot turning towards each
-    in turn never turns at all (seen in the simulator). `accept`, if given, is asked about
-    the regions (largest first) and returns one bool each: only accepted ones can be chosen.
+    in turn never turns at all (seen in the simulator).
+
+    `accept`, if given, is asked about the regions (largest first) and returns one bool each:
+    only accepted ones can be chosen. A region that continues `previous` (one holds the
+    other's centroid in its box) is not asked again: `previous` was accepted, and the check
+    of a near object's crop, cut off by the image edges, flickers (seen in the simulator).
     """
     regions = find_regions(probability, threshold)
     if accept is not None and regions:
-        regions = [region for region, ok in zip(regions, accept(regions)) if ok]
+        continuing = [_continues(region, previous) for region in regions]
+        asked = [region for region, known in zip(regions, continuing) if not known]
+        verdicts = iter(accept(asked) if asked else ())
+        regions = [region for region, known in zip(regions, continuing)
+                   if known or next(verdicts)]
     if not regions:
         return NOT_VISIBLE
     chosen = regions[0]
@@ -87,6 +95,15 @@ def find_target(probability: np.ndarray, threshold: float, previous: Target = No
         if chosen.area < SWITCH_AREA_RATIO * nearest.area:
             chosen = nearest
     return chosen
+
+
+def _inside(x: float, y: float, box: Target) -> bool:
+    return box.left <= x <= box.left + 2 * box.width and box.top <= y <= box.bottom
+
+
+def _continues(region: Target, previous: Target) -> bool:
+    return previous is not None and previous.visible and (
+        _inside(previous.x, previous.y, region) or _inside(region.x, region.y, previous))
 
 
 def crop_region(rgb: np.ndarray, target: Target, padding: float, min_side: int = 16):

@@ -55,6 +55,8 @@ SERVO_PARAMETERS = {
     'arrive_bottom': (0.7, (-1.0, 1.0), "or: the target's lowest row at which it has "
                       'arrived (1 = image bottom; a distance cue for things on the floor)'),
     'arrive_confidence': (0.5, (0.0, 1.0), 'confidence the bottom-edge rule needs'),
+    'arrive_min_area': (0.01, (0.0, 1.0), 'target area the bottom-edge rule needs (a '
+                        'speck at the bottom edge is the floor, not a near object)'),
     'min_approach_fraction': (0.25, (0.0, 1.0), 'slowest approach as a fraction of the speed'),
     'search_speed_rps': (0.4, (0.0, 5.0), 'turn rate while searching (rad/s)'),
     'search_timeout_s': (20.0, (0.0, 3600.0), 'search this long, then stop: "not found"'),

@@ -112,22 +112,72 @@ def segmentation_metrics(segmenter, split, label: str, seed: int = 0) -> dict:
             'absent_mean_false_area': float(np.mean(false_area))}
 
 
-def pipeline_speed(encoder, segmenter, frame: np.ndarray, frames: int = 100) -> dict:
-    """Per frame: the camera embedding, the segmenter's masks and the target, in sequence on
-    this machine's CPU (what the two image nodes do for every frame).
+def verification_metrics(verifier, segmenter, split, label: str, seed: int = 0) -> dict:
+    """What the target verifier changes, with and without it, per view's main object: the
+    target (find_target) of its own prompt lies on it; a look-alike prompt (its colour, a
+    shape absent from the scene) or a prompt naming nothing in the scene yields a target.
+    """
+    from vla_ros.core.dataset import HELD_OUT
+    from vla_ros.core.scene import SHAPES
+    from vla_ros.core.segmentation import find_target
+    from vla_ros.training.data import combo_text, named_views
+    from vla_ros.training.train import absent_prompt
+
+    rng = random.Random(seed)
+    keys = ('on_object', 'look_alike_target', 'absent_target')
+    counts, asked = {key: [0, 0] for key in keys}, dict.fromkeys(keys, 0)
+    views = 0
+    for view, obj, combo in named_views(split, None if label == 'seen' else HELD_OUT):
+        image, labels = split.images[view], split.labels[view]
+        present = {(o['colour'], o['shape']) for o in split.records[view]['objects']}
+        look_alikes = [(combo[0], shape) for shape in SHAPES if (combo[0], shape) not in present]
+        prompts = {'on_object': combo_text(combo),
+                   'absent_target': absent_prompt(split, view, rng)}
+        if look_alikes:
+            prompts['look_alike_target'] = combo_text(rng.choice(look_alikes))
+        segmenter.set_prompts(list(prompts.values()))
+        probabilities = segmenter.segment(image)
+        for (key, prompt), probability in zip(prompts.items(), probabilities):
+            asked[key] += 1
+            verifier.set_prompt(prompt)
+            def verified(regions, image=image):
+                return verifier.accept(image, regions)
+            for column, accept in enumerate([None, verified]):
+                target = find_target(probability, 0.5, accept=accept)
+                if key == 'on_object':
+                    height, width = labels.shape
+                    row = min(int((target.y + 1) / 2 * height), height - 1)
+                    col = min(int((target.x + 1) / 2 * width), width - 1)
+                    counts[key][column] += target.visible and labels[row, col] == obj + 1
+                else:
+                    counts[key][column] += target.visible
+        views += 1
+    return {'views': views, **{f'{key}_rate': {'without': without / max(asked[key], 1),
+                                                'with': with_ / max(asked[key], 1)}
+                               for key, (without, with_) in counts.items()}}
+
+
+def pipeline_speed(encoder, segmenter, verifier, frame: np.ndarray, frames: int = 100) -> dict:
+    """Per frame: the camera embedding, the segmenter's masks and the verified target, in
+    sequence on this machine's CPU (what the two image nodes do for every frame).
     """
     from vla_ros.core.segmentation import find_target
 
     segmenter.set_prompts(['red ball'])
+    verifier.set_prompt('red ball')
+
+    def target():
+        return find_target(segmenter.segment(frame)[0], 0.5,
+                           accept=lambda regions: verifier.accept(frame, regions))
     for _ in range(5):
         encoder.encode_images([frame])
-        find_target(segmenter.segment(frame)[0], 0.5)
+        target()
     times = {'camera_embedding': [], 'segmentation': []}
     for _ in range(frames):
         started = time.perf_counter()
         encoder.encode_images([frame])
         middle = time.perf_counter()
-        find_target(segmenter.segment(frame)[0], 0.5)
+        target()
         done = time.perf_counter()
         times['camera_embedding'].append(middle - started)
         times['segmentation'].append(done - middle)
@@ -143,6 +193,7 @@ def run_measure(args) -> int:
 
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
     from vla_ros.core.models import load_model, ModelLoadError
+    from vla_ros.core.verification import TargetVerifier
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,6 +203,7 @@ def run_measure(args) -> int:
     except ModelLoadError as error:
         print(f'[eval-models] {error}', file=sys.stderr)
         return 2
+    verifier = TargetVerifier(encoder)
     results = {'clip': encoder.name, 'clipseg': segmenter.name, 'dim': encoder.dim,
                'torch_threads': torch.get_num_threads()}
     splits = {'seen': _load(args.seen), 'held_out': _load(args.heldout)}
@@ -160,8 +212,11 @@ def run_measure(args) -> int:
         results[f'clip_{label}'] = clip_metrics(encoder, split, label)
         print(f'[eval-models] CLIPSeg on {label} views ...', flush=True)
         results[f'clipseg_{label}'] = segmentation_metrics(segmenter, split, label)
+        print(f'[eval-models] target verification on {label} views ...', flush=True)
+        results[f'verification_{label}'] = verification_metrics(verifier, segmenter, split,
+                                                                label)
     results['intents'] = intent_metrics(encoder, Path(args.paraphrases))
-    results['speed'] = pipeline_speed(encoder, segmenter, splits['seen'].images[0])
+    results['speed'] = pipeline_speed(encoder, segmenter, verifier, splits['seen'].images[0])
     text = json.dumps(results, indent=1)
     print(text)
     if args.output:
