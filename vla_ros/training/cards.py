@@ -31,10 +31,14 @@ def _rows(seen: dict, held: dict, rows) -> str:
 
 
 def clip_card(folder: Path, results: dict) -> str:
-    final = json.loads((folder / 'training.json').read_text())
-    # Two stages: contrastive training, then the text tower tuned to the policy's intents.
-    training = final.get('previous_stage') or final
-    stages = [training] + ([final] if final is not training else [])
+    # Its stages, first to last: contrastive training, the text tower tuned to the policy's
+    # intents, the vision tower tuned on object crops; each records the one before.
+    stages, stage = [], json.loads((folder / 'training.json').read_text())
+    while stage:
+        stages.insert(0, stage)
+        stage = stage.get('previous_stage')
+    training = stages[0]
+    crops = next((stage for stage in stages if stage['kind'] == 'crops'), None)
     commands = '\n'.join(stage['command'] for stage in stages)
     minutes = sum(stage['training_seconds'] for stage in stages) / 60
     seen, held = results['clip_seen'], results['clip_held_out']
@@ -70,15 +74,16 @@ is the camera and command embedder's default when no model is configured.
   above the policy's similarity threshold of 0.5, while descriptions stay with their images.
   The held-out paraphrases of test/data/intent_paraphrases.yaml are removed from everything
   it generates.
-
+{_crops_bullet(crops)}
 ## Reproduce
 ```
 vla-ros dataset --split train --scenes 1000 --views 10 --output runs/dataset
 {commands}
 ```
 Seed {training['seed']}; {' + '.join(f"{stage['steps']} steps of batch {stage['batch']}"
-                                   for stage in stages)}; AdamW lr {training['lr']}, bfloat16
-autocast; {minutes:.0f} min in all on {training['torch_threads']} CPU threads.
+                                   for stage in stages)}; AdamW, learning rates
+{' / '.join(str(stage['lr']) for stage in stages)}, bfloat16 autocast; {minutes:.0f} min in all
+on {training['torch_threads']} CPU threads.
 
 ## Measured (`vla-ros eval-models`, new scenes)
 | | seen combinations | held-out combinations |
@@ -91,8 +96,38 @@ Intent of {intents['phrases']} held-out paraphrases (nearest intent): {intent_ac
 with the policy's thresholds (similarity 0.5, margin 0.02):
 {_percent(intents['accuracy_with_deployed_thresholds'])} right,
 {_percent(intents['refused_with_deployed_thresholds'])} refused as low confidence.
-
+{_verification_table(results)}
 {LIMITS}"""
+
+
+def _crops_bullet(crops) -> str:
+    if crops is None:
+        return ''
+    return (f"- Crops: a third stage (`vla-ros train crops`, text tower frozen) tunes the "
+            f"vision tower\n  on {crops['crops']} crops of single objects, cut out as the scene "
+            f"segmenter's target verifier\n  cuts out a region, alongside the {crops['views']} "
+            'whole views, towards their "a <colour>\n  <shape>" captions.\n')
+
+
+VERIFICATION_ROWS = (
+    ("the named object's prompt gives a target on it", 'on_object_rate'),
+    ('a look-alike prompt (its colour, a shape not in the scene) gives a target',
+     'look_alike_target_rate'),
+    ('a prompt naming nothing in the scene gives a target', 'absent_target_rate'))
+
+
+def _verification_table(results: dict) -> str:
+    """The target verifier with this CLIP on the CLIPSeg's regions, if it was measured."""
+    if 'verification_seen' not in results:
+        return ''
+    seen, held = results['verification_seen'], results['verification_held_out']
+
+    def cell(rates):
+        return f"{_percent(rates['without'])} -> {_percent(rates['with'])}"
+    rows = '\n'.join(f'| {title} | {cell(seen[key])} | {cell(held[key])} |'
+                     for title, key in VERIFICATION_ROWS)
+    return ("\n## As the scene segmenter's target verifier (unverified -> verified)\n"
+            '| | seen combinations | held-out combinations |\n|---|---|---|\n' + rows + '\n')
 
 
 def _dataset_command(folder) -> str:
@@ -149,7 +184,7 @@ Seed {training['seed']}, {training['steps']} steps of batch {training['batch']},
 {table}
 
 Speed on this machine ({results['torch_threads']} threads, {speed['frame']} frame): camera
-embedding {speed['camera_embedding_ms_p50']:.1f} ms + masks and target
+embedding {speed['camera_embedding_ms_p50']:.1f} ms + masks and the verified target
 {speed['segmentation_ms_p50']:.1f} ms = {speed['total_ms_p50']:.1f} ms p50, i.e.
 {speed['pipeline_hz']:.0f} frames/s for the whole perception pipeline.
 
