@@ -272,9 +272,9 @@ def test_targets_are_verified_by_a_clip(ros, tiny_clipseg_dir, tiny_clip_dir, mo
     msg, regions, verdicts = verification_case(models, tiny_clipseg_dir, tiny_clip_dir,
                                                prompt, contrasts)
     assert regions and (accepted or not any(verdicts))
-    segmenter_with_command(ros, tiny_clipseg_dir, models, prompts=[prompt],
-                           verify_targets=True, verification_model=str(tiny_clip_dir),
-                           verification_contrasts=contrasts)
+    node = segmenter_with_command(ros, tiny_clipseg_dir, models, prompts=[prompt],
+                                  verify_targets=True, verification_model=str(tiny_clip_dir),
+                                  verification_contrasts=contrasts)
     targets = ros.collect(PointStamped, 'target')
     masks = ros.collect(Image, 'segmentation/mask')
     assert publish_until(ros.publisher(Image, 'image', qos_profile_sensor_data), msg, targets)
@@ -284,6 +284,7 @@ def test_targets_are_verified_by_a_clip(ros, tiny_clipseg_dir, tiny_clip_dir, mo
     else:  # refused: no target, though the mask still shows what CLIPSeg saw
         assert targets[0].point.z == 0.0
         assert wait_until(lambda: masks) and from_mask_msg(masks[0]).any()
+        assert node.diagnostic_values()['regions refused by verification'] >= 1
 
 
 def test_verification_needs_contrasts(ros, tiny_clipseg_dir, models):

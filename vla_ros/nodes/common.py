@@ -169,6 +169,7 @@ class ModelNode(Node):
             device=f'{self.loaded.device} {str(self.loaded.dtype).replace("torch.", "")}',
             stale_input_s=self.stale_input_s, max_drop_fraction=self.max_drop_fraction)
         self._last_report = (stats, now)
+        report.values.update(self.diagnostic_values())
         publish_report(self.diagnostics_pub, self, 'inference', self.loaded.name, report)
 
     def _on_set_parameters(self, parameters):
@@ -180,6 +181,10 @@ class ModelNode(Node):
             for parameter in parameters:
                 self.apply_parameter(parameter)
         return SetParametersResult(successful=True)
+
+    def diagnostic_values(self) -> dict:
+        """A subclass's own key/values for its /diagnostics status."""
+        return {}
 
     # Worker -----------------------------------------------------------------------------
     def process(self, item):

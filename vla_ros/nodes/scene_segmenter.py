@@ -54,6 +54,7 @@ class SceneSegmenter(ModelNode):
 
         self.segmenter = ClipSegSegmenter(self.load_model())
         self.verifier = None
+        self.regions_checked = self.regions_refused = 0  # by the verifier (worker thread)
         if verifier_config is not None:
             clip = self._model_cache.get('clip', self.verification_model, self.device,
                                          self.dtype)
@@ -148,7 +149,7 @@ class SceneSegmenter(ModelNode):
         # camera's: the target is in normalised coordinates, and it is several times cheaper.
         probabilities = self.segmenter.probabilities(rgb)
         accept = None if self.verifier is None else (
-            lambda regions: self.verifier.accept(rgb, regions))
+            lambda regions: self._verify(rgb, regions))
         target = find_target(probabilities[0], threshold, self.previous_target, accept)
         self.previous_target = target
         height, width = rgb.shape[:2]
@@ -159,6 +160,20 @@ class SceneSegmenter(ModelNode):
         if self.overlay_pub.get_subscription_count() > 0:  # drawn only for a viewer
             overlay = render_overlay(rgb, labels, prompts, target)
         return msg.header, mask, overlay, target
+
+    def _verify(self, rgb, regions):
+        verdicts = self.verifier.accept(rgb, regions)
+        self.regions_checked += len(verdicts)
+        self.regions_refused += verdicts.count(False)
+        return verdicts
+
+    def diagnostic_values(self):
+        if self.verifier is None:
+            return {'target verification': 'off'}
+        # Refusals explain a mask in rviz with no target: the CLIP did not call it the prompt.
+        return {'target verification': self.verification_model or 'embedded CLIP',
+                'regions checked by verification': self.regions_checked,
+                'regions refused by verification': self.regions_refused}
 
     def publish_result(self, result):
         header, mask, overlay, target = result
