@@ -1,11 +1,11 @@
 """A second opinion on CLIPSeg's regions from the camera CLIP, before the robot acts on them.
 
-CLIPSeg on the small embedded models often lights up the right colour on the wrong shape or a
-patch of wall; asked about a crop of each region, the CLIP names the right colour x shape far
-more reliably (measured on held-out renders: 98.7 % of wrong regions refused, 88 % of right
-ones kept; the figures are in the README). A region is kept when the prompt is the best match
-of its crop among the prompt and a list of contrast phrases: the things the robot could
-confuse it with.
+CLIPSeg on the small embedded models lights up the right colour on the wrong shape and patches
+of wall; asked about a crop of each region, the CLIP names the right colour x shape far more
+reliably (`vla-ros eval-models` on new scenes: a look-alike prompt gets a target in 7.6 % of
+views instead of 100 %, the named object still in 99.4 %; the README has the table). A region
+is kept when the prompt is the best match of its crop among the prompt and a list of contrast
+phrases: the things the robot could confuse it with.
 """
 
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ def default_contrasts() -> tuple:
 class VerifierConfig:
     contrasts: tuple = default_contrasts()
     template: str = 'a {}'
-    padding: float = 0.2  # of the box's longer side, each side (0.2 measured best of 0.2-1)
+    padding: float = 0.2  # of the box's longer side, each side (0.1-0.35 alike, 1.0 worse)
     max_regions: int = 3  # the largest ones; each costs one CLIP image embedding
 
 
