@@ -182,6 +182,12 @@ def _loop(args, model, parameters, step_loss, output: Path, describe):
     return record
 
 
+def _training_record(folder):
+    """The training.json of the model a stage starts from (None if it has none)."""
+    path = Path(folder) / 'training.json'
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _save(model, processor, output: Path, record: dict) -> int:
     """The finished model as a Hugging Face folder, with its training record."""
     model.cpu()
@@ -351,9 +357,7 @@ def train_intents(args) -> int:
                    {'views': len(pairs), 'data': str(args.data), 'clip': str(args.clip),
                     'parameters': sum(p.numel() for p in model.parameters()),
                     'trained_parameters': sum(p.numel() for p in trainable)})
-    previous = json.loads((Path(args.clip) / 'training.json').read_text()) \
-        if (Path(args.clip) / 'training.json').is_file() else None
-    record['previous_stage'] = previous
+    record['previous_stage'] = _training_record(args.clip)
     return _save(model, processor, output, record)
 
 
@@ -437,9 +441,7 @@ def train_crops(args) -> int:
                     'clip': str(args.clip), 'classes': len(seen),
                     'parameters': sum(p.numel() for p in model.parameters()),
                     'trained_parameters': sum(p.numel() for p in trainable)})
-    previous = json.loads((Path(args.clip) / 'training.json').read_text()) \
-        if (Path(args.clip) / 'training.json').is_file() else None
-    record['previous_stage'] = previous
+    record['previous_stage'] = _training_record(args.clip)
     return _save(model, processor, output, record)
 
 
