@@ -10,6 +10,7 @@ than real time. Two perception modes:
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 import math
 import time
 
@@ -18,7 +19,7 @@ import numpy as np
 from vla_ros.core.policy import ActionPolicy, DEFAULT_INTENTS, ServoConfig, TargetView
 from vla_ros.core.safety import SafetyLayer, SafetyLimits
 from vla_ros.core.scene import Scene
-from vla_ros.core.segmentation import find_target
+from vla_ros.core.segmentation import find_target, pixel_at
 from vla_ros.core.sim_world import SimWorld
 from vla_ros.core.text import object_phrase
 
@@ -92,8 +93,7 @@ class RealPerception:
     def see(self, world: SimWorld, scene: Scene):
         rgb = world.render()
         probabilities = self.segmenter.probabilities(rgb)
-        accept = None if self.verifier is None else (
-            lambda regions: self.verifier.accept(rgb, regions))
+        accept = None if self.verifier is None else partial(self.verifier.accept, rgb)
         self.previous = find_target(probabilities[0], self.mask_threshold, self.previous, accept)
         return self.previous, rgb
 
@@ -148,10 +148,8 @@ def _view_lies_on(world: SimWorld, scene: Scene, view: TargetView | None) -> str
     if view is None or not view.visible:
         return 'none'
     labels = world.label_image()
-    height, width = labels.shape
-    row = min(max(int((view.y + 1) * height / 2), 0), height - 1)
-    col = min(max(int((view.x + 1) * width / 2), 0), width - 1)
-    return 'target' if labels[row, col] == scene.target_index + 1 else 'other'
+    on = labels[pixel_at(view.x, view.y, *labels.shape)]
+    return 'target' if on == scene.target_index + 1 else 'other'
 
 
 def run_episode(scene: Scene, perception, servo_config: ServoConfig = None,

@@ -49,19 +49,33 @@ def find_regions(probability: np.ndarray, threshold: float) -> list:
     above = np.ascontiguousarray(probability >= threshold, dtype=np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
     height, width = probability.shape
+    # Per-region weighted sums in one pass over the image (this runs on every frame, and a
+    # segmenter's noise can make dozens of regions). Pixel centres map to (-1, 1): column c
+    # -> (2c + 1) / width - 1.
+    rows, cols = np.indices(probability.shape)
+    weights = np.where(labels > 0, probability, 0.0).astype(np.float64).ravel()
+    flat = labels.ravel()
+
+    def weighted_sum(values):
+        return np.bincount(flat, weights * values.ravel(), minlength=count)
+    mass = weighted_sum(np.ones_like(probability, dtype=np.float64))
+    sum_x = weighted_sum((2.0 * cols + 1.0) / width - 1.0)
+    sum_y = weighted_sum((2.0 * rows + 1.0) / height - 1.0)
     regions = []
     for region in 1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind='stable'):
-        rows, cols = np.nonzero(labels == region)
-        weights = probability[rows, cols].astype(np.float64)
-        # Pixel centres map to (-1, 1): column c -> (2c + 1) / width - 1.
+        left, top, box_width, box_height, area = stats[region]
         regions.append(Target(
-            x=float(np.average((2.0 * cols + 1.0) / width - 1.0, weights=weights)),
-            y=float(np.average((2.0 * rows + 1.0) / height - 1.0, weights=weights)),
-            confidence=float(weights.mean()), area=rows.size / probability.size,
-            width=stats[region, cv2.CC_STAT_WIDTH] / width,
-            bottom=2.0 * (rows.max() + 1) / height - 1.0,
-            left=2.0 * cols.min() / width - 1.0, top=2.0 * rows.min() / height - 1.0))
+            x=float(sum_x[region] / mass[region]), y=float(sum_y[region] / mass[region]),
+            confidence=float(mass[region] / area), area=area / probability.size,
+            width=box_width / width, bottom=2.0 * (top + box_height) / height - 1.0,
+            left=2.0 * left / width - 1.0, top=2.0 * top / height - 1.0))
     return regions
+
+
+def pixel_at(x: float, y: float, height: int, width: int):
+    """(row, column) of the pixel under normalised image point (x, y)."""
+    return (min(max(int((y + 1) * height / 2), 0), height - 1),
+            min(max(int((x + 1) * width / 2), 0), width - 1))
 
 
 def find_target(probability: np.ndarray, threshold: float, previous: Target = None,

@@ -1,5 +1,7 @@
 """scene_segmenter: frames + the command's object phrase -> CLIPSeg mask, overlay and target."""
 
+from functools import partial
+
 from geometry_msgs.msg import PointStamped, Vector3Stamped
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.parameter import Parameter
@@ -148,8 +150,7 @@ class SceneSegmenter(ModelNode):
         # Target and masks at the model's resolution (352 px for CLIPSeg rd64), not the
         # camera's: the target is in normalised coordinates, and it is several times cheaper.
         probabilities = self.segmenter.probabilities(rgb)
-        accept = None if self.verifier is None else (
-            lambda regions: self._verify(rgb, regions))
+        accept = None if self.verifier is None else partial(self._verify, rgb)
         target = find_target(probabilities[0], threshold, self.previous_target, accept)
         self.previous_target = target
         height, width = rgb.shape[:2]

@@ -5,6 +5,7 @@ so the numbers describe what runs on the robot. Seen = new scenes of the trainin
 combinations; held-out = views centred on the colour x shape combinations never trained on.
 """
 
+from functools import partial
 import json
 from pathlib import Path
 import random
@@ -119,14 +120,13 @@ def verification_metrics(verifier, segmenter, split, label: str, seed: int = 0) 
     """
     from vla_ros.core.dataset import HELD_OUT
     from vla_ros.core.scene import SHAPES
-    from vla_ros.core.segmentation import find_target
+    from vla_ros.core.segmentation import find_target, pixel_at
     from vla_ros.training.data import combo_text, named_views
     from vla_ros.training.train import absent_prompt
 
     rng = random.Random(seed)
     keys = ('on_object', 'look_alike_target', 'absent_target')
     counts, asked = {key: [0, 0] for key in keys}, dict.fromkeys(keys, 0)
-    views = 0
     for view, obj, combo in named_views(split, None if label == 'seen' else HELD_OUT):
         image, labels = split.images[view], split.labels[view]
         present = {(o['colour'], o['shape']) for o in split.records[view]['objects']}
@@ -140,21 +140,17 @@ def verification_metrics(verifier, segmenter, split, label: str, seed: int = 0) 
         for (key, prompt), probability in zip(prompts.items(), probabilities):
             asked[key] += 1
             verifier.set_prompt(prompt)
-            def verified(regions, image=image):
-                return verifier.accept(image, regions)
-            for column, accept in enumerate([None, verified]):
+            for column, accept in enumerate([None, partial(verifier.accept, image)]):
                 target = find_target(probability, 0.5, accept=accept)
                 if key == 'on_object':
-                    height, width = labels.shape
-                    row = min(int((target.y + 1) / 2 * height), height - 1)
-                    col = min(int((target.x + 1) / 2 * width), width - 1)
-                    counts[key][column] += target.visible and labels[row, col] == obj + 1
+                    on = labels[pixel_at(target.x, target.y, *labels.shape)]
+                    counts[key][column] += target.visible and on == obj + 1
                 else:
                     counts[key][column] += target.visible
-        views += 1
-    return {'views': views, **{f'{key}_rate': {'without': without / max(asked[key], 1),
-                                                'with': with_ / max(asked[key], 1)}
-                               for key, (without, with_) in counts.items()}}
+    rates = {f'{key}_rate': {'without': without / max(asked[key], 1),
+                             'with': with_ / max(asked[key], 1)}
+             for key, (without, with_) in counts.items()}
+    return {'views': asked['on_object'], **rates}
 
 
 def pipeline_speed(encoder, segmenter, verifier, frame: np.ndarray, frames: int = 100) -> dict:
@@ -168,7 +164,7 @@ def pipeline_speed(encoder, segmenter, verifier, frame: np.ndarray, frames: int 
 
     def target():
         return find_target(segmenter.segment(frame)[0], 0.5,
-                           accept=lambda regions: verifier.accept(frame, regions))
+                           accept=partial(verifier.accept, frame))
     for _ in range(5):
         encoder.encode_images([frame])
         target()
