@@ -9,6 +9,7 @@ import torch
 from vla_ros.core import models, paths
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.models import load_model, ModelCache, ModelLoadError
+from vla_ros.core.segmentation import Fovea
 
 
 @pytest.fixture(scope='module')
@@ -184,6 +185,17 @@ def test_segmenter_masks_match_the_model_forward(clipseg):
         torch.sigmoid(logits)[:, None], size=image.shape[:2], mode='bilinear',
         align_corners=False)[:, 0]
     assert np.allclose(ours, reference.numpy(), atol=1e-5)
+
+
+def test_fovea_adds_the_window_segmented_in_the_same_batch(clipseg):
+    image = random_rgb(60, 80, 3)
+    clipseg.set_prompts(['red ball', 'blue cube'])
+    fovea = Fovea(top=0.25)
+    # The batched pass gives each image what it gets alone, and the window is merged in.
+    expected = fovea.merge(clipseg.probabilities(image), clipseg.probabilities(fovea.crop(image)))
+    merged = clipseg.probabilities(image, fovea)
+    assert merged.shape == expected.shape and np.allclose(merged, expected, atol=1e-5)
+    assert clipseg.segment(image, fovea).shape == (2, 60, 80)
 
 
 def test_segmenter_encodes_prompts_only_when_they_change(clipseg):

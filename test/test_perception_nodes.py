@@ -15,7 +15,7 @@ from std_msgs.msg import Float32MultiArray, String
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import from_mask_msg, to_image_msg
 from vla_ros.core.models import ModelCache, ModelLoadError
-from vla_ros.core.segmentation import find_regions, find_target
+from vla_ros.core.segmentation import find_regions, find_target, Fovea
 from vla_ros.core.verification import TargetVerifier, VerifierConfig
 from vla_ros.nodes.camera_embedder import CameraEmbedder
 from vla_ros.nodes.command_embedder import CommandEmbedder
@@ -204,6 +204,7 @@ def test_odd_commands_are_handled(ros, tiny_clip_dir, models):
 def segmenter_with_command(ros, tiny_clipseg_dir, models, command='go to the red ball',
                            **parameters):
     parameters.setdefault('verify_targets', False)  # the unverified result, unless asked
+    parameters.setdefault('fovea', False)  # one pass over the whole frame, unless asked
     node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models, **parameters)
     commands = ros.publisher(String, 'command')
     assert ros.wait_for_subscribers(commands)
@@ -212,8 +213,9 @@ def segmenter_with_command(ros, tiny_clipseg_dir, models, command='go to the red
     return node
 
 
-def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models):
-    node = segmenter_with_command(ros, tiny_clipseg_dir, models)
+@pytest.mark.parametrize('fovea', [False, True])
+def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models, fovea):
+    node = segmenter_with_command(ros, tiny_clipseg_dir, models, fovea=fovea, fovea_top=0.25)
     assert node.current_prompts()[0] == ('red ball',)
     masks = ros.collect(Image, 'segmentation/mask')
     targets = ros.collect(PointStamped, 'target')
@@ -232,10 +234,11 @@ def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models):
     # The published label mask is the segmenter's own result, brought to the frame's size.
     reference = ClipSegSegmenter(node.loaded)
     reference.set_prompts(['red ball'])
-    native = (reference.probabilities(rgb)[0] >= 0.5).astype(np.uint8)
+    probability = reference.probabilities(rgb, Fovea(top=0.25) if fovea else None)[0]
+    native = (probability >= 0.5).astype(np.uint8)
     assert np.array_equal(from_mask_msg(mask), cv2.resize(native, (64, 48),
                                                           interpolation=cv2.INTER_NEAREST))
-    expected_target = find_target(reference.probabilities(rgb)[0], 0.5)
+    expected_target = find_target(probability, 0.5)
     assert target.point.x == pytest.approx(expected_target.x, abs=1e-6)
     assert target.point.z == pytest.approx(expected_target.confidence, abs=1e-6)
     assert wait_until(lambda: extents)

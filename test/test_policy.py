@@ -144,6 +144,34 @@ def test_go_to_approaches_then_arrives_and_stays_stopped():
     assert (later.linear, later.angular, later.status) == (0.0, 0.0, 'arrived')
 
 
+def test_a_large_target_that_breaks_up_or_vanishes_is_reached():
+    # Near an object the segmenter's mask breaks up: a large tracked target that suddenly
+    # shrinks or vanishes is too close to see whole, not gone.
+    large = TargetView(0.0, 0.0, 0.9, CONFIG.near_area, bottom=0.3)
+    gone = TargetView(0.0, 0.0, 0.0, 0.0)
+    for after in (gone, TargetView(0.7, -0.5, 0.8, CONFIG.near_area * CONFIG.near_shrink / 2)):
+        policy = policy_with(2)
+        assert sighted(policy, 0.0, large).linear > 0
+        assert policy.step(1.0, after).status == 'arrived'
+    # No frame at all (a stale stream) is no news: not an arrival.
+    policy = policy_with(2)
+    sighted(policy, 0.0, large)
+    assert policy.step(1.0, None).status == 'approaching red ball'
+    # Under near_area a lost target is searched for, and a merely smaller one followed.
+    for small_then in (gone, TargetView(0.1, 0.0, 0.9, CONFIG.near_area / 2)):
+        policy = policy_with(2)
+        sighted(policy, 0.0, TargetView(0.0, 0.0, 0.9, CONFIG.near_area / 2))
+        assert policy.step(1.0, small_then).status == 'approaching red ball'
+    policy = policy_with(2)
+    sighted(policy, 0.0, large)
+    shrunk = TargetView(0.1, 0.0, 0.9, CONFIG.near_area * 0.8, bottom=0.3)
+    assert policy.step(1.0, shrunk).status == 'approaching red ball'
+    # look_for is not arriving anywhere: a lost large target is searched for as before.
+    policy = policy_with(3)
+    sighted(policy, 0.0, TargetView(0.6, 0.0, 0.9, CONFIG.near_area))
+    assert policy.step(1.0, gone).status == 'searching red ball'
+
+
 def test_go_to_searches_when_not_visible_then_gives_up():
     config = ServoConfig(search_timeout_s=5.0, search_direction=-1.0)
     policy = policy_with(2, config=config)

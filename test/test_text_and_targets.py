@@ -7,6 +7,7 @@ from vla_ros.core.segmentation import (
     crop_region,
     find_regions,
     find_target,
+    Fovea,
     mask_image,
     NOT_VISIBLE,
     render_overlay,
@@ -98,6 +99,33 @@ def test_crop_is_the_padded_square_around_the_box():
     rgb[:] = 0
     rgb[0, :] = 7  # the top row is repeated above the image
     assert crop_region(rgb, corner, padding=0.5, min_side=4)[:5].max() == 7
+
+
+def test_fovea_crops_the_middle_and_merges_it_back_in_place():
+    fovea = Fovea(top=0.25)
+    rgb = np.arange(40 * 60 * 3, dtype=np.int64).reshape(40, 60, 3).astype(np.uint8)
+    assert np.array_equal(fovea.crop(rgb), rgb[10:30, 15:45])  # half the size, centred
+    # A far object the whole-frame pass missed, found by the zoomed one: it lands where it
+    # is in the frame, at twice the resolution.
+    whole = np.zeros((1, 40, 60), np.float32)
+    zoomed = blob()[None]  # rows 10-19, columns 40-49 of the window
+    merged = fovea.merge(whole, zoomed)
+    assert merged.shape == (1, 80, 120)
+    target = find_target(merged[0], 0.5)
+    # The window covers x in [-0.5, 0.5], y in [-0.5, 0.5] of the frame.
+    inside = find_target(zoomed[0], 0.5)
+    assert target.x == pytest.approx(inside.x / 2) and target.y == pytest.approx(inside.y / 2)
+    assert target.area == pytest.approx(inside.area / 4)
+    # Outside the window the whole-frame pass stands; inside, the surer of the two.
+    whole[0, 0:5, 0:5] = 0.8
+    whole[0, 18:23, 28:33] = 0.7
+    merged = fovea.merge(whole, zoomed)
+    assert merged[0, :8, :8].min() == pytest.approx(0.8)
+    assert merged[0, 40, 60] == pytest.approx(0.7)  # under a zoomed 0 -> keeps the 0.7
+    with pytest.raises(ValueError, match='must match'):
+        fovea.merge(whole, zoomed[:, :20])
+    with pytest.raises(ValueError, match='fovea top'):
+        Fovea(top=0.7)
 
 
 def test_target_centroid_in_normalised_coordinates():

@@ -80,7 +80,8 @@ def plot_results(results, scenes, path: Path, title: str):
     plt.close(figure)
 
 
-def real_perception(clip_model, clipseg_model, device, verify: bool = True):
+def real_perception(clip_model, clipseg_model, device, verify: bool = True,
+                    fovea: bool = True):
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
     from vla_ros.core.models import load_model
     from vla_ros.core.policy import DEFAULT_INTENTS, IntentClassifier
@@ -90,9 +91,11 @@ def real_perception(clip_model, clipseg_model, device, verify: bool = True):
     segmenter = ClipSegSegmenter(load_model('clipseg', clipseg_model or '', device))
     classifier = IntentClassifier.from_encoder(DEFAULT_INTENTS, encoder.encode_texts, 0.5, 0.02)
     from vla_ros.core.episode import RealPerception
+    from vla_ros.core.segmentation import Fovea
     from vla_ros.core.verification import TargetVerifier
     return RealPerception(encoder, segmenter, classifier,
-                          verifier=TargetVerifier(encoder) if verify else None)
+                          verifier=TargetVerifier(encoder) if verify else None,
+                          fovea=Fovea() if fovea else None)
 
 
 def summarise(results, mode, seed, wall_s):
@@ -125,7 +128,7 @@ def run_eval(args) -> int:
     try:
         output.mkdir(parents=True, exist_ok=True)
         perception = OraclePerception() if args.mode == 'oracle' else real_perception(
-            args.clip_model, args.clipseg_model, args.device, args.verify)
+            args.clip_model, args.clipseg_model, args.device, args.verify, args.fovea)
     except (OSError, ModelLoadError) as error:
         print(f'[eval] cannot run: {error}', file=sys.stderr)
         return 2
@@ -140,6 +143,7 @@ def run_eval(args) -> int:
         progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
     summary = summarise(results, args.mode, args.seed, time.monotonic() - started)
     summary['target_verification'] = args.mode == 'real' and args.verify
+    summary['fovea'] = args.mode == 'real' and args.fovea
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
     title = (f'{args.mode}: {summary["success_rate"]:.0%} success, SPL {summary["spl"]:.2f}, '
              f'{summary["collisions"]} collisions, {len(results)} episodes')
@@ -163,3 +167,6 @@ def add_arguments(parser):
     parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     parser.add_argument('--no-verify', dest='verify', action='store_false',
                         help="real mode: act on CLIPSeg's regions without the CLIP's check")
+    parser.add_argument('--no-fovea', dest='fovea', action='store_false',
+                        help='real mode: segment the whole frame only, without the 2x look '
+                             'at its middle')

@@ -122,27 +122,37 @@ class ClipSegSegmenter:
         self.prompts, self._conditionals = prompts, conditionals
         return True
 
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
-        """(P, h, w) float32 probabilities in [0, 1] at the model's own output resolution."""
+    def probabilities(self, image: np.ndarray, fovea=None) -> np.ndarray:
+        """(P, h, w) float32 probabilities in [0, 1] at the model's own output resolution;
+        with a `segmentation.Fovea`, (P, 2h, 2w) with its window looked at twice as closely.
+        """
+        if fovea is None:
+            return self._probabilities([image])[0]
+        return fovea.merge(*self._probabilities([image, fovea.crop(image)]))
+
+    def _probabilities(self, images) -> np.ndarray:
+        """(N, P, h, w) for N images, in one batch."""
         if self._conditionals is None:
             raise RuntimeError('set_prompts() must be called before segmenting')
-        _check_rgb([image])
-        pixels = self.processor.image_processor(images=[image], return_tensors='pt')
+        _check_rgb(images)
+        pixels = self.processor.image_processor(images=list(images), return_tensors='pt')
         pixels = pixels['pixel_values'].to(self.loaded.device, self.loaded.dtype)
         count = len(self.prompts)
         with torch.inference_mode():
             vision = self.model.clip.get_image_features(
                 pixel_values=pixels, output_hidden_states=True)
-            # hidden_states[0] is the patch embedding, so layer i is at i + 1.
-            activations = [vision.hidden_states[index + 1].expand(count, -1, -1)
+            # hidden_states[0] is the patch embedding, so layer i is at i + 1. Rows are
+            # image-major: image n with prompt p is row n * count + p.
+            activations = [vision.hidden_states[index + 1].repeat_interleave(count, dim=0)
                            for index in self.model.extract_layers]
-            logits = self.model.decoder(activations, self._conditionals).logits
-            logits = logits.reshape(count, *logits.shape[-2:]).float()
+            logits = self.model.decoder(
+                activations, self._conditionals.repeat(len(images), 1)).logits
+            logits = logits.reshape(len(images), count, *logits.shape[-2:]).float()
         return torch.sigmoid(logits).cpu().numpy()
 
-    def segment(self, image: np.ndarray) -> np.ndarray:
+    def segment(self, image: np.ndarray, fovea=None) -> np.ndarray:
         """(P, H, W) float32 probabilities in [0, 1], one mask per prompt at the image's size."""
-        native = torch.from_numpy(self.probabilities(image))[:, None]
+        native = torch.from_numpy(self.probabilities(image, fovea))[:, None]
         resized = F.interpolate(native, size=image.shape[:2], mode='bilinear',
                                 align_corners=False)
         return resized[:, 0].numpy()

@@ -68,17 +68,18 @@ class OraclePerception:
 
 
 class RealPerception:
-    """The deployed pipeline's models: CLIP text for the intent, CLIPSeg for the target and,
-    with a `verifier`, the camera CLIP's word on each region before it can be the target.
+    """The deployed pipeline's models: CLIP text for the intent, CLIPSeg for the target (with
+    a `fovea`, also on the view's middle at twice the resolution) and, with a `verifier`, the
+    camera CLIP's word on each region before it can be the target.
     """
 
     mode = 'real'
 
     def __init__(self, clip_encoder, segmenter, classifier, mask_threshold: float = 0.5,
-                 verifier=None):
+                 verifier=None, fovea=None):
         self.encoder, self.segmenter = clip_encoder, segmenter
         self.classifier, self.mask_threshold = classifier, mask_threshold
-        self.verifier = verifier
+        self.verifier, self.fovea = verifier, fovea
         self.previous = None
 
     def instruct(self, policy: ActionPolicy, scene: Scene, now: float) -> str:
@@ -92,7 +93,7 @@ class RealPerception:
 
     def see(self, world: SimWorld, scene: Scene):
         rgb = world.render()
-        probabilities = self.segmenter.probabilities(rgb)
+        probabilities = self.segmenter.probabilities(rgb, self.fovea)
         accept = None if self.verifier is None else partial(self.verifier.accept, rgb)
         self.previous = find_target(probabilities[0], self.mask_threshold, self.previous, accept)
         return self.previous, rgb

@@ -133,6 +133,11 @@ class ServoConfig:
     arrive_bottom: float = 0.7  # ... or reaches this low in the image (1 = bottom edge)
     arrive_confidence: float = 0.5  # ... while at least this confident
     arrive_min_area: float = 0.01  # ... and this large: a speck at the bottom edge is floor
+    # ... or, once the tracked target was this large, when a frame shows it gone or shrunk
+    # under near_shrink of that: an approached object only grows, so the camera is too close
+    # to see it whole (a segmenter's mask breaks up there; seen in the simulator).
+    near_area: float = 0.15
+    near_shrink: float = 0.33
     min_approach_fraction: float = 0.25  # slowest approach, as a fraction of the speed
     search_speed_rps: float = 0.4
     search_direction: float = 1.0  # +1 turns left (counter-clockwise), -1 right
@@ -251,6 +256,9 @@ class ActionPolicy:
             return PolicyOutput(intent.linear_mps, intent.angular_rps, intent.name,
                                 needs_camera=True)
         thing = state.object_phrase or 'target'
+        if intent.behaviour == 'go_to' and self._too_close_to_see(target):
+            state.done = 'arrived'
+            return PolicyOutput(0.0, 0.0, state.done)
         target, in_sight = self._track(now, target)
         if target is not None and not in_sight:
             # Briefly out of sight: turn to where it was, never drive blind or arrive on it.
@@ -283,6 +291,15 @@ class ActionPolicy:
     def _moving_status(self, thing: str) -> str:
         verb = 'searching' if self.state.intent.behaviour == 'look_for' else 'approaching'
         return f'{verb} {thing}'
+
+    def _too_close_to_see(self, target: TargetView | None) -> bool:
+        """Whether a frame (None is no news, e.g. a stale stream) shows the large tracked
+        target gone or broken up.
+        """
+        state, config = self.state, self.servo_config
+        if target is None or not state.tracking or state.last_seen.area < config.near_area:
+            return False
+        return not target.visible or target.area < config.near_shrink * state.last_seen.area
 
     def _track(self, now: float, target: TargetView | None):
         """(target to act on or None, whether it is in sight now). A sighting is acted on

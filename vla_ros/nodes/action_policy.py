@@ -57,6 +57,10 @@ SERVO_PARAMETERS = {
     'arrive_confidence': (0.5, (0.0, 1.0), 'confidence the bottom-edge rule needs'),
     'arrive_min_area': (0.01, (0.0, 1.0), 'target area the bottom-edge rule needs (a '
                         'speck at the bottom edge is the floor, not a near object)'),
+    'near_area': (0.15, (0.0, 1.0), 'or: once the tracked target was this large, it has '
+                  'arrived when it vanishes or shrinks under near_shrink of that in one frame '
+                  '(too close to be seen whole; an approached object only grows)'),
+    'near_shrink': (0.33, (0.0, 1.0), 'the sudden shrink near_area means'),
     'min_approach_fraction': (0.25, (0.0, 1.0), 'slowest approach as a fraction of the speed'),
     'search_speed_rps': (0.4, (0.0, 5.0), 'turn rate while searching (rad/s)'),
     'search_timeout_s': (20.0, (0.0, 3600.0), 'search this long, then stop: "not found"'),

@@ -14,6 +14,7 @@ from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import to_image_msg, to_rgb
 from vla_ros.core.segmentation import (
     find_target,
+    Fovea,
     MASK_ENCODINGS,
     mask_image,
     render_overlay,
@@ -49,6 +50,7 @@ class SceneSegmenter(ModelNode):
         if self.mask_encoding not in MASK_ENCODINGS:
             raise InvalidParameterValueException(
                 'mask_encoding', self.mask_encoding, f'expected one of {MASK_ENCODINGS}')
+        self.fovea = self._declare_fovea()
         verifier_config = self._declare_verification()
         image_topic, image_type = self.declare_image_input()
         self.command_phrase = ''
@@ -78,6 +80,18 @@ class SceneSegmenter(ModelNode):
         self.command_sub = self.create_subscription(String, 'command', self.on_command,
                                                     QoSProfile(depth=10))
         self.start(f'{self.image_sub.topic_name} and {self.command_sub.topic_name}')
+
+    def _declare_fovea(self):
+        """The read-only fovea parameters; their Fovea, None when off."""
+        enabled = self.declare_parameter(
+            'fovea', True, descriptor(
+                "also segment the view's middle (half its width and height) at twice the "
+                'resolution, for far objects; one more image per frame', read_only=True)).value
+        top = self.declare_parameter(
+            'fovea_top', Fovea.top, descriptor(
+                "the fovea's top edge as a fraction of the image height: put the window over "
+                'the far floor', read_only=True, float_range=(0.0, 0.5))).value
+        return Fovea(top=top) if enabled else None
 
     def _declare_verification(self):
         """The read-only verify_targets parameters; their VerifierConfig, None when off."""
@@ -147,9 +161,10 @@ class SceneSegmenter(ModelNode):
             self.previous_target = None  # a new thing to look for
             if self.verifier is not None:
                 self.verifier.set_prompt(prompts[0])
-        # Target and masks at the model's resolution (352 px for CLIPSeg rd64), not the
-        # camera's: the target is in normalised coordinates, and it is several times cheaper.
-        probabilities = self.segmenter.probabilities(rgb)
+        # Target and masks at the model's resolution (352 px for CLIPSeg rd64; twice that
+        # with the fovea), not the camera's: the target is in normalised coordinates, and it
+        # is several times cheaper.
+        probabilities = self.segmenter.probabilities(rgb, self.fovea)
         accept = None if self.verifier is None else partial(self._verify, rgb)
         target = find_target(probabilities[0], threshold, self.previous_target, accept)
         self.previous_target = target
