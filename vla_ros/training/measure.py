@@ -153,9 +153,11 @@ def verification_metrics(verifier, segmenter, split, label: str, seed: int = 0) 
     return {'views': asked['on_object'], **rates}
 
 
-def pipeline_speed(encoder, segmenter, verifier, frame: np.ndarray, frames: int = 100) -> dict:
-    """Per frame: the camera embedding, the segmenter's masks and the verified target, in
-    sequence on this machine's CPU (what the two image nodes do for every frame).
+def pipeline_speed(encoder, segmenter, verifier, frame: np.ndarray, fovea=None,
+                   frames: int = 100) -> dict:
+    """Per frame: the camera embedding, the segmenter's masks (with `fovea`, as the node's
+    default) and the verified target, in sequence on this machine's CPU (what the two image
+    nodes do for every frame).
     """
     from vla_ros.core.segmentation import find_target
 
@@ -163,7 +165,7 @@ def pipeline_speed(encoder, segmenter, verifier, frame: np.ndarray, frames: int 
     verifier.set_prompt('red ball')
 
     def target():
-        return find_target(segmenter.segment(frame)[0], 0.5,
+        return find_target(segmenter.segment(frame, fovea)[0], 0.5,
                            accept=partial(verifier.accept, frame))
     for _ in range(5):
         encoder.encode_images([frame])
@@ -189,6 +191,7 @@ def run_measure(args) -> int:
 
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
     from vla_ros.core.models import load_model, ModelLoadError
+    from vla_ros.core.segmentation import Fovea
     from vla_ros.core.verification import TargetVerifier
 
     if args.threads:
@@ -212,7 +215,9 @@ def run_measure(args) -> int:
         results[f'verification_{label}'] = verification_metrics(verifier, segmenter, split,
                                                                 label)
     results['intents'] = intent_metrics(encoder, Path(args.paraphrases))
-    results['speed'] = pipeline_speed(encoder, segmenter, verifier, splits['seen'].images[0])
+    frame = splits['seen'].images[0]
+    results['speed'] = pipeline_speed(encoder, segmenter, verifier, frame, Fovea())
+    results['speed_without_fovea'] = pipeline_speed(encoder, segmenter, verifier, frame)
     text = json.dumps(results, indent=1)
     print(text)
     if args.output:
