@@ -36,3 +36,19 @@ def test_only_the_largest_regions_are_checked(encoder):
     verdicts = verifier.accept(rgb, regions)
     assert len(verdicts) == 5 and verdicts[2:] == [False, False, False]
     assert verifier.accept(rgb, []) == []
+
+
+def test_specks_are_refused_without_a_check(encoder):
+    probability = np.zeros((40, 60), np.float32)
+    probability[5:20, 0:10] = 0.9  # 6 % of the image
+    probability[30:32, 40:42] = 0.9  # 4 pixels: 0.17 %
+    regions = find_regions(probability, 0.5)
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    verifier = TargetVerifier(encoder, VerifierConfig(contrasts=('blue cube',), min_area=0.01))
+    verifier.set_prompt('red ball')
+    checked = []
+    scores = verifier.scores
+    verifier.scores = lambda crops: checked.append(len(crops)) or scores(crops)
+    verdicts = verifier.accept(rgb, regions)
+    assert checked == [1] and len(verdicts) == 2 and verdicts[1] is False
+    assert verifier.accept(rgb, regions[1:]) == [False] and checked == [1]

@@ -27,6 +27,9 @@ class VerifierConfig:
     template: str = 'a {}'
     padding: float = 0.2  # of the box's longer side, each side (0.1-0.35 alike, 1.0 worse)
     max_regions: int = 3  # the largest ones; each costs one CLIP image embedding
+    # Smaller regions are refused unseen: the policy ignores them (its min_target_area), and
+    # they were half of the crops checked in the simulator's episodes.
+    min_area: float = 0.0005
 
 
 class TargetVerifier:
@@ -57,10 +60,14 @@ class TargetVerifier:
         return similarity[:, 0] - similarity[:, 1:].max(axis=1)
 
     def accept(self, rgb: np.ndarray, regions) -> list:
-        """One bool per region (largest first); those past max_regions are refused unseen."""
-        checked = regions[:self.config.max_regions]
+        """One bool per region (largest first); those past max_regions or under min_area are
+        refused unseen.
+        """
+        checked = [region for region in regions
+                   if region.area >= self.config.min_area][:self.config.max_regions]
         if not checked:
-            return []
+            return [False] * len(regions)
         crops = [crop_region(rgb, region, self.config.padding) for region in checked]
         verdicts = [bool(score > 0) for score in self.scores(crops)]
+        # Regions come largest first, so the checked ones are the first len(checked).
         return verdicts + [False] * (len(regions) - len(checked))

@@ -108,6 +108,11 @@ class SceneSegmenter(ModelNode):
             'verification_padding', VerifierConfig.padding, descriptor(
                 "context around a region's box in its crop, as a fraction of the box's longer "
                 'side on each side', read_only=True, float_range=(0.0, 2.0))).value
+        min_area = self.declare_parameter(
+            'verification_min_area', VerifierConfig.min_area, descriptor(
+                'smaller regions (image fraction) are refused without a check; keep it at '
+                "most the action_policy's min_target_area", read_only=True,
+                float_range=(0.0, 1.0))).value
         contrasts = self._string_list(self.declare_parameter(
             'verification_contrasts', list(default_contrasts()), descriptor(
                 'what a target could be confused with ("green ball" for "green pyramid"); '
@@ -118,7 +123,7 @@ class SceneSegmenter(ModelNode):
             raise InvalidParameterValueException(
                 'verification_contrasts', contrasts,
                 'list the things a target could be confused with, or set verify_targets false')
-        return VerifierConfig(contrasts=tuple(contrasts), padding=padding)
+        return VerifierConfig(contrasts=tuple(contrasts), padding=padding, min_area=min_area)
 
     @staticmethod
     def _string_list(value):

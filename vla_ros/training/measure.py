@@ -165,7 +165,8 @@ def pipeline_speed(encoder, segmenter, verifier, frame: np.ndarray, fovea=None,
     verifier.set_prompt('red ball')
 
     def target():
-        return find_target(segmenter.segment(frame, fovea)[0], 0.5,
+        # At the model's resolution, as the scene segmenter node does.
+        return find_target(segmenter.probabilities(frame, fovea)[0], 0.5,
                            accept=partial(verifier.accept, frame))
     for _ in range(5):
         encoder.encode_images([frame])
