@@ -153,38 +153,46 @@ def verification_metrics(verifier, segmenter, split, label: str, seed: int = 0) 
     return {'views': asked['on_object'], **rates}
 
 
-def pipeline_speed(encoder, segmenter, verifier, frame: np.ndarray, fovea=None,
-                   frames: int = 100) -> dict:
-    """Per frame: the camera embedding, the segmenter's masks (with `fovea`, as the node's
-    default) and the verified target, in sequence on this machine's CPU (what the two image
-    nodes do for every frame).
+def pipeline_speed(encoder, segmenter, verifier, images, foveas, frames: int = 100) -> list:
+    """Per frame: the camera embedding, the segmenter's masks and the verified target, in
+    sequence on this machine's CPU (what the two image nodes do for every frame), over
+    `frames` frames cycling through `images` (the cost of verification depends on what is in
+    view); one result per entry of `foveas` (None: the whole frame only), measured in turns,
+    frame by frame, so that a busy machine slows every variant alike.
     """
     from vla_ros.core.segmentation import find_target
 
     segmenter.set_prompts(['red ball'])
     verifier.set_prompt('red ball')
 
-    def target():
+    def target(frame, fovea):
         # At the model's resolution, as the scene segmenter node does.
         return find_target(segmenter.probabilities(frame, fovea)[0], 0.5,
                            accept=partial(verifier.accept, frame))
-    for _ in range(5):
-        encoder.encode_images([frame])
-        target()
-    times = {'camera_embedding': [], 'segmentation': []}
-    for _ in range(frames):
-        started = time.perf_counter()
-        encoder.encode_images([frame])
-        middle = time.perf_counter()
-        target()
-        done = time.perf_counter()
-        times['camera_embedding'].append(middle - started)
-        times['segmentation'].append(done - middle)
-    total = np.array(times['camera_embedding']) + np.array(times['segmentation'])
-    result = {f'{key}_ms_p50': 1e3 * float(np.median(value)) for key, value in times.items()}
-    result.update(frame=f'{frame.shape[1]}x{frame.shape[0]}', total_ms_p50=1e3 * float(
-        np.median(total)), pipeline_hz=float(1.0 / np.median(total)))
-    return result
+    for fovea in foveas:
+        for frame in images[:5]:
+            encoder.encode_images([frame])
+            target(frame, fovea)
+    times = [{'camera_embedding': [], 'segmentation': []} for _ in foveas]
+    for index in range(frames):
+        frame = images[index % len(images)]
+        for fovea, variant in zip(foveas, times):
+            started = time.perf_counter()
+            encoder.encode_images([frame])
+            middle = time.perf_counter()
+            target(frame, fovea)
+            done = time.perf_counter()
+            variant['camera_embedding'].append(middle - started)
+            variant['segmentation'].append(done - middle)
+    results = []
+    for variant in times:
+        total = np.array(variant['camera_embedding']) + np.array(variant['segmentation'])
+        result = {f'{key}_ms_p50': 1e3 * float(np.median(value))
+                  for key, value in variant.items()}
+        result.update(frame=f'{images[0].shape[1]}x{images[0].shape[0]}', total_ms_p50=1e3 * float(
+            np.median(total)), pipeline_hz=float(1.0 / np.median(total)))
+        results.append(result)
+    return results
 
 
 def run_measure(args) -> int:
@@ -216,9 +224,8 @@ def run_measure(args) -> int:
         results[f'verification_{label}'] = verification_metrics(verifier, segmenter, split,
                                                                 label)
     results['intents'] = intent_metrics(encoder, Path(args.paraphrases))
-    frame = splits['seen'].images[0]
-    results['speed'] = pipeline_speed(encoder, segmenter, verifier, frame, Fovea())
-    results['speed_without_fovea'] = pipeline_speed(encoder, segmenter, verifier, frame)
+    results['speed'], results['speed_without_fovea'] = pipeline_speed(
+        encoder, segmenter, verifier, list(splits['seen'].images[:20]), [Fovea(), None])
     text = json.dumps(results, indent=1)
     print(text)
     if args.output:
