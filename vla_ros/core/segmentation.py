@@ -163,11 +163,10 @@ class Fovea:
         """(P, 2h, 2w) probabilities: `whole` (P, h, w) upsampled, with the window's own
         (P, h, w) in its place wherever it is the more confident of the two.
         """
-        count, height, width = whole.shape
+        _, height, width = whole.shape
         if zoomed.shape != whole.shape:
             raise ValueError(f'whole {whole.shape} and zoomed {zoomed.shape} must match')
-        merged = np.stack([cv2.resize(plane, (2 * width, 2 * height),
-                                      interpolation=cv2.INTER_LINEAR) for plane in whole])
+        merged = np.stack([resize_mask(plane, 2 * height, 2 * width) for plane in whole])
         top, left = int(round(self.top * 2 * height)), width // 2
         window = merged[:, top:top + height, left:left + width]
         np.maximum(window, zoomed, out=window)
