@@ -49,16 +49,16 @@ def find_regions(probability: np.ndarray, threshold: float) -> list:
     above = np.ascontiguousarray(probability >= threshold, dtype=np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
     height, width = probability.shape
-    # Per-region weighted sums in one pass over the image (this runs on every frame, and a
-    # segmenter's noise can make dozens of regions). Pixel centres map to (-1, 1): column c
-    # -> (2c + 1) / width - 1.
-    rows, cols = np.indices(probability.shape)
-    weights = np.where(labels > 0, probability, 0.0).astype(np.float64).ravel()
-    flat = labels.ravel()
+    # Per-region weighted sums in one pass over the pixels above the threshold (this runs on
+    # every frame, and a segmenter's noise can make dozens of regions). Pixel centres map to
+    # (-1, 1): column c -> (2c + 1) / width - 1.
+    rows, cols = np.nonzero(labels)
+    owners = labels[rows, cols]
+    weights = probability[rows, cols].astype(np.float64)
 
     def weighted_sum(values):
-        return np.bincount(flat, weights * values.ravel(), minlength=count)
-    mass = weighted_sum(np.ones_like(probability, dtype=np.float64))
+        return np.bincount(owners, weights * values, minlength=count)
+    mass = weighted_sum(1.0)
     sum_x = weighted_sum((2.0 * cols + 1.0) / width - 1.0)
     sum_y = weighted_sum((2.0 * rows + 1.0) / height - 1.0)
     regions = []
