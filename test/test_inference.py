@@ -37,6 +37,19 @@ def test_newest_item_wins_and_older_ones_are_counted_as_dropped():
     assert worker.stop()
 
 
+def test_on_start_runs_on_the_worker_thread_before_the_first_item():
+    events = []
+    worker = LatestWorker(lambda item: events.append(('item', threading.current_thread())),
+                          lambda result: None, 1000, name='worker-under-test',
+                          on_start=lambda: events.append(('start', threading.current_thread())))
+    worker.submit(1)  # waits for the thread
+    worker.start()
+    assert wait_until(lambda: worker.stats().processed == 1)
+    assert [name for name, _ in events] == ['start', 'item']
+    assert {thread.name for _, thread in events} == {'worker-under-test'}
+    assert worker.stop()
+
+
 def test_rate_is_bounded_and_the_rest_is_dropped():
     published = []
     worker = LatestWorker(lambda item: item, published.append, max_rate_hz=20).start()

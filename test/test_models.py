@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vla_ros.core import models, paths
-from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter, PatchwiseConvTranspose2d
 from vla_ros.core.models import load_model, ModelCache, ModelLoadError
 from vla_ros.core.segmentation import Fovea
 
@@ -167,18 +167,19 @@ def test_encoder_refuses_non_rgb_arrays(clip):
         clip.encode_images([np.zeros((10, 10, 3), np.float32)])
 
 
-def test_segmenter_masks_match_the_model_forward(clipseg):
+def test_segmenter_masks_match_the_model_forward(clipseg, tiny_clipseg_dir):
     image = random_rgb(45, 80, 3)
     prompts = ['red ball', 'blue cube', 'a green cylinder']
     clipseg.set_prompts(prompts)
     masks = clipseg.segment(image)
     assert masks.shape == (3, 45, 80) and masks.dtype == np.float32
     assert masks.min() >= 0.0 and masks.max() <= 1.0
-    # Reference: the model's own forward pass, one image copy per prompt, at model size.
+    # Reference: the stock model's own forward pass, one image copy per prompt, at model size.
     batch = clipseg.processor(text=prompts, images=[image] * 3, return_tensors='pt',
                               padding=True)
+    stock = load_model('clipseg', str(tiny_clipseg_dir), device='cpu').model
     with torch.inference_mode():
-        logits = clipseg.model(**batch).logits
+        logits = stock(**batch).logits
     ours = clipseg.segment(np.asarray(image))
     assert np.allclose(clipseg.probabilities(image), torch.sigmoid(logits).numpy(), atol=1e-5)
     reference = torch.nn.functional.interpolate(
@@ -196,6 +197,33 @@ def test_fovea_adds_the_window_segmented_in_the_same_batch(clipseg):
     merged = clipseg.probabilities(image, fovea)
     assert merged.shape == expected.shape and np.allclose(merged, expected, atol=1e-5)
     assert clipseg.segment(image, fovea).shape == (2, 60, 80)
+
+
+@pytest.mark.parametrize('channels, out_channels, kernel, bias', [
+    (16, 1, 8, True), (16, 8, 4, True), (6, 3, (2, 3), False)])
+def test_patchwise_transposed_convolution_equals_torch(channels, out_channels, kernel, bias):
+    torch.manual_seed(0)
+    stock = torch.nn.ConvTranspose2d(channels, out_channels, kernel, stride=kernel, bias=bias)
+    patchwise = torch.nn.ConvTranspose2d(channels, out_channels, kernel, stride=kernel, bias=bias)
+    patchwise.load_state_dict(stock.state_dict())
+    assert PatchwiseConvTranspose2d.fits(patchwise)
+    patchwise.__class__ = PatchwiseConvTranspose2d
+    inputs = torch.randn(3, channels, 5, 7)
+    assert torch.allclose(patchwise(inputs), stock(inputs), atol=1e-5)
+
+
+def test_overlapping_transposed_convolutions_keep_torchs_kernel():
+    assert not PatchwiseConvTranspose2d.fits(torch.nn.ConvTranspose2d(4, 1, 4, stride=2))
+    assert not PatchwiseConvTranspose2d.fits(torch.nn.ConvTranspose2d(4, 1, 4, 4, padding=1))
+    assert not PatchwiseConvTranspose2d.fits(torch.nn.Conv2d(4, 1, 4, stride=4))
+
+
+def test_segmenter_upsamples_patchwise_with_the_checkpoints_weights(clipseg, tiny_clipseg_dir):
+    upsampling = clipseg.model.decoder.transposed_convolution
+    assert type(upsampling) is PatchwiseConvTranspose2d
+    stock = load_model('clipseg', str(tiny_clipseg_dir), device='cpu').model
+    assert type(stock.decoder.transposed_convolution) is torch.nn.ConvTranspose2d
+    assert clipseg.model.state_dict().keys() == stock.state_dict().keys()
 
 
 def test_segmenter_encodes_prompts_only_when_they_change(clipseg):

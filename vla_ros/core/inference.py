@@ -37,14 +37,18 @@ class LatestWorker:
 
     `process` may return None to publish nothing. An exception in `process` or `publish` is
     counted (as rejected when it is one of `rejected_errors`, i.e. bad input; as failed
-    otherwise), reported through `on_error(error, item)`, and the loop goes on.
+    otherwise), reported through `on_error(error, item)`, and the loop goes on. `on_start()`
+    runs once on the worker thread before the first item: the place for per-thread settings
+    such as torch's CPU thread count.
     """
 
     def __init__(self, process: Callable[[Any], Any], publish: Callable[[Any], None],
                  max_rate_hz: float, name: str = 'inference',
                  on_error: Callable[[BaseException, Any], None] | None = None,
-                 rejected_errors: tuple = (), latency_window: int = 200):
+                 rejected_errors: tuple = (), latency_window: int = 200,
+                 on_start: Callable[[], None] | None = None):
         self._process = process
+        self._on_start = on_start
         self._publish = publish
         self._on_error = on_error
         self._rejected_errors = tuple(rejected_errors)
@@ -124,6 +128,8 @@ class LatestWorker:
             return True, item
 
     def _run(self) -> None:
+        if self._on_start is not None:
+            self._on_start()
         while True:
             found, item = self._next_item()
             if not found:

@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
+import torch
 
 from vla_ros.core.diagnostics import inference_report
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
@@ -109,12 +110,25 @@ class ModelNode(Node):
             'diagnostics_max_drop_fraction', 0.95, descriptor(
                 '/diagnostics warns when more of the input than this is dropped to keep up',
                 float_range=(0.0, 1.0))).value
+        self.cpu_threads = self.declare_parameter(
+            'cpu_threads', 0, descriptor(
+                "torch's CPU threads for this node's inference; 0 = torch's default (one per "
+                'core). Model nodes run side by side: on a small CPU give each its share',
+                read_only=True, int_range=(0, 1024))).value
         self._model_kind = model_kind
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.loaded = None
+        self.threads_in_use = None
         self.worker = LatestWorker(
             self.process, self.publish_result, self.max_rate_hz, name=f'{node_name}_worker',
-            on_error=self._report_error, rejected_errors=(ValueError,))
+            on_error=self._report_error, rejected_errors=(ValueError,),
+            on_start=self._set_cpu_threads)
+
+    def _set_cpu_threads(self):
+        # Per thread: nodes sharing a process (vla-ros up) each keep their own count.
+        if self.cpu_threads > 0:
+            torch.set_num_threads(self.cpu_threads)
+        self.threads_in_use = torch.get_num_threads()
 
     def declare_image_input(self):
         """Parameters of nodes that read camera frames; returns (topic, message type)."""
@@ -144,7 +158,7 @@ class ModelNode(Node):
         self.get_logger().info(
             f'ready: model {self.loaded.name} ({self.loaded.source}) on {self.loaded.device} '
             f'{str(self.loaded.dtype).replace("torch.", "")}, at most {self.max_rate_hz:g} Hz, '
-            f'input {inputs}')
+            f'{self.cpu_threads or "default"} CPU threads, input {inputs}')
 
     # Parameters -------------------------------------------------------------------------
     def validate_parameter(self, parameter: Parameter) -> str:
@@ -169,6 +183,7 @@ class ModelNode(Node):
             device=f'{self.loaded.device} {str(self.loaded.dtype).replace("torch.", "")}',
             stale_input_s=self.stale_input_s, max_drop_fraction=self.max_drop_fraction)
         self._last_report = (stats, now)
+        report.values['cpu_threads'] = self.threads_in_use
         report.values.update(self.diagnostic_values())
         publish_report(self.diagnostics_pub, self, 'inference', self.loaded.name, report)
 

@@ -1,0 +1,187 @@
+"""Frames per second of the two image nodes side by side, as the launch file runs them.
+
+    python benchmarks/stack_rate.py [--seconds 20] [--rate 30] [--threads 0 1]
+
+camera_embedder and scene_segmenter each run in their own process with config/vla.yaml (the
+embedded models, fovea and target verification on), on this machine's cores and real DDS,
+both allowed `--rate` inferences a second. This script is the camera: it publishes 20
+simulator views (160x120, the demo camera's size) at `--rate` Hz and the command "go to the
+red ball", counts what comes back (image_embedding, target) and reads each node's worker
+time per frame from /diagnostics. One round per `cpu_threads` value, in turns, so that both
+see the same machine; 0 is torch's default (one thread per core in each process). Prints a
+table and writes JSON (--output).
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ['ROS_DOMAIN_ID'] = os.environ.get('VLA_BENCH_DOMAIN_ID', str(random.randint(100, 200)))
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PointStamped  # noqa: E402
+import rclpy  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Float32MultiArray, String  # noqa: E402
+
+from vla_ros.core import paths  # noqa: E402
+from vla_ros.core.images import to_image_msg  # noqa: E402
+
+NODES = ('camera_embedder', 'scene_segmenter')
+COMMAND = 'go to the red ball'
+BIN = Path(sys.executable).parent
+
+
+def simulator_views(count=20, width=160, height=120):
+    from vla_ros.core.dataset import render_views
+    views = []
+    for seed in range(count // 4):
+        views += [sample.image for sample in render_views(900 + seed, 'train', 4, width, height)]
+    return views[:count]
+
+
+def start_nodes(threads: int, rate: float, folder: Path):
+    # A second params file, read after the stack's: its per-node values replace the YAML's
+    # (a plain -p does not, the YAML names the nodes).
+    overrides = folder / f'threads_{threads}.yaml'
+    overrides.write_text(''.join(
+        f'/**/{name}:\n  ros__parameters:\n    max_rate_hz: {float(rate)}\n'
+        f'    cpu_threads: {threads}\n    device: cpu\n' for name in NODES))
+    arguments = ['--ros-args', '--params-file', str(paths.default_params_file()),
+                 '--params-file', str(overrides), '-r', '__ns:=/vla',
+                 '-r', 'image:=/camera/image_raw']
+    return [subprocess.Popen([str(BIN / name), *arguments], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            for name in NODES]
+
+
+def stop_nodes(processes):
+    for process in processes:
+        os.killpg(process.pid, signal.SIGINT)
+    for process in processes:
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def run_round(node, executor, frames, threads, rate, seconds, folder):
+    counts = {'image_embedding': [], 'target': []}
+    latency = {}
+
+    def on_diagnostics(array):
+        for status in array.status:
+            name = status.name.split(':')[0].rsplit('/', 1)[-1]
+            values = {pair.key: pair.value for pair in status.values}
+            if name in NODES and values.get('latency p50 (ms)', 'n/a') != 'n/a':
+                latency[name] = float(values['latency p50 (ms)'])
+    subscriptions = [
+        node.create_subscription(Float32MultiArray, '/vla/image_embedding',
+                                 lambda msg: counts['image_embedding'].append(time.monotonic()),
+                                 10),
+        node.create_subscription(PointStamped, '/vla/target',
+                                 lambda msg: counts['target'].append(time.monotonic()), 10),
+        node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)]
+    images = node.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
+    commands = node.create_publisher(String, '/vla/command', 10)
+    messages = [to_image_msg(frame) for frame in frames]
+    processes = start_nodes(threads, rate, folder)
+    try:
+        print(f'[stack_rate] cpu_threads={threads}: loading the models ...', flush=True)
+        sent, started = 0, time.monotonic()
+
+        def publish_frame():
+            nonlocal sent
+            message = messages[sent % len(messages)]
+            message.header.stamp = node.get_clock().now().to_msg()
+            images.publish(message)
+            sent += 1
+        # Warm up until both nodes answer (model loading takes seconds), then 2 s more.
+        while not (counts['image_embedding'] and counts['target']):
+            if time.monotonic() - started > 120:
+                raise RuntimeError('the nodes did not answer within 120 s')
+            commands.publish(String(data=COMMAND))
+            publish_frame()
+            executor.spin_once(timeout_sec=1.0 / rate)
+        window_start = time.monotonic() + 2.0
+        window_end = window_start + seconds
+        next_frame = time.monotonic()
+        while time.monotonic() < window_end:
+            now = time.monotonic()
+            if now >= next_frame:
+                publish_frame()
+                next_frame += 1.0 / rate
+            executor.spin_once(timeout_sec=max(0.0, min(next_frame, window_end) - now))
+        latency.clear()  # the next reports cover the window's last second
+        deadline = time.monotonic() + 3.0
+        while len(latency) < len(NODES) and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        stop_nodes(processes)
+        for subscription in subscriptions:
+            node.destroy_subscription(subscription)
+        node.destroy_publisher(images)
+        node.destroy_publisher(commands)
+    result = {'cpu_threads': threads, 'camera_hz': rate}
+    for topic, stamps in counts.items():
+        inside = [stamp for stamp in stamps if window_start <= stamp < window_end]
+        result[f'{topic}_hz'] = len(inside) / seconds
+    for name in NODES:
+        result[f'{name}_ms_p50'] = latency.get(name)
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--seconds', type=float, default=20.0)
+    parser.add_argument('--rate', type=float, default=30.0, help='camera frames per second')
+    parser.add_argument('--threads', type=int, nargs='+', default=[0, 1],
+                        help='cpu_threads values to compare (0 = torch default)')
+    parser.add_argument('--rounds', type=int, default=2, help='turns through --threads')
+    parser.add_argument('--output', type=Path)
+    args = parser.parse_args(argv)
+    print('[stack_rate] rendering 20 simulator views ...', flush=True)
+    frames = simulator_views()
+    rclpy.init()
+    node = rclpy.create_node('stack_rate_camera')
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    results = []
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for _ in range(args.rounds):
+                for threads in args.threads:
+                    results.append(run_round(node, executor, frames, threads, args.rate,
+                                             args.seconds, Path(folder)))
+                print('  ' + json.dumps(results[-1]), flush=True)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown()
+    print(f'\n{os.cpu_count()} CPUs, camera at {args.rate:g} Hz, {args.seconds:g} s per round')
+    print('| cpu_threads | image_embedding (Hz) | target (Hz) | camera_embedder ms/frame '
+          '| scene_segmenter ms/frame |')
+    print('|---|---|---|---|---|')
+    for result in results:
+        print(f"| {result['cpu_threads'] or 'default'} | {result['image_embedding_hz']:.1f} | "
+              f"{result['target_hz']:.1f} | {result['camera_embedder_ms_p50']} | "
+              f"{result['scene_segmenter_ms_p50']} |")
+    if args.output:
+        args.output.write_text(json.dumps({'cpus': os.cpu_count(), 'results': results},
+                                          indent=2) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
