@@ -4,10 +4,12 @@
 
 camera_embedder and scene_segmenter each run in their own process with config/vla.yaml (the
 embedded models, fovea and target verification on), on this machine's cores and real DDS,
-both allowed `--rate` inferences a second. This script is the camera: it publishes 20
-simulator views (160x120, the demo camera's size) at `--rate` Hz and the command "go to the
-red ball", counts what comes back (image_embedding, target) and reads each node's worker
-time per frame from /diagnostics. One round per `cpu_threads` value, in turns, so that both
+both allowed `--rate` inferences a second. This script is the camera: it publishes what the
+simulator's camera saw in 5 closed-loop episodes (160x120, the demo camera's size; frames
+taken at 10 Hz, so at 30 Hz the world moves 3x faster than it did) with each episode's
+command, or `--input views`: 20 views of different scenes (every frame new). It counts what
+comes back (image_embedding, target) and reads each node's worker time per frame from
+/diagnostics. One round per `cpu_threads` value, in turns, so that both
 see the same machine; 0 is torch's default (one thread per core in each process). Prints a
 table and writes JSON (--output).
 """
@@ -42,21 +44,44 @@ COMMAND = 'go to the red ball'
 BIN = Path(sys.executable).parent
 
 
-def simulator_views(count=20, width=160, height=120):
+def episode_stream(seeds=range(5)):
+    """What the camera sees, frame after frame, in the oracle's closed-loop episodes (search
+    turns and approaches; 160x120, the demo camera), each frame with its episode's command.
+    """
+    from vla_ros.core.episode import OraclePerception, run_episode
+    from vla_ros.core.scene import generate_scene
+    stream = []
+    for seed in seeds:
+        scene = generate_scene(seed)
+        episode = run_episode(scene, OraclePerception(), record_every=1)
+        stream += [(rgb, scene.command) for rgb, _ in episode.frames]
+    return stream
+
+
+def independent_views(count=20):
+    """Views of different scenes (every frame new to the nodes: nothing to continue)."""
     from vla_ros.core.dataset import render_views
-    views = []
+    stream = []
     for seed in range(count // 4):
-        views += [sample.image for sample in render_views(900 + seed, 'train', 4, width, height)]
-    return views[:count]
+        stream += [(sample.image, COMMAND)
+                   for sample in render_views(900 + seed, 'train', 4, 160, 120)]
+    return stream
 
 
-def start_nodes(threads: int, rate: float, folder: Path):
+def node_threads(threads: str) -> dict:
+    """'1' -> both nodes 1; '1/2' -> camera_embedder 1, scene_segmenter 2."""
+    values = [int(value) for value in threads.split('/')]
+    return dict(zip(NODES, values * 2 if len(values) == 1 else values))
+
+
+def start_nodes(threads: str, rate: float, folder: Path):
     # A second params file, read after the stack's: its per-node values replace the YAML's
     # (a plain -p does not, the YAML names the nodes).
-    overrides = folder / f'threads_{threads}.yaml'
+    overrides = folder / 'overrides.yaml'
     overrides.write_text(''.join(
         f'/**/{name}:\n  ros__parameters:\n    max_rate_hz: {float(rate)}\n'
-        f'    cpu_threads: {threads}\n    device: cpu\n' for name in NODES))
+        f'    cpu_threads: {count}\n    device: cpu\n'
+        for name, count in node_threads(threads).items()))
     arguments = ['--ros-args', '--params-file', str(paths.default_params_file()),
                  '--params-file', str(overrides), '-r', '__ns:=/vla',
                  '-r', 'image:=/camera/image_raw']
@@ -95,7 +120,7 @@ def run_round(node, executor, frames, threads, rate, seconds, folder):
         node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)]
     images = node.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
     commands = node.create_publisher(String, '/vla/command', 10)
-    messages = [to_image_msg(frame) for frame in frames]
+    messages = [(to_image_msg(rgb), String(data=command)) for rgb, command in frames]
     processes = start_nodes(threads, rate, folder)
     try:
         print(f'[stack_rate] cpu_threads={threads}: loading the models ...', flush=True)
@@ -103,25 +128,30 @@ def run_round(node, executor, frames, threads, rate, seconds, folder):
 
         def publish_frame():
             nonlocal sent
-            message = messages[sent % len(messages)]
-            message.header.stamp = node.get_clock().now().to_msg()
-            images.publish(message)
+            image, command = messages[sent % len(messages)]
+            if sent == 0 or command.data != messages[(sent - 1) % len(messages)][1].data:
+                commands.publish(command)
+            image.header.stamp = node.get_clock().now().to_msg()
+            images.publish(image)
             sent += 1
         # Warm up until both nodes answer (model loading takes seconds), then 2 s more.
         while not (counts['image_embedding'] and counts['target']):
             if time.monotonic() - started > 120:
                 raise RuntimeError('the nodes did not answer within 120 s')
-            commands.publish(String(data=COMMAND))
+            commands.publish(messages[0][1])
+            sent = 0
             publish_frame()
             executor.spin_once(timeout_sec=1.0 / rate)
         window_start = time.monotonic() + 2.0
         window_end = window_start + seconds
-        next_frame = time.monotonic()
+        next_frame, sent_in_window = time.monotonic(), 0
         while time.monotonic() < window_end:
             now = time.monotonic()
             if now >= next_frame:
                 publish_frame()
-                next_frame += 1.0 / rate
+                sent_in_window += window_start <= now
+                # A late frame is not made up for with a burst: a camera never sends two at once.
+                next_frame = max(next_frame + 1.0 / rate, now + 0.5 / rate)
             executor.spin_once(timeout_sec=max(0.0, min(next_frame, window_end) - now))
         latency.clear()  # the next reports cover the window's last second
         deadline = time.monotonic() + 3.0
@@ -133,7 +163,7 @@ def run_round(node, executor, frames, threads, rate, seconds, folder):
             node.destroy_subscription(subscription)
         node.destroy_publisher(images)
         node.destroy_publisher(commands)
-    result = {'cpu_threads': threads, 'camera_hz': rate}
+    result = {'cpu_threads': threads, 'camera_hz': sent_in_window / seconds}
     for topic, stamps in counts.items():
         inside = [stamp for stamp in stamps if window_start <= stamp < window_end]
         result[f'{topic}_hz'] = len(inside) / seconds
@@ -146,13 +176,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seconds', type=float, default=20.0)
     parser.add_argument('--rate', type=float, default=30.0, help='camera frames per second')
-    parser.add_argument('--threads', type=int, nargs='+', default=[0, 1],
-                        help='cpu_threads values to compare (0 = torch default)')
+    parser.add_argument('--threads', nargs='+', default=['0', '1'],
+                        help="cpu_threads values to compare (0 = torch's default; "
+                        "'1/2' = camera_embedder 1, scene_segmenter 2)")
     parser.add_argument('--rounds', type=int, default=2, help='turns through --threads')
+    parser.add_argument('--input', choices=('episodes', 'views'), default='episodes',
+                        help='episodes: the camera streams of 5 oracle episodes; views: 20 '
+                        'views of different scenes, cycled (the worst case)')
     parser.add_argument('--output', type=Path)
     args = parser.parse_args(argv)
-    print('[stack_rate] rendering 20 simulator views ...', flush=True)
-    frames = simulator_views()
+    print(f'[stack_rate] rendering the camera stream ({args.input}) ...', flush=True)
+    frames = episode_stream() if args.input == 'episodes' else independent_views()
+    print(f'[stack_rate] {len(frames)} frames', flush=True)
     rclpy.init()
     node = rclpy.create_node('stack_rate_camera')
     executor = SingleThreadedExecutor()
@@ -169,17 +204,20 @@ def main(argv=None):
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown()
-    print(f'\n{os.cpu_count()} CPUs, camera at {args.rate:g} Hz, {args.seconds:g} s per round')
-    print('| cpu_threads | image_embedding (Hz) | target (Hz) | camera_embedder ms/frame '
-          '| scene_segmenter ms/frame |')
-    print('|---|---|---|---|---|')
+    print(f'\n{os.cpu_count()} CPUs, camera at {args.rate:g} Hz ({args.input}, '
+          f'{len(frames)} frames), {args.seconds:g} s per round')
+    print('| cpu_threads | camera (Hz) | image_embedding (Hz) | target (Hz) '
+          '| camera_embedder ms/frame | scene_segmenter ms/frame |')
+    print('|---|---|---|---|---|---|')
     for result in results:
-        print(f"| {result['cpu_threads'] or 'default'} | {result['image_embedding_hz']:.1f} | "
+        print(f"| {result['cpu_threads'].replace('0', 'default')} | {result['camera_hz']:.1f} | "
+              f"{result['image_embedding_hz']:.1f} | "
               f"{result['target_hz']:.1f} | {result['camera_embedder_ms_p50']} | "
               f"{result['scene_segmenter_ms_p50']} |")
     if args.output:
-        args.output.write_text(json.dumps({'cpus': os.cpu_count(), 'results': results},
-                                          indent=2) + '\n')
+        args.output.write_text(json.dumps({
+            'cpus': os.cpu_count(), 'input': args.input, 'frames': len(frames),
+            'seconds': args.seconds, 'results': results}, indent=2) + '\n')
     return 0
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import load_model
-from vla_ros.core.segmentation import find_regions
+from vla_ros.core.segmentation import find_regions, Target
 from vla_ros.core.verification import default_contrasts, TargetVerifier, VerifierConfig
 
 
@@ -46,9 +46,72 @@ def test_specks_are_refused_without_a_check(encoder):
     rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     verifier = TargetVerifier(encoder, VerifierConfig(contrasts=('blue cube',), min_area=0.01))
     verifier.set_prompt('red ball')
-    checked = []
-    scores = verifier.scores
-    verifier.scores = lambda crops: checked.append(len(crops)) or scores(crops)
+    checked = counting(verifier)
     verdicts = verifier.accept(rgb, regions)
     assert checked == [1] and len(verdicts) == 2 and verdicts[1] is False
     assert verifier.accept(rgb, regions[1:]) == [False] and checked == [1]
+
+
+def counting(verifier):
+    """The crops the verifier's CLIP looks at, per call."""
+    checked, scores = [], verifier.scores
+    verifier.scores = lambda crops: checked.append(len(crops)) or scores(crops)
+    return checked
+
+
+def box(x, width, area, y=0.0):
+    """A region centred at (x, y), `width` wide and tall (normalised), of `area`."""
+    return Target(x, y, 0.9, area, width / 2, y + width / 2, x - width / 2, y - width / 2)
+
+
+def refusing_verifier(encoder, rgb, region, **config):
+    """A verifier whose tiny CLIP refuses `region` (its likings are random: looked for)."""
+    for prompt in ('red ball', 'blue cube', 'green cylinder', 'white capsule', 'black cone'):
+        verifier = TargetVerifier(encoder, VerifierConfig(
+            contrasts=('yellow pyramid', 'pink ball', 'purple cube', 'grey cylinder'),
+            **config))
+        verifier.set_prompt(prompt)
+        if verifier.accept(rgb, [region]) == [False]:
+            return verifier
+    pytest.skip('the tiny CLIP accepted every prompt')
+
+
+def test_a_refused_region_still_in_view_is_checked_one_frame_in_n(encoder):
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    region = box(0.0, 0.4, 0.04)
+    verifier = refusing_verifier(encoder, rgb, region, recheck_frames=3)
+    checked = counting(verifier)
+    moved = box(0.1, 0.4, 0.04)  # one frame on: holds the last one's centroid
+    assert verifier.accept(rgb, [moved]) == [False] and checked == []
+    assert verifier.accept(rgb, [moved]) == [False] and checked == []
+    verifier.accept(rgb, [moved])  # the third frame since the check: checked again
+    assert checked == [1]
+    verifier.accept(rgb, [moved, box(-0.8, 0.1, 0.005)])  # a new region elsewhere is checked
+    assert checked == [1, 1]
+
+
+def test_a_refused_region_is_checked_again_when_it_grows_or_the_prompt_changes(encoder):
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    region = box(0.0, 0.4, 0.04)
+    verifier = refusing_verifier(encoder, rgb, region)
+    checked = counting(verifier)
+    verifier.accept(rgb, [box(0.0, 0.6, 0.079)])  # not yet twice the area: not checked
+    assert checked == []
+    verifier.accept(rgb, [box(0.0, 0.6, 0.08)])  # twice: the robot came closer
+    assert checked == [1]
+    verifier.accept(rgb, [])  # nothing in view: nothing carries over
+    verifier.accept(rgb, [box(0.0, 0.6, 0.08)])
+    assert checked == [1, 1]
+    verifier.set_prompt('something else')
+    verifier.accept(rgb, [box(0.0, 0.6, 0.08)])
+    assert checked == [1, 1, 1]
+
+
+def test_without_recheck_frames_every_frame_is_checked(encoder):
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    region = box(0.0, 0.4, 0.04)
+    verifier = refusing_verifier(encoder, rgb, region, recheck_frames=0)
+    checked = counting(verifier)
+    for _ in range(3):
+        verifier.accept(rgb, [region])
+    assert checked == [1, 1, 1]

@@ -89,16 +89,17 @@ def find_target(probability: np.ndarray, threshold: float, previous: Target = No
     one alternates from frame to frame as the view shifts, and a robot turning towards each
     in turn never turns at all (seen in the simulator).
 
-    `accept`, if given, is asked about the regions (largest first) and returns one bool each:
-    only accepted ones can be chosen. A region that continues `previous` (one holds the
-    other's centroid in its box) is not asked again: `previous` was accepted, and the check
-    of a near object's crop, cut off by the image edges, flickers (seen in the simulator).
+    `accept`, if given, is asked about the regions (largest first; on every frame, with an
+    empty list when there is nothing to ask) and returns one bool each: only accepted ones
+    can be chosen. A region that continues `previous` (one holds the other's centroid in its
+    box) is not asked again: `previous` was accepted, and the check of a near object's crop,
+    cut off by the image edges, flickers (seen in the simulator).
     """
     regions = find_regions(probability, threshold)
-    if accept is not None and regions:
-        continuing = [_continues(region, previous) for region in regions]
+    if accept is not None:
+        continuing = [continues(region, previous) for region in regions]
         asked = [region for region, known in zip(regions, continuing) if not known]
-        verdicts = iter(accept(asked) if asked else ())
+        verdicts = iter(accept(asked))
         regions = [region for region, known in zip(regions, continuing)
                    if known or next(verdicts)]
     if not regions:
@@ -115,7 +116,10 @@ def _inside(x: float, y: float, box: Target) -> bool:
     return box.left <= x <= box.left + 2 * box.width and box.top <= y <= box.bottom
 
 
-def _continues(region: Target, previous: Target) -> bool:
+def continues(region: Target, previous: Target) -> bool:
+    """Whether `region` is `previous` one frame on: either holds the other's centroid in its
+    bounding box.
+    """
     return previous is not None and previous.visible and (
         _inside(previous.x, previous.y, region) or _inside(region.x, region.y, previous))
 

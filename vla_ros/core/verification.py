@@ -6,6 +6,12 @@ reliably (`vla-ros eval-models` on new scenes: a look-alike prompt gets a target
 views instead of 100 %, the named object still in 99.4 %; the README has the table). A region
 is kept when the prompt is the best match of its crop among the prompt and a list of contrast
 phrases: the things the robot could confuse it with.
+
+Frames of a camera stream repeat most of what the last one showed. A region continuing one
+refused in the last frame is refused again without a crop, until `recheck_frames` frames
+have passed or it has grown `recheck_growth` times (the robot came closer): a look-alike
+in view through a search turn costs one check in five instead of one a frame. (The accepted
+side is find_target's: it keeps following the region it chose.)
 """
 
 from dataclasses import dataclass
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_ros.core.scene import COLOURS, SHAPES
-from vla_ros.core.segmentation import crop_region
+from vla_ros.core.segmentation import continues, crop_region, Target
 
 
 def default_contrasts() -> tuple:
@@ -30,6 +36,15 @@ class VerifierConfig:
     # Smaller regions are refused unseen: the policy ignores them (its min_target_area), and
     # they were half of the crops checked in the simulator's episodes.
     min_area: float = 0.0005
+    recheck_frames: int = 5  # 0: every region is checked in every frame (independent views)
+    recheck_growth: float = 2.0
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    region: Target  # where it is now
+    checked_area: float  # its area when it was last checked
+    frames: int  # since that check
 
 
 class TargetVerifier:
@@ -41,6 +56,7 @@ class TargetVerifier:
         self.encoder, self.config = encoder, config
         self.prompt = None
         self._texts = None
+        self._refused = []  # the last frame's refusals, to carry over
 
     def set_prompt(self, phrase: str):
         """Encode the prompt and its contrasts (only when the prompt changed)."""
@@ -51,6 +67,7 @@ class TargetVerifier:
         texts = [self.config.template.format(text) for text in [phrase] + others]
         self._texts = self.encoder.encode_texts(texts)
         self.prompt = phrase
+        self._refused = []
 
     def scores(self, crops) -> np.ndarray:
         """Per crop: the prompt's similarity minus the best contrast's (> 0: the prompt wins)."""
@@ -60,14 +77,34 @@ class TargetVerifier:
         return similarity[:, 0] - similarity[:, 1:].max(axis=1)
 
     def accept(self, rgb: np.ndarray, regions) -> list:
-        """One bool per region (largest first); those past max_regions or under min_area are
-        refused unseen.
+        """One bool per region (largest first), for consecutive frames of one stream; call it
+        on every frame (with [] when nothing is in view), since refusals carry over to the
+        next call. Refused unseen: regions under min_area, those continuing a recent refusal,
+        and those past max_regions.
         """
-        checked = [region for region in regions
-                   if region.area >= self.config.min_area][:self.config.max_regions]
-        if not checked:
-            return [False] * len(regions)
-        crops = [crop_region(rgb, region, self.config.padding) for region in checked]
-        verdicts = [bool(score > 0) for score in self.scores(crops)]
-        # Regions come largest first, so the checked ones are the first len(checked).
-        return verdicts + [False] * (len(regions) - len(checked))
+        verdicts = [False] * len(regions)
+        refused, to_check = [], []
+        for index, region in enumerate(regions):
+            if region.area < self.config.min_area:
+                continue
+            known = self._recent_refusal(region)
+            if known is not None:
+                refused.append(_Refusal(region, known.checked_area, known.frames + 1))
+            elif len(to_check) < self.config.max_regions:
+                to_check.append(index)
+        if to_check:
+            crops = [crop_region(rgb, regions[index], self.config.padding) for index in to_check]
+            for index, score in zip(to_check, self.scores(crops)):
+                verdicts[index] = bool(score > 0)
+                if not verdicts[index]:
+                    refused.append(_Refusal(regions[index], regions[index].area, 0))
+        self._refused = refused
+        return verdicts
+
+    def _recent_refusal(self, region: Target):
+        for refusal in self._refused:
+            if (refusal.frames + 1 < self.config.recheck_frames
+                    and region.area < self.config.recheck_growth * refusal.checked_area
+                    and continues(region, refusal.region)):
+                return refusal
+        return None

@@ -113,6 +113,11 @@ class SceneSegmenter(ModelNode):
                 'smaller regions (image fraction) are refused without a check; keep it at '
                 "most the action_policy's min_target_area", read_only=True,
                 float_range=(0.0, 1.0))).value
+        recheck_frames = self.declare_parameter(
+            'verification_recheck_frames', VerifierConfig.recheck_frames, descriptor(
+                'a region continuing one refused in the last frame is refused unchecked for '
+                'this many frames (or until its area doubles); 0 = check every frame',
+                read_only=True, int_range=(0, 1000))).value
         contrasts = self._string_list(self.declare_parameter(
             'verification_contrasts', list(default_contrasts()), descriptor(
                 'what a target could be confused with ("green ball" for "green pyramid"); '
@@ -123,7 +128,8 @@ class SceneSegmenter(ModelNode):
             raise InvalidParameterValueException(
                 'verification_contrasts', contrasts,
                 'list the things a target could be confused with, or set verify_targets false')
-        return VerifierConfig(contrasts=tuple(contrasts), padding=padding, min_area=min_area)
+        return VerifierConfig(contrasts=tuple(contrasts), padding=padding, min_area=min_area,
+                              recheck_frames=recheck_frames)
 
     @staticmethod
     def _string_list(value):

@@ -201,7 +201,7 @@ def run_measure(args) -> int:
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
     from vla_ros.core.models import load_model, ModelLoadError
     from vla_ros.core.segmentation import Fovea
-    from vla_ros.core.verification import TargetVerifier
+    from vla_ros.core.verification import TargetVerifier, VerifierConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -211,7 +211,8 @@ def run_measure(args) -> int:
     except ModelLoadError as error:
         print(f'[eval-models] {error}', file=sys.stderr)
         return 2
-    verifier = TargetVerifier(encoder)
+    # Views of different scenes: nothing carries over from one to the next.
+    verifier = TargetVerifier(encoder, VerifierConfig(recheck_frames=0))
     results = {'clip': encoder.name, 'clipseg': segmenter.name, 'dim': encoder.dim,
                'torch_threads': torch.get_num_threads()}
     splits = {'seen': _load(args.seen), 'held_out': _load(args.heldout)}
