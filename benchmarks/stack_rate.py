@@ -101,7 +101,7 @@ def stop_nodes(processes):
             process.communicate()
 
 
-def run_round(node, executor, frames, threads, rate, seconds, folder):
+def run_round(node, executor, frames, threads, rate, seconds, folder, max_rate):
     counts = {'image_embedding': [], 'target': []}
     latency = {}
 
@@ -121,7 +121,7 @@ def run_round(node, executor, frames, threads, rate, seconds, folder):
     images = node.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
     commands = node.create_publisher(String, '/vla/command', 10)
     messages = [(to_image_msg(rgb), String(data=command)) for rgb, command in frames]
-    processes = start_nodes(threads, rate, folder)
+    processes = start_nodes(threads, max_rate, folder)
     try:
         print(f'[stack_rate] cpu_threads={threads}: loading the models ...', flush=True)
         sent, started = 0, time.monotonic()
@@ -163,7 +163,8 @@ def run_round(node, executor, frames, threads, rate, seconds, folder):
             node.destroy_subscription(subscription)
         node.destroy_publisher(images)
         node.destroy_publisher(commands)
-    result = {'cpu_threads': threads, 'camera_hz': sent_in_window / seconds}
+    result = {'cpu_threads': threads, 'max_rate_hz': max_rate,
+              'camera_hz': sent_in_window / seconds}
     for topic, stamps in counts.items():
         inside = [stamp for stamp in stamps if window_start <= stamp < window_end]
         result[f'{topic}_hz'] = len(inside) / seconds
@@ -176,6 +177,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seconds', type=float, default=20.0)
     parser.add_argument('--rate', type=float, default=30.0, help='camera frames per second')
+    parser.add_argument('--max-rate', type=float, default=0.0,
+                        help="the nodes' max_rate_hz (default: --rate)")
     parser.add_argument('--threads', nargs='+', default=['0', '1'],
                         help="cpu_threads values to compare (0 = torch's default; "
                         "'1/2' = camera_embedder 1, scene_segmenter 2)")
@@ -198,7 +201,8 @@ def main(argv=None):
             for _ in range(args.rounds):
                 for threads in args.threads:
                     results.append(run_round(node, executor, frames, threads, args.rate,
-                                             args.seconds, Path(folder)))
+                                             args.seconds, Path(folder),
+                                             args.max_rate or args.rate))
                 print('  ' + json.dumps(results[-1]), flush=True)
     finally:
         executor.shutdown()
