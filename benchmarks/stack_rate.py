@@ -101,7 +101,7 @@ def stop_nodes(processes):
             process.communicate()
 
 
-def run_round(node, executor, frames, threads, rate, seconds, folder, max_rate):
+def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate):
     counts = {'image_embedding': [], 'target': []}
     latency = {}
 
@@ -120,7 +120,6 @@ def run_round(node, executor, frames, threads, rate, seconds, folder, max_rate):
         node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)]
     images = node.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
     commands = node.create_publisher(String, '/vla/command', 10)
-    messages = [(to_image_msg(rgb), String(data=command)) for rgb, command in frames]
     processes = start_nodes(threads, max_rate, folder)
     try:
         print(f'[stack_rate] cpu_threads={threads}: loading the models ...', flush=True)
@@ -138,8 +137,7 @@ def run_round(node, executor, frames, threads, rate, seconds, folder, max_rate):
         while not (counts['image_embedding'] and counts['target']):
             if time.monotonic() - started > 120:
                 raise RuntimeError('the nodes did not answer within 120 s')
-            commands.publish(messages[0][1])
-            sent = 0
+            sent = 0  # the first frame goes with its command
             publish_frame()
             executor.spin_once(timeout_sec=1.0 / rate)
         window_start = time.monotonic() + 2.0
@@ -191,6 +189,7 @@ def main(argv=None):
     print(f'[stack_rate] rendering the camera stream ({args.input}) ...', flush=True)
     frames = episode_stream() if args.input == 'episodes' else independent_views()
     print(f'[stack_rate] {len(frames)} frames', flush=True)
+    messages = [(to_image_msg(rgb), String(data=command)) for rgb, command in frames]
     rclpy.init()
     node = rclpy.create_node('stack_rate_camera')
     executor = SingleThreadedExecutor()
@@ -200,7 +199,7 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as folder:
             for _ in range(args.rounds):
                 for threads in args.threads:
-                    results.append(run_round(node, executor, frames, threads, args.rate,
+                    results.append(run_round(node, executor, messages, threads, args.rate,
                                              args.seconds, Path(folder),
                                              args.max_rate or args.rate))
                 print('  ' + json.dumps(results[-1]), flush=True)
@@ -214,7 +213,8 @@ def main(argv=None):
           '| camera_embedder ms/frame | scene_segmenter ms/frame |')
     print('|---|---|---|---|---|---|')
     for result in results:
-        print(f"| {result['cpu_threads'].replace('0', 'default')} | {result['camera_hz']:.1f} | "
+        threads = 'default' if result['cpu_threads'] == '0' else result['cpu_threads']
+        print(f"| {threads} | {result['camera_hz']:.1f} | "
               f"{result['image_embedding_hz']:.1f} | "
               f"{result['target_hz']:.1f} | {result['camera_embedder_ms_p50']} | "
               f"{result['scene_segmenter_ms_p50']} |")
