@@ -17,11 +17,11 @@ $(INSTALLED): requirements.txt setup.py
 	@# need torchvision, which we do not install, so it is only downloaded, never installed.
 	$(PYTHON) -m pip download --quiet --no-deps --dest $(VENV)/wheels open-clip-torch==3.3.0
 	@# The simulator renders headless through EGL (Mesa); install it where it is missing.
-	@$(PYTHON) -m vla_ros.core.sim_world || { \
+	@$(PYTHON) -m vla_ros.sim.world || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      $$($(PYTHON) -c 'from vla_ros.core.sim_world import GL_PACKAGES; print(GL_PACKAGES)') \
-	    && $(PYTHON) -m vla_ros.core.sim_world; \
+	      $$($(PYTHON) -c 'from vla_ros.sim.world import GL_PACKAGES; print(GL_PACKAGES)') \
+	    && $(PYTHON) -m vla_ros.sim.world; \
 	  else echo 'as root: apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri libgles2'; \
 	    exit 1; fi; }
 	@touch $@

@@ -46,7 +46,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'vla-ros = vla_ros.cli:main',
+            'vla-ros = vla_ros.commands.main:main',
             'camera_embedder = vla_ros.nodes.camera_embedder:main',
             'command_embedder = vla_ros.nodes.command_embedder:main',
             'scene_segmenter = vla_ros.nodes.scene_segmenter:main',

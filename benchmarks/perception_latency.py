@@ -43,7 +43,7 @@ def build_full_size(folder: Path):
         ViTImageProcessorPil,
     )
 
-    from vla_ros.core.tiny_models import tiny_tokenizer
+    from vla_ros.fixtures.tiny_models import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()  # character-level: longer sequences than BPE, so pessimistic
     tokenizer.model_max_length = 77
@@ -67,7 +67,7 @@ def build_full_size(folder: Path):
 
 
 def build_tiny(folder: Path):
-    from vla_ros.core.tiny_models import build_tiny_clip, build_tiny_clipseg
+    from vla_ros.fixtures.tiny_models import build_tiny_clip, build_tiny_clipseg
     return build_tiny_clip(folder / 'tiny-clip'), build_tiny_clipseg(folder / 'tiny-clipseg')
 
 

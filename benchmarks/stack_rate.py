@@ -48,8 +48,8 @@ def episode_stream(seeds=range(5)):
     """What the camera sees, frame after frame, in the oracle's closed-loop episodes (search
     turns and approaches; 160x120, the demo camera), each frame with its episode's command.
     """
-    from vla_ros.core.episode import OraclePerception, run_episode
-    from vla_ros.core.scene import generate_scene
+    from vla_ros.sim.episode import OraclePerception, run_episode
+    from vla_ros.sim.scene import generate_scene
     stream = []
     for seed in seeds:
         scene = generate_scene(seed)
@@ -60,7 +60,7 @@ def episode_stream(seeds=range(5)):
 
 def independent_views(count=20):
     """Views of different scenes (every frame new to the nodes: nothing to continue)."""
-    from vla_ros.core.dataset import render_views
+    from vla_ros.sim.dataset import render_views
     stream = []
     for seed in range(count // 4):
         stream += [(sample.image, COMMAND)

@@ -10,7 +10,7 @@ os.environ['HF_HUB_OFFLINE'] = '1'  # tests never wait on a network that is not 
 
 import pytest  # noqa: E402
 
-from vla_ros.core import tiny_models  # noqa: E402
+from vla_ros.fixtures import tiny_models  # noqa: E402
 
 
 @pytest.fixture(scope='session')

@@ -6,7 +6,7 @@ import pytest
 from rclpy.parameter import Parameter
 import yaml
 
-from vla_ros.runner import node_classes, ros_arguments, Stack
+from vla_ros.nodes.stack import node_classes, ros_arguments, Stack
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'vla.yaml'
 # Declared by rclpy itself, not by our nodes.

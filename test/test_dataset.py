@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from vla_ros.core.dataset import HELD_OUT, render_views, scene_for_split
-from vla_ros.core.scene import COLOURS, SHAPES
+from vla_ros.sim.dataset import HELD_OUT, render_views, scene_for_split
+from vla_ros.sim.scene import COLOURS, SHAPES
 
 
 @pytest.fixture(scope='module')
@@ -73,8 +73,8 @@ def test_views_from_anywhere_keep_clear_and_see_walls_and_close_ups():
 
 
 def test_poses_from_anywhere_are_inside_the_arena_and_clear_of_objects():
-    from vla_ros.core.dataset import camera_pose_anywhere
-    from vla_ros.core.scene import ROBOT_RADIUS
+    from vla_ros.sim.dataset import camera_pose_anywhere
+    from vla_ros.sim.scene import ROBOT_RADIUS
 
     scene, rng = scene_for_split(5, 'train')
     for _ in range(200):

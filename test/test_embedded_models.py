@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from vla_ros.core import paths
-from vla_ros.core.dataset import render_views
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.models import load_model
 from vla_ros.core.policy import DEFAULT_INTENTS, IntentClassifier
-from vla_ros.core.scene import COLOURS, SHAPES
+from vla_ros.sim.dataset import render_views
+from vla_ros.sim.scene import COLOURS, SHAPES
 
 pytestmark = pytest.mark.skipif(
     not all((paths.default_model_dir(kind) / 'config.json').is_file()

@@ -26,7 +26,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from ros_harness import wait_until  # noqa: E402
 import stack_checks  # noqa: E402
 
-from vla_ros.core.tiny_models import build_tiny_clip, build_tiny_clipseg  # noqa: E402
+from vla_ros.fixtures.tiny_models import build_tiny_clip, build_tiny_clipseg  # noqa: E402
 
 MODELS = tempfile.mkdtemp(prefix='vla_ros_launch_test_')
 

@@ -39,7 +39,7 @@ def test_versions_agree(distribution):
 def test_entry_points_are_declared(distribution):
     scripts = distribution.entry_points['console_scripts']
     names = {line.split('=')[0].strip(): line.split('=')[1].strip() for line in scripts}
-    assert names['vla-ros'] == 'vla_ros.cli:main'
+    assert names['vla-ros'] == 'vla_ros.commands.main:main'
     for node in ('camera_embedder', 'command_embedder', 'scene_segmenter', 'action_policy'):
         assert names[node] == f'vla_ros.nodes.{node}:main'
     for target in names.values():

@@ -8,15 +8,15 @@ import sys
 import numpy as np
 import pytest
 
-from vla_ros.core.episode import (
+from vla_ros.sim.episode import (
     CAUSES,
     failure_cause,
     OraclePerception,
     run_episode,
     SUCCESS_DISTANCE_M,
 )
-from vla_ros.core.scene import COLOURS, generate_scene, ROBOT_RADIUS, SHAPES
-from vla_ros.core.sim_world import SimWorld
+from vla_ros.sim.scene import COLOURS, generate_scene, ROBOT_RADIUS, SHAPES
+from vla_ros.sim.world import SimWorld
 
 
 def test_scene_generation_is_a_pure_function_of_the_seed():

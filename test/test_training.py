@@ -11,10 +11,10 @@ import pytest
 import torch
 import yaml
 
-from vla_ros.cli import main
-from vla_ros.core.dataset import HELD_OUT
+from vla_ros.commands.main import main
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.models import load_model
+from vla_ros.sim.dataset import HELD_OUT
 from vla_ros.training import bpe
 from vla_ros.training.data import intent_phrasings, load_split, named_views
 from vla_ros.training.train import (

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from vla_ros.core import paths
+from vla_ros.core.config import DEVICES  # noqa: F401 (where callers find it)
 
-DEVICES = ('auto', 'cpu', 'cuda')
 DTYPES = {
     'float32': torch.float32,
     'float16': torch.float16,

@@ -66,3 +66,8 @@ def object_phrase(command: str, prefixes=DEFAULT_COMMAND_PREFIXES) -> str:
                 changed = True
                 break
     return phrase
+
+
+def command_object(command: str, prefixes=DEFAULT_COMMAND_PREFIXES) -> str:
+    """What a typed command asks the segmenter to find: cleaned, then its object phrase."""
+    return object_phrase(clean_command(command)[0], prefixes)

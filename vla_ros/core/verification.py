@@ -18,18 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vla_ros.core.scene import COLOURS, SHAPES
 from vla_ros.core.segmentation import continues, crop_region, Target
-
-
-def default_contrasts() -> tuple:
-    """Every colour x shape of the simulator world, which the embedded models know."""
-    return tuple(f'{colour} {shape}' for colour in COLOURS for shape in SHAPES)
 
 
 @dataclass(frozen=True)
 class VerifierConfig:
-    contrasts: tuple = default_contrasts()
+    contrasts: tuple = ()  # what a target could be confused with; at least one
     template: str = 'a {}'
     padding: float = 0.2  # of the box's longer side, each side (0.1-0.35 alike, 1.0 worse)
     max_regions: int = 3  # the largest ones; each costs one CLIP image embedding
@@ -50,7 +44,7 @@ class _Refusal:
 class TargetVerifier:
     """`accept(rgb, regions)` for `find_target`: which regions the CLIP calls the prompt."""
 
-    def __init__(self, encoder, config: VerifierConfig = VerifierConfig()):
+    def __init__(self, encoder, config: VerifierConfig):
         if not config.contrasts:
             raise ValueError('the verifier needs at least one contrast phrase')
         self.encoder, self.config = encoder, config

@@ -1,4 +1,8 @@
-"""action_policy: instruction + target -> cmd_vel at a fixed rate, behind the safety layer."""
+"""action_policy: instruction + target -> cmd_vel at a fixed rate, behind the safety layer.
+
+A translation around core.control.Controller: messages in, one Controller.tick per control
+period, Twist and status out.
+"""
 
 import math
 
@@ -7,72 +11,26 @@ from geometry_msgs.msg import PointStamped, Twist, TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import Marker
 
+from vla_ros.core.config import build_intents, intent_params, node_table
+from vla_ros.core.control import Controller, ControlSettings
 from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
-from vla_ros.core.policy import (
-    ActionPolicy,
-    DEFAULT_INTENTS,
-    Intent,
-    IntentClassifier,
-    ServoConfig,
-    TargetView,
-)
-from vla_ros.core.safety import SafetyLayer, SafetyLimits
-from vla_ros.core.text import clean_command, DEFAULT_COMMAND_PREFIXES, object_phrase
+from vla_ros.core.policy import TargetView
+from vla_ros.core.text import command_object
 from vla_ros.nodes.common import (
-    declare_model_parameters,
-    descriptor,
     DIAGNOSTICS_PERIOD_S,
     embedding_model_name,
     publish_report,
     run_node,
     THROTTLE_S,
 )
-
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-SAFETY_PARAMETERS = {
-    'max_linear_mps': (0.5, (0.01, 5.0), 'largest |linear.x| ever sent (m/s)'),
-    'max_angular_rps': (1.0, (0.01, 10.0), 'largest |angular.z| ever sent (rad/s)'),
-    'max_linear_accel': (0.5, (0.01, 20.0), 'speed-up limit (m/s^2); braking is not limited'),
-    'max_angular_accel': (2.0, (0.01, 50.0), 'turn speed-up limit (rad/s^2)'),
-}
-SERVO_PARAMETERS = {
-    'turn_gain': (1.2, (0.0, 10.0), 'rad/s per unit of normalised horizontal target offset'),
-    'max_turn_rps': (0.8, (0.0, 10.0), 'largest turn rate while servoing (rad/s)'),
-    'centred_tolerance': (0.3, (0.0, 1.0), '|x| under which the robot also drives forward'),
-    'approach_speed_mps': (0.25, (0.0, 5.0), 'forward speed while the target is small'),
-    'slow_area_fraction': (0.04, (0.0, 1.0), 'target area from which to slow down'),
-    'arrive_area_fraction': (0.5, (0.0, 1.0), 'target area at which the robot has arrived'),
-    'arrive_bottom': (0.7, (-1.0, 1.0), "or: the target's lowest row at which it has "
-                      'arrived (1 = image bottom; a distance cue for things on the floor)'),
-    'arrive_confidence': (0.5, (0.0, 1.0), 'confidence the bottom-edge rule needs'),
-    'arrive_min_area': (0.01, (0.0, 1.0), 'target area the bottom-edge rule needs (a '
-                        'speck at the bottom edge is the floor, not a near object)'),
-    'near_area': (0.15, (0.0, 1.0), 'or: once the tracked target was this large, it has '
-                  'arrived when it vanishes or shrinks under near_shrink of that in one frame '
-                  '(too close to be seen whole; an approached object only grows)'),
-    'near_shrink': (0.33, (0.0, 1.0), 'the sudden shrink near_area means'),
-    'min_approach_fraction': (0.25, (0.0, 1.0), 'slowest approach as a fraction of the speed'),
-    'search_speed_rps': (0.4, (0.0, 5.0), 'turn rate while searching (rad/s)'),
-    'search_timeout_s': (20.0, (0.0, 3600.0), 'search this long, then stop: "not found"'),
-    'found_tolerance': (0.15, (0.0, 1.0), 'look_for: |x| at which the target is found'),
-    'min_target_area': (0.0005, (0.0, 1.0), 'smaller target regions (image fraction) are '
-                        'ignored as noise'),
-    'confirm_s': (0.25, (0.0, 10.0), 'a target must be seen this long without a gap before '
-                  'the robot steers at it (rejects flickering false detections)'),
-    'lost_hold_s': (1.0, (0.0, 10.0), 'a tracked target out of sight this long is lost; '
-                    'until then the robot turns to where it was, without driving'),
-}
-SEARCH_DIRECTIONS = {'left': 1.0, 'right': -1.0}
+from vla_ros.nodes.parameters import check_change, declare
+from vla_ros.nodes.qos import COMMANDS, LATCHED, RELIABLE_LATEST
 
 
 class ActionPolicyNode(Node):
@@ -80,50 +38,21 @@ class ActionPolicyNode(Node):
 
     def __init__(self, model_cache: ModelCache = None, **kwargs):
         super().__init__(self.NODE_NAME, **kwargs)
-        model, device, dtype = declare_model_parameters(self, 'clip')
-        self.control_rate_hz = self._float('control_rate_hz', 20.0, (1.0, 200.0),
-                                           'cmd_vel publishing rate (Hz)', read_only=True)
-        self.use_stamped = self.declare_parameter(
-            'use_stamped', False, descriptor(
-                'publish geometry_msgs/TwistStamped (Nav2 Kilted, ros2_control) instead of '
-                'Twist', read_only=True)).value
-        self.frame_id = self.declare_parameter(
-            'frame_id', 'base_link', descriptor('frame_id of TwistStamped')).value
-        self.input_timeout_s = self._float(
-            'input_timeout_s', 1.0, (0.01, 60.0),
-            'zero output when the inputs the current intent needs are older than this')
-        self.camera_hfov_deg = self._float(
-            'camera_hfov_deg', 90.0, (1.0, 179.0),
-            'camera horizontal field of view; turns image x into a bearing for target_marker')
-        self.require_camera_for_motion = self.declare_parameter(
-            'require_camera_for_motion', True, descriptor(
-                'plain motions ("move forward") also need a live camera stream')).value
-        self.min_intent_similarity = self._float(
-            'min_intent_similarity', 0.5, (-1.0, 1.0),
-            'cosine similarity an instruction needs to its nearest intent', read_only=True)
-        self.intent_margin = self._float(
-            'intent_margin', 0.02, (0.0, 2.0),
-            'lead the nearest intent needs over the runner-up', read_only=True)
-        self.search_direction = self.declare_parameter(
-            'search_direction', 'left', descriptor(
-                'which way to turn while searching', additional_constraints='left|right')).value
-        if self.search_direction not in SEARCH_DIRECTIONS:
-            raise ValueError(f"search_direction must be left or right, got "
-                             f"'{self.search_direction}'")
-        self.command_prefixes = list(self.declare_parameter(
-            'command_prefixes', list(DEFAULT_COMMAND_PREFIXES), descriptor(
-                'leading phrases stripped from a command to name its object in status')).value)
-        self.settings = {name: self._float(name, default, limits, text)
-                         for name, (default, limits, text)
-                         in {**SAFETY_PARAMETERS, **SERVO_PARAMETERS}.items()}
-        intents = self._declare_intents()
+        self.params = node_table(self.NODE_NAME)
+        self.values = declare(self, self.params)
+        intent_table = {param.name: param for name in self.values['intents']
+                        for param in intent_params(name)}
+        self.values.update(declare(self, intent_table))
+        self.params.update(intent_table)
+        intents = build_intents(self.values)
+        self.control_rate_hz = self.values['control_rate_hz']
+        self.use_stamped, self.frame_id = self.values['use_stamped'], self.values['frame_id']
 
         cache = model_cache if model_cache is not None else ModelCache()
-        self.encoder = ClipEncoder(cache.get('clip', model, device, dtype))
-        classifier = IntentClassifier.from_encoder(
-            intents, self.encoder.encode_texts, self.min_intent_similarity, self.intent_margin)
-        self.policy = ActionPolicy(classifier, self._servo_config())
-        self.safety = SafetyLayer(self._limits(), 1.0 / self.control_rate_hz)
+        self.encoder = ClipEncoder(cache.get('clip', self.values['model'],
+                                             self.values['device'], self.values['dtype']))
+        self.controller = Controller.from_encoder(intents, self.encoder.encode_texts,
+                                                  ControlSettings.from_values(self.values))
 
         self.estop = False
         self.enabled = True
@@ -135,16 +64,16 @@ class ActionPolicyNode(Node):
         self.last_tick = None
 
         self.cmd_pub = self.create_publisher(TwistStamped if self.use_stamped else Twist,
-                                             'cmd_vel', QoSProfile(depth=1))
+                                             'cmd_vel', RELIABLE_LATEST)
         self.status_pub = self.create_publisher(String, 'status', LATCHED)
-        self.marker_pub = self.create_publisher(Marker, 'target_marker', QoSProfile(depth=1))
+        self.marker_pub = self.create_publisher(Marker, 'target_marker', RELIABLE_LATEST)
         self.marker_shown = False
         self.create_subscription(Float32MultiArray, 'text_embedding', self.on_text_embedding,
                                  LATCHED)
         self.create_subscription(Float32MultiArray, 'image_embedding', self.on_camera_alive, 1)
         self.create_subscription(PointStamped, 'target', self.on_target, 5)
         self.create_subscription(Vector3Stamped, 'target_extent', self.on_target_extent, 5)
-        self.create_subscription(String, 'command', self.on_command, 10)
+        self.create_subscription(String, 'command', self.on_command, COMMANDS)
         self.create_subscription(Bool, 'estop', self.on_estop, LATCHED)
         self.create_service(SetBool, '~/enable', self.on_enable)
         self.add_on_set_parameters_callback(self.on_set_parameters)
@@ -157,64 +86,25 @@ class ActionPolicyNode(Node):
         self.get_logger().info(
             f'ready: intents from {self.encoder.name} on {self.encoder.loaded.device}, '
             f'{len(intents)} intents, cmd_vel {"TwistStamped" if self.use_stamped else "Twist"}'
-            f' at {self.control_rate_hz:g} Hz, limits {self.settings["max_linear_mps"]:g} m/s '
-            f'{self.settings["max_angular_rps"]:g} rad/s')
+            f' at {self.control_rate_hz:g} Hz, limits {self.values["max_linear_mps"]:g} m/s '
+            f'{self.values["max_angular_rps"]:g} rad/s')
 
     # Parameters -------------------------------------------------------------------------
-    def _float(self, name, default, limits, text, read_only=False):
-        return self.declare_parameter(name, float(default), descriptor(
-            text, read_only=read_only, float_range=limits)).value
-
-    def _declare_intents(self):
-        defaults = {intent.name: intent for intent in DEFAULT_INTENTS}
-        names = self.declare_parameter(
-            'intents', [intent.name for intent in DEFAULT_INTENTS], descriptor(
-                'intent names; each has intent.<name>.behaviour (stop|motion|go_to|look_for), '
-                '.phrases, .linear_mps, .angular_rps, .duration_s', read_only=True)).value
-        intents = []
-        for name in names:
-            default = defaults.get(name)
-
-            def declared(key, fallback, name=name, default=default):
-                """intent.<name>.<key>: the built-in value, else `fallback` (a type = unset)."""
-                initial = getattr(default, key) if default is not None else fallback
-                initial = list(initial) if isinstance(initial, tuple) else initial
-                return self.declare_parameter(f'intent.{name}.{key}', initial, descriptor(
-                    f'intent {name}: {key}', read_only=True)).value
-
-            behaviour = declared('behaviour', Parameter.Type.STRING)
-            phrases = declared('phrases', Parameter.Type.STRING_ARRAY)
-            if behaviour is None or not phrases:
-                raise ValueError(f"intent '{name}' needs intent.{name}.behaviour "
-                                 f'(stop|motion|go_to|look_for) and intent.{name}.phrases')
-            intents.append(Intent(
-                name=name, behaviour=behaviour, phrases=tuple(phrases),
-                linear_mps=declared('linear_mps', 0.0), angular_rps=declared('angular_rps', 0.0),
-                duration_s=declared('duration_s', 0.0)))
-        return intents
-
-    def _limits(self):
-        return SafetyLimits(**{name: self.settings[name] for name in SAFETY_PARAMETERS})
-
-    def _servo_config(self):
-        return ServoConfig(search_direction=SEARCH_DIRECTIONS[self.search_direction],
-                           **{name: self.settings[name] for name in SERVO_PARAMETERS})
-
     def on_set_parameters(self, parameters):
+        values = dict(self.values)
         for parameter in parameters:
-            if parameter.name == 'search_direction' and parameter.value not in SEARCH_DIRECTIONS:
-                return SetParametersResult(successful=False,
-                                           reason='search_direction must be left or right')
+            value, reason = check_change(self.params, parameter)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+            values[parameter.name] = value
+        try:
+            settings = ControlSettings.from_values(values)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
         # Callbacks, timer and this run in one callback group, so no lock is needed.
-        for parameter in parameters:
-            if parameter.name in self.settings:
-                self.settings[parameter.name] = parameter.value
-            elif parameter.name in ('input_timeout_s', 'require_camera_for_motion',
-                                    'camera_hfov_deg', 'search_direction', 'frame_id',
-                                    'command_prefixes'):
-                setattr(self, parameter.name, parameter.value)
-        self.safety.limits = self._limits()
-        self.policy.servo_config = self._servo_config()
+        self.values = values
+        self.frame_id = values['frame_id']
+        self.controller.configure(settings)
         return SetParametersResult(successful=True)
 
     # Inputs: callbacks only store --------------------------------------------------------
@@ -232,7 +122,7 @@ class ActionPolicyNode(Node):
         self.pending_embedding = list(msg.data)
 
     def on_command(self, msg):
-        self.object_phrase = object_phrase(clean_command(msg.data)[0], self.command_prefixes)
+        self.object_phrase = command_object(msg.data, self.values['command_prefixes'])
 
     def on_camera_alive(self, msg):
         self.last_camera_time = self.now()
@@ -284,27 +174,18 @@ class ActionPolicyNode(Node):
     def on_control(self):
         now = self.now()
         if self.pending_embedding is not None:
-            status = self.policy.set_instruction(self.pending_embedding, self.object_phrase,
-                                                 now)
+            status = self.controller.instruct(self.pending_embedding, self.object_phrase, now)
             self.pending_embedding = None
             self.get_logger().info(f'instruction: {status}')
         target, target_time = self.latest_target()
-        timeout = self.input_timeout_s
-        target_fresh = target_time is not None and now - target_time <= timeout
-        camera_fresh = self.last_camera_time is not None and \
-            now - self.last_camera_time <= timeout
-        self.publish_marker(target if target_fresh else None)
-        wanted = self.policy.step(now, target if target_fresh else None)
-        fresh = (not wanted.needs_target or target_fresh) and (
-            not wanted.needs_camera or not self.require_camera_for_motion or camera_fresh)
-        dt = None if self.last_tick is None else now - self.last_tick
-        self.last_tick = now
-        command = self.safety.filter(wanted.linear, wanted.angular, estop=self.estop,
-                                     enabled=self.enabled, inputs_fresh=fresh, dt=dt)
-        self.last_command, self.last_target_time = (command.linear, command.angular), target_time
-        self.publish_velocity(command.linear, command.angular)
-        reason = command.stop_reason
-        self.publish_status(f'stopped: {reason}' if reason else wanted.status)
+        output = self.controller.tick(
+            now, target, None if target_time is None else now - target_time,
+            None if self.last_camera_time is None else now - self.last_camera_time,
+            estop=self.estop, enabled=self.enabled)
+        self.publish_marker(output.target)
+        self.last_command, self.last_target_time = (output.linear, output.angular), target_time
+        self.publish_velocity(output.linear, output.angular)
+        self.publish_status(output.status)
 
     def publish_diagnostics(self):
         now = self.now()
@@ -312,7 +193,7 @@ class ActionPolicyNode(Node):
         def age(stamp):
             return 'never' if stamp is None else f'{now - stamp:.2f}'
 
-        intent = self.policy.state.intent
+        intent = self.controller.intent
         values = {
             'status': self.last_status, 'intent': intent.name if intent else 'none',
             'e-stop': str(self.estop), 'enabled': str(self.enabled),
@@ -320,8 +201,8 @@ class ActionPolicyNode(Node):
             'camera age (s)': age(self.last_camera_time),
             'cmd_vel linear.x': f'{self.last_command[0]:+.3f}',
             'cmd_vel angular.z': f'{self.last_command[1]:+.3f}',
-            'limits': f'{self.safety.limits.max_linear_mps:g} m/s, '
-                      f'{self.safety.limits.max_angular_rps:g} rad/s',
+            'limits': f'{self.values["max_linear_mps"]:g} m/s, '
+                      f'{self.values["max_angular_rps"]:g} rad/s',
         }
         held = self.last_status or ''
         level = WARN if held.startswith(('stopped: e-stop', 'stopped: disabled',
@@ -354,7 +235,7 @@ class ActionPolicyNode(Node):
             marker.action = Marker.DELETE
             self.marker_pub.publish(marker)
             return
-        half_fov = math.radians(self.camera_hfov_deg) / 2.0
+        half_fov = math.radians(self.values['camera_hfov_deg']) / 2.0
         bearing = -math.atan(target.x * math.tan(half_fov))  # image right = clockwise
         marker.action = Marker.ADD
         marker.pose.orientation.z = math.sin(bearing / 2.0)
@@ -375,7 +256,7 @@ class ActionPolicyNode(Node):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-            self.safety.reset()
+            self.controller.stop()
             self.publish_velocity(0.0, 0.0)
             self.publish_status('stopped: shutdown')
             self.cmd_pub.wait_for_all_acked(Duration(seconds=1.0))  # reliable: wait for delivery

@@ -2,41 +2,31 @@
 
 import json
 
-from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data, QoSProfile
-from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.images import to_rgb
-from vla_ros.nodes.common import descriptor, embedding_msg, ModelNode, run_node
+from vla_ros.nodes.common import embedding_msg, ModelNode, run_node
+from vla_ros.nodes.qos import OVERRIDABLE, RELIABLE_LATEST, SENSOR_DATA
 
 
 class CameraEmbedder(ModelNode):
     NODE_NAME = 'camera_embedder'
 
     def __init__(self, **kwargs):
-        super().__init__(self.NODE_NAME, 'clip', default_rate_hz=10.0, expects_stream=True,
-                         **kwargs)
-        self.labels = list(self.declare_parameter(
-            'labels', Parameter.Type.STRING_ARRAY, descriptor(
-                'zero-shot labels; when set, scene_labels carries their probabilities '
-                '(write them as captions, e.g. "a red ball")')).get_parameter_value()
-            .string_array_value)
-        self.top_k = self.declare_parameter(
-            'top_k', 5, descriptor('labels reported in scene_labels', int_range=(1, 1000))).value
-        image_topic, image_type = self.declare_image_input()
+        super().__init__(self.NODE_NAME, 'clip', **kwargs)
+        self.labels, self.top_k = list(self.values['labels']), self.values['top_k']
+        image_topic, image_type = self.image_input()
         self._label_cache = ((), None)  # (labels, their text embeddings), worker thread only
 
         self.encoder = ClipEncoder(self.load_model())
-        overrides = QoSOverridingOptions.with_default_policies()
         self.embedding_pub = self.create_publisher(
-            Float32MultiArray, 'image_embedding', QoSProfile(depth=1),
-            qos_overriding_options=overrides)
-        self.labels_pub = self.create_publisher(String, 'scene_labels', QoSProfile(depth=1))
+            Float32MultiArray, 'image_embedding', RELIABLE_LATEST,
+            qos_overriding_options=OVERRIDABLE)
+        self.labels_pub = self.create_publisher(String, 'scene_labels', RELIABLE_LATEST)
         self.image_sub = self.create_subscription(
-            image_type, image_topic, self.worker.submit, qos_profile_sensor_data,
-            qos_overriding_options=overrides)
+            image_type, image_topic, self.worker.submit, SENSOR_DATA,
+            qos_overriding_options=OVERRIDABLE)
         self.start(self.image_sub.topic_name)
 
     def apply_parameter(self, parameter):

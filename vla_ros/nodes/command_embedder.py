@@ -2,37 +2,29 @@
 
 from functools import lru_cache
 
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.text import clean_command
-from vla_ros.nodes.common import descriptor, embedding_msg, ModelNode, run_node, THROTTLE_S
-
-# The current instruction is state, not a stream: a policy started later must still get it.
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+from vla_ros.nodes.common import embedding_msg, ModelNode, run_node, THROTTLE_S
+from vla_ros.nodes.qos import COMMANDS, LATCHED, OVERRIDABLE
 
 
 class CommandEmbedder(ModelNode):
     NODE_NAME = 'command_embedder'
 
     def __init__(self, **kwargs):
-        super().__init__(self.NODE_NAME, 'clip', default_rate_hz=20.0, **kwargs)
-        cache_size = self.declare_parameter(
-            'cache_size', 256, descriptor('distinct commands whose embeddings are kept',
-                                          read_only=True, int_range=(1, 100000))).value
+        super().__init__(self.NODE_NAME, 'clip', **kwargs)
+        cache_size = self.values['cache_size']
         # One encoding per distinct command, never per frame or per repeat.
         self._encode = lru_cache(maxsize=cache_size)(self._encode_uncached)
         self._last_text = None  # worker thread only: log a command when it changes
         self.encoder = ClipEncoder(self.load_model())
-        overrides = QoSOverridingOptions.with_default_policies()
         self.embedding_pub = self.create_publisher(
-            Float32MultiArray, 'text_embedding', LATCHED, qos_overriding_options=overrides)
+            Float32MultiArray, 'text_embedding', LATCHED, qos_overriding_options=OVERRIDABLE)
         self.command_sub = self.create_subscription(
-            String, 'command', self.worker.submit, QoSProfile(depth=10),
-            qos_overriding_options=overrides)
+            String, 'command', self.worker.submit, COMMANDS,
+            qos_overriding_options=OVERRIDABLE)
         self.start(self.command_sub.topic_name)
 
     def _encode_uncached(self, text: str):

@@ -5,12 +5,7 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -20,27 +15,14 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 import torch
 
+from vla_ros.core.config import node_table
 from vla_ros.core.diagnostics import inference_report
-from vla_ros.core.images import DEFAULT_MAX_PIXELS
 from vla_ros.core.inference import LatestWorker
-from vla_ros.core.models import DEVICES, DTYPES, ModelCache, ModelLoadError
+from vla_ros.core.models import ModelCache, ModelLoadError
+from vla_ros.nodes.parameters import check_change, declare
 
 THROTTLE_S = 2.0
 DIAGNOSTICS_PERIOD_S = 1.0
-MAX_RATE_RANGE = (0.1, 120.0)
-
-
-def descriptor(description, read_only=False, float_range=None, int_range=None,
-               additional_constraints=''):
-    result = ParameterDescriptor(description=description, read_only=read_only,
-                                 additional_constraints=additional_constraints)
-    if float_range is not None:
-        result.floating_point_range = [
-            FloatingPointRange(from_value=float(float_range[0]), to_value=float(float_range[1]))]
-    if int_range is not None:
-        result.integer_range = [
-            IntegerRange(from_value=int(int_range[0]), to_value=int(int_range[1]), step=1)]
-    return result
 
 
 def embedding_msg(vector, model_name: str) -> Float32MultiArray:
@@ -67,22 +49,6 @@ def publish_report(publisher, node: Node, task: str, hardware_id: str, report) -
     publisher.publish(array)
 
 
-def declare_model_parameters(node: Node, model_kind: str):
-    """The read-only `model`, `device` and `dtype` parameters every model user declares."""
-    model = node.declare_parameter(
-        'model', '', descriptor(
-            f'{model_kind} model: a Hugging Face id or a local folder written by '
-            'save_pretrained(); empty = the embedded default in share/vla_ros/models',
-            read_only=True)).value
-    device = node.declare_parameter(
-        'device', 'auto', descriptor('inference device', read_only=True,
-                                     additional_constraints='|'.join(DEVICES))).value
-    dtype = node.declare_parameter(
-        'dtype', 'float32', descriptor('weight dtype (float16 needs CUDA)', read_only=True,
-                                       additional_constraints='|'.join(DTYPES))).value
-    return model, device, dtype
-
-
 class ModelNode(Node):
     """A node that loads one model at start and runs it on a newest-wins worker thread.
 
@@ -91,30 +57,19 @@ class ModelNode(Node):
     `process(item) -> result or None` (worker thread) and `publish_result(result)`.
     """
 
-    def __init__(self, node_name: str, model_kind: str, default_rate_hz: float,
-                 model_cache: ModelCache = None, expects_stream: bool = False, **node_kwargs):
+    def __init__(self, node_name: str, model_kind: str, model_cache: ModelCache = None,
+                 **node_kwargs):
         super().__init__(node_name, **node_kwargs)
         self._parameter_lock = threading.Lock()
-        self.model_source, self.device, self.dtype = declare_model_parameters(self, model_kind)
-        self.max_rate_hz = self.declare_parameter(
-            'max_rate_hz', float(default_rate_hz), descriptor(
-                'most inferences per second; newer inputs replace waiting ones',
-                float_range=MAX_RATE_RANGE)).value
-        self.stale_input_s = None  # occasional input (commands) is never stale
-        if expects_stream:
-            self.stale_input_s = self.declare_parameter(
-                'diagnostics_stale_input_s', 5.0, descriptor(
-                    '/diagnostics warns when no input came for this long',
-                    float_range=(0.1, 3600.0))).value
-        self.max_drop_fraction = self.declare_parameter(
-            'diagnostics_max_drop_fraction', 0.95, descriptor(
-                '/diagnostics warns when more of the input than this is dropped to keep up',
-                float_range=(0.0, 1.0))).value
-        self.cpu_threads = self.declare_parameter(
-            'cpu_threads', 0, descriptor(
-                "torch's CPU threads for this node's inference; 0 = torch's default (one per "
-                'core). Model nodes run side by side: on a small CPU give each its share',
-                read_only=True, int_range=(0, 1024))).value
+        self.params = node_table(node_name)
+        self.values = declare(self, self.params)  # a snapshot; changes under the lock
+        self.model_source, self.device, self.dtype = (self.values['model'],
+                                                      self.values['device'],
+                                                      self.values['dtype'])
+        self.max_rate_hz = self.values['max_rate_hz']
+        self.stale_input_s = self.values.get('diagnostics_stale_input_s')  # None: occasional
+        self.max_drop_fraction = self.values['diagnostics_max_drop_fraction']
+        self.cpu_threads = self.values['cpu_threads']
         self._model_kind = model_kind
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.loaded = None
@@ -130,17 +85,12 @@ class ModelNode(Node):
             torch.set_num_threads(self.cpu_threads)
         self.threads_in_use = torch.get_num_threads()
 
-    def declare_image_input(self):
-        """Parameters of nodes that read camera frames; returns (topic, message type)."""
-        self.max_image_pixels = self.declare_parameter(
-            'max_image_pixels', DEFAULT_MAX_PIXELS, descriptor(
-                'frames with more pixels are dropped with a warning', read_only=True,
-                int_range=(1, 2**31 - 1))).value
-        use_compressed = self.declare_parameter(
-            'use_compressed', False, descriptor(
-                'subscribe image/compressed (sensor_msgs/CompressedImage) instead of image',
-                read_only=True)).value
-        return ('image/compressed', CompressedImage) if use_compressed else ('image', Image)
+    def image_input(self):
+        """(topic, message type) of nodes that read camera frames."""
+        self.max_image_pixels = self.values['max_image_pixels']
+        if self.values['use_compressed']:
+            return 'image/compressed', CompressedImage
+        return 'image', Image
 
     def load_model(self):
         """Load (or share) the model; call once every parameter has been checked."""
@@ -188,12 +138,18 @@ class ModelNode(Node):
         publish_report(self.diagnostics_pub, self, 'inference', self.loaded.name, report)
 
     def _on_set_parameters(self, parameters):
+        checked = []
         for parameter in parameters:
-            reason = self.validate_parameter(parameter)
+            value, reason = check_change(self.params, parameter)
+            reason = reason or self.validate_parameter(parameter)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
+            checked.append(Parameter(parameter.name, value=list(value) if isinstance(
+                value, tuple) else value))
         with self._parameter_lock:
-            for parameter in parameters:
+            for parameter in checked:
+                self.values[parameter.name] = self.params[parameter.name].check(
+                    parameter.value) if parameter.name in self.params else parameter.value
                 self.apply_parameter(parameter)
         return SetParametersResult(successful=True)
 

@@ -10,14 +10,15 @@ import math
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
 from vla_ros.core.images import to_image_msg
-from vla_ros.core.scene import generate_scene
-from vla_ros.core.sim_world import SimWorld
-from vla_ros.nodes.common import descriptor, run_node
+from vla_ros.nodes.common import run_node
+from vla_ros.nodes.parameters import descriptor
+from vla_ros.nodes.qos import RELIABLE_LATEST
+from vla_ros.sim.scene import generate_scene
+from vla_ros.sim.world import SimWorld
 
 
 def stamp_of(seconds: float):
@@ -52,11 +53,11 @@ class SimBridge(Node):
         self.command = (0.0, 0.0)
         self.last_command_time = None
         self.next_frame_time = 0.0
-        self.clock_pub = self.create_publisher(Clock, '/clock', QoSProfile(depth=1))
-        self.image_pub = self.create_publisher(Image, 'camera/image_raw', QoSProfile(depth=1))
+        self.clock_pub = self.create_publisher(Clock, '/clock', RELIABLE_LATEST)
+        self.image_pub = self.create_publisher(Image, 'camera/image_raw', RELIABLE_LATEST)
         self.info_pub = self.create_publisher(CameraInfo, 'camera/camera_info',
-                                              QoSProfile(depth=1))
-        self.odom_pub = self.create_publisher(Odometry, 'odom', QoSProfile(depth=5))
+                                              RELIABLE_LATEST)
+        self.odom_pub = self.create_publisher(Odometry, 'odom', 5)
         self.create_subscription(TwistStamped if use_stamped else Twist, 'cmd_vel',
                                  self.on_cmd_vel, 10)
         self.last_frame = None  # the newest rendered RGB array, for the demo's pictures

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from vla_ros.core.dataset import HELD_OUT
+from vla_ros.sim.dataset import HELD_OUT
 
 LIMITS = """## Limits
 - Trained on simulator renders only (MuJoCo, flat-coloured primitives on a checker floor):

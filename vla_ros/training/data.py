@@ -13,8 +13,8 @@ import random
 
 import numpy as np
 
-from vla_ros.core.dataset import MIN_VISIBLE_FRACTION
-from vla_ros.core.scene import COLOURS, SHAPES
+from vla_ros.sim.dataset import MIN_VISIBLE_FRACTION
+from vla_ros.sim.scene import COLOURS, SHAPES
 
 COMBOS = tuple((colour, shape) for colour in COLOURS for shape in SHAPES)
 CAPTION_FORMS = ('a {}', 'the {}', '{}', 'a photo of a {}', 'go to the {}', 'find the {}')

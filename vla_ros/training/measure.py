@@ -6,10 +6,8 @@ combinations; held-out = views centred on the colour x shape combinations never 
 """
 
 from functools import partial
-import json
 from pathlib import Path
 import random
-import sys
 import time
 
 import numpy as np
@@ -35,7 +33,7 @@ def clip_metrics(encoder, split, label: str) -> dict:
     """Zero-shot colour x shape accuracy over all 50 combinations, and retrieval R@1 between
     the views and their captions (a caption naming the same colour x shape counts as a match).
     """
-    from vla_ros.core.dataset import HELD_OUT
+    from vla_ros.sim.dataset import HELD_OUT
     from vla_ros.training.data import combo_text, COMBOS, named_views, ZERO_SHOT_FORM
 
     combos = None if label == 'seen' else HELD_OUT
@@ -90,8 +88,8 @@ def segmentation_metrics(segmenter, split, label: str, seed: int = 0) -> dict:
     size) and the false-positive rate of prompts naming nothing in the scene: the share of
     them for which the policy would see a target (any pixel above the threshold).
     """
-    from vla_ros.core.dataset import HELD_OUT
     from vla_ros.core.segmentation import find_target
+    from vla_ros.sim.dataset import HELD_OUT
     from vla_ros.training.data import combo_text, named_views
     from vla_ros.training.train import absent_prompt
 
@@ -118,9 +116,9 @@ def verification_metrics(verifier, segmenter, split, label: str, seed: int = 0) 
     target (find_target) of its own prompt lies on it; a look-alike prompt (its colour, a
     shape absent from the scene) or a prompt naming nothing in the scene yields a target.
     """
-    from vla_ros.core.dataset import HELD_OUT
-    from vla_ros.core.scene import SHAPES
     from vla_ros.core.segmentation import find_target, pixel_at
+    from vla_ros.sim.dataset import HELD_OUT
+    from vla_ros.sim.scene import SHAPES
     from vla_ros.training.data import combo_text, named_views
     from vla_ros.training.train import absent_prompt
 
@@ -193,64 +191,3 @@ def pipeline_speed(encoder, segmenter, verifier, images, foveas, frames: int = 1
             np.median(total)), pipeline_hz=float(1.0 / np.median(total)))
         results.append(result)
     return results
-
-
-def run_measure(args) -> int:
-    import torch
-
-    from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
-    from vla_ros.core.models import load_model, ModelLoadError
-    from vla_ros.core.segmentation import Fovea
-    from vla_ros.core.verification import TargetVerifier, VerifierConfig
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        encoder = ClipEncoder(load_model('clip', args.clip, device='cpu'))
-        segmenter = ClipSegSegmenter(load_model('clipseg', args.clipseg, device='cpu'))
-    except ModelLoadError as error:
-        print(f'[eval-models] {error}', file=sys.stderr)
-        return 2
-    # Views of different scenes: nothing carries over from one to the next.
-    verifier = TargetVerifier(encoder, VerifierConfig(recheck_frames=0))
-    results = {'clip': encoder.name, 'clipseg': segmenter.name, 'dim': encoder.dim,
-               'torch_threads': torch.get_num_threads()}
-    splits = {'seen': _load(args.seen), 'held_out': _load(args.heldout)}
-    for label, split in splits.items():
-        print(f'[eval-models] CLIP on {label} views ...', flush=True)
-        results[f'clip_{label}'] = clip_metrics(encoder, split, label)
-        print(f'[eval-models] CLIPSeg on {label} views ...', flush=True)
-        results[f'clipseg_{label}'] = segmentation_metrics(segmenter, split, label)
-        print(f'[eval-models] target verification on {label} views ...', flush=True)
-        results[f'verification_{label}'] = verification_metrics(verifier, segmenter, split,
-                                                                label)
-    results['intents'] = intent_metrics(encoder, Path(args.paraphrases))
-    results['speed'], results['speed_without_fovea'] = pipeline_speed(
-        encoder, segmenter, verifier, list(splits['seen'].images[:20]), [Fovea(), None])
-    text = json.dumps(results, indent=1)
-    print(text)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text + '\n')
-        print(f'[eval-models] wrote {args.output}')
-    if args.write_cards:
-        from vla_ros.training.cards import write_cards
-
-        write_cards(encoder.loaded.source, segmenter.loaded.source, results)
-    return 0
-
-
-def add_arguments(parser):
-    parser.add_argument('--clip', default='', help="CLIP folder or id ('' = the embedded one)")
-    parser.add_argument('--clipseg', default='', help="CLIPSeg folder or id ('' = embedded)")
-    parser.add_argument('--seen', default='runs/dataset-val/train',
-                        help='DIR/SPLIT of rendered views of the training combinations '
-                        '(new scenes: `vla-ros dataset --seed 100000 ...`)')
-    parser.add_argument('--heldout', default='runs/dataset/heldout',
-                        help='DIR/SPLIT of held-out views (`vla-ros dataset --split heldout`)')
-    parser.add_argument('--paraphrases', default=str(PARAPHRASES),
-                        help='YAML of intent -> held-out paraphrases')
-    parser.add_argument('--threads', type=int, default=0)
-    parser.add_argument('--output', default='', help='write the results as JSON here too')
-    parser.add_argument('--write-cards', action='store_true',
-                        help="write each model folder's README.md (model card) from the results")

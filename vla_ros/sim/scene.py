@@ -138,3 +138,8 @@ def generate_scene(seed: int, min_objects: int = 1, max_objects: int = 6,
                  floor_squares=int(rng.integers(4, 16)), light_direction=light,
                  light_diffuse=float(round(rng.uniform(0.5, 0.9), 3)),
                  robot_x=start[0], robot_y=start[1], robot_yaw=robot_yaw)
+
+
+def object_names() -> tuple:
+    """Every colour x shape this world can hold: what a target here could be confused with."""
+    return tuple(f'{colour} {shape}' for colour in COLOURS for shape in SHAPES)

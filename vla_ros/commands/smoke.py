@@ -1,13 +1,12 @@
-"""The `vla-ros` command (also `python -m vla_ros`)."""
+"""`vla-ros smoke`: start the stack, feed it a generated frame and a command, print its outputs."""
 
-import argparse
-import importlib
 import os
 from pathlib import Path
 import sys
 import time
 
-from vla_ros.stand_in_models import ensure_models
+from vla_ros.core.models import DEVICES
+from vla_ros.fixtures.stand_ins import ensure_models
 
 SMOKE_COMMAND = 'go to the red ball'
 SMOKE_LABELS = ['a red ball', 'a blue box', 'a green cylinder']
@@ -69,7 +68,7 @@ def run_smoke(args) -> int:
 
     from vla_ros.core.images import to_image_msg, to_rgb
     from vla_ros.core.models import ModelLoadError
-    from vla_ros.runner import parameter_overrides, ros_arguments, Stack
+    from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
 
     sources = ensure_models(Path(args.cache_dir))
     output_dir = Path(args.output)
@@ -129,51 +128,14 @@ def run_smoke(args) -> int:
         stack.close()
 
 
-# name, module (with add_arguments), function, help
-COMMANDS = (
-    ('up', 'vla_ros.runner', 'run_up',
-     'run the four nodes in one process, configured like vla.launch.py'),
-    ('demo', 'vla_ros.demo', 'run_demo',
-     'the closed loop in the simulator: a sentence in, the robot drives'),
-    ('eval', 'vla_ros.evaluate', 'run_eval',
-     'run seeded "go to the <colour> <shape>" episodes in the simulator'),
-    ('dataset', 'vla_ros.datagen', 'run_dataset',
-     'render seeded training views of simulator scenes (for the models)'),
-    ('train', 'vla_ros.training.train', 'run_train',
-     'train the embedded CLIP or CLIPSeg on rendered views (resumable)'),
-    ('eval-models', 'vla_ros.training.measure', 'run_measure',
-     'measure the embedded models: retrieval, zero-shot, intents, masks, speed'),
-)
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog='vla-ros', description=__doc__)
-    commands = parser.add_subparsers(dest='command', required=True)
-    smoke = commands.add_parser(
-        'smoke', help='start the four nodes, send a generated frame and a command, '
-        'print what they published')
-    smoke.add_argument('--command', default=SMOKE_COMMAND, help='the instruction to encode')
-    smoke.add_argument('--timeout', type=float, default=60.0,
-                       help='seconds to wait for every output')
-    smoke.add_argument('--output', default='runs/smoke', help='where the overlay is saved')
-    smoke.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
-    smoke.add_argument(
+def add_arguments(parser):
+    parser.add_argument('--command', default=SMOKE_COMMAND, help='the instruction to encode')
+    parser.add_argument('--timeout', type=float, default=60.0,
+                        help='seconds to wait for every output')
+    parser.add_argument('--output', default='runs/smoke', help='where the overlay is saved')
+    parser.add_argument('--device', default='auto', choices=DEVICES)
+    parser.add_argument(
         '--cache-dir', default=os.path.join(os.path.expanduser('~'), '.cache', 'vla_ros'),
         help='where stand-in models are written when models/ has none')
-    smoke.set_defaults(run=run_smoke)
-
-    for name, module_name, function, text in COMMANDS:
-        module = importlib.import_module(module_name)
-        command = commands.add_parser(name, help=text)
-        module.add_arguments(command)
-        command.set_defaults(run=getattr(module, function))
-    return parser
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from vla_ros.core.scene import COLOURS, generate_scene, ROBOT_RADIUS, SceneObject, SHAPES
+from vla_ros.sim.scene import COLOURS, generate_scene, ROBOT_RADIUS, SceneObject, SHAPES
 
 # One combination per shape and per colour at most, so every colour and every shape is still
 # seen in training, only not together.
@@ -120,7 +120,7 @@ def render_views(scene_seed: int, split: str = 'train', views: int = 8, width: i
     The same arguments always give the same pixels.
     """
     # Imported here so that training on stored views needs no renderer (MuJoCo, EGL).
-    from vla_ros.core.sim_world import SimWorld
+    from vla_ros.sim.world import SimWorld
 
     scene, rng = scene_for_split(scene_seed, split)
     world = SimWorld(scene, width, height)

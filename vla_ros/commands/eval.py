@@ -10,12 +10,11 @@ when it cannot run, never because episodes fail.
 from collections import Counter
 import json
 import math
-import os
 from pathlib import Path
 import sys
 import time
 
-os.environ.setdefault('MUJOCO_GL', 'egl')
+from vla_ros.core.config import DEVICES
 
 OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object': 'tab:purple',
                    'stopped short': 'tab:orange', 'not found': 'tab:gray',
@@ -80,29 +79,34 @@ def plot_results(results, scenes, path: Path, title: str):
     plt.close(figure)
 
 
-def real_perception(clip_model, clipseg_model, device, verify: bool = True,
-                    fovea: bool = True):
+def load_pipeline(args, settings):
+    """The lockstep pipeline of `args.mode`, with the models the params file names (or the
+    command line's --clip-model / --clipseg-model).
+    """
+    from vla_ros.sim.episode import OracleMode, RealMode
+
+    if args.mode == 'oracle':
+        return OracleMode(settings)
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
-    from vla_ros.core.models import load_model
-    from vla_ros.core.policy import DEFAULT_INTENTS, IntentClassifier
+    from vla_ros.core.models import ModelCache
 
+    device = args.device or settings.policy['device']
+    clip_source = args.clip_model or settings.policy['model']
+    clipseg_source = args.clipseg_model or settings.segmenter['model']
+    verification_source = args.clip_model or settings.segmenter['verification_model']
     print('[eval] loading CLIP and CLIPSeg ...', flush=True)
-    encoder = ClipEncoder(load_model('clip', clip_model or '', device))
-    segmenter = ClipSegSegmenter(load_model('clipseg', clipseg_model or '', device))
-    classifier = IntentClassifier.from_encoder(DEFAULT_INTENTS, encoder.encode_texts, 0.5, 0.02)
-    from vla_ros.core.episode import RealPerception
-    from vla_ros.core.segmentation import Fovea
-    from vla_ros.core.verification import TargetVerifier
-    return RealPerception(encoder, segmenter, classifier,
-                          verifier=TargetVerifier(encoder) if verify else None,
-                          fovea=Fovea() if fovea else None)
+    cache = ModelCache()
+    encoder = ClipEncoder(cache.get('clip', clip_source, device))
+    segmenter = ClipSegSegmenter(cache.get('clipseg', clipseg_source, device))
+    verifier_encoder = ClipEncoder(cache.get('clip', verification_source, device))
+    return RealMode(settings, encoder, segmenter, verifier_encoder)
 
 
-def summarise(results, mode, seed, wall_s):
+def summarise(results, mode, seed, wall_s, transport='lockstep'):
     count = len(results)
     successes = [result for result in results if result.success]
     return {
-        'mode': mode, 'seed': seed, 'episode_count': count,
+        'mode': mode, 'transport': transport, 'seed': seed, 'episode_count': count,
         'success_rate': len(successes) / count if count else 0.0,
         'spl': sum(result.spl for result in results) / count if count else 0.0,
         'collisions': sum(result.outcome == 'collision' for result in results),
@@ -118,35 +122,56 @@ def summarise(results, mode, seed, wall_s):
 
 
 def run_eval(args) -> int:
+    from dataclasses import replace
+
     from tqdm import tqdm
 
-    from vla_ros.core.episode import OraclePerception, run_episode
+    from vla_ros.core import paths
+    from vla_ros.core.config import ConfigError
     from vla_ros.core.models import ModelLoadError
-    from vla_ros.core.scene import generate_scene
+    from vla_ros.sim.episode import run_episode, StackSettings
+    from vla_ros.sim.scene import generate_scene
 
     output = Path(args.output)
+    params_file = args.params_file or paths.default_params_file()
     try:
         output.mkdir(parents=True, exist_ok=True)
-        perception = OraclePerception() if args.mode == 'oracle' else real_perception(
-            args.clip_model, args.clipseg_model, args.device, args.verify, args.fovea)
-    except (OSError, ModelLoadError) as error:
+        settings = StackSettings.from_params_file(params_file)
+        if not args.verify:
+            settings = replace(settings, segmenter={**settings.segmenter,
+                                                    'verify_targets': False})
+        if not args.fovea:
+            settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
+        if args.transport == 'dds':
+            from vla_ros.sim.dds import DdsEpisodes
+            pipeline = DdsEpisodes(args, params_file)
+        else:
+            pipeline = load_pipeline(args, settings)
+    except (OSError, ModelLoadError, ConfigError) as error:
         print(f'[eval] cannot run: {error}', file=sys.stderr)
         return 2
     results, scenes, started = [], [], time.monotonic()
-    progress = tqdm(range(args.seed, args.seed + args.episodes), desc=f'eval {args.mode}',
-                    unit='episode')
+    progress = tqdm(range(args.seed, args.seed + args.episodes),
+                    desc=f'eval {args.mode} {args.transport}', unit='episode')
     for seed in progress:
         scene = generate_scene(seed)
         scenes.append(scene)
-        results.append(run_episode(scene, perception, max_time_s=args.max_time))
+        if args.transport == 'dds':
+            results.append(pipeline.run(scene, max_time_s=args.max_time))
+        else:
+            results.append(run_episode(scene, pipeline, max_time_s=args.max_time))
         rate = sum(result.success for result in results) / len(results)
         progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
-    summary = summarise(results, args.mode, args.seed, time.monotonic() - started)
-    summary['target_verification'] = args.mode == 'real' and args.verify
-    summary['fovea'] = args.mode == 'real' and args.fovea
+    summary = summarise(results, args.mode, args.seed, time.monotonic() - started,
+                        args.transport)
+    summary['params_file'] = str(params_file)
+    summary['target_verification'] = args.mode == 'real' and settings.segmenter[
+        'verify_targets']
+    summary['fovea'] = args.mode == 'real' and settings.segmenter['fovea']
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
-    title = (f'{args.mode}: {summary["success_rate"]:.0%} success, SPL {summary["spl"]:.2f}, '
-             f'{summary["collisions"]} collisions, {len(results)} episodes')
+    title = (f'{args.mode} ({args.transport}): {summary["success_rate"]:.0%} success, '
+             f'SPL {summary["spl"]:.2f}, {summary["collisions"]} collisions, '
+             f'{len(results)} episodes')
     plot_results(results, scenes, output / 'episodes.png', title)
     print(f'[eval] {title}')
     print(f'[eval] outcomes: {summary["outcomes"]}')
@@ -162,9 +187,20 @@ def add_arguments(parser):
     parser.add_argument('--seed', type=int, default=0, help='first scene seed')
     parser.add_argument('--output', default='runs/eval', help='folder for summary and plot')
     parser.add_argument('--max-time', type=float, default=60.0, help='seconds per episode')
-    parser.add_argument('--clip-model', default=None, help='real mode: CLIP id or folder')
-    parser.add_argument('--clipseg-model', default=None, help='real mode: CLIPSeg id or folder')
-    parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+    parser.add_argument('--clip-model', default=None,
+                        help="real mode: CLIP id or folder (default: the params file's)")
+    parser.add_argument('--clipseg-model', default=None,
+                        help="real mode: CLIPSeg id or folder (default: the params file's)")
+    parser.add_argument('--device', default=None, choices=DEVICES,
+                        help="real mode: default the params file's device")
+    parser.add_argument('--params-file', default=None,
+                        help='the stack YAML whose values the pipeline runs with (default: '
+                        'the installed config/vla.yaml)')
+    parser.add_argument('--transport', choices=('lockstep', 'dds'), default='lockstep',
+                        help='lockstep: the pipeline objects in this process, one control '
+                        'period at a time (deterministic); dds: sim_bridge and the four '
+                        'nodes as separate processes on simulated time, as sim.launch.py '
+                        'starts them')
     parser.add_argument('--no-verify', dest='verify', action='store_false',
                         help="real mode: act on CLIPSeg's regions without the CLIP's check")
     parser.add_argument('--no-fovea', dest='fovea', action='store_false',

@@ -1,18 +1,15 @@
 """`vla-ros dataset`: render a seeded split of training views to DIR/<split>.npz + .jsonl."""
 
 import json
-import os
 from pathlib import Path
 import sys
-
-os.environ.setdefault('MUJOCO_GL', 'egl')
 
 
 def run_dataset(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from vla_ros.core.dataset import HELD_OUT, render_views
+    from vla_ros.sim.dataset import HELD_OUT, render_views
 
     if not 0.0 <= args.anywhere_fraction <= 1.0:
         print(f'[dataset] --anywhere-fraction must be in [0, 1], got {args.anywhere_fraction}',

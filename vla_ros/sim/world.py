@@ -10,12 +10,10 @@ import math
 import os
 import threading
 
-os.environ.setdefault('MUJOCO_GL', 'egl')  # headless; must be set before mujoco is imported
+import mujoco
+import numpy as np
 
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vla_ros.core.scene import ROBOT_RADIUS, Scene  # noqa: E402
+from vla_ros.sim.scene import ROBOT_RADIUS, Scene  # noqa: E402
 
 CAMERA_FOVY_DEG = 58.0
 CAMERA_TILT_DEG = 12.0  # looking slightly down, so near objects stay in view

@@ -15,7 +15,7 @@ from pathlib import Path
 import sys
 import time
 
-os.environ.setdefault('MUJOCO_GL', 'egl')
+from vla_ros.core.config import DEVICES
 
 
 def _models_available(args) -> bool:
@@ -85,7 +85,7 @@ def write_episode(folder: Path, scene, observer, summary):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from vla_ros.evaluate import draw_scene
+    from vla_ros.commands.eval import draw_scene
 
     folder.mkdir(parents=True, exist_ok=True)
     if observer.frames:
@@ -106,14 +106,14 @@ def run_demo(args) -> int:
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import Float32MultiArray, String
 
-    from vla_ros.core.episode import classify_outcome, GO_TO
     from vla_ros.core.models import ModelLoadError
-    from vla_ros.core.scene import generate_scene
-    from vla_ros.core.sim_world import SimWorld
+    from vla_ros.fixtures.stand_ins import ensure_models
     from vla_ros.nodes.common import embedding_msg
     from vla_ros.nodes.sim_bridge import SimBridge
-    from vla_ros.runner import parameter_overrides, ros_arguments, Stack
-    from vla_ros.stand_in_models import ensure_models
+    from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
+    from vla_ros.sim.episode import classify_outcome, GO_TO
+    from vla_ros.sim.scene import generate_scene
+    from vla_ros.sim.world import SimWorld
 
     scene = generate_scene(args.seed)
     command = args.command or scene.command
@@ -204,7 +204,7 @@ def add_arguments(parser):
     parser.add_argument('--output', default='runs/demo')
     parser.add_argument('--clip-model', default=None)
     parser.add_argument('--clipseg-model', default=None)
-    parser.add_argument('--device', default=None, choices=('auto', 'cpu', 'cuda'))
+    parser.add_argument('--device', default=None, choices=DEVICES)
     parser.add_argument('--cache-dir',
                         default=os.path.join(os.path.expanduser('~'), '.cache', 'vla_ros'),
                         help='where a stand-in text encoder is written in oracle mode')

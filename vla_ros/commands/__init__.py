@@ -1,0 +1,1 @@
+"""The `vla-ros` commands, one module per command, named after it."""

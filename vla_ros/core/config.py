@@ -1,0 +1,332 @@
+"""Every parameter of the stack, declared once: name, default, range, description, read-only.
+
+The nodes declare their parameters from these tables (vla_ros.nodes.parameters), `vla-ros
+eval` and `vla-ros demo` read config/vla.yaml through them (read_params_file), and values from
+either place pass the same check. Defaults come from the core dataclasses that use them.
+"""
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vla_ros.core.images import DEFAULT_MAX_PIXELS
+from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
+from vla_ros.core.safety import SafetyLimits
+from vla_ros.core.segmentation import Fovea, MASK_ENCODINGS
+from vla_ros.core.text import DEFAULT_COMMAND_PREFIXES
+from vla_ros.core.verification import VerifierConfig
+
+DEVICES = ('auto', 'cpu', 'cuda')
+DTYPE_NAMES = ('float32', 'bfloat16', 'float16')
+SEARCH_DIRECTIONS = {'left': 1.0, 'right': -1.0}
+
+
+class ConfigError(ValueError):
+    """A parameter value that cannot be used; the message names it and says what fits."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any  # bool, int, float, str or tuple of str: the type every value must have
+    description: str
+    range: tuple = None  # inclusive (low, high) for numbers
+    choices: tuple = ()  # allowed strings
+    read_only: bool = False
+
+    def check(self, value):
+        """`value` as this parameter holds it; ConfigError when it does not fit."""
+        kind = type(self.default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind is tuple:
+            if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(item, str) for item in value):
+                raise ConfigError(f'{self.name}: expected a list of strings, got {value!r}')
+            value = tuple(value)
+        elif type(value) is not kind:
+            raise ConfigError(f'{self.name}: expected {kind.__name__}, got {value!r}')
+        if self.range is not None and not self.range[0] <= value <= self.range[1]:
+            raise ConfigError(f'{self.name}: {value!r} is outside [{self.range[0]:g}, '
+                              f'{self.range[1]:g}]')
+        if self.choices and value not in self.choices:
+            raise ConfigError(f'{self.name}: {value!r} is not one of {", ".join(self.choices)}')
+        return value
+
+
+def table(*groups) -> dict:
+    """Name -> Param, from groups of Params; a name may appear once."""
+    result = {}
+    for param in (param for group in groups for param in group):
+        if param.name in result:
+            raise ValueError(f'parameter {param.name} declared twice')
+        result[param.name] = param
+    return result
+
+
+# Every model node ---------------------------------------------------------------------------
+def model_params(kind: str, rate_hz: float) -> tuple:
+    return (
+        Param('model', '', f'{kind} model: a Hugging Face id or a local folder written by '
+              'save_pretrained(); empty = the embedded default in share/vla_ros/models',
+              read_only=True),
+        Param('device', 'auto', 'inference device', choices=DEVICES, read_only=True),
+        Param('dtype', 'float32', 'weight dtype (float16 needs CUDA)', choices=DTYPE_NAMES,
+              read_only=True),
+        Param('max_rate_hz', float(rate_hz),
+              'most inferences per second; newer inputs replace waiting ones', (0.1, 120.0)),
+        Param('cpu_threads', 0, "torch's CPU threads for this node's inference; 0 = torch's "
+              'default (one per core). Model nodes run side by side: on a small CPU give each '
+              'its share', (0, 1024), read_only=True),
+        Param('diagnostics_max_drop_fraction', 0.95, '/diagnostics warns when more of the '
+              'input than this is dropped to keep up', (0.0, 1.0)),
+    )
+
+
+STREAM = (
+    Param('diagnostics_stale_input_s', 5.0, '/diagnostics warns when no input came for this '
+          'long', (0.1, 3600.0)),
+)
+IMAGE_INPUT = (
+    Param('max_image_pixels', DEFAULT_MAX_PIXELS, 'frames with more pixels are dropped with a '
+          'warning', (1, 2**31 - 1), read_only=True),
+    Param('use_compressed', False, 'subscribe image/compressed (sensor_msgs/CompressedImage) '
+          'instead of image', read_only=True),
+)
+COMMAND_PREFIXES = Param(
+    'command_prefixes', DEFAULT_COMMAND_PREFIXES, 'leading phrases stripped from a command to '
+    'get its object ("go to the red ball" -> "red ball")')
+
+# scene_segmenter ----------------------------------------------------------------------------
+PERCEPTION = (
+    Param('prompts', (), "fixed prompts; when set they are segmented instead of the command's "
+          'object (the first one is the target)'),
+    COMMAND_PREFIXES,
+    Param('mask_threshold', 0.5, 'probability a pixel needs to belong to the target',
+          (0.0, 1.0)),
+    Param('mask_encoding', 'mono8', 'mono8: label image (0 none, i+1 prompt i); 32FC1: '
+          'highest probability', choices=MASK_ENCODINGS),
+    Param('fovea', True, "also segment the view's middle (half its width and height) at "
+          'twice the resolution, for far objects; one more image per frame', read_only=True),
+    Param('fovea_top', Fovea.top, "the fovea's top edge as a fraction of the image height: "
+          'put the window over the far floor', (0.0, 0.5), read_only=True),
+    Param('verify_targets', True, "a CLIP must name each region's crop as the target's prompt "
+          '(best among verification_contrasts) before it can be the target: refuses '
+          'look-alikes', read_only=True),
+    Param('verification_model', '', "verify_targets' CLIP: Hugging Face id or folder, best "
+          "the camera_embedder's; empty = the embedded default", read_only=True),
+    Param('verification_padding', VerifierConfig.padding, "context around a region's box in "
+          "its crop, as a fraction of the box's longer side on each side", (0.0, 2.0),
+          read_only=True),
+    Param('verification_min_area', VerifierConfig.min_area, 'smaller regions (image fraction) '
+          "are refused without a check; keep it at most the action_policy's min_target_area",
+          (0.0, 1.0), read_only=True),
+    Param('verification_recheck_frames', VerifierConfig.recheck_frames, 'a region continuing '
+          'one refused in the last frame is refused unchecked for this many frames (or until '
+          'its area doubles); 0 = check every frame', (0, 1000), read_only=True),
+    Param('verification_contrasts', (), 'what a target could be confused with ("green ball" '
+          'for "green pyramid"); needed when verify_targets is true', read_only=True),
+)
+
+# action_policy ------------------------------------------------------------------------------
+_servo, _limits = ServoConfig(), SafetyLimits()
+SAFETY = (
+    Param('max_linear_mps', _limits.max_linear_mps, 'largest |linear.x| ever sent (m/s)',
+          (0.01, 5.0)),
+    Param('max_angular_rps', _limits.max_angular_rps, 'largest |angular.z| ever sent (rad/s)',
+          (0.01, 10.0)),
+    Param('max_linear_accel', _limits.max_linear_accel, 'speed-up limit (m/s^2); braking is '
+          'not limited', (0.01, 20.0)),
+    Param('max_angular_accel', _limits.max_angular_accel, 'turn speed-up limit (rad/s^2)',
+          (0.01, 50.0)),
+)
+SERVO = (
+    Param('turn_gain', _servo.turn_gain, 'rad/s per unit of normalised horizontal target '
+          'offset', (0.0, 10.0)),
+    Param('max_turn_rps', _servo.max_turn_rps, 'largest turn rate while servoing (rad/s)',
+          (0.0, 10.0)),
+    Param('centred_tolerance', _servo.centred_tolerance, '|x| under which the robot also '
+          'drives forward', (0.0, 1.0)),
+    Param('approach_speed_mps', _servo.approach_speed_mps, 'forward speed while the target is '
+          'small', (0.0, 5.0)),
+    Param('slow_area_fraction', _servo.slow_area_fraction, 'target area from which to slow '
+          'down', (0.0, 1.0)),
+    Param('arrive_area_fraction', _servo.arrive_area_fraction, 'target area at which the '
+          'robot has arrived', (0.0, 1.0)),
+    Param('arrive_bottom', _servo.arrive_bottom, "or: the target's lowest row at which it has "
+          'arrived (1 = image bottom; a distance cue for things on the floor)', (-1.0, 1.0)),
+    Param('arrive_confidence', _servo.arrive_confidence, 'confidence the bottom-edge rule '
+          'needs', (0.0, 1.0)),
+    Param('arrive_min_area', _servo.arrive_min_area, 'target area the bottom-edge rule needs '
+          '(a speck at the bottom edge is the floor, not a near object)', (0.0, 1.0)),
+    Param('near_area', _servo.near_area, 'or: once the tracked target was this large, it has '
+          'arrived when it vanishes or shrinks under near_shrink of that in one frame (too '
+          'close to be seen whole; an approached object only grows)', (0.0, 1.0)),
+    Param('near_shrink', _servo.near_shrink, 'the sudden shrink near_area means', (0.0, 1.0)),
+    Param('min_approach_fraction', _servo.min_approach_fraction, 'slowest approach as a '
+          'fraction of the speed', (0.0, 1.0)),
+    Param('search_direction', 'left', 'which way to turn while searching',
+          choices=tuple(SEARCH_DIRECTIONS)),
+    Param('search_speed_rps', _servo.search_speed_rps, 'turn rate while searching (rad/s)',
+          (0.0, 5.0)),
+    Param('search_timeout_s', _servo.search_timeout_s, 'search this long, then stop: '
+          '"not found"', (0.0, 3600.0)),
+    Param('found_tolerance', _servo.found_tolerance, 'look_for: |x| at which the target is '
+          'found', (0.0, 1.0)),
+    Param('min_target_area', _servo.min_target_area, 'smaller target regions (image '
+          'fraction) are ignored as noise', (0.0, 1.0)),
+    Param('confirm_s', _servo.confirm_s, 'a target must be seen this long without a gap '
+          'before the robot steers at it (rejects flickering false detections)', (0.0, 10.0)),
+    Param('lost_hold_s', _servo.lost_hold_s, 'a tracked target out of sight this long is '
+          'lost; until then the robot turns to where it was, without driving', (0.0, 10.0)),
+)
+CONTROL = (
+    Param('control_rate_hz', 20.0, 'cmd_vel publishing rate (Hz)', (1.0, 200.0),
+          read_only=True),
+    Param('use_stamped', False, 'publish geometry_msgs/TwistStamped (Nav2 Kilted, '
+          'ros2_control) instead of Twist', read_only=True),
+    Param('frame_id', 'base_link', 'frame_id of TwistStamped and target_marker'),
+    Param('input_timeout_s', 1.0, 'zero output when the inputs the current intent needs are '
+          'older than this', (0.01, 60.0)),
+    Param('camera_hfov_deg', 90.0, 'camera horizontal field of view; turns image x into a '
+          'bearing for target_marker', (1.0, 179.0)),
+    Param('require_camera_for_motion', True, 'plain motions ("move forward") also need a live '
+          'camera stream'),
+    Param('min_intent_similarity', 0.5, 'cosine similarity an instruction needs to its '
+          'nearest intent', (-1.0, 1.0), read_only=True),
+    Param('intent_margin', 0.02, 'lead the nearest intent needs over the runner-up',
+          (0.0, 2.0), read_only=True),
+    replace(COMMAND_PREFIXES, description='leading phrases stripped from a command to name '
+            'its object in status'),
+    Param('intents', tuple(intent.name for intent in DEFAULT_INTENTS), 'intent names; each '
+          'has intent.<name>.behaviour (stop|motion|go_to|look_for), .phrases, .linear_mps, '
+          '.angular_rps, .duration_s', read_only=True),
+)
+
+
+def intent_params(name: str) -> tuple:
+    """The intent.<name>.* parameters, defaulting to the built-in intent of that name."""
+    built_in = next((intent for intent in DEFAULT_INTENTS if intent.name == name), None)
+
+    def default(key, fallback):
+        return getattr(built_in, key) if built_in is not None else fallback
+
+    prefix = f'intent.{name}.'
+    return (
+        Param(prefix + 'behaviour', default('behaviour', ''), f'intent {name}: behaviour',
+              choices=BEHAVIOURS if built_in else ('', *BEHAVIOURS), read_only=True),
+        Param(prefix + 'phrases', tuple(default('phrases', ())), f'intent {name}: example '
+              'phrasings', read_only=True),
+        Param(prefix + 'linear_mps', float(default('linear_mps', 0.0)),
+              f'intent {name}: forward speed of a motion (m/s)', (-5.0, 5.0), read_only=True),
+        Param(prefix + 'angular_rps', float(default('angular_rps', 0.0)),
+              f'intent {name}: turn rate of a motion (rad/s)', (-10.0, 10.0), read_only=True),
+        Param(prefix + 'duration_s', float(default('duration_s', 0.0)),
+              f'intent {name}: how long a motion runs (0 = until the next command)',
+              (0.0, 3600.0), read_only=True),
+    )
+
+
+def build_intents(values: dict) -> tuple:
+    """Intents from checked `intents` and `intent.<name>.*` values."""
+    intents = []
+    for name in values['intents']:
+        prefix = f'intent.{name}.'
+        behaviour, phrases = values[prefix + 'behaviour'], values[prefix + 'phrases']
+        if not behaviour or not phrases:
+            raise ConfigError(f"intent '{name}' needs {prefix}behaviour "
+                              f'({"|".join(BEHAVIOURS)}) and {prefix}phrases')
+        intents.append(Intent(name=name, behaviour=behaviour, phrases=tuple(phrases),
+                              linear_mps=values[prefix + 'linear_mps'],
+                              angular_rps=values[prefix + 'angular_rps'],
+                              duration_s=values[prefix + 'duration_s']))
+    return tuple(intents)
+
+
+def servo_config(values: dict) -> ServoConfig:
+    names = {item.name for item in fields(ServoConfig)} - {'search_direction'}
+    return ServoConfig(search_direction=SEARCH_DIRECTIONS[values['search_direction']],
+                       **{name: values[name] for name in names})
+
+
+def safety_limits(values: dict) -> SafetyLimits:
+    return SafetyLimits(**{param.name: values[param.name] for param in SAFETY})
+
+
+def verifier_config(values: dict) -> VerifierConfig | None:
+    """The verifier's configuration, or None when verify_targets is off."""
+    if not values['verify_targets']:
+        return None
+    contrasts = tuple(item for item in values['verification_contrasts'] if item.strip())
+    if not contrasts:
+        raise ConfigError('verification_contrasts: list the things a target could be '
+                          'confused with, or set verify_targets false')
+    return VerifierConfig(contrasts=contrasts, padding=values['verification_padding'],
+                          min_area=values['verification_min_area'],
+                          recheck_frames=values['verification_recheck_frames'])
+
+
+# The nodes' tables --------------------------------------------------------------------------
+NODE_TABLES = {
+    'camera_embedder': table(model_params('CLIP', 10.0), STREAM, IMAGE_INPUT, (
+        Param('labels', (), "zero-shot captions, e.g. ['a red ball', 'a blue box']"),
+        Param('top_k', 5, 'labels reported in scene_labels', (1, 1000)),
+    )),
+    'command_embedder': table(model_params('CLIP', 20.0), (
+        Param('cache_size', 256, 'distinct commands whose embeddings are kept', (1, 100000),
+              read_only=True),
+    )),
+    'scene_segmenter': table(model_params('CLIPSeg', 5.0), STREAM, IMAGE_INPUT, PERCEPTION),
+    'action_policy': table(model_params('CLIP', 0.0)[:3], SAFETY, SERVO, CONTROL),
+}
+SHARED = ('use_sim_time', 'device', 'dtype')  # the YAML's /** section
+
+
+def node_table(node_name: str, values: dict = None) -> dict:
+    """The node's table, with the intent.<name>.* parameters the `intents` value names."""
+    result = dict(NODE_TABLES[node_name])
+    if 'intents' in result:
+        names = (values or {}).get('intents', result['intents'].default)
+        for name in names:
+            result.update({param.name: param for param in intent_params(name)})
+    return result
+
+
+def flatten(tree: dict, prefix: str = '') -> dict:
+    """Nested YAML keys as rcl names them: {intent: {stop: {phrases: x}}} -> intent.stop.phrases"""
+    names = {}
+    for key, value in tree.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, dict):
+            names.update(flatten(value, f'{name}.'))
+        else:
+            names[name] = value
+    return names
+
+
+def check_values(node_name: str, given: dict) -> dict:
+    """Every parameter of the node: `given` values checked, defaults for the rest."""
+    params = node_table(node_name, given)
+    unknown = sorted(set(given) - set(params) - {'use_sim_time'}
+                     - {name for name in given if name.startswith('qos_overrides.')})
+    if unknown:
+        raise ConfigError(f'{node_name}: unknown parameter(s) {", ".join(unknown)}')
+    values = {name: param.check(given[name]) if name in given else param.default
+              for name, param in params.items()}
+    if 'intents' in values:
+        build_intents(values)
+    return values
+
+
+def read_params_file(path, node_name: str) -> dict:
+    """A node's checked values from a ROS 2 params file (as rcl applies it to that node:
+    `/**` first, then keys that match the node's name in any namespace).
+    """
+    import yaml
+
+    document = yaml.safe_load(Path(path).read_text()) or {}
+    given = {}
+    for key in sorted(document, key=lambda key: key != '/**'):  # the shared section first
+        if key == '/**' or key == node_name or key.endswith('/' + node_name):
+            given.update(flatten((document[key] or {}).get('ros__parameters', {})))
+    return check_values(node_name, given)

@@ -1,0 +1,111 @@
+"""The control pipeline: one tick turns the instruction, the inputs and their ages into a
+velocity command and a status.
+
+It owns the policy, the safety layer and the freshness rules, so the action_policy node,
+`vla-ros eval` and `vla-ros demo` decide the same way. Time is passed in (seconds on whatever
+clock the caller runs on); the caller says how old each input is.
+"""
+
+from dataclasses import dataclass, field
+
+from vla_ros.core.policy import ActionPolicy, IntentClassifier, ServoConfig, TargetView
+from vla_ros.core.safety import SafetyLayer, SafetyLimits
+
+# Statuses after which the robot stays still until the next command.
+FINAL_STATUSES = ('arrived', 'not found', 'stopped: stop command')
+FINAL_PREFIXES = ('found ', 'done: ', 'stopped: low confidence', 'stopped: invalid',
+                  'stopped: zero embedding')
+
+
+def is_final(status: str) -> bool:
+    """Whether a status ends the current instruction (success or not)."""
+    return status in FINAL_STATUSES or status.startswith(FINAL_PREFIXES)
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    servo: ServoConfig = field(default_factory=ServoConfig)
+    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    control_rate_hz: float = 20.0
+    input_timeout_s: float = 1.0
+    require_camera_for_motion: bool = True
+    min_intent_similarity: float = 0.5
+    intent_margin: float = 0.02
+
+    @classmethod
+    def from_values(cls, values: dict) -> 'ControlSettings':
+        """From the action_policy's checked parameter values (core.config)."""
+        from vla_ros.core import config
+
+        return cls(servo=config.servo_config(values), limits=config.safety_limits(values),
+                   **{name: values[name] for name in (
+                       'control_rate_hz', 'input_timeout_s', 'require_camera_for_motion',
+                       'min_intent_similarity', 'intent_margin')})
+
+
+@dataclass(frozen=True)
+class ControlOutput:
+    linear: float
+    angular: float
+    status: str
+    target: TargetView | None  # the fresh target this tick acted on (None: none or stale)
+    stop_reason: str = ''  # why the safety layer sent zero ('' when it did not)
+
+
+class Controller:
+    def __init__(self, classifier: IntentClassifier | None,
+                 settings: ControlSettings = ControlSettings()):
+        self.settings = settings
+        self.policy = ActionPolicy(classifier, settings.servo)
+        self.safety = SafetyLayer(settings.limits, 1.0 / settings.control_rate_hz)
+        self._last_tick = None
+
+    @classmethod
+    def from_encoder(cls, intents, encode_texts, settings: ControlSettings) -> 'Controller':
+        """Intents recognised with `encode_texts`, the encoder the commands go through."""
+        classifier = IntentClassifier.from_encoder(
+            intents, encode_texts, settings.min_intent_similarity, settings.intent_margin)
+        return cls(classifier, settings)
+
+    def configure(self, settings: ControlSettings) -> None:
+        """Live changes: limits and servo values apply from the next tick."""
+        self.settings = settings
+        self.policy.servo_config = settings.servo
+        self.safety.limits = settings.limits
+
+    @property
+    def intent(self):
+        return self.policy.state.intent
+
+    def instruct(self, embedding, object_phrase: str, now: float) -> str:
+        """A new instruction (its text embedding); returns the new status."""
+        return self.policy.set_instruction(embedding, object_phrase, now)
+
+    def follow(self, intent, object_phrase: str, now: float) -> str:
+        """An intent given, not recognised (the evaluator's oracle)."""
+        return self.policy.follow(intent, object_phrase, now)
+
+    def tick(self, now: float, target: TargetView | None, target_age: float | None,
+             camera_age: float | None, estop: bool = False,
+             enabled: bool = True) -> ControlOutput:
+        """One control period. Ages are in seconds (None: never received)."""
+        timeout = self.settings.input_timeout_s
+        target_fresh = target is not None and target_age is not None and target_age <= timeout
+        camera_fresh = camera_age is not None and camera_age <= timeout
+        fresh_target = target if target_fresh else None
+        wanted = self.policy.step(now, fresh_target)
+        fresh = (not wanted.needs_target or target_fresh) and (
+            not wanted.needs_camera or not self.settings.require_camera_for_motion
+            or camera_fresh)
+        dt = None if self._last_tick is None else now - self._last_tick
+        self._last_tick = now
+        command = self.safety.filter(wanted.linear, wanted.angular, estop=estop,
+                                     enabled=enabled, inputs_fresh=fresh, dt=dt)
+        reason = command.stop_reason
+        return ControlOutput(command.linear, command.angular,
+                             f'stopped: {reason}' if reason else wanted.status, fresh_target,
+                             reason)
+
+    def stop(self) -> None:
+        """Forget the speed reached, so the next command starts from rest."""
+        self.safety.reset()

@@ -1,0 +1,106 @@
+"""The perception pipeline: a command becomes a prompt, a camera frame becomes the target.
+
+One object owns the segmenter, the fovea, the verifier and the memory of the last target, so
+the scene_segmenter node, `vla-ros eval` and `vla-ros demo` run the same steps in the same
+order. Commands arrive on one thread and frames on another (the node's worker): the prompt is
+handed over under a lock, everything else belongs to the frame thread.
+"""
+
+from dataclasses import dataclass, field
+import threading
+
+import numpy as np
+
+from vla_ros.core.policy import TargetView
+from vla_ros.core.segmentation import find_target, Fovea, Target
+from vla_ros.core.text import command_object, DEFAULT_COMMAND_PREFIXES
+
+
+@dataclass(frozen=True)
+class PerceptionSettings:
+    prompts: tuple = ()  # fixed prompts instead of the command's object; the first is the target
+    command_prefixes: tuple = DEFAULT_COMMAND_PREFIXES
+    mask_threshold: float = 0.5
+    fovea: Fovea | None = field(default_factory=Fovea)
+
+    @classmethod
+    def from_values(cls, values: dict) -> 'PerceptionSettings':
+        """From the scene_segmenter's checked parameter values (core.config)."""
+        return cls(prompts=_kept(values['prompts']),
+                   command_prefixes=_kept(values['command_prefixes']),
+                   mask_threshold=values['mask_threshold'],
+                   fovea=Fovea(top=values['fovea_top']) if values['fovea'] else None)
+
+
+def _kept(items) -> tuple:
+    return tuple(item for item in items or () if item.strip())
+
+
+@dataclass(frozen=True)
+class Sight:
+    """What one frame showed: the prompts asked, their probabilities (P, h, w) at the model's
+    resolution, and the target (the first prompt's chosen region).
+    """
+
+    prompts: tuple
+    probabilities: np.ndarray
+    target: Target
+
+
+class Perception:
+    """`command(text)` from any thread, `see(rgb)` on the frame thread."""
+
+    def __init__(self, segmenter, settings: PerceptionSettings = PerceptionSettings(),
+                 verifier=None):
+        self.segmenter, self.verifier = segmenter, verifier
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._command_object = ''
+        self._looking_for = ()  # the prompts of the last frame (frame thread)
+        self.previous = None  # the last frame's target, which find_target keeps following
+        self.regions_checked = self.regions_refused = 0  # by the verifier
+
+    def configure(self, settings: PerceptionSettings) -> None:
+        """Take new settings into use from the next frame (the fovea is not changed live)."""
+        with self._lock:
+            self.settings = settings
+
+    def command(self, text: str) -> str:
+        """Take a typed command; returns the object phrase it asks for ('' = nothing)."""
+        with self._lock:
+            self._command_object = command_object(text, self.settings.command_prefixes)
+            return self._command_object
+
+    def prompts(self) -> tuple:
+        with self._lock:
+            if self.settings.prompts:
+                return self.settings.prompts
+            return (self._command_object,) if self._command_object else ()
+
+    def see(self, rgb: np.ndarray) -> Sight | None:
+        """The target in one RGB frame; None while there is nothing to look for."""
+        prompts = self.prompts()
+        if not prompts:
+            return None
+        with self._lock:
+            threshold, fovea = self.settings.mask_threshold, self.settings.fovea
+        self.segmenter.set_prompts(prompts)  # encodes only when the prompts changed
+        if prompts != self._looking_for:
+            self._looking_for, self.previous = prompts, None  # a new thing to look for
+            if self.verifier is not None:
+                self.verifier.set_prompt(prompts[0])
+        probabilities = self.segmenter.probabilities(rgb, fovea)
+        accept = None if self.verifier is None else lambda regions: self._verify(rgb, regions)
+        self.previous = find_target(probabilities[0], threshold, self.previous, accept)
+        return Sight(prompts, probabilities, self.previous)
+
+    def _verify(self, rgb, regions):
+        verdicts = self.verifier.accept(rgb, regions)
+        self.regions_checked += len(verdicts)
+        self.regions_refused += verdicts.count(False)
+        return verdicts
+
+
+def target_view(target: Target) -> TargetView:
+    """What the policy needs of a target (the fields the node's messages carry)."""
+    return TargetView(target.x, target.y, target.confidence, target.area, bottom=target.bottom)

@@ -1,0 +1,277 @@
+"""One "go to the <colour> <shape>" episode in the simulator, run in lockstep.
+
+The robot's own pipeline objects (core.perception.Perception, core.control.Controller),
+configured from the same params file as the nodes, run here without transport: the camera
+at the simulated camera's rate, perception at the segmenter's max_rate_hz, control at the
+policy's control_rate_hz with the freshness watchdog on the inputs' ages. Episodes are
+reproducible and faster than real time. Two perception modes:
+  oracle  the segmenter replaced by the simulator's segmentation buffer, and the go_to intent
+          given: isolates control from perception;
+  real    the command through the CLIP text encoder and intent matching, the target from
+          CLIPSeg on the rendered camera image: the pipeline as deployed.
+`vla-ros eval --transport dds` runs the nodes themselves instead (vla_ros.sim.dds).
+"""
+
+from dataclasses import dataclass, field
+import math
+import time
+
+import numpy as np
+
+from vla_ros.core import config
+from vla_ros.core.control import Controller, ControlSettings, is_final
+from vla_ros.core.perception import Perception, PerceptionSettings, target_view
+from vla_ros.core.policy import TargetView
+from vla_ros.core.segmentation import pixel_at
+from vla_ros.core.text import clean_command
+from vla_ros.sim.scene import Scene
+from vla_ros.sim.world import SimWorld
+
+SUCCESS_DISTANCE_M = 0.5  # robot rim to object within this, stopped, nothing touched first
+CAMERA_HZ = 10.0  # sim_bridge's camera_rate_hz default, as sim.launch.py starts it
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What the evaluator needs of a params file: the values the nodes would run with."""
+
+    policy: dict  # action_policy's checked values
+    segmenter: dict  # scene_segmenter's checked values
+    camera_rate_hz: float = CAMERA_HZ
+
+    @classmethod
+    def from_params_file(cls, path, camera_rate_hz: float = CAMERA_HZ) -> 'StackSettings':
+        return cls(config.read_params_file(path, 'action_policy'),
+                   config.read_params_file(path, 'scene_segmenter'), camera_rate_hz)
+
+    @property
+    def control(self) -> ControlSettings:
+        return ControlSettings.from_values(self.policy)
+
+    @property
+    def intents(self) -> tuple:
+        return config.build_intents(self.policy)
+
+    @property
+    def perception(self) -> PerceptionSettings:
+        return PerceptionSettings.from_values(self.segmenter)
+
+    def go_to_intent(self):
+        return next(intent for intent in self.intents if intent.behaviour == 'go_to')
+
+
+@dataclass
+class EpisodeResult:
+    seed: int
+    command: str
+    mode: str
+    outcome: str  # success | collision | wrong object | stopped short | not found | timeout |
+    #               intent (the command was not understood as go_to)
+    success: bool
+    spl: float
+    time_s: float
+    path_length_m: float
+    start_distance_m: float
+    final_distance_m: float
+    collided_with: str
+    status: str
+    perception_ms_p50: float
+    cause: str = ''  # a failure's cause, see failure_cause()
+    transport: str = 'lockstep'
+    statuses: list = field(default_factory=list)  # each change of status, in order
+    trajectory: list = field(default_factory=list, repr=False)
+    frames: list = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        return {key: value for key, value in vars(self).items()
+                if key not in ('trajectory', 'frames')}
+
+
+class GroundTruthSegmenter:
+    """The segmenter's interface over the simulator's segmentation buffer: the target's
+    pixels at probability 1, whatever the prompt.
+    """
+
+    def __init__(self, world: SimWorld, scene: Scene):
+        self.world, self.scene = world, scene
+
+    def set_prompts(self, prompts) -> bool:
+        return False
+
+    def probabilities(self, rgb, fovea=None) -> np.ndarray:
+        return self.world.object_mask(self.scene.target_index).astype(np.float32)[None]
+
+
+class OracleMode:
+    """Ground truth for the target and the go_to intent; control is the robot's own."""
+
+    mode = 'oracle'
+
+    def __init__(self, settings: StackSettings):
+        self.settings = settings
+
+    def perception(self, world: SimWorld, scene: Scene) -> Perception:
+        return Perception(GroundTruthSegmenter(world, scene), PerceptionSettings(
+            command_prefixes=self.settings.perception.command_prefixes, fovea=None))
+
+    def controller(self) -> Controller:
+        return Controller(None, self.settings.control)
+
+    def instruct(self, controller: Controller, perception: Perception, command: str,
+                 now: float) -> str:
+        return controller.follow(self.settings.go_to_intent(), perception.command(command),
+                                 now)
+
+
+class RealMode:
+    """The deployed models: the command_embedder's text encoding and the policy's intent
+    matching, the scene_segmenter's CLIPSeg with its fovea and verifier.
+    """
+
+    mode = 'real'
+
+    def __init__(self, settings: StackSettings, encoder, segmenter, verifier_encoder=None):
+        self.settings, self.encoder, self.segmenter = settings, encoder, segmenter
+        self.verifier_encoder = verifier_encoder
+        self._controller = Controller.from_encoder(settings.intents, encoder.encode_texts,
+                                                   settings.control)
+
+    def perception(self, world: SimWorld, scene: Scene) -> Perception:
+        from vla_ros.core.verification import TargetVerifier
+
+        verifier_config = config.verifier_config(self.settings.segmenter)
+        verifier = None if verifier_config is None else TargetVerifier(
+            self.verifier_encoder, verifier_config)
+        return Perception(self.segmenter, self.settings.perception, verifier)
+
+    def controller(self) -> Controller:
+        # The classifier (the intents' phrasings, encoded once) is shared; state is not.
+        return Controller(self._controller.policy.classifier, self.settings.control)
+
+    def instruct(self, controller: Controller, perception: Perception, command: str,
+                 now: float) -> str:
+        text, _ = clean_command(command)
+        embedding = self.encoder.encode_texts([text])[0] if text else []
+        return controller.instruct(embedding, perception.command(command), now)
+
+
+def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):
+    """(outcome, final gap to the target in m) of an episode that ended with `status`."""
+    distances = [world.distance_to(i) for i in range(len(scene.objects))]
+    final = distances[scene.target_index]
+    if world.collided_with is not None:
+        return 'collision', final
+    if status == 'arrived':
+        if final <= SUCCESS_DISTANCE_M:
+            return 'success', final
+        nearest = int(np.argmin(distances))
+        if nearest != scene.target_index and distances[nearest] <= SUCCESS_DISTANCE_M:
+            return 'wrong object', final
+        return 'stopped short', final
+    if status == 'not found':
+        return 'not found', final
+    if status.startswith('stopped') or status.startswith('done'):
+        return 'intent', final
+    return ('timeout' if timed_out else 'stopped short'), final
+
+
+CAUSES = ('perception: miss', 'perception: false detection', 'perception: wrong object',
+          'control', 'language', 'timeout')
+
+
+def failure_cause(outcome: str, last_view_on: str) -> str:
+    """Which part failed, from the outcome and what the last target view lay on: 'target',
+    'other' (anything else: another object, a wall, the floor) or 'none' (nothing seen).
+    """
+    if outcome == 'success':
+        return ''
+    if outcome == 'wrong object':
+        return 'perception: wrong object'
+    if outcome == 'intent':
+        return 'language'
+    if outcome in ('collision', 'not found', 'stopped short', 'timeout'):
+        if last_view_on == 'other':
+            return 'perception: false detection'
+        if outcome == 'collision':
+            return 'control'
+        if last_view_on == 'none' or outcome == 'not found':
+            return 'perception: miss'  # nothing seen, or never seen steadily enough
+        return 'timeout' if outcome == 'timeout' else 'control'
+    raise ValueError(f"unknown outcome '{outcome}'")
+
+
+def _view_lies_on(world: SimWorld, scene: Scene, view: TargetView | None) -> str:
+    """'target', 'other' or 'none': what is at the view's centroid in the current image."""
+    if view is None or not view.visible:
+        return 'none'
+    labels = world.label_image()
+    on = labels[pixel_at(view.x, view.y, *labels.shape)]
+    return 'target' if on == scene.target_index + 1 else 'other'
+
+
+def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 160,
+                height: int = 120, record_every: int = 0, command: str = None) -> EpisodeResult:
+    """Drive one episode; `record_every` > 0 keeps every n-th camera frame (for GIFs)."""
+    settings = pipeline.settings
+    command = scene.command if command is None else command
+    world = SimWorld(scene, width, height)
+    try:
+        perception, controller = pipeline.perception(world, scene), pipeline.controller()
+        control_dt = 1.0 / settings.control.control_rate_hz
+        frame_period = 1.0 / settings.camera_rate_hz
+        perception_period = 1.0 / settings.segmenter['max_rate_hz']
+        start = world.pose()
+        start_distance = world.distance_to(scene.target_index)
+        status = pipeline.instruct(controller, perception, command, 0.0)
+        statuses = [status]
+        trajectory, frames, latencies = [(start.x, start.y)], [], []
+        view = target_time = camera_time = last_perceived = None
+        next_frame, frame_count, path, timed_out = 0.0, 0, 0.0, True
+        while world.time < max_time_s:
+            now = world.time
+            if now + 1e-9 >= next_frame:
+                next_frame += frame_period
+                camera_time = now
+                due = last_perceived is None or now - last_perceived + 1e-9 >= perception_period
+                rgb = world.render() if pipeline.mode == 'real' or record_every else None
+                if due:
+                    started = time.perf_counter()
+                    sight = perception.see(rgb)
+                    latencies.append(time.perf_counter() - started)
+                    last_perceived = now
+                    if sight is not None:
+                        view, target_time = target_view(sight.target), now
+                if record_every and frame_count % record_every == 0:
+                    frames.append((rgb, perception.previous))
+                frame_count += 1
+            output = controller.tick(now, view, None if target_time is None
+                                     else now - target_time, now - camera_time)
+            status = output.status
+            if status != statuses[-1]:
+                statuses.append(status)
+            world.step(output.linear, output.angular, control_dt)
+            pose = world.pose()
+            path += math.hypot(pose.x - trajectory[-1][0], pose.y - trajectory[-1][1])
+            trajectory.append((pose.x, pose.y))
+            if world.collided_with is not None or is_final(status):
+                timed_out = False
+                break
+        outcome, final = classify_outcome(world, scene, status, timed_out)
+        cause = failure_cause(outcome, _view_lies_on(world, scene, view))
+        return EpisodeResult(
+            seed=scene.seed, command=command, mode=pipeline.mode, outcome=outcome,
+            success=outcome == 'success', spl=spl(outcome, start_distance, path),
+            time_s=world.time, path_length_m=path, start_distance_m=start_distance,
+            final_distance_m=final, collided_with=world.collided_with or '', status=status,
+            perception_ms_p50=1e3 * float(np.median(latencies)) if latencies else 0.0,
+            cause=cause, statuses=statuses, trajectory=trajectory, frames=frames)
+    finally:
+        world.close()
+
+
+def spl(outcome: str, start_distance: float, path: float) -> float:
+    """Success weighted by path length: the shortest way over the way taken, 0 on failure."""
+    if outcome != 'success':
+        return 0.0
+    shortest = max(start_distance - SUCCESS_DISTANCE_M, 0.0)
+    return shortest / max(path, shortest, 1e-9)
