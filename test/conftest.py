@@ -25,8 +25,8 @@ def tiny_clipseg_dir(tmp_path_factory):
 
 @pytest.fixture
 def ros():
-    """A private ROS graph for one test (see ros_harness.RosGraph)."""
-    from ros_harness import RosGraph
+    """A private ROS graph for one test (see vla_ros.fixtures.ros_graph)."""
+    from vla_ros.fixtures.ros_graph import RosGraph
 
     graph = RosGraph()
     yield graph

@@ -35,7 +35,14 @@ class Observer:
         from geometry_msgs.msg import PointStamped, Vector3Stamped
         from sensor_msgs.msg import Image
 
+        from vla_ros.core.perception import Perception, PerceptionSettings
+        from vla_ros.sim.episode import GroundTruthSegmenter
+
         self.node, self.world, self.scene, self.oracle = node, world, scene, oracle
+        # The evaluator's oracle: the segmenter's place taken by the segmentation buffer.
+        self.perception = Perception(GroundTruthSegmenter(world, scene),
+                                     PerceptionSettings(prompts=(scene.target.name,),
+                                                        fovea=None))
         self.trajectory, self.frames, self.distance = [], [], float('nan')
         self.frame_every, self.frame_count = frame_every, 0
         self.overlay = None
@@ -54,7 +61,7 @@ class Observer:
         import numpy as np
 
         from vla_ros.core.images import to_rgb
-        from vla_ros.core.segmentation import find_target, render_overlay
+        from vla_ros.core.segmentation import render_overlay
 
         pose = self.world.pose()
         self.trajectory.append((pose.x, pose.y))
@@ -62,8 +69,8 @@ class Observer:
         self.frame_count += 1
         keep = self.frame_count % self.frame_every == 0
         if self.oracle:
-            mask = self.world.object_mask(self.scene.target_index)
-            target = find_target(mask.astype(np.float32), 0.5)
+            sight = self.perception.see(None)
+            target, mask = sight.target, sight.probabilities[0] > 0.5
             point, extent = PointStamped(header=msg.header), Vector3Stamped(header=msg.header)
             point.point.x, point.point.y, point.point.z = target.x, target.y, target.confidence
             extent.vector.x, extent.vector.y, extent.vector.z = (target.area, target.width,
@@ -103,18 +110,26 @@ def run_demo(args) -> int:
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     from rclpy.node import Node
     from rclpy.parameter import Parameter
-    from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import Float32MultiArray, String
 
+    from vla_ros.core import paths
+    from vla_ros.core.control import is_final
     from vla_ros.core.models import ModelLoadError
     from vla_ros.fixtures.stand_ins import ensure_models
     from vla_ros.nodes.common import embedding_msg
+    from vla_ros.nodes.qos import LATCHED
     from vla_ros.nodes.sim_bridge import SimBridge
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
-    from vla_ros.sim.episode import classify_outcome, GO_TO
+    from vla_ros.sim.episode import classify_outcome, StackSettings
     from vla_ros.sim.scene import generate_scene
     from vla_ros.sim.world import SimWorld
 
+    params_file = args.params_file or paths.default_params_file()
+    try:
+        settings = StackSettings.from_params_file(params_file)
+    except (OSError, ValueError) as error:
+        print(f'[demo] cannot start: {error}', file=sys.stderr)
+        return 2
     scene = generate_scene(args.seed)
     command = args.command or scene.command
     mode = args.mode
@@ -141,7 +156,8 @@ def run_demo(args) -> int:
                                                 value=world.horizontal_fov_deg))
     started = time.monotonic()
     try:
-        stack = Stack(ros_arguments(image_topic='/vla/camera/image_raw'), overrides,
+        stack = Stack(ros_arguments(params_file, image_topic='/vla/camera/image_raw'),
+                      overrides,
                       progress=lambda line: print(f'[demo] {line}', flush=True),
                       node_names=nodes)
     except (ModelLoadError, ValueError) as error:
@@ -151,13 +167,13 @@ def run_demo(args) -> int:
     probe = stack.add(Node('demo', context=stack.context))
     observer = Observer(probe, world, scene, oracle=mode == 'oracle')
     statuses = []
-    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    probe.create_subscription(String, 'status', lambda msg: statuses.append(msg.data), latched)
+    probe.create_subscription(String, 'status', lambda msg: statuses.append(msg.data), LATCHED)
     commands = probe.create_publisher(String, 'command', 10)
     if mode == 'oracle':
         policy = next(node for node in stack.nodes if node.get_name() == 'action_policy')
-        embeddings = probe.create_publisher(Float32MultiArray, 'text_embedding', latched)
-        embeddings.publish(embedding_msg(policy.encoder.encode_texts([GO_TO.phrases[0]])[0],
+        embeddings = probe.create_publisher(Float32MultiArray, 'text_embedding', LATCHED)
+        go_to = settings.go_to_intent()
+        embeddings.publish(embedding_msg(policy.encoder.encode_texts([go_to.phrases[0]])[0],
                                          policy.encoder.name))
     print(f'[demo] stack up in {time.monotonic() - started:.1f} s; sending "{command}"',
           flush=True)
@@ -172,7 +188,7 @@ def run_demo(args) -> int:
                 last_print = time.monotonic()
                 print(f'[demo] t={world.time:5.1f} s  {status:<32} distance to the '
                       f'{scene.target.name}: {observer.distance:.2f} m', flush=True)
-            if status in ('arrived', 'not found') or status.startswith('stopped: low'):
+            if is_final(status):
                 timed_out = False
                 break
             time.sleep(0.1)
@@ -201,6 +217,8 @@ def add_arguments(parser):
     parser.add_argument('--seed', type=int, default=1, help='scene seed')
     parser.add_argument('--mode', choices=('auto', 'real', 'oracle'), default='auto')
     parser.add_argument('--timeout', type=float, default=60.0, help='simulated seconds')
+    parser.add_argument('--params-file', default=None,
+                        help='the stack YAML (default: the installed config/vla.yaml)')
     parser.add_argument('--output', default='runs/demo')
     parser.add_argument('--clip-model', default=None)
     parser.add_argument('--clipseg-model', default=None)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 import sys
 
+from vla_ros.sim.scene import object_names
 from vla_ros.training.measure import (
     _load,
     clip_metrics,
@@ -32,7 +33,7 @@ def run_measure(args) -> int:
         print(f'[eval-models] {error}', file=sys.stderr)
         return 2
     # Views of different scenes: nothing carries over from one to the next.
-    verifier = TargetVerifier(encoder, VerifierConfig(recheck_frames=0))
+    verifier = TargetVerifier(encoder, VerifierConfig(contrasts=object_names(), recheck_frames=0))
     results = {'clip': encoder.name, 'clipseg': segmenter.name, 'dim': encoder.dim,
                'torch_threads': torch.get_num_threads()}
     splits = {'seen': _load(args.seen), 'held_out': _load(args.heldout)}

@@ -62,12 +62,12 @@ def run_smoke(args) -> int:
     import rclpy.exceptions
     from rclpy.node import Node
     from rclpy.parameter import Parameter
-    from rclpy.qos import DurabilityPolicy, QoSProfile
     from sensor_msgs.msg import Image
     from std_msgs.msg import Float32MultiArray, String
 
     from vla_ros.core.images import to_image_msg, to_rgb
     from vla_ros.core.models import ModelLoadError
+    from vla_ros.nodes.qos import LATCHED
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
 
     sources = ensure_models(Path(args.cache_dir))
@@ -85,11 +85,10 @@ def run_smoke(args) -> int:
     print(f'[smoke] nodes up in {time.monotonic() - started:.1f} s', flush=True)
     # The probe gets the stack's namespace and remappings, so relative names match.
     probe = stack.add(Node('smoke_probe', context=stack.context))
-    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    wanted = {'text_embedding': (Float32MultiArray, latched),
+    wanted = {'text_embedding': (Float32MultiArray, LATCHED),
               'image_embedding': (Float32MultiArray, 1), 'scene_labels': (String, 1),
               'segmentation/mask': (Image, 1), 'segmentation/overlay': (Image, 1),
-              'target': (PointStamped, 1), 'status': (String, latched), 'cmd_vel': (Twist, 1)}
+              'target': (PointStamped, 1), 'status': (String, LATCHED), 'cmd_vel': (Twist, 1)}
     latest, names = {}, {}
     for topic, (message_type, qos) in wanted.items():
         names[topic] = probe.create_subscription(

@@ -182,6 +182,19 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def spin_until_stopped(executor, context=None) -> None:
+    """Spin until SIGINT, SIGTERM (both arrive as KeyboardInterrupt) or the context's end.
+
+    SIGINT is handled explicitly: a process started from a background job inherits it
+    ignored, and Python then installs no KeyboardInterrupt handler. The waits are bounded
+    because Python runs signal handlers only between them.
+    """
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _raise_keyboard_interrupt)
+    while rclpy.ok(context=context):
+        executor.spin_once(timeout_sec=0.2)
+
+
 def run_node(node_class, args=None) -> int:
     """main() of a node executable: spin until Ctrl-C, SIGTERM or shutdown, then clean up.
 
@@ -192,18 +205,12 @@ def run_node(node_class, args=None) -> int:
     back-to-back messages, ros2/rclpy#1452).
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    # SIGINT too, explicitly: a process started from a background job inherits SIGINT
-    # ignored, and Python then installs no KeyboardInterrupt handler (the node never stopped).
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, _raise_keyboard_interrupt)
     node = None
     try:
         node = node_class()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok():
-            # A bounded wait: Python runs signal handlers only between waits.
-            executor.spin_once(timeout_sec=0.2)
+        spin_until_stopped(executor)
     except (ModelLoadError, rclpy.exceptions.ParameterException, ValueError) as error:
         # Bad configuration: one line that says what to fix, not a traceback.
         rclpy.logging.get_logger(node_class.NODE_NAME).fatal(f'cannot start: {error}')

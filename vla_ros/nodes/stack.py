@@ -5,7 +5,6 @@ rcl's own `--ros-args --params-file` handling, with the same arguments overridin
 Nodes that name the same model share one copy in memory (ModelCache).
 """
 
-import signal
 import threading
 
 from vla_ros.core import paths
@@ -123,14 +122,10 @@ class Stack:
         self._spinner.start()
 
     def spin_until_interrupted(self):
-        def interrupt(signum, frame):
-            raise KeyboardInterrupt
+        from vla_ros.nodes.common import spin_until_stopped
 
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):  # SIGINT may arrive ignored
-            signal.signal(stop_signal, interrupt)
         try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.2)  # bounded: signals get through
+            spin_until_stopped(self.executor, self.context)
         except KeyboardInterrupt:
             pass
 

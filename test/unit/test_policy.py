@@ -19,7 +19,7 @@ from vla_ros.core.policy import (
     TargetView,
 )
 
-PARAPHRASES = Path(__file__).parent / 'data' / 'intent_paraphrases.yaml'
+PARAPHRASES = Path(__file__).parents[1] / 'data' / 'intent_paraphrases.yaml'
 
 
 def one_hot(index, dim=8):

@@ -23,9 +23,9 @@ import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from ros_harness import wait_until  # noqa: E402
-import stack_checks  # noqa: E402
 
+from vla_ros.fixtures import stack_checks  # noqa: E402
+from vla_ros.fixtures.ros_graph import wait_until  # noqa: E402
 from vla_ros.fixtures.tiny_models import build_tiny_clip, build_tiny_clipseg  # noqa: E402
 
 MODELS = tempfile.mkdtemp(prefix='vla_ros_launch_test_')

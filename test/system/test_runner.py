@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from ros_harness import RosGraph, wait_until
-import stack_checks
+from vla_ros.fixtures import stack_checks
+from vla_ros.fixtures.ros_graph import RosGraph, wait_until
 
 
 def test_vla_ros_up_end_to_end_and_clean_exit(tiny_clip_dir, tiny_clipseg_dir):

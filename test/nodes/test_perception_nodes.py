@@ -7,8 +7,7 @@ from geometry_msgs.msg import PointStamped, Vector3Stamped
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-from ros_harness import wait_until
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, String
 
@@ -17,12 +16,11 @@ from vla_ros.core.images import from_mask_msg, to_image_msg
 from vla_ros.core.models import ModelCache, ModelLoadError
 from vla_ros.core.segmentation import find_regions, find_target, Fovea
 from vla_ros.core.verification import TargetVerifier, VerifierConfig
+from vla_ros.fixtures.ros_graph import wait_until
 from vla_ros.nodes.camera_embedder import CameraEmbedder
 from vla_ros.nodes.command_embedder import CommandEmbedder
+from vla_ros.nodes.qos import LATCHED
 from vla_ros.nodes.scene_segmenter import SceneSegmenter
-
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @pytest.fixture(scope='module')

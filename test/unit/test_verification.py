@@ -6,7 +6,7 @@ import pytest
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import load_model
 from vla_ros.core.segmentation import find_regions, Target
-from vla_ros.core.verification import default_contrasts, TargetVerifier, VerifierConfig
+from vla_ros.core.verification import TargetVerifier, VerifierConfig
 
 
 @pytest.fixture(scope='module')
@@ -22,7 +22,6 @@ def test_contrasts_are_needed_and_the_prompt_is_not_its_own_contrast(encoder):
         verifier.scores([np.zeros((8, 8, 3), np.uint8)])
     verifier.set_prompt('  Red   Ball ')
     assert verifier.prompt == 'red ball' and verifier._texts.shape[0] == 2  # prompt + 1
-    assert len(default_contrasts()) == 50
 
 
 def test_only_the_largest_regions_are_checked(encoder):

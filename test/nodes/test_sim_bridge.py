@@ -5,10 +5,10 @@ import math
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
-from ros_harness import wait_until
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
+from vla_ros.fixtures.ros_graph import wait_until
 from vla_ros.nodes.sim_bridge import SimBridge
 
 

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
-from ros_harness import wait_until
 from sensor_msgs.msg import Image
 
 from vla_ros.core.diagnostics import ERROR, inference_report, OK, WARN
 from vla_ros.core.images import to_image_msg
 from vla_ros.core.inference import WorkerStats
 from vla_ros.core.models import ModelCache
+from vla_ros.fixtures.ros_graph import wait_until
 from vla_ros.nodes.action_policy import ActionPolicyNode
 from vla_ros.nodes.camera_embedder import CameraEmbedder
 

@@ -8,7 +8,7 @@ import yaml
 
 from vla_ros.nodes.stack import node_classes, ros_arguments, Stack
 
-CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'vla.yaml'
+CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'vla.yaml'
 # Declared by rclpy itself, not by our nodes.
 RCLPY_OWN = {'use_sim_time', 'start_type_description_service'}
 

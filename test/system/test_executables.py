@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from ros_harness import wait_until
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
 
 from vla_ros.core.images import to_image_msg
+from vla_ros.fixtures.ros_graph import wait_until
 
 BIN = Path(sys.executable).parent
 

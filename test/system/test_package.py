@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 import setuptools  # noqa: F401 - installs the distutils shim run_setup comes from
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')

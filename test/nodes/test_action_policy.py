@@ -15,19 +15,17 @@ import time
 from geometry_msgs.msg import PointStamped, Twist, TwistStamped, Vector3Stamped
 import pytest
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from ros_harness import RosGraph, wait_until
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import Marker
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
+from vla_ros.fixtures.ros_graph import RosGraph, wait_until
 from vla_ros.nodes.action_policy import ActionPolicyNode
 from vla_ros.nodes.common import embedding_msg
+from vla_ros.nodes.qos import LATCHED
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 HALF_FOV = math.radians(45)
 CONTROL_HZ = 20.0
 

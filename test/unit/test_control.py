@@ -1,0 +1,76 @@
+"""core.control.Controller: one tick of the policy behind the safety layer and the watchdog."""
+
+from vla_ros.core.control import ControlSettings, Controller, is_final
+from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig, TargetView
+
+GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')
+FORWARD = next(intent for intent in DEFAULT_INTENTS if intent.name == 'move_forward')
+AHEAD = TargetView(x=0.0, y=0.2, confidence=0.9, area=0.02)
+
+
+def controller(**settings):
+    control = Controller(None, ControlSettings(servo=ServoConfig(confirm_s=0.0), **settings))
+    return control
+
+
+def drive(control, seconds, target_age=0.0, camera_age=0.0, target=AHEAD, start=0.0, **kw):
+    outputs, now = [], start
+    while now < start + seconds - 1e-9:
+        outputs.append(control.tick(now, target, target_age, camera_age, **kw))
+        now += 0.05
+    return outputs
+
+
+def test_a_fresh_target_is_approached_within_the_limits():
+    control = controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    outputs = drive(control, 3.0)
+    assert outputs[-1].status == 'approaching red ball'
+    assert 0.0 < outputs[-1].linear <= control.settings.limits.max_linear_mps
+    # Speeding up is limited: 0.5 m/s^2 at 20 Hz is 0.025 m/s a tick.
+    assert outputs[0].linear <= 0.025 + 1e-9
+    assert outputs[-1].target == AHEAD
+
+
+def test_a_stale_target_stops_the_robot_at_once_and_says_why():
+    control = controller(input_timeout_s=0.5)
+    control.follow(GO_TO, 'red ball', 0.0)
+    drive(control, 2.0)
+    stale = control.tick(2.0, AHEAD, 0.6, 0.0)
+    assert (stale.linear, stale.angular) == (0.0, 0.0)
+    assert stale.status == 'stopped: stale input' and stale.target is None
+    never = control.tick(2.05, None, None, None)
+    assert (never.linear, never.angular) == (0.0, 0.0)
+
+
+def test_a_motion_needs_a_live_camera_unless_configured_otherwise():
+    control = controller()
+    control.follow(FORWARD, '', 0.0)
+    assert control.tick(0.0, None, None, 5.0).status == 'stopped: stale input'
+    relaxed = controller(require_camera_for_motion=False)
+    relaxed.follow(FORWARD, '', 0.0)
+    assert relaxed.tick(0.0, None, None, None).linear > 0.0
+
+
+def test_estop_and_disable_win_over_everything():
+    control = controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    drive(control, 2.0)
+    assert control.tick(2.0, AHEAD, 0.0, 0.0, estop=True).status == 'stopped: e-stop'
+    assert control.tick(2.05, AHEAD, 0.0, 0.0, enabled=False).linear == 0.0
+
+
+def test_arrival_is_final_and_holds_still():
+    control = controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    near = TargetView(x=0.0, y=0.5, confidence=0.9, area=0.6)
+    output = control.tick(0.0, near, 0.0, 0.0)
+    assert output.status == 'arrived' and is_final(output.status)
+    assert control.tick(0.05, AHEAD, 0.0, 0.0).linear == 0.0
+
+
+def test_final_statuses():
+    assert is_final('not found') and is_final('done: turn_left') and is_final('found cup')
+    assert is_final('stopped: low confidence: best go_to 0.30 < 0.50')
+    assert not is_final('stopped: stale input') and not is_final('approaching cup')
+    assert not is_final('stopped: e-stop') and not is_final('idle')
