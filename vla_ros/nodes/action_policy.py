@@ -15,7 +15,7 @@ from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import Marker
 
-from vla_ros.core.config import build_intents, intent_params, node_table
+from vla_ros.core.config import build_intents, intent_params, NODE_TABLES
 from vla_ros.core.control import Controller, ControlSettings
 from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
@@ -38,7 +38,8 @@ class ActionPolicyNode(Node):
 
     def __init__(self, model_cache: ModelCache = None, **kwargs):
         super().__init__(self.NODE_NAME, **kwargs)
-        self.params = node_table(self.NODE_NAME)
+        # `intents` first: it names the intent.<name>.* parameters to declare next.
+        self.params = dict(NODE_TABLES[self.NODE_NAME])
         self.values = declare(self, self.params)
         intent_table = {param.name: param for name in self.values['intents']
                         for param in intent_params(name)}
