@@ -48,12 +48,13 @@ def episode_stream(seeds=range(5)):
     """What the camera sees, frame after frame, in the oracle's closed-loop episodes (search
     turns and approaches; 160x120, the demo camera), each frame with its episode's command.
     """
-    from vla_ros.sim.episode import OraclePerception, run_episode
+    from vla_ros.sim.episode import OracleMode, run_episode, StackSettings
     from vla_ros.sim.scene import generate_scene
     stream = []
     for seed in seeds:
         scene = generate_scene(seed)
-        episode = run_episode(scene, OraclePerception(), record_every=1)
+        episode = run_episode(scene, OracleMode(StackSettings.from_params_file(
+            paths.default_params_file())), record_every=1)
         stream += [(rgb, scene.command) for rgb, _ in episode.frames]
     return stream
 

@@ -74,10 +74,11 @@ def test_clip_names_what_the_camera_sees_and_understands_commands(views):
 def test_verifier_keeps_the_named_object_and_refuses_its_look_alikes(views):
     from vla_ros.core.segmentation import find_regions
     from vla_ros.core.verification import TargetVerifier, VerifierConfig
+    from vla_ros.sim.scene import object_names
 
     # Views of different scenes: no refusal carries over from one to the next.
     verifier = TargetVerifier(ClipEncoder(load_model('clip', '', device='cpu')),
-                              VerifierConfig(recheck_frames=0))
+                              VerifierConfig(contrasts=object_names(), recheck_frames=0))
     kept, refused = [], []
     for view in views:
         for index in view.visible():

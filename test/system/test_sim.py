@@ -7,12 +7,15 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
+from vla_ros.core import paths
 from vla_ros.sim.episode import (
     CAUSES,
     failure_cause,
-    OraclePerception,
+    OracleMode,
     run_episode,
+    StackSettings,
     SUCCESS_DISTANCE_M,
 )
 from vla_ros.sim.scene import COLOURS, generate_scene, ROBOT_RADIUS, SHAPES
@@ -82,11 +85,44 @@ def test_camera_renders_and_ground_truth_masks_match_the_objects(world):
     assert not any((a & b).any() for i, a in enumerate(masks) for b in masks[i + 1:])
 
 
+def oracle(params_file=None):
+    return OracleMode(StackSettings.from_params_file(params_file or paths.default_params_file()))
+
+
 def test_an_oracle_episode_reaches_the_named_object():
-    result = run_episode(generate_scene(100), OraclePerception())
+    result = run_episode(generate_scene(100), oracle())
     assert result.outcome == 'success', result.summary()
     assert result.final_distance_m <= SUCCESS_DISTANCE_M and not result.collided_with
     assert 0 < result.spl <= 1 and result.path_length_m > 0.5
+    assert result.statuses[0] == 'go_to' and result.statuses[-1] == 'arrived'
+
+
+def test_an_episode_runs_with_the_params_files_values(tmp_path):
+    """The evaluator reads the YAML the nodes read: a slower robot takes longer."""
+    document = yaml.safe_load(paths.default_params_file().read_text())
+    document['/**/action_policy']['ros__parameters']['approach_speed_mps'] = 0.1
+    slow = tmp_path / 'slow.yaml'
+    slow.write_text(yaml.safe_dump(document))
+    usual = run_episode(generate_scene(100), oracle())
+    slower = run_episode(generate_scene(100), oracle(slow))
+    assert slower.outcome == 'success'
+    assert slower.time_s > 1.5 * usual.time_s
+
+
+def test_a_command_the_policy_does_not_understand_ends_the_episode_unmoved(tiny_clip_dir,
+                                                                            tiny_clipseg_dir):
+    """Real mode runs the nodes' pipeline: intent matching of a random tiny CLIP refuses."""
+    from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+    from vla_ros.core.models import load_model
+    from vla_ros.sim.episode import RealMode
+
+    settings = StackSettings.from_params_file(paths.default_params_file())
+    encoder = ClipEncoder(load_model('clip', str(tiny_clip_dir), 'cpu'))
+    segmenter = ClipSegSegmenter(load_model('clipseg', str(tiny_clipseg_dir), 'cpu'))
+    pipeline = RealMode(settings, encoder, segmenter, encoder)
+    result = run_episode(generate_scene(3), pipeline, max_time_s=3.0, command='')
+    assert result.statuses == ['idle'] and result.path_length_m == 0.0
+    assert result.outcome == 'timeout'
 
 
 def test_failures_are_put_down_to_perception_control_language_or_time():

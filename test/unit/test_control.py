@@ -1,6 +1,6 @@
 """core.control.Controller: one tick of the policy behind the safety layer and the watchdog."""
 
-from vla_ros.core.control import ControlSettings, Controller, is_final
+from vla_ros.core.control import Controller, ControlSettings, is_final
 from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig, TargetView
 
 GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')

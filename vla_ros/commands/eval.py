@@ -142,34 +142,26 @@ def run_eval(args) -> int:
                                                     'verify_targets': False})
         if not args.fovea:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
-        if args.transport == 'dds':
-            from vla_ros.sim.dds import DdsEpisodes
-            pipeline = DdsEpisodes(args, params_file)
-        else:
-            pipeline = load_pipeline(args, settings)
+        pipeline = load_pipeline(args, settings)
     except (OSError, ModelLoadError, ConfigError) as error:
         print(f'[eval] cannot run: {error}', file=sys.stderr)
         return 2
     results, scenes, started = [], [], time.monotonic()
     progress = tqdm(range(args.seed, args.seed + args.episodes),
-                    desc=f'eval {args.mode} {args.transport}', unit='episode')
+                    desc=f'eval {args.mode}', unit='episode')
     for seed in progress:
         scene = generate_scene(seed)
         scenes.append(scene)
-        if args.transport == 'dds':
-            results.append(pipeline.run(scene, max_time_s=args.max_time))
-        else:
-            results.append(run_episode(scene, pipeline, max_time_s=args.max_time))
+        results.append(run_episode(scene, pipeline, max_time_s=args.max_time))
         rate = sum(result.success for result in results) / len(results)
         progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
-    summary = summarise(results, args.mode, args.seed, time.monotonic() - started,
-                        args.transport)
+    summary = summarise(results, args.mode, args.seed, time.monotonic() - started)
     summary['params_file'] = str(params_file)
     summary['target_verification'] = args.mode == 'real' and settings.segmenter[
         'verify_targets']
     summary['fovea'] = args.mode == 'real' and settings.segmenter['fovea']
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
-    title = (f'{args.mode} ({args.transport}): {summary["success_rate"]:.0%} success, '
+    title = (f'{args.mode} (lockstep): {summary["success_rate"]:.0%} success, '
              f'SPL {summary["spl"]:.2f}, {summary["collisions"]} collisions, '
              f'{len(results)} episodes')
     plot_results(results, scenes, output / 'episodes.png', title)
@@ -196,11 +188,6 @@ def add_arguments(parser):
     parser.add_argument('--params-file', default=None,
                         help='the stack YAML whose values the pipeline runs with (default: '
                         'the installed config/vla.yaml)')
-    parser.add_argument('--transport', choices=('lockstep', 'dds'), default='lockstep',
-                        help='lockstep: the pipeline objects in this process, one control '
-                        'period at a time (deterministic); dds: sim_bridge and the four '
-                        'nodes as separate processes on simulated time, as sim.launch.py '
-                        'starts them')
     parser.add_argument('--no-verify', dest='verify', action='store_false',
                         help="real mode: act on CLIPSeg's regions without the CLIP's check")
     parser.add_argument('--no-fovea', dest='fovea', action='store_false',

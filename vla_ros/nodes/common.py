@@ -182,15 +182,20 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def spin_until_stopped(executor, context=None) -> None:
-    """Spin until SIGINT, SIGTERM (both arrive as KeyboardInterrupt) or the context's end.
-
-    SIGINT is handled explicitly: a process started from a background job inherits it
-    ignored, and Python then installs no KeyboardInterrupt handler. The waits are bounded
-    because Python runs signal handlers only between them.
+def install_stop_signals() -> None:
+    """SIGINT and SIGTERM arrive as KeyboardInterrupt from now on. SIGINT explicitly too: a
+    process started from a background job inherits it ignored, and Python then installs no
+    KeyboardInterrupt handler (the node would never stop).
     """
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _raise_keyboard_interrupt)
+
+
+def spin_until_stopped(executor, context=None) -> None:
+    """Spin until SIGINT, SIGTERM or the context's end; the waits are bounded because Python
+    runs signal handlers only between them.
+    """
+    install_stop_signals()
     while rclpy.ok(context=context):
         executor.spin_once(timeout_sec=0.2)
 
@@ -205,6 +210,7 @@ def run_node(node_class, args=None) -> int:
     back-to-back messages, ros2/rclpy#1452).
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    install_stop_signals()  # before the model loads: a Ctrl-C then stops it too
     node = None
     try:
         node = node_class()

@@ -9,7 +9,6 @@ reproducible and faster than real time. Two perception modes:
           given: isolates control from perception;
   real    the command through the CLIP text encoder and intent matching, the target from
           CLIPSeg on the rendered camera image: the pipeline as deployed.
-`vla-ros eval --transport dds` runs the nodes themselves instead (vla_ros.sim.dds).
 """
 
 from dataclasses import dataclass, field
