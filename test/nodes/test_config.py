@@ -6,20 +6,12 @@ import pytest
 from rclpy.parameter import Parameter
 import yaml
 
+from vla_ros.core.config import flatten
 from vla_ros.nodes.stack import node_classes, ros_arguments, Stack
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'vla.yaml'
 # Declared by rclpy itself, not by our nodes.
 RCLPY_OWN = {'use_sim_time', 'start_type_description_service'}
-
-
-def flatten(tree, prefix=''):
-    """YAML's nested parameter dicts as rcl names them: intent: {stop: {...}} -> intent.stop.x"""
-    names = set()
-    for key, value in tree.items():
-        name = f'{prefix}{key}'
-        names |= flatten(value, f'{name}.') if isinstance(value, dict) else {name}
-    return names
 
 
 @pytest.fixture(scope='module')
@@ -42,10 +34,10 @@ def test_yaml_has_a_section_per_node_and_shared_values():
 
 def test_every_yaml_key_is_declared_and_every_declared_parameter_is_in_the_yaml(stack):
     document = yaml.safe_load(CONFIG.read_text())
-    shared = flatten(document['/**']['ros__parameters'])
+    shared = set(flatten(document['/**']['ros__parameters']))
     for node in stack.nodes:
         declared = set(node._parameters)
-        own = flatten(document[f'/**/{node.get_name()}']['ros__parameters'])
+        own = set(flatten(document[f'/**/{node.get_name()}']['ros__parameters']))
         in_yaml = own | shared
         unknown = in_yaml - declared
         assert not unknown, f'{node.get_name()}: YAML keys no node declares: {unknown}'

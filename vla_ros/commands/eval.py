@@ -127,7 +127,6 @@ def run_eval(args) -> int:
     from tqdm import tqdm
 
     from vla_ros.core import paths
-    from vla_ros.core.config import ConfigError
     from vla_ros.core.models import ModelLoadError
     from vla_ros.sim.episode import run_episode, StackSettings
     from vla_ros.sim.scene import generate_scene
@@ -142,26 +141,36 @@ def run_eval(args) -> int:
                                                     'verify_targets': False})
         if not args.fovea:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
-        pipeline = load_pipeline(args, settings)
-    except (OSError, ModelLoadError, ConfigError) as error:
+        if args.transport == 'dds':
+            from vla_ros.sim.dds import DdsEpisodes
+            pipeline = DdsEpisodes(args, params_file)
+        else:
+            pipeline = load_pipeline(args, settings)
+    except (OSError, ModelLoadError, ValueError) as error:
         print(f'[eval] cannot run: {error}', file=sys.stderr)
         return 2
     results, scenes, started = [], [], time.monotonic()
     progress = tqdm(range(args.seed, args.seed + args.episodes),
-                    desc=f'eval {args.mode}', unit='episode')
+                    desc=f'eval {args.mode} {args.transport}', unit='episode')
     for seed in progress:
         scene = generate_scene(seed)
         scenes.append(scene)
-        results.append(run_episode(scene, pipeline, max_time_s=args.max_time))
+        if args.transport == 'dds':
+            results.append(pipeline.run(scene, max_time_s=args.max_time))
+        else:
+            results.append(run_episode(scene, pipeline, max_time_s=args.max_time))
         rate = sum(result.success for result in results) / len(results)
         progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
-    summary = summarise(results, args.mode, args.seed, time.monotonic() - started)
+    if args.transport == 'dds':
+        pipeline.close()
+    summary = summarise(results, args.mode, args.seed, time.monotonic() - started,
+                        args.transport)
     summary['params_file'] = str(params_file)
     summary['target_verification'] = args.mode == 'real' and settings.segmenter[
         'verify_targets']
     summary['fovea'] = args.mode == 'real' and settings.segmenter['fovea']
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
-    title = (f'{args.mode} (lockstep): {summary["success_rate"]:.0%} success, '
+    title = (f'{args.mode} ({args.transport}): {summary["success_rate"]:.0%} success, '
              f'SPL {summary["spl"]:.2f}, {summary["collisions"]} collisions, '
              f'{len(results)} episodes')
     plot_results(results, scenes, output / 'episodes.png', title)
@@ -185,6 +194,11 @@ def add_arguments(parser):
                         help="real mode: CLIPSeg id or folder (default: the params file's)")
     parser.add_argument('--device', default=None, choices=DEVICES,
                         help="real mode: default the params file's device")
+    parser.add_argument('--transport', choices=('lockstep', 'dds'), default='lockstep',
+                        help='lockstep: the pipeline objects in this process, one control '
+                        'period at a time (deterministic); dds: the four nodes as separate '
+                        'processes on simulated time, as sim.launch.py starts them (real '
+                        'mode; logs in OUTPUT/logs)')
     parser.add_argument('--params-file', default=None,
                         help='the stack YAML whose values the pipeline runs with (default: '
                         'the installed config/vla.yaml)')

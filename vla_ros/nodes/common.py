@@ -144,12 +144,10 @@ class ModelNode(Node):
             reason = reason or self.validate_parameter(parameter)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
-            checked.append(Parameter(parameter.name, value=list(value) if isinstance(
-                value, tuple) else value))
+            checked.append((parameter, value))
         with self._parameter_lock:
-            for parameter in checked:
-                self.values[parameter.name] = self.params[parameter.name].check(
-                    parameter.value) if parameter.name in self.params else parameter.value
+            for parameter, value in checked:
+                self.values[parameter.name] = value
                 self.apply_parameter(parameter)
         return SetParametersResult(successful=True)
 

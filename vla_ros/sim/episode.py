@@ -199,7 +199,7 @@ def failure_cause(outcome: str, last_view_on: str) -> str:
     raise ValueError(f"unknown outcome '{outcome}'")
 
 
-def _view_lies_on(world: SimWorld, scene: Scene, view: TargetView | None) -> str:
+def view_lies_on(world: SimWorld, scene: Scene, view: TargetView | None) -> str:
     """'target', 'other' or 'none': what is at the view's centroid in the current image."""
     if view is None or not view.visible:
         return 'none'
@@ -256,7 +256,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 timed_out = False
                 break
         outcome, final = classify_outcome(world, scene, status, timed_out)
-        cause = failure_cause(outcome, _view_lies_on(world, scene, view))
+        cause = failure_cause(outcome, view_lies_on(world, scene, view))
         return EpisodeResult(
             seed=scene.seed, command=command, mode=pipeline.mode, outcome=outcome,
             success=outcome == 'success', spl=spl(outcome, start_distance, path),
