@@ -16,14 +16,9 @@ from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.models import load_model
 from vla_ros.sim.dataset import HELD_OUT
 from vla_ros.training import bpe
-from vla_ros.training.data import intent_phrasings, load_split, named_views
-from vla_ros.training.train import (
-    _soft_targets,
-    _supervised_contrastive,
-    absent_prompt,
-    HELD_OUT_PARAPHRASES,
-    target_mask,
-)
+from vla_ros.training.data import HELD_OUT_PARAPHRASES, intent_phrasings, load_split, named_views
+from vla_ros.training.losses import soft_targets, supervised_contrastive
+from vla_ros.training.stages.clipseg import absent_prompt, target_mask
 
 
 def test_bpe_keeps_clips_token_ids_and_pools_at_the_highest_id():
@@ -39,7 +34,7 @@ def test_bpe_keeps_clips_token_ids_and_pools_at_the_highest_id():
 
 
 def test_soft_targets_treat_same_captions_as_positives():
-    targets = _soft_targets(torch.tensor([3, 5, 3]))
+    targets = soft_targets(torch.tensor([3, 5, 3]))
     assert torch.allclose(targets[0], torch.tensor([0.5, 0.0, 0.5]))
     assert torch.allclose(targets[1], torch.tensor([0.0, 1.0, 0.0]))
 
@@ -49,7 +44,7 @@ def test_supervised_contrastive_loss_prefers_grouped_embeddings():
     grouped = torch.nn.functional.normalize(torch.tensor(
         [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]), dim=-1)
     mixed = grouped[[0, 2, 1, 3]]
-    assert _supervised_contrastive(grouped, labels, 0.1) < _supervised_contrastive(
+    assert supervised_contrastive(grouped, labels, 0.1) < supervised_contrastive(
         mixed, labels, 0.1)
 
 
@@ -83,7 +78,7 @@ def dataset(tmp_path_factory):
 
 
 def test_object_crops_are_squares_around_each_object_in_view(dataset):
-    from vla_ros.training.train import CROP_MIN_FRACTION, object_crops
+    from vla_ros.training.stages.crops import CROP_MIN_FRACTION, object_crops
 
     split = load_split(dataset, 'train')
     crops = object_crops(split, random.Random(0))

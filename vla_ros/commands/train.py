@@ -6,13 +6,11 @@ import sys
 
 from vla_ros.core import paths
 from vla_ros.core.models import DEVICES
-from vla_ros.training.train import (
-    HELD_OUT_PARAPHRASES,
-    train_clip,
-    train_clipseg,
-    train_crops,
-    train_intents,
-)
+from vla_ros.training.data import HELD_OUT_PARAPHRASES
+from vla_ros.training.stages.clip import train_clip
+from vla_ros.training.stages.clipseg import train_clipseg
+from vla_ros.training.stages.crops import train_crops
+from vla_ros.training.stages.intents import train_intents
 
 
 def run_train(args) -> int:

@@ -13,6 +13,7 @@ import random
 
 import numpy as np
 
+from vla_ros.core import paths
 from vla_ros.sim.dataset import MIN_VISIBLE_FRACTION
 from vla_ros.sim.scene import COLOURS, SHAPES
 
@@ -138,3 +139,32 @@ def intent_phrasings(rng: random.Random, excluded=frozenset()):
              (varied(rng.choice(_LEFT)), 'turn_left'), (varied(rng.choice(_RIGHT)), 'turn_right'),
              (varied(with_object(_GO_TO)), 'go_to'), (varied(with_object(_LOOK_FOR)), 'look_for')]
     return [(text, name) for text, name in pairs if text not in excluded]
+
+
+HELD_OUT_PARAPHRASES = paths.SOURCE_ROOT / 'test' / 'data' / 'intent_paraphrases.yaml'
+
+
+def excluded_phrases(path: str):
+    import yaml
+
+    if not path or not Path(path).is_file():
+        return frozenset()
+    table = yaml.safe_load(Path(path).read_text())
+    return frozenset(phrase for phrases in table.values() for phrase in phrases)
+
+
+def phrasing_batch(tokenizer, groups: int, excluded, device):
+    """Tokens and intent labels (indices into DEFAULT_INTENTS) of `groups` fresh phrasings
+    of every intent.
+    """
+    import torch
+
+    from vla_ros.core.policy import DEFAULT_INTENTS
+    from vla_ros.training.architecture import CONTEXT_TOKENS
+
+    names = [intent.name for intent in DEFAULT_INTENTS]
+    phrasings = [pair for _ in range(groups) for pair in intent_phrasings(random, excluded)]
+    tokens = tokenizer([text for text, _ in phrasings], padding=True, truncation=True,
+                       max_length=CONTEXT_TOKENS, return_tensors='pt')
+    return tokens.to(device), torch.tensor([names.index(name) for _, name in phrasings],
+                                           device=device)

@@ -91,7 +91,7 @@ def segmentation_metrics(segmenter, split, label: str, seed: int = 0) -> dict:
     from vla_ros.core.segmentation import find_target
     from vla_ros.sim.dataset import HELD_OUT
     from vla_ros.training.data import combo_text, named_views
-    from vla_ros.training.train import absent_prompt
+    from vla_ros.training.stages.clipseg import absent_prompt
 
     rng = random.Random(seed)
     combos = None if label == 'seen' else HELD_OUT
@@ -120,7 +120,7 @@ def verification_metrics(verifier, segmenter, split, label: str, seed: int = 0) 
     from vla_ros.sim.dataset import HELD_OUT
     from vla_ros.sim.scene import SHAPES
     from vla_ros.training.data import combo_text, named_views
-    from vla_ros.training.train import absent_prompt
+    from vla_ros.training.stages.clipseg import absent_prompt
 
     rng = random.Random(seed)
     keys = ('on_object', 'look_alike_target', 'absent_target')

@@ -1,0 +1,1 @@
+"""The training stages, in the order they run: clip, intents, crops, clipseg."""
