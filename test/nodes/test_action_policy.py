@@ -269,3 +269,19 @@ def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signal):
         assert received[-1].linear.x == 0.0 and received[-1].angular.z == 0.0, output
     finally:
         ros.close()
+
+
+def test_live_limits_reach_cmd_vel_and_bad_values_change_nothing(ros, tiny_clip_dir, models):
+    """`ros2 param set` goes through the table's check and the Controller's settings."""
+    node = make_policy(ros, tiny_clip_dir, models, require_camera_for_motion=False)
+    robot = SimulatedRobot(ros, heading=math.pi)
+    Instructor(ros, node).say('move forward')
+    assert wait_until(lambda: robot.command[0] == pytest.approx(0.2), 10)
+    refused = node.set_parameters([Parameter('max_linear_mps', value=50.0),
+                                   Parameter('search_direction', value='up')])
+    assert not any(result.successful for result in refused)
+    assert all(result.reason for result in refused)
+    assert node.controller.settings.limits.max_linear_mps == 0.5
+    assert node.set_parameters([Parameter('max_linear_mps', value=0.05)])[0].successful
+    assert wait_until(lambda: robot.command[0] == pytest.approx(0.05), 5)
+    assert node.get_parameter('max_linear_mps').value == 0.05
