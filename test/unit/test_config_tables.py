@@ -65,8 +65,9 @@ def test_a_bad_value_fails_with_its_name_and_what_fits(tmp_path, name, value, me
     assert name in str(raised.value)
 
 
-def test_an_integer_in_the_yaml_is_taken_for_a_float_parameter():
-    assert config.check_values('action_policy', {'max_linear_mps': 1})['max_linear_mps'] == 1.0
+def test_an_integer_for_a_float_parameter_is_refused_as_rclpy_refuses_it():
+    with pytest.raises(config.ConfigError, match=r'max_linear_mps: write 1.0'):
+        config.check_values('action_policy', {'max_linear_mps': 1})
 
 
 def test_a_new_intent_needs_a_behaviour_and_phrases():

@@ -127,6 +127,7 @@ def run_eval(args) -> int:
     from tqdm import tqdm
 
     from vla_ros.core import paths
+    from vla_ros.core.config import verifier_config
     from vla_ros.core.models import ModelLoadError
     from vla_ros.sim.episode import run_episode, StackSettings
     from vla_ros.sim.scene import generate_scene
@@ -141,6 +142,7 @@ def run_eval(args) -> int:
                                                     'verify_targets': False})
         if not args.fovea:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
+        verifier_config(settings.segmenter)  # verify_targets without contrasts: say so now
         if args.transport == 'dds':
             from vla_ros.sim.dds import DdsEpisodes
             pipeline = DdsEpisodes(args, params_file)
@@ -152,17 +154,22 @@ def run_eval(args) -> int:
     results, scenes, started = [], [], time.monotonic()
     progress = tqdm(range(args.seed, args.seed + args.episodes),
                     desc=f'eval {args.mode} {args.transport}', unit='episode')
-    for seed in progress:
-        scene = generate_scene(seed)
-        scenes.append(scene)
+    try:
+        for seed in progress:
+            scene = generate_scene(seed)
+            scenes.append(scene)
+            if args.transport == 'dds':
+                results.append(pipeline.run(scene, max_time_s=args.max_time))
+            else:
+                results.append(run_episode(scene, pipeline, max_time_s=args.max_time))
+            rate = sum(result.success for result in results) / len(results)
+            progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
+    except RuntimeError as error:  # a node process died or never became ready
+        print(f'[eval] cannot go on: {error}', file=sys.stderr)
+        return 2
+    finally:
         if args.transport == 'dds':
-            results.append(pipeline.run(scene, max_time_s=args.max_time))
-        else:
-            results.append(run_episode(scene, pipeline, max_time_s=args.max_time))
-        rate = sum(result.success for result in results) / len(results)
-        progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
-    if args.transport == 'dds':
-        pipeline.close()
+            pipeline.close()
     summary = summarise(results, args.mode, args.seed, time.monotonic() - started,
                         args.transport)
     summary['params_file'] = str(params_file)

@@ -38,7 +38,8 @@ class Param:
         """`value` as this parameter holds it; ConfigError when it does not fit."""
         kind = type(self.default)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            # rclpy refuses it too: the node would not start with this file.
+            raise ConfigError(f'{self.name}: write {value}.0, a float (an integer is refused)')
         if kind is tuple:
             if not isinstance(value, (list, tuple)) or not all(
                     isinstance(item, str) for item in value):
@@ -277,7 +278,7 @@ NODE_TABLES = {
               read_only=True),
     )),
     'scene_segmenter': table(model_params('CLIPSeg', 5.0), STREAM, IMAGE_INPUT, PERCEPTION),
-    'action_policy': table(model_params('CLIP', 0.0)[:3], SAFETY, SERVO, CONTROL),
+    'action_policy': table(model_params('CLIP', 1.0)[:3], SAFETY, SERVO, CONTROL),  # no rate
 }
 SHARED = ('use_sim_time', 'device', 'dtype')  # the YAML's /** section
 

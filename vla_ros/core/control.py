@@ -8,12 +8,13 @@ clock the caller runs on); the caller says how old each input is.
 
 from dataclasses import dataclass, field
 
+from vla_ros.core import config
 from vla_ros.core.policy import ActionPolicy, IntentClassifier, ServoConfig, TargetView
 from vla_ros.core.safety import SafetyLayer, SafetyLimits
 
 # Statuses after which the robot stays still until the next command.
 FINAL_STATUSES = ('arrived', 'not found', 'stopped: stop command')
-FINAL_PREFIXES = ('found ', 'done: ', 'stopped: low confidence', 'stopped: invalid',
+FINAL_PREFIXES = ('found ', 'done: ', 'stopped: low confidence', 'stopped: invalid embedding',
                   'stopped: zero embedding')
 
 
@@ -35,8 +36,6 @@ class ControlSettings:
     @classmethod
     def from_values(cls, values: dict) -> 'ControlSettings':
         """From the action_policy's checked parameter values (core.config)."""
-        from vla_ros.core import config
-
         return cls(servo=config.servo_config(values), limits=config.safety_limits(values),
                    **{name: values[name] for name in (
                        'control_rate_hz', 'input_timeout_s', 'require_camera_for_motion',

@@ -39,12 +39,13 @@ def _kept(items) -> tuple:
 @dataclass(frozen=True)
 class Sight:
     """What one frame showed: the prompts asked, their probabilities (P, h, w) at the model's
-    resolution, and the target (the first prompt's chosen region).
+    resolution, the target (the first prompt's chosen region) and the threshold used.
     """
 
     prompts: tuple
     probabilities: np.ndarray
     target: Target
+    threshold: float  # the mask threshold the target was found with
 
 
 class Perception:
@@ -92,7 +93,7 @@ class Perception:
         probabilities = self.segmenter.probabilities(rgb, fovea)
         accept = None if self.verifier is None else lambda regions: self._verify(rgb, regions)
         self.previous = find_target(probabilities[0], threshold, self.previous, accept)
-        return Sight(prompts, probabilities, self.previous)
+        return Sight(prompts, probabilities, self.previous, threshold)
 
     def _verify(self, rgb, regions):
         verdicts = self.verifier.accept(rgb, regions)

@@ -62,7 +62,6 @@ class ActionPolicyNode(Node):
         self.last_camera_time = None
         self.targets = {}  # stamp -> [PointStamped, Vector3Stamped, arrival time]
         self.last_status = None
-        self.last_tick = None
 
         self.cmd_pub = self.create_publisher(TwistStamped if self.use_stamped else Twist,
                                              'cmd_vel', RELIABLE_LATEST)

@@ -79,7 +79,7 @@ class SceneSegmenter(ModelNode):
         sight = self.perception.see(rgb)
         if sight is None:
             return None
-        threshold = self.perception.settings.mask_threshold
+        threshold = sight.threshold  # the frame's own, even if a live change came since
         height, width = rgb.shape[:2]
         labels = resize_mask(mask_image(sight.probabilities, threshold, 'mono8'), height,
                              width)

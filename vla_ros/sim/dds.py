@@ -60,13 +60,19 @@ class StackProcesses:
         """Ctrl-C to each process, SIGKILL after STOP_TIMEOUT_S; name -> exit code."""
         for process in self.processes.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
+                try:
+                    os.killpg(process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass  # it ended in between
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for process in self.processes.values():
             try:
                 process.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 process.wait()
         return {name: process.returncode for name, process in self.processes.items()}
 
@@ -82,6 +88,8 @@ def overlay(args) -> dict:
                                                     for parameter in parameters}}
                 for name, parameters in overrides.items()}
     segmenter = sections['/**/scene_segmenter']['ros__parameters']
+    if args.clip_model:  # as lockstep: the verifier uses the given CLIP too
+        segmenter['verification_model'] = str(args.clip_model)
     if not args.verify:
         segmenter['verify_targets'] = False
     if not args.fovea:
@@ -98,7 +106,7 @@ class DdsEpisodes:
             raise ValueError('--transport dds runs the deployed nodes: --mode real only')
         # A domain of its own, unless the caller chose one: other stacks on this machine
         # (a test run, a demo) must not see these topics.
-        os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(101, 200)))
+        os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(1, 101)))  # Linux-safe ids
         os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
         self.params_file, self.width, self.height = params_file, width, height
         self.camera_rate_hz = camera_rate_hz
@@ -124,10 +132,11 @@ class DdsEpisodes:
 
         command = scene.command if command is None else command
         world = SimWorld(scene, self.width, self.height)
-        processes = StackProcesses(self.params_file, self._overlay.name,
-                                   self.logs / f'seed-{scene.seed}')
-        graph = Stack(None, node_names=(), progress=lambda line: None)
+        processes = graph = None
         try:
+            processes = StackProcesses(self.params_file, self._overlay.name,
+                                       self.logs / f'seed-{scene.seed}')
+            graph = Stack(None, node_names=(), progress=lambda line: None)
             probe = graph.add(Node('eval_probe', namespace='vla', context=graph.context))
             statuses, targets, extents, path = [], {}, {}, []
             probe.create_subscription(String, 'status', lambda msg: statuses.append(msg.data),
@@ -151,7 +160,7 @@ class DdsEpisodes:
             graph.spin_in_background()
             self._wait_until_ready(processes, probe, commands)
             start_distance = world.distance_to(scene.target_index)
-            graph.add(SimBridge(world=world, context=graph.context, parameter_overrides=[
+            bridge = graph.add(SimBridge(world=world, context=graph.context, parameter_overrides=[
                 Parameter('camera_rate_hz', value=self.camera_rate_hz)]))
             commands.publish(String(data=command))  # volatile, as `ros2 topic pub` sends it
             timed_out = True
@@ -163,6 +172,8 @@ class DdsEpisodes:
                 if processes.exited():
                     raise RuntimeError(self._died(processes))
                 time.sleep(0.02)
+            bridge.timer.cancel()  # the world stands still while it is scored
+            time.sleep(0.1)  # a physics tick under way ends
             status = statuses[-1] if statuses else 'idle'
             outcome, final = classify_outcome(world, scene, status, timed_out)
             # What the last target lay on, rendered on the executor thread: the world's GL
@@ -184,8 +195,9 @@ class DdsEpisodes:
                 cause=cause,
                 transport='dds', statuses=list(statuses), trajectory=path)
         finally:
-            codes = processes.stop()
-            graph.close()
+            codes = processes.stop() if processes is not None else {}
+            if graph is not None:
+                graph.close()
             world.close()
             unclean = {name: code for name, code in codes.items() if code != 0}
             if unclean:

@@ -22,7 +22,7 @@ from vla_ros.core.control import Controller, ControlSettings, is_final
 from vla_ros.core.perception import Perception, PerceptionSettings, target_view
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
-from vla_ros.core.text import clean_command
+from vla_ros.core.text import clean_command, command_object
 from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import SimWorld
 
@@ -54,6 +54,10 @@ class StackSettings:
     @property
     def perception(self) -> PerceptionSettings:
         return PerceptionSettings.from_values(self.segmenter)
+
+    def object_of(self, command: str) -> str:
+        """The object a command names, as the action_policy puts it in its status."""
+        return command_object(command, self.policy['command_prefixes'])
 
     def go_to_intent(self):
         return next(intent for intent in self.intents if intent.behaviour == 'go_to')
@@ -118,7 +122,8 @@ class OracleMode:
 
     def instruct(self, controller: Controller, perception: Perception, command: str,
                  now: float) -> str:
-        return controller.follow(self.settings.go_to_intent(), perception.command(command),
+        perception.command(command)
+        return controller.follow(self.settings.go_to_intent(), self.settings.object_of(command),
                                  now)
 
 
@@ -151,7 +156,8 @@ class RealMode:
                  now: float) -> str:
         text, _ = clean_command(command)
         embedding = self.encoder.encode_texts([text])[0] if text else []
-        return controller.instruct(embedding, perception.command(command), now)
+        perception.command(command)  # what the scene_segmenter does with it
+        return controller.instruct(embedding, self.settings.object_of(command), now)
 
 
 def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):
