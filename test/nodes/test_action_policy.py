@@ -48,17 +48,18 @@ def make_policy(ros, model_dir, models, **parameters):
 
 
 class Instructor:
-    """Publishes what command_embedder would: the latched embedding, and the command."""
+    """Publishes what command_embedder would: the latched instruction and its embedding."""
 
-    def __init__(self, ros, node):
-        self.encoder = ClipEncoder(node.encoder.loaded)
+    def __init__(self, ros, node=None, encoder=None):
+        self.encoder = encoder or ClipEncoder(node.encoder.loaded)
         self.embeddings = ros.probe.create_publisher(
             type(embedding_msg([], '')), 'text_embedding', LATCHED)
-        self.commands = ros.publisher(String, 'command')
-        assert ros.wait_for_subscribers(self.commands)
+        self.instructions = ros.publisher(String, 'instruction', LATCHED)
+        if node is not None:
+            assert ros.wait_for_subscribers(self.embeddings)
 
     def say(self, text, label=None):
-        self.commands.publish(String(data=text))
+        self.instructions.publish(String(data=text))
         vector = self.encoder.encode_texts([text])[0]
         self.embeddings.publish(embedding_msg(vector, label or self.encoder.name))
 
@@ -258,6 +259,8 @@ def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signal):
             start_new_session=True, env=dict(os.environ))
         from vla_ros.core.models import load_model
         encoder = ClipEncoder(load_model('clip', str(tiny_clip_dir), 'cpu'))
+        # Once it has started: an instruction from before its start does not move it.
+        assert ros.wait_for_subscribers(embeddings, timeout=60)
         embeddings.publish(embedding_msg(encoder.encode_texts(['move forward'])[0],
                                          encoder.name))
         assert wait_until(lambda: received and received[-1].linear.x > 0.05, 60), \

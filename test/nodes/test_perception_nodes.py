@@ -204,9 +204,9 @@ def segmenter_with_command(ros, tiny_clipseg_dir, models, command='go to the red
     parameters.setdefault('verify_targets', False)  # the unverified result, unless asked
     parameters.setdefault('fovea', False)  # one pass over the whole frame, unless asked
     node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models, **parameters)
-    commands = ros.publisher(String, 'command')
-    assert ros.wait_for_subscribers(commands)
-    commands.publish(String(data=command))
+    # What the command embedder latches for the segmenter.
+    instructions = ros.publisher(String, 'instruction', LATCHED)
+    instructions.publish(String(data=command))
     assert wait_until(lambda: node.perception.prompts() != ())
     return node
 

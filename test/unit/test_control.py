@@ -1,6 +1,8 @@
 """core.control.Controller: one tick of the policy behind the safety layer and the watchdog."""
 
-from vla_ros.core.control import Controller, ControlSettings, is_final
+import math
+
+from vla_ros.core.control import Controller, ControlSettings, is_final, stamp_problem
 from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig, TargetView
 
 GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')
@@ -74,3 +76,25 @@ def test_final_statuses():
     assert is_final('stopped: low confidence: best go_to 0.30 < 0.50')
     assert not is_final('stopped: stale input') and not is_final('approaching cup')
     assert not is_final('stopped: e-stop') and not is_final('idle')
+
+
+def test_a_clock_jumping_back_stops_no_timer_and_freezes_none():
+    """The policy's clock holds while `now` is behind: a 900 s jump back neither restarts a
+    timed motion nor makes it run for 900 s more."""
+    control = controller(require_camera_for_motion=False)
+    timed = next(intent for intent in DEFAULT_INTENTS if intent.name == 'turn_left')
+    assert timed.duration_s > 0
+    control.follow(timed, '', 1000.0)
+    first = control.tick(1000.0, None, None, None)
+    jumped = control.tick(100.0, None, None, None)
+    assert jumped.clock_jump_s == 900.0 and first.clock_jump_s == 0.0
+    outputs = [control.tick(100.0 + 0.05 * step, None, None, None)
+               for step in range(1, int(timed.duration_s / 0.05) + 2)]
+    assert outputs[-1].status.startswith('done: ')  # the motion's own length, from the jump
+
+
+def test_stamps_from_the_future_are_refused():
+    assert stamp_problem(100.2, 100.0, 0.5) == ''
+    assert 'ahead' in stamp_problem(2**31 - 1, 100.0, 0.5)
+    assert 'not a number' in stamp_problem(math.nan, 100.0, 0.5)
+    assert '/clock' in stamp_problem(1.0, 0.0, 0.5)

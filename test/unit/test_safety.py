@@ -6,7 +6,7 @@ from hypothesis import given, HealthCheck, settings
 from hypothesis import strategies as st
 import pytest
 
-from vla_ros.core.safety import SafetyLayer, SafetyLimits
+from vla_ros.core.safety import EstopSources, SafetyLayer, SafetyLimits
 
 EPS = 1e-9
 LIMITS = SafetyLimits(max_linear_mps=0.5, max_angular_rps=1.0, max_linear_accel=1.0,
@@ -66,6 +66,37 @@ def test_bad_limits_are_refused():
         SafetyLayer(LIMITS, period_s=0.0)
 
 
+@pytest.mark.parametrize('name', ['max_linear_mps', 'max_angular_rps', 'max_linear_accel',
+                                  'max_angular_accel'])
+def test_limits_above_their_hard_ceiling_are_refused(name):
+    with pytest.raises(ValueError, match=f'above hard_{name}'):
+        SafetyLimits(**{name: 5.0, f'hard_{name}': 4.0})
+    assert getattr(SafetyLimits(**{name: 4.0, f'hard_{name}': 4.0}), name) == 4.0
+
+
+def test_each_estop_source_releases_only_its_own_press():
+    sources = EstopSources()
+    assert sources.update('panel A', True) and sources.engaged
+    assert not sources.update('panel B', False) and sources.engaged  # B never pressed
+    assert not sources.update('panel B', True)
+    assert not sources.update('panel A', False) and sources.engaged  # B still holds it
+    assert sources.update('panel B', False) and not sources.engaged
+
+
+def test_estop_repeats_and_late_copies_are_ignored():
+    sources = EstopSources()
+    sources.update('panel', True, sequence=1)
+    sources.update('panel', False, sequence=2)
+    assert not sources.update('panel', True, sequence=1)  # a copy from another subscription
+    assert not sources.engaged
+
+
+def test_a_supervisor_clears_a_dead_source():
+    sources = EstopSources()
+    sources.update('dead panel', True)
+    assert sources.clear() == 1 and not sources.engaged
+
+
 any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
 positive = st.floats(min_value=1e-3, max_value=10.0)
 step = st.tuples(any_float, any_float, st.booleans(), st.booleans(), st.booleans(),
@@ -87,8 +118,8 @@ def accelerated_by(now, before):
        estop_every=st.integers(min_value=0, max_value=5))
 def test_safety_properties(max_linear, max_angular, linear_accel, angular_accel, period,
                            steps, estop_every):
-    layer = SafetyLayer(SafetyLimits(max_linear, max_angular, linear_accel, angular_accel),
-                        period)
+    layer = SafetyLayer(SafetyLimits(max_linear, max_angular, linear_accel, angular_accel,
+                                     *[10.0] * 4), period)
     previous = (0.0, 0.0)
     for index, (linear, angular, stale, disabled, estop_flag, dt) in enumerate(steps):
         estop = estop_flag and estop_every > 0 and index % estop_every == 0

@@ -171,6 +171,9 @@ def run_demo(args) -> int:
     commands = probe.create_publisher(String, 'command', 10)
     if mode == 'oracle':
         policy = next(node for node in stack.nodes if node.get_name() == 'action_policy')
+        # What the command embedder would latch: the instruction, and go_to's embedding.
+        instructions = probe.create_publisher(String, 'instruction', LATCHED)
+        instructions.publish(String(data=command))
         embeddings = probe.create_publisher(Float32MultiArray, 'text_embedding', LATCHED)
         go_to = settings.go_to_intent()
         embeddings.publish(embedding_msg(policy.encoder.encode_texts([go_to.phrases[0]])[0],

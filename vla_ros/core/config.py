@@ -11,7 +11,7 @@ from typing import Any
 
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
-from vla_ros.core.safety import SafetyLimits
+from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits
 from vla_ros.core.segmentation import Fovea, MASK_ENCODINGS
 from vla_ros.core.text import DEFAULT_COMMAND_PREFIXES
 from vla_ros.core.verification import VerifierConfig
@@ -140,6 +140,11 @@ SAFETY = (
           'not limited', (0.01, 20.0)),
     Param('max_angular_accel', _limits.max_angular_accel, 'turn speed-up limit (rad/s^2)',
           (0.01, 50.0)),
+    *(Param('hard_' + name, getattr(_limits, 'hard_' + name), f'ceiling of {name}: a live '
+            f'change of it is refused above this ({unit})', (0.01, high), read_only=True)
+      for name, unit, high in (('max_linear_mps', 'm/s', 5.0), ('max_angular_rps', 'rad/s', 10.0),
+                               ('max_linear_accel', 'm/s^2', 20.0),
+                               ('max_angular_accel', 'rad/s^2', 50.0))),
 )
 SERVO = (
     Param('turn_gain', _servo.turn_gain, 'rad/s per unit of normalised horizontal target '
@@ -187,8 +192,14 @@ CONTROL = (
     Param('use_stamped', False, 'publish geometry_msgs/TwistStamped (Nav2 Kilted, '
           'ros2_control) instead of Twist', read_only=True),
     Param('frame_id', 'base_link', 'frame_id of TwistStamped and target_marker'),
-    Param('input_timeout_s', 1.0, 'zero output when the inputs the current intent needs are '
-          'older than this', (0.01, 60.0)),
+    Param('input_timeout_s', INPUT_TIMEOUT_S, 'zero output when the inputs the '
+          'current intent needs are older than this (judged on a clock that cannot jump)',
+          (0.01, 60.0)),
+    Param('future_stamp_tolerance_s', 0.5, 'a target stamped further ahead of this node\'s '
+          'clock is dropped with a warning (clock skew between machines must stay under it)',
+          (0.0, 60.0)),
+    Param('resume_instruction', False, 'follow an instruction given before this node started '
+          '(after a restart); false: stay still until a new command', read_only=True),
     Param('camera_hfov_deg', 90.0, 'camera horizontal field of view; turns image x into a '
           'bearing for target_marker', (1.0, 179.0)),
     Param('require_camera_for_motion', True, 'plain motions ("move forward") also need a live '

@@ -3,14 +3,16 @@ velocity command and a status.
 
 It owns the policy, the safety layer and the freshness rules, so the action_policy node,
 `vla-ros eval` and `vla-ros demo` decide the same way. Time is passed in (seconds on whatever
-clock the caller runs on); the caller says how old each input is.
+clock the caller runs on); the caller says how old each input is, best on a clock that cannot
+jump. The policy's own time never runs backwards: when `now` does, no time passes for it.
 """
 
 from dataclasses import dataclass, field
+import math
 
 from vla_ros.core import config
 from vla_ros.core.policy import ActionPolicy, IntentClassifier, ServoConfig, TargetView
-from vla_ros.core.safety import SafetyLayer, SafetyLimits
+from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
 
 # Statuses after which the robot stays still until the next command.
 FINAL_STATUSES = ('arrived', 'not found', 'stopped: stop command')
@@ -28,7 +30,7 @@ class ControlSettings:
     servo: ServoConfig = field(default_factory=ServoConfig)
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     control_rate_hz: float = 20.0
-    input_timeout_s: float = 1.0
+    input_timeout_s: float = INPUT_TIMEOUT_S
     require_camera_for_motion: bool = True
     min_intent_similarity: float = 0.5
     intent_margin: float = 0.02
@@ -49,6 +51,7 @@ class ControlOutput:
     status: str
     target: TargetView | None  # the fresh target this tick acted on (None: none or stale)
     stop_reason: str = ''  # why the safety layer sent zero ('' when it did not)
+    clock_jump_s: float = 0.0  # how far `now` went backwards since the last call (0: not)
 
 
 class Controller:
@@ -58,6 +61,19 @@ class Controller:
         self.policy = ActionPolicy(classifier, settings.servo)
         self.safety = SafetyLayer(settings.limits, 1.0 / settings.control_rate_hz)
         self._last_tick = None
+        self._last_now = None  # the caller's clock at the last call
+        self._policy_now = None  # the policy's clock: the caller's, backward jumps held
+
+    def _advance(self, now: float) -> float:
+        """Move the policy's clock to `now`; return how far `now` jumped back (0: it did not)."""
+        if self._last_now is None:
+            self._policy_now, jump = now, 0.0
+        else:
+            elapsed = now - self._last_now
+            self._policy_now += max(elapsed, 0.0)
+            jump = max(-elapsed, 0.0)
+        self._last_now = now
+        return jump
 
     @classmethod
     def from_encoder(cls, intents, encode_texts, settings: ControlSettings) -> 'Controller':
@@ -78,16 +94,20 @@ class Controller:
 
     def instruct(self, embedding, object_phrase: str, now: float) -> str:
         """A new instruction (its text embedding); returns the new status."""
-        return self.policy.set_instruction(embedding, object_phrase, now)
+        self._advance(now)
+        return self.policy.set_instruction(embedding, object_phrase, self._policy_now)
 
     def follow(self, intent, object_phrase: str, now: float) -> str:
         """An intent given, not recognised (the evaluator's oracle)."""
-        return self.policy.follow(intent, object_phrase, now)
+        self._advance(now)
+        return self.policy.follow(intent, object_phrase, self._policy_now)
 
     def tick(self, now: float, target: TargetView | None, target_age: float | None,
              camera_age: float | None, estop: bool = False,
              enabled: bool = True) -> ControlOutput:
         """One control period. Ages are in seconds (None: never received)."""
+        jump = self._advance(now)
+        now = self._policy_now
         timeout = self.settings.input_timeout_s
         target_fresh = target is not None and target_age is not None and target_age <= timeout
         camera_fresh = camera_age is not None and camera_age <= timeout
@@ -103,8 +123,22 @@ class Controller:
         reason = command.stop_reason
         return ControlOutput(command.linear, command.angular,
                              f'stopped: {reason}' if reason else wanted.status, fresh_target,
-                             reason)
+                             reason, jump)
 
     def stop(self) -> None:
         """Forget the speed reached, so the next command starts from rest."""
         self.safety.reset()
+
+
+def stamp_problem(stamp_s: float, now_s: float, tolerance_s: float) -> str:
+    """Why an input stamped `stamp_s` cannot be used at `now_s` ('' when it can): a stamp from
+    the future would look newest for as long as it stays ahead, hiding every later input.
+    """
+    if not math.isfinite(stamp_s):
+        return 'its stamp is not a number'
+    if now_s <= 0.0:
+        return 'this node has no time yet (with use_sim_time: nothing on /clock)'
+    if stamp_s - now_s > tolerance_s:
+        return (f'its stamp is {stamp_s - now_s:.3f} s ahead of this node\'s clock '
+                f'(tolerance {tolerance_s:g} s)')
+    return ''

@@ -2,13 +2,17 @@
 
 Rules, in order:
 1. E-stop, disabled, stale input, or a non-finite number anywhere -> zero, at once.
-2. Speeds are clamped to |v| <= max_linear_mps and |w| <= max_angular_rps.
+2. Speeds are clamped to |v| <= max_linear_mps and |w| <= max_angular_rps; those may be changed
+   at run time, but never above the hard_max_* ceilings, which are fixed at start.
 3. Speeding up (or reversing) is limited to max_*_accel x dt per step; slowing down towards
    zero without changing direction is braking and is always allowed immediately.
 """
 
 from dataclasses import dataclass
 import math
+
+# Zero when an input the robot needs is older: at 0.5 m/s, 0.25 m of travel on old data.
+INPUT_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -17,11 +21,22 @@ class SafetyLimits:
     max_angular_rps: float = 1.0
     max_linear_accel: float = 0.5  # m/s^2
     max_angular_accel: float = 2.0  # rad/s^2
+    # Ceilings for the four above: a live change can lower speed, never raise it past these.
+    hard_max_linear_mps: float = 1.0
+    hard_max_angular_rps: float = 2.0
+    hard_max_linear_accel: float = 1.0
+    hard_max_angular_accel: float = 4.0
 
     def __post_init__(self):
         for name, value in vars(self).items():
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f'{name} must be a positive finite number, got {value}')
+        for name in ('max_linear_mps', 'max_angular_rps', 'max_linear_accel',
+                     'max_angular_accel'):
+            ceiling = getattr(self, 'hard_' + name)
+            if getattr(self, name) > ceiling:
+                raise ValueError(f'{name} {getattr(self, name):g} is above hard_{name} '
+                                 f'{ceiling:g} (a read-only ceiling, set in the YAML)')
 
 
 @dataclass(frozen=True)
@@ -78,3 +93,40 @@ class SafetyLayer:
         self.angular = _limit_axis(angular, self.angular, limits.max_angular_rps,
                                    limits.max_angular_accel * step)
         return SafeCommand(self.linear, self.angular, '')
+
+
+class EstopSources:
+    """E-stop presses, one per source (a publisher): engaged while any source that said true
+    has not said false since, so one panel's release never releases another's press.
+
+    A source that dies pressed stays pressed; `clear()` (a supervisor's explicit act) forgets
+    every press. A message may arrive more than once and out of order (one subscription per
+    QoS kind): a source's sequence numbers put them in order and drop repeats.
+    """
+
+    def __init__(self):
+        self.pressed = set()
+        self._last_sequence = {}  # source -> highest sequence number applied
+
+    @property
+    def engaged(self) -> bool:
+        return bool(self.pressed)
+
+    def update(self, source, pressed: bool, sequence: int | None = None) -> bool:
+        """Record one source's state; return whether that changed whether it is engaged."""
+        if sequence is not None:
+            if sequence <= self._last_sequence.get(source, -1):
+                return False  # a copy, or older than what was applied
+            self._last_sequence[source] = sequence
+        was = self.engaged
+        if pressed:
+            self.pressed.add(source)
+        else:
+            self.pressed.discard(source)
+        return was != self.engaged
+
+    def clear(self) -> int:
+        """Forget every press; return how many there were."""
+        count = len(self.pressed)
+        self.pressed.clear()
+        return count

@@ -2,25 +2,35 @@
 
 A translation around core.control.Controller: messages in, one Controller.tick per control
 period, Twist and status out.
+
+Clocks: the control timer and every input's age run on the steady clock, which neither jumps
+nor stalls, so a /clock that jumps back or stops cannot keep stale input looking fresh or stop
+cmd_vel. The policy's own timing (searches, motions) runs on ROS time under use_sim_time and
+on the steady clock otherwise.
 """
 
 import math
+import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped, Twist, TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, Float32MultiArray, String
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker
 
 from vla_ros.core.config import build_intents, intent_params, NODE_TABLES
-from vla_ros.core.control import Controller, ControlSettings
+from vla_ros.core.control import Controller, ControlSettings, stamp_problem
 from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.core.policy import TargetView
+from vla_ros.core.safety import EstopSources
 from vla_ros.core.text import command_object
 from vla_ros.nodes.common import (
     DIAGNOSTICS_PERIOD_S,
@@ -30,7 +40,18 @@ from vla_ros.nodes.common import (
     THROTTLE_S,
 )
 from vla_ros.nodes.parameters import check_change, declare
-from vla_ros.nodes.qos import COMMANDS, LATCHED, RELIABLE_LATEST
+from vla_ros.nodes.qos import LATCHED, RELIABLE_LATEST
+
+# An e-stop must engage from a publisher of any QoS: one subscription per kind of publisher it
+# could match (latched state, reliable stream, best-effort stream); each press is idempotent.
+ESTOP_QOS = (LATCHED, QoSProfile(depth=10),
+             QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
+
+
+def _source_of(info) -> bytes:
+    """A publisher's identity (its DDS writer GUID) from a message's info."""
+    gid = info.get('publisher_gid') or {}
+    return bytes(gid.get('data', b''))
 
 
 class ActionPolicyNode(Node):
@@ -48,6 +69,10 @@ class ActionPolicyNode(Node):
         intents = build_intents(self.values)
         self.control_rate_hz = self.values['control_rate_hz']
         self.use_stamped, self.frame_id = self.values['use_stamped'], self.values['frame_id']
+        self.started_ns = time.time_ns()  # DDS source timestamps are on this clock
+        sim_time = self.get_parameter('use_sim_time').value
+        self.steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.policy_clock = self.get_clock() if sim_time else self.steady
 
         cache = model_cache if model_cache is not None else ModelCache()
         self.encoder = ClipEncoder(cache.get('clip', self.values['model'],
@@ -55,11 +80,11 @@ class ActionPolicyNode(Node):
         self.controller = Controller.from_encoder(intents, self.encoder.encode_texts,
                                                   ControlSettings.from_values(self.values))
 
-        self.estop = False
+        self.estop = EstopSources()
         self.enabled = True
         self.object_phrase = ''
         self.pending_embedding = None
-        self.last_camera_time = None
+        self.last_camera_time = None  # arrival times are on the steady clock
         self.targets = {}  # stamp -> [PointStamped, Vector3Stamped, arrival time]
         self.last_status = None
 
@@ -73,11 +98,15 @@ class ActionPolicyNode(Node):
         self.create_subscription(Float32MultiArray, 'image_embedding', self.on_camera_alive, 1)
         self.create_subscription(PointStamped, 'target', self.on_target, 5)
         self.create_subscription(Vector3Stamped, 'target_extent', self.on_target_extent, 5)
-        self.create_subscription(String, 'command', self.on_command, COMMANDS)
-        self.create_subscription(Bool, 'estop', self.on_estop, LATCHED)
+        self.create_subscription(String, 'instruction', self.on_instruction, LATCHED)
+        quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
+        for qos in ESTOP_QOS:  # a publisher matches at least the last one
+            self.create_subscription(Bool, 'estop', self.on_estop, qos, event_callbacks=quiet)
         self.create_service(SetBool, '~/enable', self.on_enable)
+        self.create_service(Trigger, '~/clear_estop', self.on_clear_estop)
         self.add_on_set_parameters_callback(self.on_set_parameters)
-        self.timer = self.create_timer(1.0 / self.control_rate_hz, self.on_control)
+        self.timer = self.create_timer(1.0 / self.control_rate_hz, self.on_control,
+                                       clock=self.steady)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.last_command = (0.0, 0.0)
         self.last_target_time = None
@@ -87,7 +116,9 @@ class ActionPolicyNode(Node):
             f'ready: intents from {self.encoder.name} on {self.encoder.loaded.device}, '
             f'{len(intents)} intents, cmd_vel {"TwistStamped" if self.use_stamped else "Twist"}'
             f' at {self.control_rate_hz:g} Hz, limits {self.values["max_linear_mps"]:g} m/s '
-            f'{self.values["max_angular_rps"]:g} rad/s')
+            f'{self.values["max_angular_rps"]:g} rad/s (ceilings '
+            f'{self.values["hard_max_linear_mps"]:g} m/s {self.values["hard_max_angular_rps"]:g}'
+            f' rad/s), input timeout {self.values["input_timeout_s"]:g} s')
 
     # Parameters -------------------------------------------------------------------------
     def on_set_parameters(self, parameters):
@@ -109,9 +140,10 @@ class ActionPolicyNode(Node):
 
     # Inputs: callbacks only store --------------------------------------------------------
     def now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        """Arrival times and ages: the steady clock."""
+        return self.steady.now().nanoseconds * 1e-9
 
-    def on_text_embedding(self, msg):
+    def on_text_embedding(self, msg, info):
         label = embedding_model_name(msg)
         if label != self.encoder.name:
             self.get_logger().warning(
@@ -119,9 +151,15 @@ class ActionPolicyNode(Node):
                 f"'{self.encoder.name}' (set the same model on both nodes)",
                 throttle_duration_sec=THROTTLE_S)
             return
+        if info['source_timestamp'] < self.started_ns and not self.values['resume_instruction']:
+            # A restarted policy must not drive off on an instruction given to its predecessor.
+            self.get_logger().warning(
+                'holding still: the latched instruction was given before this node started; '
+                'send a new command (or set resume_instruction true to follow it)')
+            return
         self.pending_embedding = list(msg.data)
 
-    def on_command(self, msg):
+    def on_instruction(self, msg):
         self.object_phrase = command_object(msg.data, self.values['command_prefixes'])
 
     def on_camera_alive(self, msg):
@@ -131,23 +169,52 @@ class ActionPolicyNode(Node):
         key = (header.stamp.sec, header.stamp.nanosec)
         if key not in self.targets:
             if len(self.targets) >= 8:  # bounded: forget the oldest unmatched halves
-                self.targets.pop(min(self.targets))
+                del self.targets[min(self.targets, key=lambda key: self.targets[key][2])]
             self.targets[key] = [None, None, self.now()]
         return self.targets[key]
 
+    def _usable(self, msg, topic: str, numbers) -> bool:
+        """Whether a target half can be used; a clear, throttled warning when not."""
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        problem = stamp_problem(stamp, self.get_clock().now().nanoseconds * 1e-9,
+                                self.values['future_stamp_tolerance_s'])
+        if not problem and not all(math.isfinite(value) for value in numbers):
+            problem = f'it holds NaN or infinity {tuple(numbers)}'
+        if problem:
+            self.get_logger().warning(f'dropped a {topic} message: {problem}',
+                                      throttle_duration_sec=THROTTLE_S)
+        return not problem
+
     def on_target(self, msg):
-        self._target_entry(msg.header)[0] = msg
-        self.last_camera_time = self.now()
+        point = msg.point
+        if self._usable(msg, 'target', (point.x, point.y, point.z)):
+            self._target_entry(msg.header)[0] = msg
+            self.last_camera_time = self.now()
 
     def on_target_extent(self, msg):
-        self._target_entry(msg.header)[1] = msg
+        vector = msg.vector
+        if self._usable(msg, 'target_extent', (vector.x, vector.y, vector.z)):
+            self._target_entry(msg.header)[1] = msg
 
-    def on_estop(self, msg):
-        if msg.data and not self.estop:
-            self.get_logger().warning('e-stop ENGAGED: publishing zero until it is released')
-        elif self.estop and not msg.data:
-            self.get_logger().info('e-stop released')
-        self.estop = msg.data
+    def on_estop(self, msg, info):
+        source = _source_of(info)
+        if not self.estop.update(source, bool(msg.data),
+                                 info.get('publication_sequence_number')):
+            return
+        if self.estop.engaged:
+            self.get_logger().warning(
+                f'e-stop ENGAGED by publisher {source.hex()[-8:]}: zero until every source '
+                'that pressed it publishes false', throttle_duration_sec=THROTTLE_S)
+        else:
+            self.get_logger().info('e-stop released by every source',
+                                   throttle_duration_sec=THROTTLE_S)
+
+    def on_clear_estop(self, request, response):
+        count = self.estop.clear()
+        response.success = True
+        response.message = f'forgot {count} e-stop press(es)'
+        self.get_logger().warning(f'e-stop cleared by a supervisor: {response.message}')
+        return response
 
     def on_enable(self, request, response):
         self.enabled = bool(request.data)
@@ -158,30 +225,43 @@ class ActionPolicyNode(Node):
 
     # Control ----------------------------------------------------------------------------
     def latest_target(self):
-        """(TargetView, arrival time) of the newest target whose extent has arrived too."""
-        complete = [key for key, (point, extent, _) in self.targets.items()
+        """(TargetView, arrival time) of the last target to arrive whose extent has too.
+
+        By arrival, not by stamp: stamps from a restarted or re-clocked source may go back.
+        """
+        complete = [(arrived, key) for key, (point, extent, arrived) in self.targets.items()
                     if point is not None and extent is not None]
         if not complete:
             return None, None
-        newest = max(complete)
+        newest_arrival, newest = max(complete)
         point, extent, arrived = self.targets[newest]
-        for key in [key for key in self.targets if key < newest]:
+        for key in [key for key, entry in self.targets.items() if entry[2] < newest_arrival]:
             del self.targets[key]
         view = TargetView(x=point.point.x, y=point.point.y, confidence=point.point.z,
                           area=extent.vector.x, bottom=extent.vector.z)
         return view, arrived
 
     def on_control(self):
-        now = self.now()
+        now, policy_now = self.now(), self.policy_clock.now().nanoseconds * 1e-9
         if self.pending_embedding is not None:
-            status = self.controller.instruct(self.pending_embedding, self.object_phrase, now)
+            status = self.controller.instruct(self.pending_embedding, self.object_phrase,
+                                              policy_now)
             self.pending_embedding = None
-            self.get_logger().info(f'instruction: {status}')
+            if status.startswith(('stopped: invalid', 'stopped: zero')):
+                self.get_logger().warning(f'instruction refused, holding still: {status}',
+                                          throttle_duration_sec=THROTTLE_S)
+            else:
+                self.get_logger().info(f'instruction: {status}')
         target, target_time = self.latest_target()
         output = self.controller.tick(
-            now, target, None if target_time is None else now - target_time,
+            policy_now, target, None if target_time is None else now - target_time,
             None if self.last_camera_time is None else now - self.last_camera_time,
-            estop=self.estop, enabled=self.enabled)
+            estop=self.estop.engaged, enabled=self.enabled)
+        if output.clock_jump_s > 0.0:
+            self.get_logger().warning(
+                f'ROS time jumped back {output.clock_jump_s:.3f} s: the policy\'s timers hold '
+                'until it catches up; input ages are on the steady clock',
+                throttle_duration_sec=THROTTLE_S)
         self.publish_marker(output.target)
         self.last_command, self.last_target_time = (output.linear, output.angular), target_time
         self.publish_velocity(output.linear, output.angular)
@@ -196,7 +276,8 @@ class ActionPolicyNode(Node):
         intent = self.controller.intent
         values = {
             'status': self.last_status, 'intent': intent.name if intent else 'none',
-            'e-stop': str(self.estop), 'enabled': str(self.enabled),
+            'e-stop': str(self.estop.engaged), 'e-stop sources pressed': len(self.estop.pressed),
+            'enabled': str(self.enabled),
             'target age (s)': age(self.last_target_time),
             'camera age (s)': age(self.last_camera_time),
             'cmd_vel linear.x': f'{self.last_command[0]:+.3f}',

@@ -1,4 +1,8 @@
-"""command_embedder: a typed command -> its CLIP text embedding, latched for late joiners."""
+"""command_embedder: a typed command -> its CLIP text embedding, latched for late joiners.
+
+It is the stack's memory of the current instruction: `instruction` (the cleaned text) and
+`text_embedding` are latched, so a restarted segmenter or policy learns what was asked.
+"""
 
 from functools import lru_cache
 
@@ -22,6 +26,7 @@ class CommandEmbedder(ModelNode):
         self.encoder = ClipEncoder(self.load_model())
         self.embedding_pub = self.create_publisher(
             Float32MultiArray, 'text_embedding', LATCHED, qos_overriding_options=OVERRIDABLE)
+        self.instruction_pub = self.create_publisher(String, 'instruction', LATCHED)
         self.command_sub = self.create_subscription(
             String, 'command', self.worker.submit, COMMANDS,
             qos_overriding_options=OVERRIDABLE)
@@ -41,7 +46,7 @@ class CommandEmbedder(ModelNode):
             # An empty command clears the instruction, so nobody acts on the previous one.
             if changed:
                 logger.info('empty command: instruction cleared')
-            return embedding_msg([], self.encoder.name)
+            return text, embedding_msg([], self.encoder.name)
         tokens = self.encoder.count_tokens(text)
         if tokens > self.encoder.max_text_tokens:
             logger.warning(
@@ -49,10 +54,12 @@ class CommandEmbedder(ModelNode):
                 f'{self.encoder.max_text_tokens}', throttle_duration_sec=THROTTLE_S)
         if changed:
             logger.info(f'new command: {text!r}')
-        return embedding_msg(self._encode(text), self.encoder.name)
+        return text, embedding_msg(self._encode(text), self.encoder.name)
 
-    def publish_result(self, msg):
-        self.embedding_pub.publish(msg)
+    def publish_result(self, result):
+        text, embedding = result
+        self.instruction_pub.publish(String(data=text))  # first: it names the embedding's object
+        self.embedding_pub.publish(embedding)
 
     def cache_info(self):
         return self._encode.cache_info()

@@ -13,7 +13,7 @@ from vla_ros.core.perception import Perception, PerceptionSettings
 from vla_ros.core.segmentation import mask_image, render_overlay, resize_mask
 from vla_ros.core.verification import TargetVerifier
 from vla_ros.nodes.common import ModelNode, run_node
-from vla_ros.nodes.qos import COMMANDS, OVERRIDABLE, RELIABLE_LATEST, SENSOR_DATA
+from vla_ros.nodes.qos import LATCHED, OVERRIDABLE, RELIABLE_LATEST, SENSOR_DATA
 
 MAX_PROMPTS = 254  # the mono8 label image numbers them 1..254
 
@@ -49,11 +49,13 @@ class SceneSegmenter(ModelNode):
         self.image_sub = self.create_subscription(
             image_type, image_topic, self.worker.submit, SENSOR_DATA,
             qos_overriding_options=OVERRIDABLE)
-        self.command_sub = self.create_subscription(String, 'command', self.on_command,
-                                                    COMMANDS)
-        self.start(f'{self.image_sub.topic_name} and {self.command_sub.topic_name}')
+        # The command embedder's latched `instruction`: a restarted segmenter learns the current
+        # command at once (`command` itself is volatile, as `ros2 topic pub` sends it).
+        self.instruction_sub = self.create_subscription(String, 'instruction',
+                                                        self.on_instruction, LATCHED)
+        self.start(f'{self.image_sub.topic_name} and {self.instruction_sub.topic_name}')
 
-    def on_command(self, msg):
+    def on_instruction(self, msg):
         self.perception.command(msg.data)
 
     def validate_parameter(self, parameter):
