@@ -243,7 +243,7 @@ def test_a_yaml_above_the_ceiling_fails_at_start(ros, tiny_clip_dir, models):
 
 
 # 6. The watchdog over DDS, with a producer killed -------------------------------------------
-PRODUCER = '''
+PRODUCER = """
 import rclpy, time
 from geometry_msgs.msg import PointStamped, Vector3Stamped
 rclpy.init()
@@ -257,7 +257,7 @@ while True:
     extents.publish(extent)
     points.publish(point)
     time.sleep(0.1)
-'''
+"""
 
 
 def test_a_killed_producer_stops_the_robot_within_the_timeout(ros, tiny_clip_dir, models):
@@ -293,7 +293,7 @@ def test_a_restarted_policy_waits_for_a_new_command(ros, tiny_clip_dir, models):
     before = Instructor(ros, encoder=ClipEncoder(models.get('clip', str(tiny_clip_dir), 'cpu')))
     before.say('move forward')
     time.sleep(0.2)
-    node = make_policy(ros, tiny_clip_dir, models, require_camera_for_motion=False)
+    make_policy(ros, tiny_clip_dir, models, require_camera_for_motion=False)
     robot = SimulatedRobot(ros, heading=math.pi)
     statuses = collect_status(ros)
     assert held_still(robot, 2.0) and data(statuses) == ['idle']

@@ -80,7 +80,8 @@ def test_final_statuses():
 
 def test_a_clock_jumping_back_stops_no_timer_and_freezes_none():
     """The policy's clock holds while `now` is behind: a 900 s jump back neither restarts a
-    timed motion nor makes it run for 900 s more."""
+    timed motion nor makes it run for 900 s more.
+    """
     control = controller(require_camera_for_motion=False)
     timed = next(intent for intent in DEFAULT_INTENTS if intent.name == 'turn_left')
     assert timed.duration_s > 0

@@ -195,7 +195,7 @@ CONTROL = (
     Param('input_timeout_s', INPUT_TIMEOUT_S, 'zero output when the inputs the '
           'current intent needs are older than this (judged on a clock that cannot jump)',
           (0.01, 60.0)),
-    Param('future_stamp_tolerance_s', 0.5, 'a target stamped further ahead of this node\'s '
+    Param('future_stamp_tolerance_s', 0.5, "a target stamped further ahead of this node's "
           'clock is dropped with a warning (clock skew between machines must stay under it)',
           (0.0, 60.0)),
     Param('resume_instruction', False, 'follow an instruction given before this node started '

@@ -139,6 +139,6 @@ def stamp_problem(stamp_s: float, now_s: float, tolerance_s: float) -> str:
     if now_s <= 0.0:
         return 'this node has no time yet (with use_sim_time: nothing on /clock)'
     if stamp_s - now_s > tolerance_s:
-        return (f'its stamp is {stamp_s - now_s:.3f} s ahead of this node\'s clock '
+        return (f"its stamp is {stamp_s - now_s:.3f} s ahead of this node's clock "
                 f'(tolerance {tolerance_s:g} s)')
     return ''

@@ -259,7 +259,7 @@ class ActionPolicyNode(Node):
             estop=self.estop.engaged, enabled=self.enabled)
         if output.clock_jump_s > 0.0:
             self.get_logger().warning(
-                f'ROS time jumped back {output.clock_jump_s:.3f} s: the policy\'s timers hold '
+                f"ROS time jumped back {output.clock_jump_s:.3f} s: the policy's timers hold "
                 'until it catches up; input ages are on the steady clock',
                 throttle_duration_sec=THROTTLE_S)
         self.publish_marker(output.target)
