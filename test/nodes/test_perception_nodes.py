@@ -16,6 +16,7 @@ from vla_ros.core.images import from_mask_msg, to_image_msg
 from vla_ros.core.models import ModelCache, ModelLoadError
 from vla_ros.core.segmentation import find_regions, find_target, Fovea
 from vla_ros.core.verification import TargetVerifier, VerifierConfig
+from vla_ros.fixtures.hostile_inputs import png_header_only
 from vla_ros.fixtures.ros_graph import wait_until
 from vla_ros.nodes.camera_embedder import CameraEmbedder
 from vla_ros.nodes.command_embedder import CommandEmbedder
@@ -48,6 +49,10 @@ def frame(seed=0, height=48, width=64, stamp_sec=1, frame_id='camera', encoding=
 def publish_until(publisher, msg, received, count=1, timeout=10.0):
     """Publish `msg` repeatedly (best effort may lose the first) until `count` outputs."""
     return wait_until(lambda: len(received) >= count or publisher.publish(msg), timeout, 0.1)
+
+
+def data_of(messages):
+    return [message.data for message in messages]
 
 
 def norm(msg):
@@ -105,6 +110,31 @@ def test_compressed_input(ros, tiny_clip_dir, models):
     ok, png = cv2.imencode('.png', np.full((20, 30, 3), 80, np.uint8))
     assert publish_until(images, CompressedImage(format='png', data=png.tobytes()), received)
     assert norm(received[0]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_compressed_bomb_is_refused_before_decoding(ros, tiny_clip_dir, models, capfd):
+    """A PNG claiming 16000x16000 pixels: refused from its header, with one clear line."""
+    node = make_node(ros, CameraEmbedder, tiny_clip_dir, models, use_compressed=True)
+    images = ros.publisher(CompressedImage, 'image/compressed', QoSProfile(depth=1))
+    assert ros.wait_for_subscribers(images)
+    images.publish(CompressedImage(format='png', data=png_header_only(16000, 16000)))
+    assert wait_until(lambda: node.worker.stats().rejected == 1)
+    assert 'exceeds the limit' in node.worker.stats().last_error
+    assert wait_until(lambda: 'dropped an input: compressed image' in capfd.readouterr().err)
+
+
+@pytest.mark.parametrize('height, width', [(1, 1), (3, 40), (1, 200)])
+def test_frames_of_any_small_size_are_read(ros, tiny_clip_dir, tiny_clipseg_dir, models,
+                                           height, width):
+    """1 or 3 pixels high once made the CLIP processor guess channels-first and fail."""
+    make_node(ros, CameraEmbedder, tiny_clip_dir, models)
+    segmenter = segmenter_with_command(ros, tiny_clipseg_dir, models, fovea=True)
+    embeddings = ros.collect(Float32MultiArray, 'image_embedding')
+    targets = ros.collect(PointStamped, 'target')
+    images = ros.publisher(Image, 'image', qos_profile_sensor_data)
+    msg, _ = frame(height=height, width=width)
+    assert publish_until(images, msg, embeddings) and publish_until(images, msg, targets)
+    assert segmenter.worker.stats().failed == 0
 
 
 def test_rate_limit_drops_the_excess(ros, tiny_clip_dir, models):
@@ -294,6 +324,23 @@ def test_verification_needs_contrasts(ros, tiny_clipseg_dir, models):
         with pytest.raises(ValueError, match='verify_targets false'):
             make_node(ros, SceneSegmenter, tiny_clipseg_dir, models,
                       verification_contrasts=contrasts)
+
+
+def test_a_restarted_segmenter_picks_up_the_current_command(ros, tiny_clipseg_dir, models):
+    """The instruction was latched by the command embedder before this segmenter started."""
+    instructions = ros.publisher(String, 'instruction', LATCHED)
+    instructions.publish(String(data='please go to the blue cube'))
+    node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models, verify_targets=False)
+    assert wait_until(lambda: node.perception.prompts() == ('blue cube',), 5)
+
+
+def test_the_command_embedder_latches_the_instruction(ros, tiny_clip_dir, models):
+    make_node(ros, CommandEmbedder, tiny_clip_dir, models)
+    commands = ros.publisher(String, 'command')
+    assert ros.wait_for_subscribers(commands)
+    commands.publish(String(data='  go to the\x07 red ball '))
+    late = ros.collect(String, 'instruction', LATCHED)  # a node (re)started after it
+    assert wait_until(lambda: data_of(late) == ['go to the red ball'])
 
 
 def test_nothing_is_segmented_before_a_command(ros, tiny_clipseg_dir, models):

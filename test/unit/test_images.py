@@ -8,6 +8,7 @@ from std_msgs.msg import Header
 
 from vla_ros.core import images
 from vla_ros.core.images import from_mask_msg, ImageConversionError, to_image_msg, to_rgb
+from vla_ros.fixtures.hostile_inputs import png_header_only
 
 HEIGHT, WIDTH = 6, 5
 
@@ -165,3 +166,24 @@ def test_unpublishable_arrays_are_refused():
         to_image_msg(np.zeros((4, 4), np.float64))
     with pytest.raises(ImageConversionError, match='not a mask encoding'):
         from_mask_msg(to_image_msg(np.zeros((2, 2, 3), np.uint8)))
+
+
+@pytest.mark.parametrize('side', [16000, 5000])
+def test_a_compressed_bomb_is_refused_from_its_header(side):
+    """Refused by the size its header claims: the data after it is cut short, so a decoder
+    would have failed with another message.
+    """
+    msg = CompressedImage(format='png')
+    msg.data = png_header_only(side, side)
+    with pytest.raises(ImageConversionError, match=f'exceeds the limit of {5000 * 5000 - 1}'):
+        to_rgb(msg, max_pixels=5000 * 5000 - 1)
+
+
+def test_undecodable_compressed_images_say_why():
+    msg = CompressedImage(format='jpeg')
+    msg.data = b'\xff\xd8\xff\xe0\x00\x10JFIF\x00 cut short'
+    with pytest.raises(ImageConversionError, match='can be read'):
+        to_rgb(msg)
+    msg.data = png_header_only(64, 48)  # a good header, broken pixels
+    with pytest.raises(ImageConversionError, match='broken or cut short'):
+        to_rgb(msg)

@@ -11,6 +11,10 @@ import torch.nn.functional as F
 
 from vla_ros.core.models import LoadedModel
 
+# Arrays here are HxWx3; left to guess, the processor takes a 1- or 3-pixel-high frame for
+# channels-first and fails.
+CHANNELS_LAST = 'channels_last'
+
 
 def _check_rgb(images):
     for image in images:
@@ -58,7 +62,8 @@ class ClipEncoder:
         """(N, dim) embeddings of N RGB uint8 arrays."""
         _check_rgb(images)
         # The image processor itself: the processor wrapper's argument handling cost 0.2 ms.
-        batch = self.processor.image_processor(images=list(images), return_tensors='pt')
+        batch = self.processor.image_processor(images=list(images), return_tensors='pt',
+                                               input_data_format=CHANNELS_LAST)
         with torch.inference_mode():
             output = self.model.get_image_features(**self._to_device(batch))
         return self._normalised(output.pooler_output)
@@ -165,7 +170,8 @@ class ClipSegSegmenter:
         if self._conditionals is None:
             raise RuntimeError('set_prompts() must be called before segmenting')
         _check_rgb(images)
-        pixels = self.processor.image_processor(images=list(images), return_tensors='pt')
+        pixels = self.processor.image_processor(images=list(images), return_tensors='pt',
+                                                input_data_format=CHANNELS_LAST)
         pixels = pixels['pixel_values'].to(self.loaded.device, self.loaded.dtype)
         count = len(self.prompts)
         with torch.inference_mode():

@@ -7,6 +7,7 @@ never imports rclpy. Every problem with an input raises :class:`ImageConversionE
 node turns into a throttled warning and a dropped frame.
 """
 
+from io import BytesIO
 from types import SimpleNamespace
 
 import numpy as np
@@ -93,16 +94,45 @@ def _decode_raw(msg, row_bytes: int) -> np.ndarray:
     return _BACKEND.image_to_cvimage(_unpadded(msg, row_bytes))
 
 
-def _decode_compressed(msg) -> tuple:
+def _check_compressed_size(data: bytes, max_pixels: int) -> None:
+    """Refuse a compressed image by the size its header gives, before anything is decoded:
+    a 249 KB PNG can decode to 16000x16000 pixels (768 MB of RGB).
+    """
+    from PIL import Image as PilImage
+    from PIL import UnidentifiedImageError
+
+    try:
+        with PilImage.open(BytesIO(data)) as header:  # reads the header only
+            width, height = header.size
+    except PilImage.DecompressionBombError as err:  # PIL's own, far larger, limit
+        raise ImageConversionError(f'compressed image exceeds the limit of {max_pixels} '
+                                   f'pixels ({err})') from None
+    except UnidentifiedImageError:
+        raise ImageConversionError('compressed image data is not an image format that can be '
+                                   f'read (starts with {bytes(data[:8])!r})') from None
+    except Exception as err:  # noqa: BLE001 - a broken header, in any of PIL's readers
+        raise ImageConversionError(f'compressed image header cannot be read: '
+                                   f'{err or type(err).__name__}') from None
+    if width * height > max_pixels:
+        raise ImageConversionError(f'compressed image of {width}x{height} (from its header) '
+                                   f'exceeds the limit of {max_pixels} pixels')
+
+
+def _decode_compressed(msg, max_pixels: int) -> tuple:
     """Decode a CompressedImage; return (array, encoding of that array)."""
     if not len(msg.data):
         raise ImageConversionError('compressed image has no data')
-    if BACKEND_NAME == 'cv_bridge':
-        image = _BACKEND.compressed_imgmsg_to_cv2(msg, desired_encoding='passthrough')
-    else:
-        image = _BACKEND.compressed_image_to_cvimage(msg)
+    _check_compressed_size(bytes(msg.data), max_pixels)
+    try:
+        if BACKEND_NAME == 'cv_bridge':
+            image = _BACKEND.compressed_imgmsg_to_cv2(msg, desired_encoding='passthrough')
+        else:
+            image = _BACKEND.compressed_image_to_cvimage(msg)
+    except Exception:  # noqa: BLE001 - rosbags-image asserts with no message
+        image = None
     if image is None:
-        raise ImageConversionError('compressed image data cannot be decoded')
+        raise ImageConversionError('compressed image data cannot be decoded (its header was '
+                                   'read: the data after it is broken or cut short)')
     # OpenCV decodes to BGR(A) or grey, whatever the format string says.
     channels = 1 if image.ndim == 2 else image.shape[2]
     depth = '16' if image.dtype == np.uint16 else '8'
@@ -127,11 +157,7 @@ def to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """
     try:
         if is_compressed(msg):
-            image, encoding = _decode_compressed(msg)
-            if image.shape[0] * image.shape[1] > max_pixels:
-                raise ImageConversionError(
-                    f'image of {image.shape[1]}x{image.shape[0]} exceeds the limit of '
-                    f'{max_pixels} pixels')
+            image, encoding = _decode_compressed(msg, max_pixels)
         else:
             row_bytes = _check_raw_layout(msg, max_pixels)
             image = _decode_raw(msg, row_bytes)
@@ -147,7 +173,9 @@ def to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     except ImageConversionError:
         raise
     except Exception as err:  # noqa: BLE001 - the backends raise many kinds of errors
-        raise ImageConversionError(f'cannot convert image: {err}') from None
+        reason = str(err) or 'no reason given'
+        raise ImageConversionError(
+            f'cannot convert image: {type(err).__name__}: {reason}') from None
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ImageConversionError(
             f"encoding '{getattr(msg, 'encoding', 'compressed')}' did not convert to rgb8")
