@@ -1,7 +1,7 @@
 """The simulated robot and the stack: watch the robot obey a sentence without owning one.
 
     ros2 launch vla_ros sim.launch.py seed:=7 rviz:=true
-    ros2 topic pub --once -w 3 /vla/command std_msgs/msg/String "{data: 'go to the red ball'}"
+    ros2 topic pub --once -w 1 /vla/command std_msgs/msg/String "{data: 'go to the red ball'}"
 
 sim_bridge publishes /camera/image_raw, /odom and /clock and drives on /cmd_vel, which are
 vla.launch.py's default topics; the stack runs on simulated time.

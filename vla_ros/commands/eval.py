@@ -102,6 +102,18 @@ def load_pipeline(args, settings):
     return RealMode(settings, encoder, segmenter, verifier_encoder)
 
 
+def stale_stops(statuses, after: str = '') -> int:
+    """'stopped: stale input' events once the robot was acting (not the wait for the first
+    target), or only those straight after a status starting with `after`.
+    """
+    count, acting = 0, False
+    for previous, status in zip(statuses, statuses[1:]):
+        acting = acting or not previous.startswith(('idle', 'stopped: stale input'))
+        if status == 'stopped: stale input' and acting and previous.startswith(after):
+            count += 1
+    return count
+
+
 def summarise(results, mode, seed, wall_s, transport='lockstep'):
     count = len(results)
     successes = [result for result in results if result.success]
@@ -117,6 +129,11 @@ def summarise(results, mode, seed, wall_s, transport='lockstep'):
         'perception_ms_p50': (sorted(result.perception_ms_p50 for result in results)[count // 2]
                               if count else None),
         'wall_time_s': wall_s,
+        **({'stale_input_stops': sum(stale_stops(result.statuses) for result in results),
+            'stale_input_stops_while_approaching': sum(
+                stale_stops(result.statuses, after='approaching ') for result in results),
+            'target_gap_max_s': max((result.target_gap_max_s for result in results),
+                                    default=0.0)} if transport == 'dds' else {}),
         'episodes': [result.summary() for result in results],
     }
 
@@ -184,6 +201,10 @@ def run_eval(args) -> int:
     print(f'[eval] {title}')
     print(f'[eval] outcomes: {summary["outcomes"]}')
     print(f'[eval] failure causes: {summary["failure_causes"]}')
+    if args.transport == 'dds':
+        print(f'[eval] stale-input stops: {summary["stale_input_stops"]} '
+              f'({summary["stale_input_stops_while_approaching"]} while approaching); longest '
+              f'wait between targets {summary["target_gap_max_s"]:.2f} s')
     print(f'[eval] wrote {output / "summary.json"} and {output / "episodes.png"}')
     return 0
 

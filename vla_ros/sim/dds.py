@@ -147,8 +147,13 @@ class DdsEpisodes:
                 if len(store) > 4:
                     store.pop(min(store))
 
-            probe.create_subscription(PointStamped, 'target',
-                                      lambda msg: keep(targets, msg), 5)
+            arrivals = []  # when each target reached the probe (steady clock)
+
+            def on_target(msg):
+                keep(targets, msg)
+                arrivals.append(time.monotonic())
+
+            probe.create_subscription(PointStamped, 'target', on_target, 5)
             probe.create_subscription(Vector3Stamped, 'target_extent',
                                       lambda msg: keep(extents, msg), 5)
             probe.create_subscription(Odometry, '/odom', lambda msg: path.append(
@@ -193,7 +198,9 @@ class DdsEpisodes:
                 final_distance_m=final, collided_with=world.collided_with or '',
                 status=status, perception_ms_p50=perception_ms[-1] if perception_ms else 0.0,
                 cause=cause,
-                transport='dds', statuses=list(statuses), trajectory=path)
+                transport='dds', statuses=list(statuses), trajectory=path,
+                target_gap_max_s=max((b - a for a, b in zip(arrivals, arrivals[1:])),
+                                     default=0.0))
         finally:
             codes = processes.stop() if processes is not None else {}
             if graph is not None:
@@ -205,14 +212,16 @@ class DdsEpisodes:
                       f'{unclean} (logs in {self.logs / f"seed-{scene.seed}"})', flush=True)
 
     def _wait_until_ready(self, processes, probe, commands):
-        """Until the command has its three subscribers, the camera its two and the policy
-        said 'idle': every model is loaded.
+        """Until the command embedder hears commands, the segmenter and the policy its
+        latched instruction, the camera has its two subscribers and the policy publishes
+        status: every model is loaded.
         """
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if processes.exited():
                 raise RuntimeError(self._died(processes))
-            if (commands.get_subscription_count() >= 3
+            if (commands.get_subscription_count() >= 1
+                    and probe.count_subscribers('instruction') >= 2
                     and probe.count_subscribers('/camera/image_raw') >= 2
                     and probe.count_publishers('status') >= 1):
                 return

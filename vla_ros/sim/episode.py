@@ -82,6 +82,7 @@ class EpisodeResult:
     cause: str = ''  # a failure's cause, see failure_cause()
     transport: str = 'lockstep'
     statuses: list = field(default_factory=list)  # each change of status, in order
+    target_gap_max_s: float = 0.0  # dds: longest wait between targets after the first
     trajectory: list = field(default_factory=list, repr=False)
     frames: list = field(default_factory=list, repr=False)
 
