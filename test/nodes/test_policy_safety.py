@@ -31,6 +31,7 @@ from test_action_policy import (  # noqa: I100 - the sibling test module's helpe
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.fixtures.ros_graph import wait_until
+from vla_ros.nodes.common import embedding_msg
 
 
 @pytest.fixture(scope='module')
@@ -316,3 +317,13 @@ def test_start_line_names_the_limits_and_rules(ros, tiny_clip_dir, models, capfd
     err = capfd.readouterr().err
     assert re.search(r'limits 0\.5 m/s 1 rad/s \(ceilings 1 m/s 2 rad/s\), input timeout '
                      r'0\.5 s', err), err
+
+
+# 9. Quiet failures get one clear line -------------------------------------------------------
+def test_an_invalid_embedding_is_refused_with_a_warning(ros, tiny_clip_dir, models, capfd):
+    node, robot, statuses = moving_robot(ros, tiny_clip_dir, models)
+    instructor = Instructor(ros, node)
+    instructor.embeddings.publish(embedding_msg([0.5, math.nan, 0.1], instructor.encoder.name))
+    assert wait_until(lambda: 'instruction refused, holding still: stopped: invalid embedding'
+                      in capfd.readouterr().err, 3)
+    assert wait_until(lambda: robot.command == (0.0, 0.0), 2)

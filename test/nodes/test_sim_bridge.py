@@ -9,7 +9,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
 from vla_ros.fixtures.ros_graph import wait_until
-from vla_ros.nodes.sim_bridge import SimBridge
+from vla_ros.nodes.sim_bridge import SimBridge, stamp_of
 
 
 def seconds(stamp):
@@ -49,3 +49,16 @@ def test_bridge_moves_the_base_and_publishes_consistent_stamps(ros):
     stop_at = bridge.world.time
     assert wait_until(lambda: bridge.world.time - stop_at > 1.0, 20)
     assert bridge.world.velocity()[0] == 0.0 or abs(bridge.world.velocity()[0]) < 1e-3
+
+
+def test_clock_stamps_never_go_back():
+    """Physics time summed in 0.02 s steps lands just under whole seconds (2.9999999999998):
+    the stamp must still say 3 s, not 2 s (a 1 s jump back on /clock every few seconds).
+    """
+    seconds, previous = 0.0, -1.0
+    for _ in range(50_000):
+        seconds += 0.02
+        stamp = stamp_of(seconds)
+        value = stamp.sec + stamp.nanosec * 1e-9
+        assert previous < value and abs(value - seconds) < 1e-6, (seconds, stamp)
+        previous = value

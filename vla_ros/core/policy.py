@@ -100,8 +100,11 @@ class IntentClassifier:
 
     def classify(self, embedding) -> IntentMatch:
         vector = np.asarray(embedding, np.float32)
-        if vector.shape != (self.dim,) or not np.all(np.isfinite(vector)):
-            return IntentMatch(None, 0.0, 0.0, f'invalid embedding of shape {vector.shape}')
+        if vector.shape != (self.dim,):
+            return IntentMatch(None, 0.0, 0.0, f'invalid embedding: {vector.size} values, '
+                               f"this policy's model gives {self.dim}")
+        if not np.all(np.isfinite(vector)):
+            return IntentMatch(None, 0.0, 0.0, 'invalid embedding: it holds NaN or infinity')
         norm = float(np.linalg.norm(vector))
         if norm < 1e-6:
             return IntentMatch(None, 0.0, 0.0, 'zero embedding')

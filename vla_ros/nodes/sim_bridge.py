@@ -23,8 +23,9 @@ from vla_ros.sim.world import SimWorld
 
 def stamp_of(seconds: float):
     from builtin_interfaces.msg import Time
-    whole = math.floor(seconds)
-    return Time(sec=int(whole), nanosec=int(round((seconds - whole) * 1e9)) % 1_000_000_000)
+    # Whole nanoseconds first: rounding the fraction alone turned 2.9999999999 s into 2 s.
+    sec, nanosec = divmod(round(seconds * 1e9), 1_000_000_000)
+    return Time(sec=int(sec), nanosec=int(nanosec))
 
 
 class SimBridge(Node):
