@@ -135,6 +135,9 @@ def node_times(node_class, model_dir, frames):
         if output == 'text_embedding' else QoSProfile(depth=1)
     probe.create_subscription(message_type, output, lambda msg: arrived.set(), qos)
     commands = probe.create_publisher(String, 'command', 10)
+    # The segmenter reads the command embedder's latched instruction.
+    instructions = probe.create_publisher(String, 'instruction', QoSProfile(
+        depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
     images = probe.create_publisher(Image, 'image', 1)
     frame = to_image_msg(np.random.default_rng(1).integers(0, 256, FRAME_SHAPE, np.uint8))
     deadline = time.monotonic() + 10
@@ -142,8 +145,10 @@ def node_times(node_class, model_dir, frames):
                                            and commands.get_subscription_count() == 0):
         time.sleep(0.05)
     if node_class.__name__ == 'SceneSegmenter':
-        commands.publish(String(data=COMMAND))
-        while not node.current_prompts()[0]:
+        instructions.publish(String(data=COMMAND))
+        while not node.perception.prompts():
+            if time.monotonic() > deadline:
+                raise RuntimeError('the segmenter never read the instruction')
             time.sleep(0.01)
     samples = []
     for index in range(frames + 2):

@@ -32,7 +32,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import PointStamped  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from rclpy.qos import DurabilityPolicy, qos_profile_sensor_data, QoSProfile  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Float32MultiArray, String  # noqa: E402
 
@@ -120,7 +120,9 @@ def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate
                                  lambda msg: counts['target'].append(time.monotonic()), 10),
         node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)]
     images = node.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
-    commands = node.create_publisher(String, '/vla/command', 10)
+    # What the command embedder latches for the segmenter (it is not started here).
+    commands = node.create_publisher(String, '/vla/instruction', QoSProfile(
+        depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
     processes = start_nodes(threads, max_rate, folder)
     try:
         print(f'[stack_rate] cpu_threads={threads}: loading the models ...', flush=True)
