@@ -74,6 +74,7 @@ class SimulatedRobot:
         self.command = (0.0, 0.0)
         self.commands = []
         self.camera_on = True
+        self.fixed_stamp = None  # a stamp for every view instead of the clock's
         self.clock = ros.probe.get_clock()
         message_type = TwistStamped if stamped else Twist
         ros.probe.create_subscription(message_type, 'cmd_vel', self.on_cmd_vel, 10)
@@ -114,7 +115,7 @@ class SimulatedRobot:
         if not self.camera_on:
             return
         x, confidence, area = self.view()
-        stamp = self.clock.now().to_msg()
+        stamp = self.clock.now().to_msg() if self.fixed_stamp is None else self.fixed_stamp
         extent = Vector3Stamped()
         extent.header.stamp = stamp
         extent.vector.x = area

@@ -335,10 +335,11 @@ def test_a_restarted_segmenter_picks_up_the_current_command(ros, tiny_clipseg_di
 
 
 def test_the_command_embedder_latches_the_instruction(ros, tiny_clip_dir, models):
-    make_node(ros, CommandEmbedder, tiny_clip_dir, models)
+    node = make_node(ros, CommandEmbedder, tiny_clip_dir, models)
     commands = ros.publisher(String, 'command')
     assert ros.wait_for_subscribers(commands)
     commands.publish(String(data='  go to the\x07 red ball '))
+    assert wait_until(lambda: node.worker.stats().processed == 1)
     late = ros.collect(String, 'instruction', LATCHED)  # a node (re)started after it
     assert wait_until(lambda: data_of(late) == ['go to the red ball'])
 

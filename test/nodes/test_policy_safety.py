@@ -32,6 +32,7 @@ from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.fixtures.ros_graph import wait_until
 from vla_ros.nodes.common import embedding_msg
+from vla_ros.nodes.qos import LATCHED
 
 
 @pytest.fixture(scope='module')
@@ -71,7 +72,10 @@ def test_estop_engages_from_a_publisher_of_any_qos(ros, tiny_clip_dir, models, r
     estop = ros.publisher(Bool, 'estop', QoSProfile(depth=1, reliability=reliability,
                                                     durability=durability))
     assert ros.wait_for_subscribers(estop)
-    estop.publish(Bool(data=True))
+    if reliability == ReliabilityPolicy.RELIABLE:
+        estop.publish(Bool(data=True))  # once, as `ros2 topic pub --once`
+    else:  # best effort may lose one message: such a panel repeats it
+        ros.probe.create_timer(0.2, lambda: estop.publish(Bool(data=True)))
     assert wait_until(lambda: 'stopped: e-stop' in data(statuses), 3), data(statuses)
     assert held_still(robot, 0.5)
 
@@ -90,16 +94,32 @@ def test_one_estop_source_cannot_release_another(ros, tiny_clip_dir, models):
     assert held_still(robot, 1.0)  # A is still pressed
     panel_a.publish(Bool(data=False))
     assert wait_until(lambda: robot.command[0] > 0.0, 5)
-    # A panel that died pressed: only a supervisor's explicit clear releases it.
-    panel_a.publish(Bool(data=True))
+    assert not held_still(robot, 0.2)
+
+
+def test_a_supervisor_clears_only_the_presses_of_dead_publishers(ros, tiny_clip_dir, models):
+    node, robot, statuses = moving_robot(ros, tiny_clip_dir, models)
+    live_panel = ros.publisher(Bool, 'estop', LATCHED)
+    one_shot = ros.publisher(Bool, 'estop', QoSProfile(depth=1))  # `ros2 topic pub --once`
+    assert ros.wait_for_subscribers(live_panel) and ros.wait_for_subscribers(one_shot)
+    live_panel.publish(Bool(data=True))
+    one_shot.publish(Bool(data=True))
     assert wait_until(lambda: robot.command == (0.0, 0.0), 3)
-    ros.probe.destroy_publisher(panel_a)
-    assert held_still(robot, 0.5)
+    ros.probe.destroy_publisher(one_shot)  # it left, pressed: it can never release
     clear = ros.probe.create_client(Trigger, 'action_policy/clear_estop')
     assert clear.wait_for_service(timeout_sec=5)
-    future = clear.call_async(Trigger.Request())
-    assert wait_until(future.done) and future.result().message == 'forgot 1 e-stop press(es)'
+
+    def call():
+        future = clear.call_async(Trigger.Request())
+        assert wait_until(future.done)
+        return future.result()
+    answer = call()
+    assert not answer.success and 'forgot 1 press(es)' in answer.message
+    assert '/probe' in answer.message  # the live panel, by name
+    assert held_still(robot, 0.5)  # the live panel still presses it
+    live_panel.publish(Bool(data=False))
     assert wait_until(lambda: robot.command[0] > 0.0, 5)
+    assert call().success
 
 
 def test_estop_toggling_is_logged_once_per_throttle_period(ros, tiny_clip_dir, models,
@@ -117,7 +137,7 @@ def test_estop_toggling_is_logged_once_per_throttle_period(ros, tiny_clip_dir, m
     estop.publish(Bool(data=True))
     time.sleep(0.3)
     engaged = capfd.readouterr().err.count('e-stop ENGAGED')
-    assert toggles > 150 and 1 <= engaged <= 2, (toggles, engaged)
+    assert toggles > 50 and 1 <= engaged <= 2, (toggles, engaged)
     assert held_still(robot, 0.3)
 
 
@@ -171,6 +191,40 @@ def test_clock_trouble_cannot_keep_the_robot_moving(ros, tiny_clip_dir, models, 
     count = len(twists)
     assert wait_until(lambda: len(twists) >= count + 10, 2.0)
     assert all(twist.linear.x == 0.0 for twist in twists[count:])
+
+
+def test_a_stopped_clock_ends_a_timed_motion(ros, tiny_clip_dir, models):
+    """Simulated time stops while nothing else does (a camera on its own clock): the timed
+    turn would never end, so the robot stops.
+    """
+    node = make_policy(ros, tiny_clip_dir, models, use_sim_time=True,
+                       require_camera_for_motion=False)
+    sim_time = SimTime(ros)
+    sim_time.targets_on = False
+    statuses = collect_status(ros)
+    twists = ros.collect(Twist, 'cmd_vel')
+    Instructor(ros, node).say('turn left')
+    assert wait_until(lambda: twists and twists[-1].angular.z > 0.1, 20)
+    sim_time.clock_on = False
+    assert wait_until(lambda: 'stopped: clock stopped' in data(statuses), 2), data(statuses)
+    count = len(twists)
+    assert wait_until(lambda: len(twists) >= count + 10, 2.0)
+    assert all(twist.angular.z == 0.0 for twist in twists[count:])
+    sim_time.clock_on = True  # time moves again: the turn goes on, then ends on its own
+    assert wait_until(lambda: 'done: turn_left' in data(statuses), 10), data(statuses)
+
+
+def test_a_camera_that_repeats_stamps_is_still_followed(ros, tiny_clip_dir, models):
+    """Every target stamped zero (a driver that never sets the stamp)."""
+    node = make_policy(ros, tiny_clip_dir, models)
+    robot = SimulatedRobot(ros, target_xy=(6.0, 0.0), heading=0.0)
+    robot.fixed_stamp = PointStamped().header.stamp  # zero
+    statuses = collect_status(ros)
+    Instructor(ros, node).say('go to the object')
+    assert wait_until(lambda: robot.command[0] > 0.1, 20)
+    seen = len(statuses)
+    time.sleep(2.0)
+    assert 'stopped: stale input' not in data(statuses[seen:]) and robot.command[0] > 0.1
 
 
 # 4. A stamp from the future -----------------------------------------------------------------
@@ -284,8 +338,8 @@ def test_a_killed_producer_stops_the_robot_within_the_timeout(ros, tiny_clip_dir
     blind = first_zero - last_target
     print(f'first zero Twist {blind:.3f} s after the last target '
           f'(input_timeout_s 0.5 + one period {period:.3f})')
-    # The bound, plus 0.1 s for delivery and scheduling on a loaded CI machine.
-    assert blind <= 0.5 + period + 0.1, blind
+    # The bound, plus 0.15 s for delivery and scheduling on a loaded CI machine.
+    assert blind <= 0.5 + period + 0.15, blind
 
 
 # 7. Restarts --------------------------------------------------------------------------------
@@ -323,7 +377,12 @@ def test_start_line_names_the_limits_and_rules(ros, tiny_clip_dir, models, capfd
 def test_an_invalid_embedding_is_refused_with_a_warning(ros, tiny_clip_dir, models, capfd):
     node, robot, statuses = moving_robot(ros, tiny_clip_dir, models)
     instructor = Instructor(ros, node)
-    instructor.embeddings.publish(embedding_msg([0.5, math.nan, 0.1], instructor.encoder.name))
-    assert wait_until(lambda: 'instruction refused, holding still: stopped: invalid embedding'
-                      in capfd.readouterr().err, 3)
-    assert wait_until(lambda: robot.command == (0.0, 0.0), 2)
+    size = len(instructor.encoder.encode_texts(['stop'])[0])
+    for vector, reason in (([0.5, 0.1], f"2 values, this policy's model gives {size}"),
+                           ([math.nan] + [0.1] * (size - 1), 'it holds NaN or infinity')):
+        instructor.embeddings.publish(embedding_msg(vector, instructor.encoder.name))
+        assert wait_until(lambda reason=reason: 'instruction refused, holding still: stopped: '
+                          f'invalid embedding: {reason}' in capfd.readouterr().err, 3)
+        assert wait_until(lambda: robot.command == (0.0, 0.0), 2)
+        instructor.say('move forward')
+        assert wait_until(lambda: robot.command[0] > 0.0, 5)

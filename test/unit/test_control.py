@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from vla_ros.core.control import Controller, ControlSettings, is_final, stamp_problem
 from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig, TargetView
 
@@ -78,20 +80,33 @@ def test_final_statuses():
     assert not is_final('stopped: e-stop') and not is_final('idle')
 
 
-def test_a_clock_jumping_back_stops_no_timer_and_freezes_none():
-    """The policy's clock holds while `now` is behind: a 900 s jump back neither restarts a
-    timed motion nor makes it run for 900 s more.
+@pytest.mark.parametrize('jump', [-900.0, 900.0])
+def test_a_clock_jump_is_not_counted(jump):
+    """A 900 s jump, back or ahead, neither ends a timed motion at once nor makes it run for
+    900 s more: the motion runs its own length, counted from the jump on.
     """
     control = controller(require_camera_for_motion=False)
     timed = next(intent for intent in DEFAULT_INTENTS if intent.name == 'turn_left')
     assert timed.duration_s > 0
     control.follow(timed, '', 1000.0)
     first = control.tick(1000.0, None, None, None)
-    jumped = control.tick(100.0, None, None, None)
-    assert jumped.clock_jump_s == 900.0 and first.clock_jump_s == 0.0
-    outputs = [control.tick(100.0 + 0.05 * step, None, None, None)
+    jumped = control.tick(1000.0 + jump, None, None, None)
+    assert first.clock_jump_s == 0.0 and jumped.clock_jump_s == pytest.approx(
+        jump - (0.5 if jump > 0 else 0.0))  # ahead: 10 control periods are counted
+    assert jumped.status == 'turn_left'
+    outputs = [control.tick(1000.0 + jump + 0.05 * step, None, None, None)
                for step in range(1, int(timed.duration_s / 0.05) + 2)]
-    assert outputs[-1].status.startswith('done: ')  # the motion's own length, from the jump
+    assert outputs[-1].status.startswith('done: ')
+    assert outputs[len(outputs) // 2].status == 'turn_left'
+
+
+def test_a_stopped_clock_stops_the_robot():
+    """Simulated time that stops would freeze every timer: a timed motion would never end."""
+    control = controller(require_camera_for_motion=False)
+    control.follow(FORWARD, '', 0.0)
+    assert control.tick(0.0, None, None, None, clock_age=0.1).linear > 0.0
+    stopped = control.tick(0.0, None, None, None, clock_age=0.6)
+    assert (stopped.linear, stopped.status) == (0.0, 'stopped: clock stopped')
 
 
 def test_stamps_from_the_future_are_refused():

@@ -85,16 +85,20 @@ def test_each_estop_source_releases_only_its_own_press():
 
 def test_estop_repeats_and_late_copies_are_ignored():
     sources = EstopSources()
-    sources.update('panel', True, sequence=1)
-    sources.update('panel', False, sequence=2)
-    assert not sources.update('panel', True, sequence=1)  # a copy from another subscription
+    sources.update('panel', True, order=1)
+    sources.update('panel', False, order=2)
+    assert not sources.update('panel', True, order=1)  # a copy from another subscription
     assert not sources.engaged
 
 
-def test_a_supervisor_clears_a_dead_source():
+def test_a_supervisor_clears_only_dead_sources():
     sources = EstopSources()
-    sources.update('dead panel', True)
-    assert sources.clear() == 1 and not sources.engaged
+    sources.update('dead panel', True, order=7)
+    sources.update('live panel', True, order=3)
+    assert sources.clear_dead(live_sources={'live panel'}) == (1, 1) and sources.engaged
+    sources.update('live panel', False, order=4)
+    assert not sources.engaged
+    assert sources.update('dead panel', True, order=1)  # a new publisher with its GUID
 
 
 any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)

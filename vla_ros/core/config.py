@@ -194,16 +194,16 @@ CONTROL = (
     Param('frame_id', 'base_link', 'frame_id of TwistStamped and target_marker'),
     Param('input_timeout_s', INPUT_TIMEOUT_S, 'zero output when the inputs the '
           'current intent needs are older than this (judged on a clock that cannot jump)',
-          (0.01, 60.0)),
+          (0.01, 60.0), read_only=True),
     Param('future_stamp_tolerance_s', 0.5, "a target stamped further ahead of this node's "
           'clock is dropped with a warning (clock skew between machines must stay under it)',
-          (0.0, 60.0)),
+          (0.0, 60.0), read_only=True),
     Param('resume_instruction', False, 'follow an instruction given before this node started '
           '(after a restart); false: stay still until a new command', read_only=True),
     Param('camera_hfov_deg', 90.0, 'camera horizontal field of view; turns image x into a '
           'bearing for target_marker', (1.0, 179.0)),
     Param('require_camera_for_motion', True, 'plain motions ("move forward") also need a live '
-          'camera stream'),
+          'camera stream', read_only=True),
     Param('min_intent_similarity', 0.5, 'cosine similarity an instruction needs to its '
           'nearest intent', (-1.0, 1.0), read_only=True),
     Param('intent_margin', 0.02, 'lead the nearest intent needs over the runner-up',

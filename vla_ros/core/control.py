@@ -4,7 +4,8 @@ velocity command and a status.
 It owns the policy, the safety layer and the freshness rules, so the action_policy node,
 `vla-ros eval` and `vla-ros demo` decide the same way. Time is passed in (seconds on whatever
 clock the caller runs on); the caller says how old each input is, best on a clock that cannot
-jump. The policy's own time never runs backwards: when `now` does, no time passes for it.
+jump. The policy's own time only moves forward, a control period or a few at a time: when
+`now` jumps back or far ahead, the jump is not counted, and the ControlOutput says so.
 """
 
 from dataclasses import dataclass, field
@@ -51,7 +52,12 @@ class ControlOutput:
     status: str
     target: TargetView | None  # the fresh target this tick acted on (None: none or stale)
     stop_reason: str = ''  # why the safety layer sent zero ('' when it did not)
-    clock_jump_s: float = 0.0  # how far `now` went backwards since the last call (0: not)
+    clock_jump_s: float = 0.0  # how far `now` jumped (back < 0, ahead > 0) without counting
+
+
+# A larger step of the caller's clock between two calls is a jump (a reset simulation, a
+# clock set by hand): counting it would end searches and confirm flickers at once.
+MAX_STEP_PERIODS = 10
 
 
 class Controller:
@@ -62,18 +68,19 @@ class Controller:
         self.safety = SafetyLayer(settings.limits, 1.0 / settings.control_rate_hz)
         self._last_tick = None
         self._last_now = None  # the caller's clock at the last call
-        self._policy_now = None  # the policy's clock: the caller's, backward jumps held
+        self._policy_now = None  # the policy's clock: the caller's, jumps not counted
 
     def _advance(self, now: float) -> float:
-        """Move the policy's clock to `now`; return how far `now` jumped back (0: it did not)."""
+        """Move the policy's clock with `now`; return the part of the step not counted (< 0
+        back, > 0 ahead; 0 when none): a step may be up to MAX_STEP_PERIODS control periods.
+        """
         if self._last_now is None:
-            self._policy_now, jump = now, 0.0
-        else:
-            elapsed = now - self._last_now
-            self._policy_now += max(elapsed, 0.0)
-            jump = max(-elapsed, 0.0)
-        self._last_now = now
-        return jump
+            self._policy_now, self._last_now = now, now
+            return 0.0
+        elapsed, self._last_now = now - self._last_now, now
+        counted = min(max(elapsed, 0.0), MAX_STEP_PERIODS / self.settings.control_rate_hz)
+        self._policy_now += counted
+        return elapsed - counted
 
     @classmethod
     def from_encoder(cls, intents, encode_texts, settings: ControlSettings) -> 'Controller':
@@ -103,9 +110,11 @@ class Controller:
         return self.policy.follow(intent, object_phrase, self._policy_now)
 
     def tick(self, now: float, target: TargetView | None, target_age: float | None,
-             camera_age: float | None, estop: bool = False,
-             enabled: bool = True) -> ControlOutput:
-        """One control period. Ages are in seconds (None: never received)."""
+             camera_age: float | None, estop: bool = False, enabled: bool = True,
+             clock_age: float | None = None) -> ControlOutput:
+        """One control period. Ages are in seconds (None: never received). `clock_age`: how
+        long `now` has not moved, when it is a clock that can stop (simulated time).
+        """
         jump = self._advance(now)
         now = self._policy_now
         timeout = self.settings.input_timeout_s
@@ -118,8 +127,10 @@ class Controller:
             or camera_fresh)
         dt = None if self._last_tick is None else now - self._last_tick
         self._last_tick = now
+        clock_running = clock_age is None or clock_age <= timeout
         command = self.safety.filter(wanted.linear, wanted.angular, estop=estop,
-                                     enabled=enabled, inputs_fresh=fresh, dt=dt)
+                                     enabled=enabled, inputs_fresh=fresh,
+                                     clock_running=clock_running, dt=dt)
         reason = command.stop_reason
         return ControlOutput(command.linear, command.angular,
                              f'stopped: {reason}' if reason else wanted.status, fresh_target,

@@ -94,6 +94,9 @@ def _decode_raw(msg, row_bytes: int) -> np.ndarray:
     return _BACKEND.image_to_cvimage(_unpadded(msg, row_bytes))
 
 
+HEADER_FORMATS = ('PNG', 'JPEG', 'WEBP', 'BMP', 'TIFF', 'PPM', 'JPEG2000')
+
+
 def _check_compressed_size(data: bytes, max_pixels: int) -> None:
     """Refuse a compressed image by the size its header gives, before anything is decoded:
     a 249 KB PNG can decode to 16000x16000 pixels (768 MB of RGB).
@@ -102,7 +105,8 @@ def _check_compressed_size(data: bytes, max_pixels: int) -> None:
     from PIL import UnidentifiedImageError
 
     try:
-        with PilImage.open(BytesIO(data)) as header:  # reads the header only
+        # The header only, and only formats OpenCV decodes too.
+        with PilImage.open(BytesIO(data), formats=HEADER_FORMATS) as header:
             width, height = header.size
     except PilImage.DecompressionBombError as err:  # PIL's own, far larger, limit
         raise ImageConversionError(f'compressed image exceeds the limit of {max_pixels} '

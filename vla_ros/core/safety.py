@@ -1,7 +1,8 @@
 """The last word on every velocity command: limits, acceleration bounds and stop conditions.
 
 Rules, in order:
-1. E-stop, disabled, stale input, or a non-finite number anywhere -> zero, at once.
+1. E-stop, disabled, stale input, a stopped clock, or a non-finite number anywhere -> zero,
+   at once.
 2. Speeds are clamped to |v| <= max_linear_mps and |w| <= max_angular_rps; those may be changed
    at run time, but never above the hard_max_* ceilings, which are fixed at start.
 3. Speeding up (or reversing) is limited to max_*_accel x dt per step; slowing down towards
@@ -70,7 +71,7 @@ class SafetyLayer:
         self.linear = self.angular = 0.0
 
     def filter(self, linear: float, angular: float, *, estop: bool = False,
-               enabled: bool = True, inputs_fresh: bool = True,
+               enabled: bool = True, inputs_fresh: bool = True, clock_running: bool = True,
                dt: float = None) -> SafeCommand:
         """The command to send now; `dt` defaults to the control period (capped at 2x)."""
         reason = ''
@@ -80,6 +81,8 @@ class SafetyLayer:
             reason = 'disabled'
         elif not inputs_fresh:
             reason = 'stale input'
+        elif not clock_running:
+            reason = 'clock stopped'  # timed motions would never end
         elif not (math.isfinite(linear) and math.isfinite(angular)):
             reason = 'invalid command (NaN/inf)'
         if reason:
@@ -99,25 +102,28 @@ class EstopSources:
     """E-stop presses, one per source (a publisher): engaged while any source that said true
     has not said false since, so one panel's release never releases another's press.
 
-    A source that dies pressed stays pressed; `clear()` (a supervisor's explicit act) forgets
-    every press. A message may arrive more than once and out of order (one subscription per
-    QoS kind): a source's sequence numbers put them in order and drop repeats.
+    A source that dies pressed stays pressed until a supervisor's `clear_dead()`. A message may
+    arrive more than once and out of order (one subscription per QoS kind): an order key per
+    source (its sequence number) puts them in order and drops repeats.
     """
 
     def __init__(self):
         self.pressed = set()
-        self._last_sequence = {}  # source -> highest sequence number applied
+        self._last_order = {}  # source -> the order key of the newest message applied
 
     @property
     def engaged(self) -> bool:
         return bool(self.pressed)
 
-    def update(self, source, pressed: bool, sequence: int | None = None) -> bool:
-        """Record one source's state; return whether that changed whether it is engaged."""
-        if sequence is not None:
-            if sequence <= self._last_sequence.get(source, -1):
+    def update(self, source, pressed: bool, order=None) -> bool:
+        """Record one source's state; return whether that changed whether it is engaged.
+        `order` increases from message to message of one source (None: apply in arrival order).
+        """
+        if order is not None:
+            last = self._last_order.get(source)
+            if last is not None and order <= last:
                 return False  # a copy, or older than what was applied
-            self._last_sequence[source] = sequence
+            self._last_order[source] = order
         was = self.engaged
         if pressed:
             self.pressed.add(source)
@@ -125,8 +131,12 @@ class EstopSources:
             self.pressed.discard(source)
         return was != self.engaged
 
-    def clear(self) -> int:
-        """Forget every press; return how many there were."""
-        count = len(self.pressed)
-        self.pressed.clear()
-        return count
+    def clear_dead(self, live_sources) -> tuple:
+        """Forget the presses of sources not in `live_sources` (publishers gone, which can
+        never release them); return (how many were forgotten, how many live ones still press).
+        """
+        dead = self.pressed - set(live_sources)
+        self.pressed -= dead
+        for source in dead:
+            self._last_order.pop(source, None)
+        return len(dead), len(self.pressed)

@@ -6,7 +6,7 @@ period, Twist and status out.
 Clocks: the control timer and every input's age run on the steady clock, which neither jumps
 nor stalls, so a /clock that jumps back or stops cannot keep stale input looking fresh or stop
 cmd_vel. The policy's own timing (searches, motions) runs on ROS time under use_sim_time and
-on the steady clock otherwise.
+on the steady clock otherwise; simulated time that stops stops the robot.
 """
 
 import math
@@ -48,10 +48,15 @@ ESTOP_QOS = (LATCHED, QoSProfile(depth=10),
              QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
 
 
-def _source_of(info) -> bytes:
-    """A publisher's identity (its DDS writer GUID) from a message's info."""
-    gid = info.get('publisher_gid') or {}
-    return bytes(gid.get('data', b''))
+def _source_of(info) -> tuple:
+    """(a publisher's identity: its DDS writer GUID, an order key of its messages) from a
+    message's info; (b'', None) where the middleware gives no GUID.
+    """
+    gid = bytes((info.get('publisher_gid') or {}).get('data', b''))
+    if not gid:
+        return gid, None
+    sequence = info.get('publication_sequence_number')
+    return gid, sequence if sequence is not None else info.get('source_timestamp')
 
 
 class ActionPolicyNode(Node):
@@ -70,9 +75,10 @@ class ActionPolicyNode(Node):
         self.control_rate_hz = self.values['control_rate_hz']
         self.use_stamped, self.frame_id = self.values['use_stamped'], self.values['frame_id']
         self.started_ns = time.time_ns()  # DDS source timestamps are on this clock
-        sim_time = self.get_parameter('use_sim_time').value
+        self.sim_time = self.get_parameter('use_sim_time').value
         self.steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self.policy_clock = self.get_clock() if sim_time else self.steady
+        self.policy_clock = self.get_clock() if self.sim_time else self.steady
+        self.clock_seen = (None, None)  # (ROS time, steady time when it last moved)
 
         cache = model_cache if model_cache is not None else ModelCache()
         self.encoder = ClipEncoder(cache.get('clip', self.values['model'],
@@ -101,7 +107,9 @@ class ActionPolicyNode(Node):
         self.create_subscription(String, 'instruction', self.on_instruction, LATCHED)
         quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
         for qos in ESTOP_QOS:  # a publisher matches at least the last one
-            self.create_subscription(Bool, 'estop', self.on_estop, qos, event_callbacks=quiet)
+            estop_sub = self.create_subscription(Bool, 'estop', self.on_estop, qos,
+                                                 event_callbacks=quiet)
+        self.estop_topic = estop_sub.topic_name
         self.create_service(SetBool, '~/enable', self.on_enable)
         self.create_service(Trigger, '~/clear_estop', self.on_clear_estop)
         self.add_on_set_parameters_callback(self.on_set_parameters)
@@ -165,8 +173,10 @@ class ActionPolicyNode(Node):
     def on_camera_alive(self, msg):
         self.last_camera_time = self.now()
 
-    def _target_entry(self, header):
+    def _target_entry(self, header, half: int):
         key = (header.stamp.sec, header.stamp.nanosec)
+        if key in self.targets and self.targets[key][half] is not None:
+            del self.targets[key]  # a stamp used again (a camera that repeats them): new pair
         if key not in self.targets:
             if len(self.targets) >= 8:  # bounded: forget the oldest unmatched halves
                 del self.targets[min(self.targets, key=lambda key: self.targets[key][2])]
@@ -188,32 +198,42 @@ class ActionPolicyNode(Node):
     def on_target(self, msg):
         point = msg.point
         if self._usable(msg, 'target', (point.x, point.y, point.z)):
-            self._target_entry(msg.header)[0] = msg
+            self._target_entry(msg.header, 0)[0] = msg
             self.last_camera_time = self.now()
 
     def on_target_extent(self, msg):
         vector = msg.vector
         if self._usable(msg, 'target_extent', (vector.x, vector.y, vector.z)):
-            self._target_entry(msg.header)[1] = msg
+            self._target_entry(msg.header, 1)[1] = msg
+
+    def _estop_publishers(self) -> dict:
+        """GUID -> node name of every publisher on estop now."""
+        return {bytes(info.endpoint_gid): f'{info.node_namespace.rstrip("/")}/{info.node_name}'
+                for info in self.get_publishers_info_by_topic(self.estop_topic)}
 
     def on_estop(self, msg, info):
-        source = _source_of(info)
-        if not self.estop.update(source, bool(msg.data),
-                                 info.get('publication_sequence_number')):
+        source, order = _source_of(info)
+        if not self.estop.update(source, bool(msg.data), order):
             return
         if self.estop.engaged:
+            who = self._estop_publishers().get(source, 'a publisher that has left')
             self.get_logger().warning(
-                f'e-stop ENGAGED by publisher {source.hex()[-8:]}: zero until every source '
-                'that pressed it publishes false', throttle_duration_sec=THROTTLE_S)
+                f'e-stop ENGAGED by {who}: zero until every source that pressed it publishes '
+                'false', throttle_duration_sec=THROTTLE_S)
         else:
             self.get_logger().info('e-stop released by every source',
                                    throttle_duration_sec=THROTTLE_S)
 
     def on_clear_estop(self, request, response):
-        count = self.estop.clear()
-        response.success = True
-        response.message = f'forgot {count} e-stop press(es)'
-        self.get_logger().warning(f'e-stop cleared by a supervisor: {response.message}')
+        publishers = self._estop_publishers()
+        cleared, live = self.estop.clear_dead(publishers)
+        response.success = live == 0
+        response.message = f'forgot {cleared} press(es) of publishers that have left'
+        if live:
+            names = sorted(publishers[source] for source in self.estop.pressed)
+            response.message += (f'; {live} live publisher(s) still press it ({", ".join(names)}):'
+                                 ' they must publish false')
+        self.get_logger().warning(f'e-stop clear asked: {response.message}')
         return response
 
     def on_enable(self, request, response):
@@ -241,6 +261,14 @@ class ActionPolicyNode(Node):
                           area=extent.vector.x, bottom=extent.vector.z)
         return view, arrived
 
+    def _clock_age(self, now: float, policy_now: float):
+        """Steady seconds since simulated time last moved (None without use_sim_time)."""
+        if not self.sim_time:
+            return None
+        if policy_now != self.clock_seen[0]:
+            self.clock_seen = (policy_now, now)
+        return now - self.clock_seen[1]
+
     def on_control(self):
         now, policy_now = self.now(), self.policy_clock.now().nanoseconds * 1e-9
         if self.pending_embedding is not None:
@@ -256,12 +284,13 @@ class ActionPolicyNode(Node):
         output = self.controller.tick(
             policy_now, target, None if target_time is None else now - target_time,
             None if self.last_camera_time is None else now - self.last_camera_time,
-            estop=self.estop.engaged, enabled=self.enabled)
-        if output.clock_jump_s > 0.0:
+            estop=self.estop.engaged, enabled=self.enabled,
+            clock_age=self._clock_age(now, policy_now))
+        if output.clock_jump_s:
             self.get_logger().warning(
-                f"ROS time jumped back {output.clock_jump_s:.3f} s: the policy's timers hold "
-                'until it catches up; input ages are on the steady clock',
-                throttle_duration_sec=THROTTLE_S)
+                f'ROS time jumped {"back" if output.clock_jump_s < 0 else "ahead"} '
+                f"{abs(output.clock_jump_s):.3f} s: not counted by the policy's timers "
+                '(input ages are on the steady clock)', throttle_duration_sec=THROTTLE_S)
         self.publish_marker(output.target)
         self.last_command, self.last_target_time = (output.linear, output.angular), target_time
         self.publish_velocity(output.linear, output.angular)
