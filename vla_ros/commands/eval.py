@@ -104,11 +104,12 @@ def load_pipeline(args, settings):
 
 def stale_stops(statuses, after: str = '') -> int:
     """'stopped: stale input' events once the robot was acting (not the wait for the first
-    target), or only those straight after a status starting with `after`.
+    target or for simulated time to start), or only those straight after a status starting
+    with `after`.
     """
     count, acting = 0, False
     for previous, status in zip(statuses, statuses[1:]):
-        acting = acting or not previous.startswith(('idle', 'stopped: stale input'))
+        acting = acting or not previous.startswith(('idle', 'stopped: '))
         if status == 'stopped: stale input' and acting and previous.startswith(after):
             count += 1
     return count
