@@ -39,6 +39,9 @@ setup(
     # requirements.txt in the development venv; listing them here would make
     # colcon's setuptools try to fetch torch.
     install_requires=['setuptools'],
+    # colcon runs `colcon test` with pytest only when a test extra names it (else unittest,
+    # which finds none of the pytest suite).
+    extras_require={'test': ['pytest']},
     zip_safe=False,
     maintainer='vla_ros maintainers',
     maintainer_email='maintainers@vla-ros.invalid',

@@ -176,17 +176,37 @@ class ModelNode(Node):
             self.get_logger().warning('worker thread did not stop within 5 s')
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+signals_during_cleanup = []  # stop signals that came while a node was already stopping
+
+
 def _raise_keyboard_interrupt(signum, frame):
+    hold_stop_signals()  # the next one comes during cleanup: note it, do not interrupt
     raise KeyboardInterrupt
 
 
+def _note_stop_signal(signum, frame):
+    signals_during_cleanup.append(signum)
+
+
 def install_stop_signals() -> None:
-    """SIGINT and SIGTERM arrive as KeyboardInterrupt from now on. SIGINT explicitly too: a
-    process started from a background job inherits it ignored, and Python then installs no
-    KeyboardInterrupt handler (the node would never stop).
+    """The first SIGINT or SIGTERM arrives as KeyboardInterrupt from now on. SIGINT explicitly
+    too: a process started from a background job inherits it ignored, and Python then
+    installs no KeyboardInterrupt handler (the node would never stop).
     """
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, _raise_keyboard_interrupt)
+    if threading.current_thread() is threading.main_thread():
+        for stop_signal in STOP_SIGNALS:
+            signal.signal(stop_signal, _raise_keyboard_interrupt)
+
+
+def hold_stop_signals() -> None:
+    """Stop signals are only noted from now on. A Ctrl-C in a terminal reaches a launched node
+    twice (from the terminal, and forwarded by launch): the second must not interrupt the
+    zero Twist, the worker's stop or the node's destruction.
+    """
+    if threading.current_thread() is threading.main_thread():
+        for stop_signal in STOP_SIGNALS:
+            signal.signal(stop_signal, _note_stop_signal)
 
 
 def spin_until_stopped(executor, context=None) -> None:
@@ -222,6 +242,7 @@ def run_node(node_class, args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        hold_stop_signals()
         if node is not None:
             node.shutdown()
             node.destroy_node()
