@@ -4,7 +4,6 @@ The robot here integrates the cmd_vel it receives (as Nav2's docking tests do) a
 the target and its extent as a camera with a 90 degree field of view would see them.
 """
 
-import contextlib
 import math
 import os
 from pathlib import Path
@@ -22,7 +21,7 @@ from visualization_msgs.msg import Marker
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
-from vla_ros.fixtures.ros_graph import RosGraph, wait_until
+from vla_ros.fixtures.ros_graph import RosGraph, stop_as_a_terminal_does, wait_until
 from vla_ros.nodes.action_policy import ActionPolicyNode
 from vla_ros.nodes.common import embedding_msg
 from vla_ros.nodes.qos import LATCHED
@@ -272,10 +271,7 @@ def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signals)
                                          encoder.name))
         assert wait_until(lambda: received and received[-1].linear.x > 0.05, 60), \
             'the policy never moved'
-        for stop_signal, delay in zip(stop_signals, (0.0, 0.02, 0.1)):
-            time.sleep(delay)  # the later ones while it cleans up
-            with contextlib.suppress(ProcessLookupError):  # it may be done already
-                os.killpg(process.pid, stop_signal)
+        stop_as_a_terminal_does(process.pid, stop_signals)
         output, _ = process.communicate(timeout=30)
         assert process.returncode == 0 and 'Traceback' not in output, output
         time.sleep(0.5)

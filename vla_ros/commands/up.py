@@ -20,6 +20,7 @@ def run_up(args) -> int:
     import rclpy.exceptions
 
     from vla_ros.core.models import ModelLoadError
+    from vla_ros.nodes.common import hold_stop_signals
 
     try:
         extra, rules = split_parameter_rules(args.ros_args)
@@ -44,6 +45,7 @@ def run_up(args) -> int:
     try:
         stack.spin_until_interrupted()
     finally:
+        hold_stop_signals()  # a second Ctrl-C must not cut the cleanup short
         stack.close()
     return 0
 

@@ -177,16 +177,11 @@ class ModelNode(Node):
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-signals_during_cleanup = []  # stop signals that came while a node was already stopping
 
 
 def _raise_keyboard_interrupt(signum, frame):
     hold_stop_signals()  # the next one comes during cleanup: note it, do not interrupt
     raise KeyboardInterrupt
-
-
-def _note_stop_signal(signum, frame):
-    signals_during_cleanup.append(signum)
 
 
 def install_stop_signals() -> None:
@@ -200,13 +195,16 @@ def install_stop_signals() -> None:
 
 
 def hold_stop_signals() -> None:
-    """Stop signals are only noted from now on. A Ctrl-C in a terminal reaches a launched node
-    twice (from the terminal, and forwarded by launch): the second must not interrupt the
-    zero Twist, the worker's stop or the node's destruction.
+    """Stop signals are ignored from now on, for a process that is stopping. A Ctrl-C in a
+    terminal reaches a launched node twice (from the terminal, and forwarded by launch), and
+    launch may escalate to SIGTERM: neither may cut short the zero Twist, the worker's stop,
+    the node's destruction or the interpreter's exit (which restores default handlers for
+    Python ones, but keeps an ignored signal ignored). The cleanup is bounded; SIGKILL still
+    ends it.
     """
     if threading.current_thread() is threading.main_thread():
         for stop_signal in STOP_SIGNALS:
-            signal.signal(stop_signal, _note_stop_signal)
+            signal.signal(stop_signal, signal.SIG_IGN)
 
 
 def spin_until_stopped(executor, context=None) -> None:

@@ -132,9 +132,6 @@ class Stack:
     def close(self):
         import rclpy
 
-        from vla_ros.nodes.common import hold_stop_signals
-
-        hold_stop_signals()  # a second Ctrl-C must not cut the cleanup short
         for node in self.nodes:
             if hasattr(node, 'shutdown'):
                 node.shutdown()  # stops workers; the policy publishes zero
