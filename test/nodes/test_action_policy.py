@@ -251,7 +251,7 @@ def test_twist_stamped_output(ros, tiny_clip_dir, models):
     ids=['SIGINT', 'SIGTERM', 'SIGINT twice', 'SIGINT twice then SIGTERM'])
 def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signals):
     """Stop signals to a separate process: it exits cleanly, a zero Twist last."""
-    ros = RosGraph()
+    ros, process = RosGraph(), None
     try:
         received = ros.collect(Twist, '/cmd_vel')
         embeddings = ros.probe.create_publisher(type(embedding_msg([], '')), '/text_embedding',
@@ -277,6 +277,10 @@ def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signals)
         time.sleep(0.5)
         assert received[-1].linear.x == 0.0 and received[-1].angular.z == 0.0, output
     finally:
+        # A failed check must not leave the node running.
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         ros.close()
 
 

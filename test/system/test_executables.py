@@ -75,3 +75,14 @@ def test_bad_configuration_exits_with_one_clear_line(executable, argument, expec
     assert process.returncode == 1, output
     assert expected in output
     assert 'Traceback' not in output
+
+
+@pytest.mark.parametrize('executable', ['camera_embedder', 'action_policy', 'sim_bridge'])
+def test_help_prints_usage_and_parameters_without_starting(executable):
+    result = subprocess.run([str(BIN / executable), '--help'], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f'usage: ros2 run vla_ros {executable}')
+    assert 'ready:' not in result.stdout + result.stderr  # no node started
+    if executable != 'sim_bridge':
+        assert 'read-only' in result.stdout and 'model' in result.stdout

@@ -162,7 +162,10 @@ def run_eval(args) -> int:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
         verifier_config(settings.segmenter)  # verify_targets without contrasts: say so now
         if args.transport == 'dds':
+            from vla_ros.nodes.common import install_stop_signals
             from vla_ros.sim.dds import DdsEpisodes
+            # SIGTERM too stops the node processes; a second signal cannot cut that short.
+            install_stop_signals()
             pipeline = DdsEpisodes(args, params_file)
         else:
             pipeline = load_pipeline(args, settings)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
+import sys
 import threading
 from typing import Any
 
@@ -134,7 +135,12 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     `source` is a Hugging Face id, a local folder, or empty for the embedded default.
     """
     from transformers import AutoProcessor
+    from transformers.utils import logging as transformers_logging
 
+    if not sys.stderr.isatty():
+        # Progress bars belong on a terminal; in a node's log (ros2 launch) they are lines of
+        # carriage returns.
+        transformers_logging.disable_progress_bar()
     resolved = resolve_source(kind, source)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)

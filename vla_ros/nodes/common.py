@@ -1,6 +1,7 @@
 """What every model node shares: parameters with descriptors, model loading, the worker, main()."""
 
 import signal
+import sys
 import threading
 import time
 
@@ -216,6 +217,30 @@ def spin_until_stopped(executor, context=None) -> None:
         executor.spin_once(timeout_sec=0.2)
 
 
+def wants_help(argv) -> bool:
+    """Whether the command line asks for help (before any --ros-args)."""
+    own = argv[1:argv.index('--ros-args')] if '--ros-args' in argv else argv[1:]
+    return any(arg in ('-h', '--help') for arg in own)
+
+
+def print_help(node_class) -> None:
+    """What `ros2 run vla_ros <node> --help` prints: usage, what it does, its parameters."""
+    import inspect
+
+    from vla_ros.core.config import NODE_TABLES
+
+    name = node_class.NODE_NAME
+    summary = (inspect.getmodule(node_class).__doc__ or '').strip().splitlines()[0]
+    print(f'usage: ros2 run vla_ros {name} [--ros-args -p NAME:=VALUE ... '
+          f'--params-file FILE -r FROM:=TO]\n\n{summary}\n')
+    table = NODE_TABLES.get(name)
+    if table:
+        print('parameters (config/vla.yaml; read-only ones are set at start):')
+        for param in table.values():
+            flags = ', read-only' if param.read_only else ''
+            print(f'  {param.name} = {param.default!r}{flags}\n      {param.description}')
+
+
 def run_node(node_class, args=None) -> int:
     """main() of a node executable: spin until Ctrl-C, SIGTERM or shutdown, then clean up.
 
@@ -225,6 +250,9 @@ def run_node(node_class, args=None) -> int:
     One executor thread: callbacks only hand over (and rclpy's MultiThreadedExecutor delays
     back-to-back messages, ros2/rclpy#1452).
     """
+    if wants_help(sys.argv if args is None else args):
+        print_help(node_class)
+        return 0
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     install_stop_signals()  # before the model loads: a Ctrl-C then stops it too
     node = None
