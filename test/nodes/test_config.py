@@ -57,3 +57,22 @@ def test_yaml_values_reach_the_nodes(stack):
     assert reliability == 'best_effort'
     # The override beat the YAML's '' (which would have needed the embedded model).
     assert camera.get_parameter('model').value != ''
+
+
+def test_every_parameter_answers_a_get_request_as_rqt_sends_it(stack):
+    """rqt_reconfigure asks for all of a node's parameters at once; rclpy answers nothing at
+    all when one of them is unset (the empty `labels` and `prompts` lists were)."""
+    from rclpy.node import Node
+    from rclpy.parameter_client import AsyncParameterClient
+
+    from vla_ros.fixtures.ros_graph import wait_until
+
+    probe = stack.add(Node('reconfigure_probe', context=stack.context))
+    stack.spin_in_background()
+    for node in stack.nodes[:-1]:
+        names = list(node.list_parameters([], 0).names)
+        client = AsyncParameterClient(probe, node.get_fully_qualified_name())
+        assert client.wait_for_services(timeout_sec=10)
+        future = client.get_parameters(names)
+        assert wait_until(future.done)
+        assert len(future.result().values) == len(names), node.get_name()

@@ -41,7 +41,11 @@ def declare(node, params: dict) -> dict:
             # An empty list has no type of its own: say it holds strings.
             value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY,
                                            descriptor_of(param)).value
-            value = () if value is None else value
+            if value is None:
+                # Not left unset: rclpy answers a GetParameters request that names an unset
+                # parameter with nothing at all, and rqt_reconfigure then shows an empty panel.
+                node.set_parameters([Parameter(name, Parameter.Type.STRING_ARRAY, [])])
+                value = ()
         else:
             default = list(param.default) if isinstance(param.default, tuple) else param.default
             value = node.declare_parameter(name, default, descriptor_of(param)).value
