@@ -61,7 +61,8 @@ def test_yaml_values_reach_the_nodes(stack):
 
 def test_every_parameter_answers_a_get_request_as_rqt_sends_it(stack):
     """rqt_reconfigure asks for all of a node's parameters at once; rclpy answers nothing at
-    all when one of them is unset (the empty `labels` and `prompts` lists were)."""
+    all when one of them is unset (the empty `labels` and `prompts` lists were).
+    """
     from rclpy.node import Node
     from rclpy.parameter_client import AsyncParameterClient
 
