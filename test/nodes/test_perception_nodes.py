@@ -3,6 +3,7 @@
 import json
 
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped, Vector3Stamped
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32MultiArray, String
 
+from vla_ros.core.diagnostics import RefusalWatch, WARN
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import from_mask_msg, to_image_msg
 from vla_ros.core.models import ModelCache, ModelLoadError
@@ -316,6 +318,16 @@ def test_targets_are_verified_by_a_clip(ros, tiny_clipseg_dir, tiny_clip_dir, mo
         assert targets[0].point.z == 0.0
         assert wait_until(lambda: masks) and from_mask_msg(masks[0]).any()
         assert node.diagnostic_values()['regions refused by verification'] >= 1
+        # Refusing every region for a while turns /diagnostics to WARN (here after one check).
+        node.refusals = RefusalWatch(window_s=60.0, min_checked=1)
+        reports = ros.collect(DiagnosticArray, '/diagnostics')
+        images = ros.publisher(Image, 'image', qos_profile_sensor_data)
+
+        def warned():
+            images.publish(msg)
+            return any(status.level == bytes([WARN]) and 'refused all' in status.message
+                       for report in reports for status in report.status)
+        assert wait_until(warned, 10, 0.2)
 
 
 def test_verification_needs_contrasts(ros, tiny_clipseg_dir, models):

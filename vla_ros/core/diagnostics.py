@@ -4,6 +4,7 @@ Plain data: a node turns a :class:`Report` into a diagnostic_msgs/DiagnosticStat
 use DiagnosticStatus' numbers.
 """
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from vla_ros.core.inference import WorkerStats
@@ -58,3 +59,28 @@ def inference_report(stats: WorkerStats, previous: WorkerStats | None, period_s:
         return Report(WARN, f'dropping {100.0 * dropped / received:.0f}% of the input to keep up',
                       values)
     return Report(OK, 'running', values)
+
+
+class RefusalWatch:
+    """Whether target verification refused every region it checked for a while: the target
+    is not in view, or `verification_contrasts` or the verification model do not fit it.
+    Either way an operator should look; a segmenter that finds masks but never a target is
+    not running well.
+    """
+
+    def __init__(self, window_s: float = 60.0, min_checked: int = 100):
+        self.window_s, self.min_checked = window_s, min_checked
+        self._counts = deque()  # (time, regions checked so far, regions refused so far)
+
+    def problem(self, now: float, checked: int, refused: int) -> str:
+        """'' or why to warn, from the verifier's running counts at `now` (seconds)."""
+        self._counts.append((now, checked, refused))
+        while now - self._counts[0][0] > self.window_s:
+            self._counts.popleft()
+        since, checked_before, refused_before = self._counts[0]
+        checked, refused = checked - checked_before, refused - refused_before
+        if checked >= self.min_checked and refused == checked:
+            return (f'target verification refused all {checked} regions checked in the last '
+                    f'{now - since:.0f} s: is the target out of view, or are '
+                    'verification_contrasts and verification_model right for it?')
+        return ''

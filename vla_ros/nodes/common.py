@@ -17,7 +17,7 @@ from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 import torch
 
 from vla_ros.core.config import node_table
-from vla_ros.core.diagnostics import inference_report
+from vla_ros.core.diagnostics import inference_report, OK, Report, WARN
 from vla_ros.core.inference import LatestWorker
 from vla_ros.core.models import ModelCache, ModelLoadError
 from vla_ros.nodes.parameters import check_change, declare
@@ -136,6 +136,9 @@ class ModelNode(Node):
         self._last_report = (stats, now)
         report.values['cpu_threads'] = self.threads_in_use
         report.values.update(self.diagnostic_values())
+        problem = self.diagnostic_problem(now)
+        if problem and report.level == OK:
+            report = Report(WARN, problem, report.values)
         publish_report(self.diagnostics_pub, self, 'inference', self.loaded.name, report)
 
     def _on_set_parameters(self, parameters):
@@ -155,6 +158,10 @@ class ModelNode(Node):
     def diagnostic_values(self) -> dict:
         """A subclass's own key/values for its /diagnostics status."""
         return {}
+
+    def diagnostic_problem(self, now: float) -> str:
+        """A subclass's own reason to WARN ('' for none); `now` on time.monotonic()."""
+        return ''
 
     # Worker -----------------------------------------------------------------------------
     def process(self, item):

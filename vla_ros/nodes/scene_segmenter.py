@@ -7,6 +7,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from vla_ros.core.config import verifier_config as verifier_config_of
+from vla_ros.core.diagnostics import RefusalWatch
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import to_image_msg, to_rgb
 from vla_ros.core.perception import Perception, PerceptionSettings
@@ -38,6 +39,7 @@ class SceneSegmenter(ModelNode):
             verifier = TargetVerifier(ClipEncoder(clip), verifier_config)
         self.perception = Perception(segmenter, PerceptionSettings.from_values(self.values),
                                      verifier)
+        self.refusals = RefusalWatch()
         self.mask_pub = self.create_publisher(Image, 'segmentation/mask', RELIABLE_LATEST,
                                               qos_overriding_options=OVERRIDABLE)
         self.overlay_pub = self.create_publisher(Image, 'segmentation/overlay', RELIABLE_LATEST)
@@ -91,6 +93,12 @@ class SceneSegmenter(ModelNode):
         if self.overlay_pub.get_subscription_count() > 0:  # drawn only for a viewer
             overlay = render_overlay(rgb, labels, sight.prompts, sight.target)
         return msg.header, mask, overlay, sight.target
+
+    def diagnostic_problem(self, now):
+        perception = self.perception
+        if perception.verifier is None:
+            return ''
+        return self.refusals.problem(now, perception.regions_checked, perception.regions_refused)
 
     def diagnostic_values(self):
         if self.perception.verifier is None:

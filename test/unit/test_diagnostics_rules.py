@@ -1,0 +1,19 @@
+"""core.diagnostics rules that need no ROS: when a node's health turns to WARN."""
+
+from vla_ros.core.diagnostics import RefusalWatch
+
+
+def test_refusing_every_region_for_a_while_is_a_problem():
+    watch = RefusalWatch(window_s=60.0, min_checked=100)
+    assert watch.problem(0.0, 0, 0) == ''
+    assert watch.problem(10.0, 60, 60) == ''  # too few checks to judge
+    assert 'refused all 120 regions' in watch.problem(20.0, 120, 120)
+    assert watch.problem(30.0, 200, 199) == ''  # one region passed in the window
+
+
+def test_the_window_forgets_old_acceptances():
+    watch = RefusalWatch(window_s=60.0, min_checked=100)
+    watch.problem(0.0, 100, 50)
+    for second in range(1, 62):
+        problem = watch.problem(float(second), 100 + 10 * second, 50 + 10 * second)
+    assert 'refused all 600 regions checked in the last 60 s' in problem
