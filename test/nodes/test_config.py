@@ -77,3 +77,21 @@ def test_every_parameter_answers_a_get_request_as_rqt_sends_it(stack):
         future = client.get_parameters(names)
         assert wait_until(future.done)
         assert len(future.result().values) == len(names), node.get_name()
+
+
+def test_readme_lists_the_topics_the_stack_creates(stack):
+    """README's `ros2 topic list` block is what the stack, as launched, really creates."""
+    import re
+
+    from vla_ros.fixtures.ros_graph import wait_until
+
+    readme = (CONFIG.parents[1] / 'README.md').read_text()
+    listed = set(re.search(r'```text\n(/camera/image_raw\n.*?)```', readme,
+                           re.DOTALL).group(1).split())
+    probe = stack.nodes[0]
+
+    def created():
+        return {name for name, _ in probe.get_topic_names_and_types()} - {
+            '/parameter_events', '/rosout'}
+    assert wait_until(lambda: created() >= listed, 10), listed - created()
+    assert created() == listed
