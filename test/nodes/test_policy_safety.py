@@ -17,7 +17,7 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 from test_action_policy import (  # noqa: I100 - the sibling test module's helpers
     collect_status,
@@ -399,3 +399,13 @@ def test_with_no_camera_at_all_the_robot_never_claims_it_searched(ros, tiny_clip
     time.sleep(3.0)  # three search timeouts, held still for stale input throughout
     assert data(statuses)[-1] == 'stopped: stale input', data(statuses)
     assert 'not found' not in data(statuses)
+
+
+def test_status_is_repeated_for_late_volatile_subscribers(ros, tiny_clip_dir, models):
+    """rqt_topic or `ros2 topic echo` (volatile) learn the status without waiting for a
+    change.
+    """
+    make_policy(ros, tiny_clip_dir, models)
+    time.sleep(0.5)
+    late = ros.collect(String, 'status', QoSProfile(depth=10))  # volatile, after the start
+    assert wait_until(lambda: late, 3) and late[0].data == 'idle'

@@ -113,7 +113,7 @@ def run_demo(args) -> int:
     from std_msgs.msg import Float32MultiArray, String
 
     from vla_ros.core import paths
-    from vla_ros.core.control import is_final
+    from vla_ros.core.control import is_final, record_change
     from vla_ros.core.models import ModelLoadError
     from vla_ros.fixtures.stand_ins import ensure_models
     from vla_ros.nodes.common import embedding_msg
@@ -167,7 +167,8 @@ def run_demo(args) -> int:
     probe = stack.add(Node('demo', context=stack.context))
     observer = Observer(probe, world, scene, oracle=mode == 'oracle')
     statuses = []
-    probe.create_subscription(String, 'status', lambda msg: statuses.append(msg.data), LATCHED)
+    probe.create_subscription(String, 'status', lambda msg: record_change(statuses, msg.data),
+                              LATCHED)
     commands = probe.create_publisher(String, 'command', 10)
     if mode == 'oracle':
         policy = next(node for node in stack.nodes if node.get_name() == 'action_policy')

@@ -23,6 +23,12 @@ FINAL_PREFIXES = ('found ', 'done: ', 'stopped: low confidence', 'stopped: inval
                   'stopped: zero embedding')
 
 
+def record_change(statuses: list, status: str) -> None:
+    """Append `status` to a record of changes (the policy also repeats it once a second)."""
+    if not statuses or statuses[-1] != status:
+        statuses.append(status)
+
+
 def is_final(status: str) -> bool:
     """Whether a status ends the current instruction (success or not)."""
     return status in FINAL_STATUSES or status.startswith(FINAL_PREFIXES)

@@ -319,6 +319,9 @@ class ActionPolicyNode(Node):
                                          'stopped: stale input')) else OK
         publish_report(self.diagnostics_pub, self, 'control', self.encoder.name,
                        Report(level, held, values))
+        # Also unchanged, once a second: a tool that subscribes later (rqt_topic, a volatile
+        # echo) sees it without waiting for the next change.
+        self.status_pub.publish(String(data=self.last_status))
 
     def publish_velocity(self, linear: float, angular: float):
         twist = Twist()

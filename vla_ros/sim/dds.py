@@ -22,7 +22,7 @@ import time
 
 import yaml
 
-from vla_ros.core.control import is_final
+from vla_ros.core.control import is_final, record_change
 from vla_ros.core.policy import TargetView
 from vla_ros.sim.episode import classify_outcome, EpisodeResult, failure_cause, spl, view_lies_on
 from vla_ros.sim.world import SimWorld
@@ -139,7 +139,8 @@ class DdsEpisodes:
             graph = Stack(None, node_names=(), progress=lambda line: None)
             probe = graph.add(Node('eval_probe', namespace='vla', context=graph.context))
             statuses, targets, extents, path = [], {}, {}, []
-            probe.create_subscription(String, 'status', lambda msg: statuses.append(msg.data),
+            probe.create_subscription(String, 'status',
+                                      lambda msg: record_change(statuses, msg.data),
                                       LATCHED)
 
             def keep(store, msg):
