@@ -7,6 +7,7 @@ from rclpy.parameter import Parameter
 import yaml
 
 from vla_ros.core.config import flatten
+from vla_ros.nodes.scene_segmenter import SceneSegmenter
 from vla_ros.nodes.stack import node_classes, ros_arguments, Stack
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'vla.yaml'
@@ -89,9 +90,34 @@ def test_readme_lists_the_topics_the_stack_creates(stack):
     listed = set(re.search(r'```text\n(/camera/image_raw\n.*?)```', readme,
                            re.DOTALL).group(1).split())
     probe = stack.nodes[0]
+    launched = [(node.get_name(), node.get_namespace()) for node in stack.nodes
+                if node.get_name() in {'camera_embedder', 'command_embedder', 'scene_segmenter',
+                                       'action_policy'} and node.get_namespace() == '/vla']
 
     def created():
-        return {name for name, _ in probe.get_topic_names_and_types()} - {
-            '/parameter_events', '/rosout'}
+        topics = set()
+        for name, namespace in launched:
+            for lookup in (probe.get_publisher_names_and_types_by_node,
+                           probe.get_subscriber_names_and_types_by_node):
+                topics |= {topic for topic, _ in lookup(name, namespace)}
+        return topics - {'/parameter_events', '/rosout'}
+    assert len(launched) == 4
     assert wait_until(lambda: created() >= listed, 10), listed - created()
     assert created() == listed
+
+
+def test_a_read_only_empty_list_answers_too(ros, tiny_clipseg_dir):
+    """verification_contrasts is read-only and empty when verify_targets is off."""
+    from rclpy.parameter_client import AsyncParameterClient
+
+    from vla_ros.fixtures.ros_graph import wait_until
+
+    node = ros.add(SceneSegmenter(context=ros.context, parameter_overrides=[
+        Parameter('model', value=str(tiny_clipseg_dir)),
+        Parameter('verify_targets', value=False)]))
+    assert node.get_parameter('verification_contrasts').value == []
+    names = list(node.list_parameters([], 0).names)
+    client = AsyncParameterClient(ros.probe, node.get_fully_qualified_name())
+    assert client.wait_for_services(timeout_sec=10)
+    future = client.get_parameters(names)
+    assert wait_until(future.done) and len(future.result().values) == len(names)

@@ -115,15 +115,3 @@ def test_stamps_from_the_future_are_refused():
     assert 'not a number' in stamp_problem(math.nan, 100.0, 0.5)
     assert '/clock' in stamp_problem(1.0, 0.0, 0.5)
 
-
-def test_time_held_for_missing_input_does_not_run_out_a_search():
-    """A robot held still for stale input cannot search: that time is not searched time."""
-    control = controller()
-    assert control.settings.servo.search_timeout_s == 20.0
-    control.follow(GO_TO, 'red ball', 0.0)
-    nothing = TargetView(x=0.0, y=0.0, confidence=0.0, area=0.0)  # a frame, no target in it
-    held = drive(control, 30.0, target=nothing, target_age=None)
-    assert {output.status for output in held} == {'stopped: stale input'}
-    searched = drive(control, 19.0, target=nothing, start=30.0)
-    assert searched[-1].status == 'searching red ball' and searched[-1].angular != 0.0
-    assert drive(control, 2.0, target=nothing, start=49.0)[-1].status == 'not found'

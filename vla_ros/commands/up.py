@@ -20,7 +20,9 @@ def run_up(args) -> int:
     import rclpy.exceptions
 
     from vla_ros.core.models import ModelLoadError
-    from vla_ros.nodes.common import hold_stop_signals
+    from vla_ros.nodes.common import hold_stop_signals, ignore_stop_signals, install_stop_signals
+
+    install_stop_signals()  # from the start: a stop while the models load cleans up too
 
     try:
         extra, rules = split_parameter_rules(args.ros_args)
@@ -40,6 +42,10 @@ def run_up(args) -> int:
     except (ModelLoadError, rclpy.exceptions.ParameterException, ValueError) as error:
         print(f'[up] cannot start: {error}', flush=True)
         return 1
+    except KeyboardInterrupt:  # stopped while starting: the Stack closed what it had started
+        print('[up] stopped while starting', flush=True)
+        ignore_stop_signals()
+        return 0
     print(f'[up] running in /{args.namespace.strip("/")}: camera {args.image_topic}, '
           f'cmd_vel {args.cmd_vel_topic}; Ctrl-C stops (and sends a zero Twist)', flush=True)
     try:
@@ -47,6 +53,7 @@ def run_up(args) -> int:
     finally:
         hold_stop_signals()  # a second Ctrl-C must not cut the cleanup short
         stack.close()
+        ignore_stop_signals()
     return 0
 
 

@@ -5,9 +5,7 @@ It owns the policy, the safety layer and the freshness rules, so the action_poli
 `vla-ros eval` and `vla-ros demo` decide the same way. Time is passed in (seconds on whatever
 clock the caller runs on); the caller says how old each input is, best on a clock that cannot
 jump. The policy's own time only moves forward, a control period or a few at a time: when
-`now` jumps back or far ahead, the jump is not counted, and the ControlOutput says so. Nor is
-time in which the robot is held for missing input: a search, a motion or a tracking hold
-must not run out while the robot cannot act on it.
+`now` jumps back or far ahead, the jump is not counted, and the ControlOutput says so.
 """
 
 from dataclasses import dataclass, field
@@ -77,7 +75,6 @@ class Controller:
         self._last_tick = None
         self._last_now = None  # the caller's clock at the last call
         self._policy_now = None  # the policy's clock: the caller's, jumps not counted
-        self._held_for_input = False  # the last tick sent zero for stale input or clock
 
     def _advance(self, now: float) -> float:
         """Move the policy's clock with `now`; return the part of the step not counted (< 0
@@ -88,7 +85,7 @@ class Controller:
             return 0.0
         elapsed, self._last_now = now - self._last_now, now
         counted = min(max(elapsed, 0.0), MAX_STEP_PERIODS / self.settings.control_rate_hz)
-        self._policy_now += 0.0 if self._held_for_input else counted
+        self._policy_now += counted
         return elapsed - counted
 
     @classmethod
@@ -141,7 +138,6 @@ class Controller:
                                      enabled=enabled, inputs_fresh=fresh,
                                      clock_running=clock_running, dt=dt)
         reason = command.stop_reason
-        self._held_for_input = reason in ('stale input', 'clock stopped')
         return ControlOutput(command.linear, command.angular,
                              f'stopped: {reason}' if reason else wanted.status, fresh_target,
                              reason, jump)

@@ -188,8 +188,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _raise_keyboard_interrupt(signum, frame):
-    hold_stop_signals()  # the next one comes during cleanup: note it, do not interrupt
+    hold_stop_signals()  # the next one comes during cleanup: take it, do not interrupt
     raise KeyboardInterrupt
+
+
+def _take_stop_signal(signum, frame):
+    """A stop signal while stopping: nothing to do, the stop is under way."""
 
 
 def install_stop_signals() -> None:
@@ -197,22 +201,32 @@ def install_stop_signals() -> None:
     too: a process started from a background job inherits it ignored, and Python then
     installs no KeyboardInterrupt handler (the node would never stop).
     """
-    if threading.current_thread() is threading.main_thread():
-        for stop_signal in STOP_SIGNALS:
-            signal.signal(stop_signal, _raise_keyboard_interrupt)
+    _set_stop_handlers(_raise_keyboard_interrupt)
 
 
 def hold_stop_signals() -> None:
-    """Stop signals are ignored from now on, for a process that is stopping. A Ctrl-C in a
-    terminal reaches a launched node twice (from the terminal, and forwarded by launch), and
-    launch may escalate to SIGTERM: neither may cut short the zero Twist, the worker's stop,
-    the node's destruction or the interpreter's exit (which restores default handlers for
-    Python ones, but keeps an ignored signal ignored). The cleanup is bounded; SIGKILL still
-    ends it.
+    """Stop signals are taken and dropped from now on, for a process that is stopping. A Ctrl-C
+    in a terminal reaches a launched node twice (from the terminal, and forwarded by launch),
+    and launch may escalate to SIGTERM: neither may cut short the zero Twist, the worker's
+    stop or the node's destruction. A Python handler, not SIG_IGN: one still pending when the
+    handlers change would otherwise end in "Signal ignored due to race condition". The
+    cleanup is bounded; SIGKILL still ends it.
     """
+    _set_stop_handlers(_take_stop_signal)
+
+
+def ignore_stop_signals() -> None:
+    """For the interpreter's exit, once the cleanup is done: it puts default handlers back in
+    place of Python ones (a SIGTERM would then kill it mid-exit) but keeps an ignored signal
+    ignored.
+    """
+    _set_stop_handlers(signal.SIG_IGN)
+
+
+def _set_stop_handlers(handler) -> None:
     if threading.current_thread() is threading.main_thread():
         for stop_signal in STOP_SIGNALS:
-            signal.signal(stop_signal, signal.SIG_IGN)
+            signal.signal(stop_signal, handler)
 
 
 def spin_until_stopped(executor, context=None) -> None:
@@ -280,4 +294,5 @@ def run_node(node_class, args=None) -> int:
             node.shutdown()
             node.destroy_node()
         rclpy.try_shutdown()
+        ignore_stop_signals()
     return 0

@@ -42,15 +42,27 @@ def declare(node, params: dict) -> dict:
             value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY,
                                            descriptor_of(param)).value
             if value is None:
-                # Not left unset: rclpy answers a GetParameters request that names an unset
-                # parameter with nothing at all, and rqt_reconfigure then shows an empty panel.
-                node.set_parameters([Parameter(name, Parameter.Type.STRING_ARRAY, [])])
+                _set_empty_string_array(node, name)
                 value = ()
         else:
             default = list(param.default) if isinstance(param.default, tuple) else param.default
             value = node.declare_parameter(name, default, descriptor_of(param)).value
         values[name] = param.check(value)
     return values
+
+
+def _set_empty_string_array(node, name: str) -> None:
+    """Give a declared, unset string array the value []. Left unset, rclpy answers a
+    GetParameters request that names it with nothing at all, and rqt_reconfigure shows an
+    empty panel. rclpy has no public call for it: a declared [] is taken for a byte array, and
+    set_parameters refuses a read-only parameter; so this sets it the way rclpy's own
+    declaration does (with the descriptor, which skips the read-only check).
+    """
+    result = node._set_parameters_atomically_common(
+        [Parameter(name, Parameter.Type.STRING_ARRAY, [])],
+        descriptors={name: node.describe_parameter(name)})
+    if not result.successful:
+        raise ConfigError(f'{name}: cannot be set to []: {result.reason}')
 
 
 def check_change(params: dict, parameter) -> tuple:
