@@ -70,16 +70,19 @@ class RefusalWatch:
 
     def __init__(self, window_s: float = 60.0, min_checked: int = 100):
         self.window_s, self.min_checked = window_s, min_checked
-        self._counts = deque()  # (time, regions checked so far, regions refused so far)
+        self._counts = deque()  # (time, and so far: regions checked, refused; targets found)
 
-    def problem(self, now: float, checked: int, refused: int) -> str:
-        """'' or why to warn, from the verifier's running counts at `now` (seconds)."""
-        self._counts.append((now, checked, refused))
+    def problem(self, now: float, checked: int, refused: int, found: int) -> str:
+        """'' or why to warn, from running counts at `now` (seconds): regions the verifier
+        was given and refused, and frames with a target (a tracked target is not asked again,
+        so those are the acceptances that count).
+        """
+        self._counts.append((now, checked, refused, found))
         while now - self._counts[0][0] > self.window_s:
             self._counts.popleft()
-        since, checked_before, refused_before = self._counts[0]
+        since, checked_before, refused_before, found_before = self._counts[0]
         checked, refused = checked - checked_before, refused - refused_before
-        if checked >= self.min_checked and refused == checked:
+        if checked >= self.min_checked and refused == checked and found == found_before:
             return (f'target verification refused all {checked} regions checked in the last '
                     f'{now - since:.0f} s: is the target out of view, or are '
                     'verification_contrasts and verification_model right for it?')

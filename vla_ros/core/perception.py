@@ -60,6 +60,7 @@ class Perception:
         self._looking_for = ()  # the prompts of the last frame (frame thread)
         self.previous = None  # the last frame's target, which find_target keeps following
         self.regions_checked = self.regions_refused = 0  # by the verifier
+        self.frames_with_target = 0
 
     def configure(self, settings: PerceptionSettings) -> None:
         """Take new settings into use from the next frame (the fovea is not changed live)."""
@@ -93,6 +94,7 @@ class Perception:
         probabilities = self.segmenter.probabilities(rgb, fovea)
         accept = None if self.verifier is None else lambda regions: self._verify(rgb, regions)
         self.previous = find_target(probabilities[0], threshold, self.previous, accept)
+        self.frames_with_target += self.previous.confidence > 0.0
         return Sight(prompts, probabilities, self.previous, threshold)
 
     def _verify(self, rgb, regions):

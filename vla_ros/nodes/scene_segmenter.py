@@ -98,7 +98,8 @@ class SceneSegmenter(ModelNode):
         perception = self.perception
         if perception.verifier is None:
             return ''
-        return self.refusals.problem(now, perception.regions_checked, perception.regions_refused)
+        return self.refusals.problem(now, perception.regions_checked, perception.regions_refused,
+                                     perception.frames_with_target)
 
     def diagnostic_values(self):
         if self.perception.verifier is None:
