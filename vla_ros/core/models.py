@@ -137,7 +137,7 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     from transformers import AutoProcessor
     from transformers.utils import logging as transformers_logging
 
-    if not sys.stderr.isatty():
+    if not getattr(sys.stderr, 'isatty', lambda: False)():
         # Progress bars belong on a terminal; in a node's log (ros2 launch) they are lines of
         # carriage returns.
         transformers_logging.disable_progress_bar()
