@@ -184,14 +184,18 @@ def test_bad_inputs_are_dropped_with_warnings_and_good_ones_still_flow(ros, tiny
 
 
 # command_embedder ----------------------------------------------------------------------
-def test_text_embedding_is_latched_for_late_subscribers(ros, tiny_clip_dir, models):
+def test_embedding_and_instruction_are_latched_for_late_subscribers(ros, tiny_clip_dir,
+                                                                    models):
     node = make_node(ros, CommandEmbedder, tiny_clip_dir, models)
     commands = ros.publisher(String, 'command')
     assert ros.wait_for_subscribers(commands)
-    commands.publish(String(data='go to the red ball'))
+    commands.publish(String(data='  go to the\x07 red ball '))
     assert wait_until(lambda: node.worker.stats().processed == 1)
-    late = ros.collect(Float32MultiArray, 'text_embedding', LATCHED)  # subscribes only now
+    # Both subscribe only now, as a node (re)started after the command would.
+    late = ros.collect(Float32MultiArray, 'text_embedding', LATCHED)
+    instructions = ros.collect(String, 'instruction', LATCHED)
     assert wait_until(lambda: len(late) == 1)
+    assert wait_until(lambda: data_of(instructions) == ['go to the red ball'])
     assert norm(late[0]) == pytest.approx(1.0, abs=1e-5)
     expected = ClipEncoder(node.loaded).encode_texts(['go to the red ball'])[0]
     assert np.allclose(late[0].data, expected, atol=1e-6)
@@ -344,16 +348,6 @@ def test_a_restarted_segmenter_picks_up_the_current_command(ros, tiny_clipseg_di
     instructions.publish(String(data='please go to the blue cube'))
     node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models, verify_targets=False)
     assert wait_until(lambda: node.perception.prompts() == ('blue cube',), 5)
-
-
-def test_the_command_embedder_latches_the_instruction(ros, tiny_clip_dir, models):
-    node = make_node(ros, CommandEmbedder, tiny_clip_dir, models)
-    commands = ros.publisher(String, 'command')
-    assert ros.wait_for_subscribers(commands)
-    commands.publish(String(data='  go to the\x07 red ball '))
-    assert wait_until(lambda: node.worker.stats().processed == 1)
-    late = ros.collect(String, 'instruction', LATCHED)  # a node (re)started after it
-    assert wait_until(lambda: data_of(late) == ['go to the red ball'])
 
 
 def test_nothing_is_segmented_before_a_command(ros, tiny_clipseg_dir, models):
