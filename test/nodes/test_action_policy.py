@@ -262,6 +262,7 @@ def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signals)
         statuses = ros.collect(String, '/status', LATCHED)
         embeddings = ros.probe.create_publisher(type(embedding_msg([], '')), '/text_embedding',
                                                 LATCHED)
+        instructions = ros.probe.create_publisher(String, '/instruction', LATCHED)
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / 'action_policy'), '--ros-args',
              '-p', f'model:={tiny_clip_dir}', '-p', 'device:=cpu',
@@ -273,6 +274,7 @@ def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signals)
         encoder = ClipEncoder(load_model('clip', str(tiny_clip_dir), 'cpu'))
         # Once it has started: an instruction from before its start does not move it.
         assert ros.wait_for_subscribers(embeddings, timeout=60)
+        instructions.publish(String(data='move forward'))
         embeddings.publish(embedding_msg(encoder.encode_texts(['move forward'])[0],
                                          encoder.name))
         assert wait_until(lambda: received and received[-1].linear.x > 0.05, 60), \

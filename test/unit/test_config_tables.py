@@ -46,7 +46,7 @@ def test_the_yaml_configures_what_the_core_defaults_are():
     ('max_linear_mps', 50.0, r'outside \[0.01, 5\]'),
     ('max_linear_mps', 'fast', 'expected float'),
     ('search_direction', 'up', 'not one of left, right'),
-    ('command_prefixes', [1, 2], 'list of strings'),
+    ('command_verbs', [1, 2], 'list of strings'),
     ('use_stamped', 1, 'expected bool'),
     ('max_turn', 1.0, 'unknown parameter'),
     ('intent.go_to.behaviour', 'fly', 'not one of'),

@@ -75,7 +75,7 @@ def test_arrival_is_final_and_holds_still():
 
 def test_final_statuses():
     assert is_final('not found') and is_final('done: turn_left') and is_final('found cup')
-    assert is_final('stopped: low confidence: best go_to 0.30 < 0.50')
+    assert is_final('not understood: go left')
     assert not is_final('stopped: stale input') and not is_final('approaching cup')
     assert not is_final('stopped: e-stop') and not is_final('idle')
 

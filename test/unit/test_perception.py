@@ -48,9 +48,9 @@ def test_a_new_prompt_forgets_the_last_target_and_tells_the_verifier(segmenter,
     # Threshold 0: the whole frame is one region, so the verifier is asked about it.
     perception = Perception(segmenter, PerceptionSettings(mask_threshold=0.0, fovea=None),
                             verifier)
-    perception.command('red ball')
+    perception.command('go to the red ball')
     perception.see(FRAME)
     assert verifier.prompt == 'red ball' and perception.regions_checked >= 1
-    perception.command('green cube')
+    perception.command('go to the green cube')
     perception.see(FRAME)
     assert verifier.prompt == 'green cube'

@@ -18,6 +18,7 @@ from vla_ros.core.policy import (
     ServoConfig,
     TargetView,
 )
+from vla_ros.core.text import parse_command
 
 PARAPHRASES = Path(__file__).parents[1] / 'data' / 'intent_paraphrases.yaml'
 
@@ -122,9 +123,12 @@ def test_servo_slows_down_as_the_target_grows_and_arrives():
     assert not servo(speck, CONFIG)[2]
 
 
-def policy_with(intent_index, now=0.0, phrase='red ball', config=CONFIG):
+COMMANDS = ('stop', 'turn left', 'go to the red ball', 'look for the red ball')
+
+
+def policy_with(intent_index, now=0.0, config=CONFIG):
     policy = ActionPolicy(toy_classifier(), config)
-    policy.set_instruction(one_hot(intent_index), phrase, now)
+    policy.set_instruction(one_hot(intent_index), parse_command(COMMANDS[intent_index]), now)
     return policy
 
 
@@ -239,16 +243,48 @@ def test_motion_runs_for_its_duration():
 def test_new_command_replaces_the_old_one_and_stop_or_empty_stops():
     policy = policy_with(1)
     assert policy.step(0.1, None).angular == 0.5
-    assert policy.set_instruction(one_hot(0), '', 0.2) == 'stop'
+    assert policy.set_instruction(one_hot(0), parse_command('stop'), 0.2) == 'stop'
     assert policy.step(0.3, None).linear == 0.0 and policy.step(0.3, None).angular == 0.0
-    policy.set_instruction(one_hot(1), '', 0.4)
-    assert policy.set_instruction(np.array([]), '', 0.5) == 'idle'
+    policy.set_instruction(one_hot(1), parse_command('turn left'), 0.4)
+    empty = policy.set_instruction(np.array([]), parse_command(''), 0.5)
+    assert empty == 'not understood: (empty command)'
     assert policy.step(0.6, None).angular == 0.0
 
 
 def test_low_confidence_does_nothing_and_says_why():
     policy = ActionPolicy(toy_classifier())
-    status = policy.set_instruction(one_hot(0) + one_hot(1), 'ball', 0.0)
-    assert status.startswith('stopped: low confidence')
+    status = policy.set_instruction(one_hot(0) + one_hot(1), parse_command('go left'), 0.0)
+    assert status == 'not understood: go left'
+    assert policy.state.refusal.startswith('low confidence')
     output = policy.step(1.0, TargetView(0.0, 0.0, 0.9, 0.1))
     assert (output.linear, output.angular) == (0.0, 0.0) and output.status == status
+
+
+@pytest.mark.parametrize(('command', 'intent_index', 'why'), [
+    ("don't turn left", 1, 'negated'),  # the embedding says turn_left: never do it
+    ('do not go to the red ball', 2, 'negated'),
+    ('do not go to the red ball', 0, 'negated'),  # stop with an object: refused, not stopped
+    ('never turn left', 0, 'negated'),  # ... and with a direction
+    ('turn right', 1, 'contradicts'),  # the embedding heard left
+    ('go there', 2, 'low confidence'),  # no thing: go_to is not among the choices
+    ('asdfghjkl', 2, 'no verb'),  # the grammar refuses before the embedding is asked
+    ('turn on the lights', 1, 'needs a direction'),
+])
+def test_commands_the_policy_must_not_act_on(command, intent_index, why):
+    policy = ActionPolicy(toy_classifier())
+    status = policy.set_instruction(one_hot(intent_index), parse_command(command), 0.0)
+    assert status == f'not understood: {command}' and why in policy.state.refusal
+    assert policy.step(0.5, TargetView(0.0, 0.0, 0.9, 0.1)).status == status
+    assert (policy.step(1.0, None).linear, policy.step(1.0, None).angular) == (0.0, 0.0)
+
+
+def test_a_negated_bare_motion_is_a_stop_whatever_the_embedding_says():
+    policy = ActionPolicy(toy_classifier())
+    assert policy.set_instruction(one_hot(1), parse_command("don't move"), 0.0) == 'stop'
+    assert policy.step(0.5, None).status == 'stopped: stop command'
+
+
+def test_a_long_refused_command_is_quoted_short():
+    status = ActionPolicy(toy_classifier()).set_instruction(
+        one_hot(2), parse_command('blah ' * 100), 0.0)
+    assert status.startswith('not understood: blah blah') and len(status) < 100

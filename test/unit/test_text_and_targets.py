@@ -1,4 +1,4 @@
-"""Pure core: command cleaning, object phrases, target extraction, mask images, overlays."""
+"""Pure core: command cleaning, target extraction, mask images, overlays."""
 
 import numpy as np
 import pytest
@@ -12,28 +12,7 @@ from vla_ros.core.segmentation import (
     NOT_VISIBLE,
     render_overlay,
 )
-from vla_ros.core.text import clean_command, MAX_COMMAND_CHARS, object_phrase
-
-
-@pytest.mark.parametrize(('command', 'phrase'), [
-    ('go to the red ball', 'red ball'),
-    ('Go to the RED ball!', 'red ball'),
-    ('please go over to the blue cube.', 'blue cube'),
-    ('could you find a green cylinder?', 'green cylinder'),
-    ('look for the yellow capsule', 'yellow capsule'),
-    ('approach that purple box', 'purple box'),
-    ('red ball', 'red ball'),
-    ('the ball', 'ball'),
-    ('go to', 'go to'),
-    ('', ''),
-])
-def test_object_phrase_rule(command, phrase):
-    assert object_phrase(command) == phrase
-
-
-def test_object_phrase_prefixes_are_configurable():
-    assert object_phrase('fetch the red ball', ['fetch']) == 'red ball'
-    assert object_phrase('fetch the red ball', []) == 'fetch the red ball'
+from vla_ros.core.text import clean_command, MAX_COMMAND_CHARS
 
 
 def test_clean_command_reports_what_it_changed():

@@ -1,6 +1,11 @@
 """`vla-ros eval`: seeded "go to the <colour> <shape>" episodes, scored and plotted.
 
     vla-ros eval --mode oracle --episodes 100 --seed 0 --output runs/eval-oracle
+    vla-ros eval --commands test/data/go_to_phrasings.yaml --episodes 100 --output runs/phrasings
+
+With --commands, each episode draws its command from a file instead (see load_commands); the
+summary then reports success per command and the false-accept rate of commands that must not
+move the robot.
 
 Writes DIR/summary.json (success_rate 0..1, spl, collisions, outcomes, timing, per-episode
 records) and DIR/episodes.png (top-down trajectories and outcome counts). Exits non-zero only
@@ -18,7 +23,76 @@ from vla_ros.core.config import DEVICES
 
 OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object': 'tab:purple',
                    'stopped short': 'tab:orange', 'not found': 'tab:gray',
-                   'timeout': 'tab:brown', 'intent': 'tab:pink'}
+                   'timeout': 'tab:brown', 'intent': 'tab:pink', 'refused': 'tab:green',
+                   'moved': 'tab:red', 'held': 'tab:olive'}
+COMMAND_KINDS = ('go_to', 'not_understood')
+
+
+def load_commands(path) -> list:
+    """[(kind, command)] from a YAML file {go_to: [templates], not_understood: [commands]}
+    or a text file (one per line, # comments): a line with {object} is a go_to template (the
+    scene's target replaces it), any other line a command that must not move the robot.
+    """
+    import yaml
+
+    text = Path(path).read_text(encoding='utf-8')
+    if Path(path).suffix in ('.yaml', '.yml'):
+        table = yaml.safe_load(text)
+        if not isinstance(table, dict) or not set(table) <= set(COMMAND_KINDS):
+            raise ValueError(f'{path}: a mapping with the keys {COMMAND_KINDS} is expected')
+        items = [(kind, command) for kind in COMMAND_KINDS for command in table.get(kind) or ()]
+    else:
+        lines = [line.strip() for line in text.splitlines()]
+        items = [('go_to' if '{object}' in line else 'not_understood', line)
+                 for line in lines if line and not line.startswith('#')]
+    for kind, command in items:
+        if not isinstance(command, str):
+            raise ValueError(f'{path}: {command!r} is not a string (quote it in YAML)')
+        if kind == 'go_to' and (command.count('{object}') != 1
+                                or command.replace('{object}', '').count('{')):
+            raise ValueError(f"{path}: the go_to template {command!r} needs one '{{object}}' "
+                             'and no other braces')
+    if not items:
+        raise ValueError(f'{path}: no commands in it')
+    return items
+
+
+def draw_commands(items, first_seed: int, count: int) -> list:
+    """One (kind, template) per episode: the list shuffled once by the first seed, then in
+    turn, so that 100 episodes over 110 commands use 100 different ones.
+    """
+    import random
+
+    order = list(items)
+    random.Random(first_seed).shuffle(order)
+    return [order[index % len(order)] for index in range(count)]
+
+
+def by_command(results) -> dict:
+    """Episodes and successes per command template, and the two kinds' rates."""
+    table = {}
+    for result in results:
+        entry = table.setdefault(result.template, {'kind': result.expected, 'episodes': 0,
+                                                   'successes': 0})
+        entry['episodes'] += 1
+        entry['successes'] += result.success
+    go_to = [result for result in results if result.expected == 'go_to']
+    refused = [result for result in results if result.expected == 'not_understood']
+    summary = {'by_command': table}
+    if go_to:
+        summary['go_to'] = {'episodes': len(go_to),
+                            'success_rate': sum(r.success for r in go_to) / len(go_to),
+                            'not_understood': sum(r.status.startswith('not understood')
+                                                  for r in go_to)}
+    if refused:
+        summary['not_understood'] = {
+            'episodes': len(refused),
+            'false_accept_rate': sum(r.moved for r in refused) / len(refused),
+            'said_not_understood_rate': sum(r.outcome == 'refused' for r in refused)
+            / len(refused),
+            'moved': [r.command for r in refused if r.moved],
+            'held': [f'{r.command} -> {r.status}' for r in refused if r.outcome == 'held']}
+    return summary
 
 
 def draw_scene(axes, scene, trajectory=None, title=''):
@@ -153,6 +227,14 @@ def run_eval(args) -> int:
     output = Path(args.output)
     params_file = args.params_file or paths.default_params_file()
     try:
+        drawn = None
+        if args.commands:
+            if args.mode != 'real':
+                raise ValueError('--commands measures language: it needs --mode real')
+            drawn = draw_commands(load_commands(args.commands), args.seed, args.episodes)
+            if args.transport == 'dds' and any(kind != 'go_to' for kind, _ in drawn):
+                raise ValueError('--commands with commands that must not move the robot: '
+                                 'lockstep transport only (it watches every velocity)')
         output.mkdir(parents=True, exist_ok=True)
         settings = StackSettings.from_params_file(params_file)
         if not args.verify:
@@ -176,13 +258,18 @@ def run_eval(args) -> int:
     progress = tqdm(range(args.seed, args.seed + args.episodes),
                     desc=f'eval {args.mode} {args.transport}', unit='episode')
     try:
-        for seed in progress:
+        for episode, seed in enumerate(progress):
             scene = generate_scene(seed)
             scenes.append(scene)
+            kind, template = drawn[episode] if drawn else ('go_to', scene.command)
+            command = template.replace('{object}', scene.target.name)
             if args.transport == 'dds':
-                results.append(pipeline.run(scene, max_time_s=args.max_time))
+                result = pipeline.run(scene, max_time_s=args.max_time, command=command)
             else:
-                results.append(run_episode(scene, pipeline, max_time_s=args.max_time))
+                result = run_episode(scene, pipeline, max_time_s=args.max_time,
+                                     command=command, expected=kind)
+            result.template = template
+            results.append(result)
             rate = sum(result.success for result in results) / len(results)
             progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
     except RuntimeError as error:  # a node process died or never became ready
@@ -197,6 +284,9 @@ def run_eval(args) -> int:
     summary['target_verification'] = args.mode == 'real' and settings.segmenter[
         'verify_targets']
     summary['fovea'] = args.mode == 'real' and settings.segmenter['fovea']
+    if drawn:
+        summary['commands_file'] = str(args.commands)
+        summary.update(by_command(results))
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
     title = (f'{args.mode} ({args.transport}): {summary["success_rate"]:.0%} success, '
              f'SPL {summary["spl"]:.2f}, {summary["collisions"]} collisions, '
@@ -205,12 +295,33 @@ def run_eval(args) -> int:
     print(f'[eval] {title}')
     print(f'[eval] outcomes: {summary["outcomes"]}')
     print(f'[eval] failure causes: {summary["failure_causes"]}')
+    if drawn:
+        report_commands(summary)
     if args.transport == 'dds':
         print(f'[eval] stale-input stops: {summary["stale_input_stops"]} '
               f'({summary["stale_input_stops_while_approaching"]} while approaching); longest '
               f'wait between targets {summary["target_gap_max_s"]:.2f} s')
     print(f'[eval] wrote {output / "summary.json"} and {output / "episodes.png"}')
     return 0
+
+
+def report_commands(summary) -> None:
+    if 'go_to' in summary:
+        go_to = summary['go_to']
+        print(f"[eval] go_to commands: {go_to['success_rate']:.0%} success in "
+              f"{go_to['episodes']} episodes, {go_to['not_understood']} not understood")
+    if 'not_understood' in summary:
+        refused = summary['not_understood']
+        print(f"[eval] commands that must not move it: {refused['false_accept_rate']:.1%} "
+              f"moved the robot, {refused['said_not_understood_rate']:.1%} said "
+              f"'not understood' ({refused['episodes']} episodes)")
+        for command in refused['moved']:
+            print(f'[eval]   moved on: {command!r}')
+    failed = [f"{template!r} ({entry['successes']}/{entry['episodes']})"
+              for template, entry in summary['by_command'].items()
+              if entry['successes'] < entry['episodes']]
+    if failed:
+        print(f'[eval] commands that failed: {", ".join(failed)}')
 
 
 def add_arguments(parser):
@@ -236,6 +347,11 @@ def add_arguments(parser):
                         'the installed config/vla.yaml)')
     parser.add_argument('--no-verify', dest='verify', action='store_false',
                         help="real mode: act on CLIPSeg's regions without the CLIP's check")
+    parser.add_argument('--commands', default=None, metavar='FILE',
+                        help="real mode: draw each episode's command from FILE instead of "
+                        '"go to the {object}": YAML {go_to: [templates with {object}], '
+                        'not_understood: [commands that must not move the robot]} or text, '
+                        'one per line; the summary reports success per command')
     parser.add_argument('--no-fovea', dest='fovea', action='store_false',
                         help='real mode: segment the whole frame only, without the 2x look '
                              'at its middle')

@@ -13,7 +13,6 @@ from vla_ros.core.images import DEFAULT_MAX_PIXELS
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits
 from vla_ros.core.segmentation import Fovea, MASK_ENCODINGS
-from vla_ros.core.text import DEFAULT_COMMAND_PREFIXES
 from vla_ros.core.verification import VerifierConfig
 
 DEVICES = ('auto', 'cpu', 'cuda')
@@ -94,15 +93,15 @@ IMAGE_INPUT = (
     Param('use_compressed', False, 'subscribe image/compressed (sensor_msgs/CompressedImage) '
           'instead of image', read_only=True),
 )
-COMMAND_PREFIXES = Param(
-    'command_prefixes', DEFAULT_COMMAND_PREFIXES, 'leading phrases stripped from a command to '
-    'get its object ("go to the red ball" -> "red ball")')
+COMMAND_VERBS = Param(
+    'command_verbs', (), 'verbs the command grammar accepts besides its own, taking a thing '
+    'as "find" does (e.g. fetch, inspect); see README, Commands')
 
 # scene_segmenter ----------------------------------------------------------------------------
 PERCEPTION = (
     Param('prompts', (), "fixed prompts; when set they are segmented instead of the command's "
           'object (the first one is the target)'),
-    COMMAND_PREFIXES,
+    COMMAND_VERBS,
     Param('mask_threshold', 0.5, 'probability a pixel needs to belong to the target',
           (0.0, 1.0)),
     Param('mask_encoding', 'mono8', 'mono8: label image (0 none, i+1 prompt i); 32FC1: '
@@ -208,7 +207,7 @@ CONTROL = (
           'nearest intent', (-1.0, 1.0), read_only=True),
     Param('intent_margin', 0.02, 'lead the nearest intent needs over the runner-up',
           (0.0, 2.0), read_only=True),
-    replace(COMMAND_PREFIXES, description='leading phrases stripped from a command to name '
+    replace(COMMAND_VERBS, description='leading phrases stripped from a command to name '
             'its object in status'),
     Param('intents', tuple(intent.name for intent in DEFAULT_INTENTS), 'intent names; each '
           'has intent.<name>.behaviour (stop|motion|go_to|look_for), .phrases, .linear_mps, '

@@ -14,10 +14,11 @@ import math
 from vla_ros.core import config
 from vla_ros.core.policy import ActionPolicy, IntentClassifier, ServoConfig, TargetView
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
+from vla_ros.core.text import parse_command
 
 # Statuses after which the robot stays still until the next command.
 FINAL_STATUSES = ('arrived', 'not found', 'stopped: stop command')
-FINAL_PREFIXES = ('found ', 'done: ', 'stopped: low confidence', 'stopped: invalid embedding',
+FINAL_PREFIXES = ('found ', 'done: ', 'not understood: ', 'stopped: invalid embedding',
                   'stopped: zero embedding')
 
 
@@ -41,6 +42,7 @@ class ControlSettings:
     require_camera_for_motion: bool = True
     min_intent_similarity: float = 0.5
     intent_margin: float = 0.02
+    command_verbs: tuple = ()  # verbs the command grammar adds to its own (core.text)
 
     @classmethod
     def from_values(cls, values: dict) -> 'ControlSettings':
@@ -48,7 +50,8 @@ class ControlSettings:
         return cls(servo=config.servo_config(values), limits=config.safety_limits(values),
                    **{name: values[name] for name in (
                        'control_rate_hz', 'input_timeout_s', 'require_camera_for_motion',
-                       'min_intent_similarity', 'intent_margin')})
+                       'min_intent_similarity', 'intent_margin')},
+                   command_verbs=tuple(values['command_verbs']))
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,18 @@ class Controller:
     def intent(self):
         return self.policy.state.intent
 
-    def instruct(self, embedding, object_phrase: str, now: float) -> str:
-        """A new instruction (its text embedding); returns the new status."""
+    def instruct(self, embedding, command: str, now: float) -> str:
+        """A new instruction: its cleaned text and that text's embedding; returns the new
+        status (the reason of a refusal is in `refusal`).
+        """
         self._advance(now)
-        return self.policy.set_instruction(embedding, object_phrase, self._policy_now)
+        parsed = parse_command(command, self.settings.command_verbs)
+        return self.policy.set_instruction(embedding, parsed, self._policy_now)
+
+    @property
+    def refusal(self) -> str:
+        """Why the last command was not understood ('' when it was)."""
+        return self.policy.state.refusal
 
     def follow(self, intent, object_phrase: str, now: float) -> str:
         """An intent given, not recognised (the evaluator's oracle)."""

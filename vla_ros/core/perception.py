@@ -13,13 +13,13 @@ import numpy as np
 
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import find_target, Fovea, Target
-from vla_ros.core.text import command_object, DEFAULT_COMMAND_PREFIXES
+from vla_ros.core.text import command_object
 
 
 @dataclass(frozen=True)
 class PerceptionSettings:
     prompts: tuple = ()  # fixed prompts instead of the command's object; the first is the target
-    command_prefixes: tuple = DEFAULT_COMMAND_PREFIXES
+    command_verbs: tuple = ()  # the grammar's extra verbs (core.text)
     mask_threshold: float = 0.5
     fovea: Fovea | None = field(default_factory=Fovea)
 
@@ -27,7 +27,7 @@ class PerceptionSettings:
     def from_values(cls, values: dict) -> 'PerceptionSettings':
         """From the scene_segmenter's checked parameter values (core.config)."""
         return cls(prompts=_kept(values['prompts']),
-                   command_prefixes=_kept(values['command_prefixes']),
+                   command_verbs=_kept(values['command_verbs']),
                    mask_threshold=values['mask_threshold'],
                    fovea=Fovea(top=values['fovea_top']) if values['fovea'] else None)
 
@@ -70,7 +70,7 @@ class Perception:
     def command(self, text: str) -> str:
         """Take a typed command; returns the object phrase it asks for ('' = nothing)."""
         with self._lock:
-            self._command_object = command_object(text, self.settings.command_prefixes)
+            self._command_object = command_object(text, self.settings.command_verbs)
             return self._command_object
 
     def prompts(self) -> tuple:

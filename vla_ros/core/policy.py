@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from vla_ros.core.text import ParsedCommand
+
 BEHAVIOURS = ('stop', 'motion', 'go_to', 'look_for')
 
 
@@ -98,7 +100,13 @@ class IntentClassifier:
         vector = np.asarray(embedding, np.float32)
         return np.array([float(np.max(block @ vector)) for block in self._blocks])
 
-    def classify(self, embedding) -> IntentMatch:
+    def classify(self, embedding, behaviours=None) -> IntentMatch:
+        """The nearest intent; with `behaviours`, the nearest among the intents whose
+        behaviour is one of them (what the command's grammar allows), the margin to the
+        runner-up among those. When the grammar allows one behaviour only ("drive to the
+        red ball" is a go_to), the similarity floor does not apply: the sentence has said
+        what it asks, the embedding only picks among that behaviour's intents.
+        """
         vector = np.asarray(embedding, np.float32)
         if vector.shape != (self.dim,):
             return IntentMatch(None, 0.0, 0.0, f'invalid embedding: {vector.size} values, '
@@ -109,11 +117,17 @@ class IntentClassifier:
         if norm < 1e-6:
             return IntentMatch(None, 0.0, 0.0, 'zero embedding')
         scores = self.scores(vector / norm)
-        order = np.argsort(scores)[::-1]
+        allowed = [index for index, intent in enumerate(self.intents)
+                   if behaviours is None or intent.behaviour in behaviours]
+        if not allowed:
+            return IntentMatch(None, 0.0, 0.0, 'low confidence: no intent of this policy fits '
+                               f"({', '.join(sorted(behaviours))})")
+        order = sorted(allowed, key=lambda index: scores[index], reverse=True)
         best = float(scores[order[0]])
-        margin = best - float(scores[order[1]]) if len(order) > 1 else best
+        margin = best - float(scores[order[1]]) if len(order) > 1 else math.inf  # no rival
         intent = self.intents[order[0]]
-        if best < self.min_similarity:
+        said = behaviours is not None and len(behaviours) == 1
+        if best < self.min_similarity and not said:
             return IntentMatch(None, best, margin,
                                f'low confidence: best {intent.name} {best:.2f} < '
                                f'{self.min_similarity:.2f}')
@@ -181,6 +195,7 @@ class PolicyState:
     tracking: bool = False
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
     reason: str = 'idle'
+    refusal: str = ''  # why the command was not understood ('' when it was)
 
 
 @dataclass(frozen=True)
@@ -190,6 +205,23 @@ class PolicyOutput:
     status: str
     needs_target: bool = False  # the watchdog must see a fresh target stream
     needs_camera: bool = False  # the watchdog must see a fresh camera stream
+
+
+DIRECTION_SIGNS = {'left': ('angular', 1), 'right': ('angular', -1), 'forward': ('linear', 1),
+                   'forwards': ('linear', 1), 'ahead': ('linear', 1), 'straight': ('linear', 1),
+                   'back': ('linear', -1), 'backward': ('linear', -1),
+                   'backwards': ('linear', -1)}
+
+
+def _contradicted(intent: Intent, directions) -> str:
+    """Why a motion intent contradicts every direction word of its command ('' if not)."""
+    if intent.behaviour != 'motion':
+        return ''
+    signs = [DIRECTION_SIGNS[word] for word in directions if word in DIRECTION_SIGNS]
+    velocity = {'linear': intent.linear_mps, 'angular': intent.angular_rps}
+    if not signs or any(velocity[axis] * sign > 0 for axis, sign in signs):
+        return ''
+    return f"{intent.name} contradicts '{' '.join(directions)}'"
 
 
 def turn_towards(x: float, config: ServoConfig) -> float:
@@ -225,17 +257,43 @@ class ActionPolicy:
     servo_config: ServoConfig = field(default_factory=ServoConfig)
     state: PolicyState = field(default_factory=PolicyState)
 
-    def set_instruction(self, embedding, object_phrase: str, now: float) -> str:
-        """A new command replaces the old one at once. Returns the new status."""
-        self.state = PolicyState(object_phrase=object_phrase, started_at=now)
-        if embedding is None or len(embedding) == 0:
-            self.state.reason = 'idle'
-            return self.state.reason
-        match = self.classifier.classify(embedding)
+    def set_instruction(self, embedding, command: ParsedCommand, now: float) -> str:
+        """A new command (its CLIP text embedding and what the grammar made of its text)
+        replaces the old one at once. Returns the new status.
+
+        The grammar refuses what is not a command of this robot and says which behaviours
+        its structure allows; the embedding picks the intent among those. A negated command
+        never does what it names: with a thing or a direction ("don't turn left") it is
+        refused, a negated bare motion ("do not move") is a stop. A motion whose direction
+        words all contradict the intent the embedding chose is refused too.
+        """
+        self.state = PolicyState(object_phrase=command.object_phrase, started_at=now)
+        if not command.text:
+            return self._refuse(command, 'empty command')
+        if command.problem:
+            return self._refuse(command, command.problem)
+        behaviours = command.behaviours or None
+        if command.negated:
+            if command.object_phrase or command.directions:
+                return self._refuse(command, 'negated: a command not to do something is not '
+                                    'done, nor anything else')
+            behaviours = frozenset({'stop'})  # "do not move": at most a stop
+        match = self.classifier.classify(embedding, behaviours)
         if match.intent is None:
+            if match.reason.startswith('low confidence'):
+                return self._refuse(command, match.reason)
             self.state.reason = f'stopped: {match.reason}'
             return self.state.reason
-        return self.follow(match.intent, object_phrase, now)
+        intent = match.intent
+        contradiction = _contradicted(intent, command.directions)
+        if contradiction:
+            return self._refuse(command, contradiction)
+        return self.follow(intent, command.object_phrase, now)
+
+    def _refuse(self, command: ParsedCommand, why: str) -> str:
+        self.state.reason = f'not understood: {command.quoted or "(empty command)"}'
+        self.state.refusal = why
+        return self.state.reason
 
     def follow(self, intent: Intent, object_phrase: str, now: float) -> str:
         """Take an intent as given (the evaluator's oracle mode skips recognition)."""

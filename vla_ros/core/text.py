@@ -1,18 +1,126 @@
-"""Commands as people type them: cleaning, and the object phrase a segmenter should look for."""
+"""Commands as people type them: cleaning, and a small English grammar that says what a
+command asks for, or that it is not a command this robot understands.
 
+The grammar knows the closed classes of English (articles, pronouns, prepositions,
+conjunctions, politeness, negation) and the verbs of a mobile robot; every other word is
+open vocabulary and may only appear inside a noun phrase. A command is understood when:
+  - it has a verb of the robot outside its noun phrases ("go", "find", "turn", "stop", ...),
+  - each verb is followed by what it can take: "turn" a direction ("turn on the lights" is not
+    understood), "go" a place or a direction ("go home", "move the box" are not), "find" a thing,
+  - every other word is a word of the grammar or inside a noun phrase: one introduced by an
+    article, after a preposition or a verb that takes a thing, or a clause of its own
+    ("the red ball, go there").
+The object phrase is the noun phrase the command is about: after "look/search ... for", else
+the first one a verb or preposition governs, else the first one. Whether "go to the red ball"
+is a go_to is not decided here: the policy asks the CLIP text embedding (core.policy); this
+only refuses what the embedding should never be asked about, and names the object.
+"""
+
+from dataclasses import dataclass
 import re
 import unicodedata
 
-# Verb phrases that precede the object in a navigation command, longest first so that
-# "go over to" wins over "go to". Configurable through the segmenter's `command_prefixes`.
-DEFAULT_COMMAND_PREFIXES = (
-    'please', 'can you', 'could you', 'go over to', 'go up to', 'go to', 'go towards',
-    'go toward', 'move to', 'move towards', 'drive to', 'drive towards', 'head to',
-    'head towards', 'navigate to', 'approach', 'find', 'look for', 'search for', 'locate',
-    'reach', 'get to', 'come to', 'pick up', 'face', 'turn to', 'turn towards',
-)
-ARTICLES = ('the', 'a', 'an', 'that', 'this')
 MAX_COMMAND_CHARS = 1000
+MAX_STATUS_CHARS = 80  # a refused command is quoted this long in the status
+
+
+def _forms(*bases) -> frozenset:
+    """A regular verb's forms: go -> go, goes, going, goed (harmless), ..."""
+    forms = set()
+    for base in bases:
+        stem = base[:-1] if base.endswith('e') and not base.endswith('ee') else base
+        forms.update({base, base + 's', base + 'es', stem + 'ing', stem + 'ed', base + 'd'})
+    return frozenset(forms)
+
+
+# Verbs by what may follow them (their complement), base forms plus irregular forms.
+GO_VERBS = _forms('go', 'goto', 'drive', 'move', 'head', 'navigate', 'travel', 'proceed', 'roll',
+                  'walk', 'come', 'get', 'return', 'steer', 'ride', 'advance', 'continue',
+                  'keep', 'step', 'back', 'reverse', 'pull', 'run', 'retreat', 'scoot') | {
+    'went', 'gone', 'drove', 'driven', 'came', 'got', 'gotten', 'kept', 'ran', 'rode'}
+SEEK_VERBS = _forms('find', 'locate', 'seek', 'search', 'look', 'spot', 'see', 'track', 'hunt',
+                    'face', 'scan') | {'found', 'sought', 'saw', 'seen'}
+REACH_VERBS = _forms('approach', 'reach', 'visit')
+TURN_VERBS = _forms('turn', 'rotate', 'spin', 'pivot', 'veer', 'swing') | {'spun', 'swung'}
+STOP_VERBS = _forms('stop', 'halt', 'freeze', 'wait', 'stay', 'hold', 'stand', 'cease', 'pause',
+                    'park', 'brake', 'remain', 'quit') | {'stopping', 'stopped', 'froze',
+                                                          'frozen', 'held', 'stood'}
+REFLEXIVE_VERBS = _forms('take', 'bring') | {'took', 'taken', 'brought'}  # "take yourself to"
+MAKE_VERBS = _forms('make') | {'made'}  # "make your way to", "make a left turn"
+WHERE = frozenset({'where'})  # "where is the red ball": asks to look for it
+
+DETERMINERS = frozenset({'the', 'a', 'an', 'that', 'this', 'these', 'those', 'some', 'any',
+                         'my', 'your', 'our', 'another'})
+PRONOUNS = frozenset({'i', 'you', 'me', 'we', 'us', 'it', 'them', 'yourself', 'myself',
+                      'one', 'ones', 'robot', 'bot'})
+PREPOSITIONS = frozenset({
+    'to', 'towards', 'toward', 'into', 'onto', 'on', 'at', 'by', 'near', 'nearer', 'next',
+    'close', 'closer', 'beside', 'behind', 'in', 'inside', 'under', 'over', 'up', 'down',
+    'around', 'round', 'past', 'through', 'across', 'along', 'between', 'above', 'below',
+    'front', 'for', 'from', 'with', 'off', 'away', 'out', 'about', 'of', 'till', 'until'})
+CONJUNCTIONS = frozenset({'and', 'or', 'but', 'then', 'so', 'if', 'when', 'whenever', 'while',
+                          'once', 'as', 'because', 'before', 'after'})
+DIRECTIONS = frozenset({'left', 'right', 'forward', 'forwards', 'backward', 'backwards', 'back',
+                        'ahead', 'straight', 'clockwise', 'counterclockwise', 'anticlockwise',
+                        'sideways', 'u', 'turn', 'turns', 'u-turn', 'uturn'})
+NEGATIONS = frozenset({'not', 'never', 'no', 'nope', 'nor'})
+FILLERS = frozenset({
+    # politeness, address, requests and hedges
+    'please', 'kindly', 'hey', 'hi', 'hello', 'ok', 'okay', 'alright', 'buddy', 'thanks',
+    'thank', 'would', 'could', 'can', 'will', 'shall', 'should', 'must', 'may', 'might',
+    'need', 'want', 'like', 'mind', 'try', 'trying', 'let', 'possible', 'ready', 'sure',
+    'how', 'about', 'job', 'task', 'emergency',
+    # be and do, and the adverbs of a command
+    'is', 'are', 'am', 'be', 'been', 'was', 'were', 'do', 'does', 'did', 'done', 'have', 'has',
+    'now', 'just', 'quickly', 'slowly', 'carefully', 'gently', 'immediately', 'directly',
+    'asap', 'soon', 'again', 'first', 'finally', 'also', 'too', 'really', 'very', 'fast',
+    'slow', 'bit', 'little', 'lot', 'way', 'all', 'more', 'still', 'put', 'ever', 'only',
+    'there', 'here', 'somewhere', 'anywhere', 'where', 'moving', 'right', 'exactly', 'safely',
+    'well', 'instead', 'degrees', 'while', 'yet', 'already', 'get', 'go'})
+STOP_PUNCTUATION = ',;.!?:'
+CLAUSE_WORDS = frozenset({'and', 'then', 'but', 'or', 'so'})
+
+CONTRACTIONS = {
+    "don't": ('do', 'not'), 'dont': ('do', 'not'), "won't": ('will', 'not'),
+    "can't": ('can', 'not'), 'cannot': ('can', 'not'), 'cant': ('can', 'not'),
+    "shan't": ('shall', 'not'), "ain't": ('is', 'not'), "let's": ('let', 'us'),
+    "i'm": ('i', 'am'), 'pls': ('please',), 'plz': ('please',), 'thx': ('thanks',),
+    'u': ('you',), 'ur': ('your',), 'goto': ('go', 'to'),
+}
+SHORT_IS = frozenset({'there', 'where', 'what', 'it', 'that', 'here', 'who', 'how', 'let'})
+SUFFIXES = (("n't", 'not'), ("'d", 'would'), ("'ll", 'will'), ("'re", 'are'), ("'ve", 'have'),
+            ("'m", 'am'))
+
+TOKENS = re.compile(r"(?P<word>[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+)*)"
+                    r"|(?P<stop>[,;.!?:]+|(?<!\S)[-–—]+(?!\S))"
+                    r"|(?P<quote>[\"'“”‘’()\[\]{}*_]+)"
+                    r"|(?P<symbol>\S)")
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    """What the grammar made of a cleaned command."""
+
+    text: str
+    object_phrase: str  # the thing the command is about ('' when none)
+    problem: str  # why it is not a command this robot understands ('' when it is)
+    negated: bool = False  # "don't ...", "never ...": outside the object phrase
+    directions: tuple = ()  # direction words outside the object phrase ("left", "back")
+    # The policy behaviours (core.policy.BEHAVIOURS) its structure allows: a thing to go to
+    # or look for, or none: stop and motion. Verbs of going ("go", "drive", "approach")
+    # make a thing a go_to, verbs of seeking alone ("find", "where is") a look_for.
+    behaviours: frozenset = frozenset()
+
+    @property
+    def understood(self) -> bool:
+        return bool(self.text) and not self.problem
+
+    @property
+    def quoted(self) -> str:
+        """The command as a status quotes it: cut to MAX_STATUS_CHARS."""
+        if len(self.text) <= MAX_STATUS_CHARS:
+            return self.text
+        return self.text[:MAX_STATUS_CHARS - 1].rstrip() + '…'
 
 
 def clean_command(text: str) -> tuple:
@@ -45,29 +153,210 @@ def clean_command(text: str) -> tuple:
     return cleaned, notes
 
 
-def object_phrase(command: str, prefixes=DEFAULT_COMMAND_PREFIXES) -> str:
-    """The thing a command refers to: "Go to the red ball!" -> "red ball".
+def _words(text: str):
+    """(kind, word) tokens: kind is word, stop (ends a clause) or symbol; quotes are skipped."""
+    tokens = []
+    for match in TOKENS.finditer(text.lower().replace('’', "'")):
+        kind, value = match.lastgroup, match.group()
+        if kind == 'quote':
+            continue
+        if kind != 'word':
+            tokens.append((kind, value))
+            continue
+        if value in CONTRACTIONS:
+            tokens.extend(('word', part) for part in CONTRACTIONS[value])
+            continue
+        for suffix, full in SUFFIXES:
+            if value.endswith(suffix) and len(value) > len(suffix):
+                stem = value[:-len(suffix)]
+                tokens.extend((('word', {'wo': 'will', 'ca': 'can'}.get(stem, stem)),
+                               ('word', full)))
+                break
+        else:
+            if value.endswith("'s") and value[:-2] in SHORT_IS:
+                tokens.extend((('word', value[:-2]), ('word', 'is')))
+            else:
+                tokens.append(('word', value))
+    return tokens
 
-    The rule: lower-case; drop trailing punctuation; repeatedly strip a leading prefix from
-    `prefixes` (whole words, longest first) and a leading article; what is left is the
-    phrase. A command with no known prefix is taken whole ("red ball" -> "red ball").
+
+def _is_latin(word: str) -> bool:
+    return all(char.isdigit() or 'LATIN' in unicodedata.name(char, '') or char in "'-"
+               for char in word)
+
+
+class _Grammar:
+    def __init__(self, extra_verbs=()):
+        self.extra_verbs = _forms(*(verb.strip().lower() for verb in extra_verbs
+                                    if verb.strip()))
+        self.verbs = {}
+        for kind, words in (('stop', STOP_VERBS), ('turn', TURN_VERBS), ('go', GO_VERBS),
+                            ('find', SEEK_VERBS | REACH_VERBS | self.extra_verbs),
+                            ('where', WHERE), ('reflexive', REFLEXIVE_VERBS),
+                            ('make', MAKE_VERBS)):
+            for word in words:
+                self.verbs.setdefault(word, kind)
+        self.known = (frozenset(self.verbs) | DETERMINERS | PRONOUNS | PREPOSITIONS
+                      | CONJUNCTIONS | DIRECTIONS | NEGATIONS | FILLERS)
+
+    def content(self, word: str) -> bool:
+        return word not in self.known
+
+    def parse(self, text: str) -> ParsedCommand:
+        tokens = _words(text)
+        if not text:
+            return ParsedCommand(text, '', 'empty command')
+        foreign = [char for char in text if unicodedata.category(char)[0] in 'LM'
+                   and not _is_latin(char)]
+        if foreign:
+            return ParsedCommand(text, '', f"not in English: {''.join(foreign)!r}")
+        symbols = [value for kind, value in tokens if kind == 'symbol']
+        if symbols:
+            return ParsedCommand(text, '', f"symbols are not words: {''.join(symbols)!r}")
+        clauses, current = [], []
+        for kind, value in tokens:
+            if kind == 'stop' or value in CLAUSE_WORDS:
+                if current:
+                    clauses.append(current)
+                current = []
+            else:
+                current.append(value)
+        if current:
+            clauses.append(current)
+        words = [word for clause in clauses for word in clause]
+        if not words:
+            return ParsedCommand(text, '', 'no words')
+        phrases, outside = [], []
+        for clause in clauses:
+            found, rest = self._noun_phrases(clause)
+            phrases.extend(found)
+            outside.append(rest)
+        problem = ''
+        verbs = [(word, index, clause) for clause in outside
+                 for index, word in enumerate(clause) if word in self.verbs]
+        unknown = [word for clause in outside for word in clause
+                   if word is not None and self.content(word)]
+        if unknown:
+            problem = f"unknown word{'s' if len(unknown) > 1 else ''}: {' '.join(unknown)}"
+        elif not verbs and not any(word in DIRECTIONS for clause in outside for word in clause):
+            problem = 'no verb: say what to do ("go to the red ball", "turn left", "stop")'
+        else:
+            for word, index, clause in verbs:
+                problem = self._complement_problem(word, clause[index + 1:])
+                if problem:
+                    break
+        rest = [word for clause in outside for word in clause if word is not None]
+        chosen = max(phrases, key=lambda phrase: phrase[0], default=(0, 0, ''))
+        return ParsedCommand(
+            text, '' if problem else chosen[2], problem,
+            negated=any(word in NEGATIONS for word in rest),
+            directions=tuple(word for word in rest
+                             if word in DIRECTIONS - {'turn', 'turns', 'u', 'u-turn', 'uturn'}),
+            behaviours=self._behaviours(bool(chosen[2]), rest))
+
+    def _behaviours(self, has_object: bool, words) -> frozenset:
+        if not has_object:
+            return frozenset({'stop', 'motion'})
+        going = any(self.verbs.get(word) in ('go', 'reflexive', 'make') or word in REACH_VERBS
+                    or word == 'way' for word in words)  # "find your way to"
+        asking = any(word == 'where' and following in ('is', 'are', 'did', 'does', 'was')
+                     for word, following in zip(words, words[1:]))
+        if going and not asking:
+            return frozenset({'go_to'})
+        if any(self.verbs.get(word) in ('find', 'where') for word in words):
+            return frozenset({'look_for'})
+        return frozenset({'go_to', 'look_for', 'stop'})
+
+    def _noun_phrases(self, clause):
+        """([(preference, -position, phrase)], the clause with its noun phrases as None).
+
+        A noun phrase is a run of open-vocabulary words (with "of" and words of the grammar
+        between an article and them: "the left red ball"), allowed after an article, a
+        preposition, a verb that takes a thing, "is" ("where is red ball"), or as a clause
+        of its own. Preference: after "for" behind look/search (3), governed (2), other (1).
+        """
+        has_verb = any(word in self.verbs for word in clause)
+        phrases, rest, index = [], list(clause), 0
+        while index < len(clause):
+            if not self.content(clause[index]):
+                index += 1
+                continue
+            start, position, has_determiner = index, index - 1, False
+            while position >= 0 and index - position <= 3 and clause[position] not in (
+                    PREPOSITIONS | NEGATIONS):
+                if clause[position] in DETERMINERS:
+                    start, has_determiner = position + 1, True
+                    break
+                position -= 1
+            end = index
+            while end < len(clause) and (self.content(clause[end]) or (
+                    clause[end] == 'of' and end + 1 < len(clause)
+                    and self.content(clause[end + 1]))):
+                end += 1
+            head = start - 1 if not has_determiner else start - 2
+            while head >= 0 and clause[head] in FILLERS - {'is', 'are', 'where'}:
+                head -= 1
+            governor = clause[head] if head >= 0 else ''
+            governed = (governor in PREPOSITIONS or governor in {'is', 'are', 'where'}
+                        or self.verbs.get(governor) in ('find', 'where'))
+            clause_initial = head < 0 and not has_verb
+            if has_determiner or governed or clause_initial or (head < 0 and has_determiner):
+                preference = 2 if governed else 1
+                if governor == 'for' and any(self.verbs.get(word) == 'find'
+                                             for word in clause[:head]):
+                    preference = 3
+                phrases.append((preference, -len(phrases),
+                                ' '.join(clause[start:end])))
+                for position in range(start, end):
+                    rest[position] = None
+            index = end
+        return phrases, rest
+
+    def _complement_problem(self, verb: str, following) -> str:
+        """Why what follows `verb` in its clause (noun phrases as None) does not fit it."""
+        kind = self.verbs[verb]
+        if kind == 'make':
+            if list(following[:2]) == ['your', 'way'] or (
+                    list(following[:1]) in (['a'], ['an'])
+                    and {'turn', 'u-turn', 'uturn'} & set(following[1:4])):
+                return ''
+            return f"'{verb}' what? (make your way to ..., make a left turn)"
+        following = [word for position, word in enumerate(following)
+                     if not (word in ('a', 'an') and following[position + 1:position + 2]
+                             in (['bit'], ['little'], ['lot']))]
+        following = [word for word in following
+                     if word is None or word not in FILLERS - {'get', 'go', 'right'}
+                     or word in ('there', 'here')]
+        after = following[0] if following else ''
+        if kind in ('stop', 'where'):
+            return ''
+        if kind == 'reflexive':
+            return '' if after in ('yourself', 'me', 'us') else \
+                f"'{verb}' only as in '{verb} yourself to the red ball'"
+        if after == '' or after in NEGATIONS:
+            return ''
+        if kind == 'turn':
+            if after in DIRECTIONS or after in ('to', 'towards', 'toward', 'around', 'round',
+                                                'a', 'by', 'and', 'until', 'till'):
+                return ''
+            return f"'{verb}' needs a direction (left, right, around, towards ...)"
+        if kind == 'go':
+            if after is not None and (after in PREPOSITIONS or after in DIRECTIONS
+                                      or after in self.verbs or after in ('there', 'here',
+                                                                          'yourself')):
+                return ''
+            return f"'{verb}' needs a place (to the red ball) or a direction"
+        return ''  # find: a thing, a pronoun, a preposition or a direction ("face left")
+
+
+def parse_command(text: str, extra_verbs=()) -> ParsedCommand:
+    """Parse a cleaned command (clean_command); `extra_verbs` take a thing like "find" does."""
+    return _Grammar(extra_verbs).parse(text)
+
+
+def command_object(command: str, extra_verbs=()) -> str:
+    """What a typed command asks the segmenter to find: its object phrase, or '' for a
+    command that is not understood or negated (the policy will not act on it).
     """
-    phrase = ' '.join(command.lower().split())
-    phrase = re.sub(r'[\s.!?,;:]+$', '', phrase)
-    ordered = sorted({p.strip().lower() for p in prefixes if p.strip()}, key=len, reverse=True)
-    changed = True
-    while changed and phrase:
-        changed = False
-        for prefix in (*ordered, *ARTICLES):
-            if phrase == prefix:
-                break
-            if phrase.startswith(prefix + ' '):
-                phrase = phrase[len(prefix) + 1:].lstrip(' ,')
-                changed = True
-                break
-    return phrase
-
-
-def command_object(command: str, prefixes=DEFAULT_COMMAND_PREFIXES) -> str:
-    """What a typed command asks the segmenter to find: cleaned, then its object phrase."""
-    return object_phrase(clean_command(command)[0], prefixes)
+    parsed = parse_command(clean_command(command)[0], extra_verbs)
+    return '' if parsed.negated else parsed.object_phrase

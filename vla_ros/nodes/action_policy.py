@@ -31,7 +31,7 @@ from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.core.policy import TargetView
 from vla_ros.core.safety import EstopSources
-from vla_ros.core.text import command_object
+from vla_ros.core.text import clean_command
 from vla_ros.nodes.common import (
     DIAGNOSTICS_PERIOD_S,
     embedding_model_name,
@@ -44,6 +44,7 @@ from vla_ros.nodes.qos import LATCHED, RELIABLE_LATEST
 
 # An e-stop must engage from a publisher of any QoS: one subscription per kind of publisher it
 # could match (latched state, reliable stream, best-effort stream); each press is idempotent.
+TEXT_WAIT_S = 0.5  # an embedding waits this long for its command's text (steady clock)
 ESTOP_QOS = (LATCHED, QoSProfile(depth=10),
              QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
 
@@ -88,8 +89,10 @@ class ActionPolicyNode(Node):
 
         self.estop = EstopSources()
         self.enabled = True
-        self.object_phrase = ''
-        self.pending_embedding = None
+        # The command embedder publishes a command's text (instruction), then its embedding:
+        # an embedding waits for its text up to TEXT_WAIT_S, then goes with the latest text.
+        self.instruction_text, self.texts_received, self.texts_used = '', 0, 0
+        self.pending_embedding, self.pending_since = None, 0.0
         self.last_camera_time = None  # arrival times are on the steady clock
         self.targets = {}  # stamp -> [PointStamped, Vector3Stamped, arrival time]
         self.last_status = None
@@ -165,10 +168,13 @@ class ActionPolicyNode(Node):
                 'holding still: the latched instruction was given before this node started; '
                 'send a new command (or set resume_instruction true to follow it)')
             return
-        self.pending_embedding = list(msg.data)
+        self.pending_embedding, self.pending_since = list(msg.data), self.now()
 
-    def on_instruction(self, msg):
-        self.object_phrase = command_object(msg.data, self.values['command_prefixes'])
+    def on_instruction(self, msg, info):
+        if info['source_timestamp'] < self.started_ns and not self.values['resume_instruction']:
+            return  # its embedding is not followed either (on_text_embedding)
+        self.instruction_text = clean_command(msg.data)[0]
+        self.texts_received += 1
 
     def on_camera_alive(self, msg):
         self.last_camera_time = self.now()
@@ -271,11 +277,16 @@ class ActionPolicyNode(Node):
 
     def on_control(self):
         now, policy_now = self.now(), self.policy_clock.now().nanoseconds * 1e-9
-        if self.pending_embedding is not None:
-            status = self.controller.instruct(self.pending_embedding, self.object_phrase,
+        if self.pending_embedding is not None and (
+                self.texts_received > self.texts_used or now - self.pending_since > TEXT_WAIT_S):
+            status = self.controller.instruct(self.pending_embedding, self.instruction_text,
                                               policy_now)
-            self.pending_embedding = None
-            if status.startswith(('stopped: invalid', 'stopped: zero')):
+            self.pending_embedding, self.texts_used = None, self.texts_received
+            if status.startswith('not understood'):
+                self.get_logger().warning(
+                    f'{status} ({self.controller.refusal}); holding still',
+                    throttle_duration_sec=THROTTLE_S)
+            elif status.startswith(('stopped: invalid', 'stopped: zero')):
                 self.get_logger().warning(f'instruction refused, holding still: {status}',
                                           throttle_duration_sec=THROTTLE_S)
             else:

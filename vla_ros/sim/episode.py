@@ -57,7 +57,7 @@ class StackSettings:
 
     def object_of(self, command: str) -> str:
         """The object a command names, as the action_policy puts it in its status."""
-        return command_object(command, self.policy['command_prefixes'])
+        return command_object(command, self.policy['command_verbs'])
 
     def go_to_intent(self):
         return next(intent for intent in self.intents if intent.behaviour == 'go_to')
@@ -83,6 +83,9 @@ class EpisodeResult:
     transport: str = 'lockstep'
     statuses: list = field(default_factory=list)  # each change of status, in order
     target_gap_max_s: float = 0.0  # dds: longest wait between targets after the first
+    expected: str = 'go_to'  # go_to, or not_understood: a command that must not move it
+    moved: bool = False  # any non-zero velocity was commanded
+    template: str = ''  # the command as drawn from a --commands file ({object} unfilled)
     trajectory: list = field(default_factory=list, repr=False)
     frames: list = field(default_factory=list, repr=False)
 
@@ -116,7 +119,7 @@ class OracleMode:
 
     def perception(self, world: SimWorld, scene: Scene) -> Perception:
         return Perception(GroundTruthSegmenter(world, scene), PerceptionSettings(
-            command_prefixes=self.settings.perception.command_prefixes, fovea=None))
+            command_verbs=self.settings.perception.command_verbs, fovea=None))
 
     def controller(self) -> Controller:
         return Controller(None, self.settings.control)
@@ -158,7 +161,7 @@ class RealMode:
         text, _ = clean_command(command)
         embedding = self.encoder.encode_texts([text])[0] if text else []
         perception.command(command)  # what the scene_segmenter does with it
-        return controller.instruct(embedding, self.settings.object_of(command), now)
+        return controller.instruct(embedding, text, now)
 
 
 def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):
@@ -176,7 +179,7 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
         return 'stopped short', final
     if status == 'not found':
         return 'not found', final
-    if status.startswith('stopped') or status.startswith('done'):
+    if status.startswith(('stopped', 'done', 'not understood')):
         return 'intent', final
     return ('timeout' if timed_out else 'stopped short'), final
 
@@ -215,9 +218,21 @@ def view_lies_on(world: SimWorld, scene: Scene, view: TargetView | None) -> str:
     return 'target' if on == scene.target_index + 1 else 'other'
 
 
+def refusal_outcome(status: str, moved: bool) -> str:
+    """A command that must not move the robot: 'refused' (it said so), 'moved' (a false
+    accept) or 'held' (still, but it said something else, e.g. a stop).
+    """
+    if moved:
+        return 'moved'
+    return 'refused' if status.startswith('not understood') else 'held'
+
+
 def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 160,
-                height: int = 120, record_every: int = 0, command: str = None) -> EpisodeResult:
-    """Drive one episode; `record_every` > 0 keeps every n-th camera frame (for GIFs)."""
+                height: int = 120, record_every: int = 0, command: str = None,
+                expected: str = 'go_to') -> EpisodeResult:
+    """Drive one episode; `record_every` > 0 keeps every n-th camera frame (for GIFs).
+    `expected` not_understood scores a command that must not move the robot.
+    """
     settings = pipeline.settings
     command = scene.command if command is None else command
     world = SimWorld(scene, width, height)
@@ -232,7 +247,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         statuses = [status]
         trajectory, frames, latencies = [(start.x, start.y)], [], []
         view = target_time = camera_time = last_perceived = None
-        next_frame, frame_count, path, timed_out = 0.0, 0, 0.0, True
+        next_frame, frame_count, path, timed_out, moved = 0.0, 0, 0.0, True, False
         while world.time < max_time_s:
             now = world.time
             if now + 1e-9 >= next_frame:
@@ -253,6 +268,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
             output = controller.tick(now, view, None if target_time is None
                                      else now - target_time, now - camera_time)
             status = output.status
+            moved = moved or output.linear != 0.0 or output.angular != 0.0
             if status != statuses[-1]:
                 statuses.append(status)
             world.step(output.linear, output.angular, control_dt)
@@ -264,13 +280,17 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 break
         outcome, final = classify_outcome(world, scene, status, timed_out)
         cause = failure_cause(outcome, view_lies_on(world, scene, view))
+        if expected == 'not_understood':
+            outcome = refusal_outcome(status, moved)
+            cause = '' if outcome == 'refused' else 'language'
         return EpisodeResult(
             seed=scene.seed, command=command, mode=pipeline.mode, outcome=outcome,
-            success=outcome == 'success', spl=spl(outcome, start_distance, path),
+            success=outcome in ('success', 'refused'), spl=spl(outcome, start_distance, path),
             time_s=world.time, path_length_m=path, start_distance_m=start_distance,
             final_distance_m=final, collided_with=world.collided_with or '', status=status,
             perception_ms_p50=1e3 * float(np.median(latencies)) if latencies else 0.0,
-            cause=cause, statuses=statuses, trajectory=trajectory, frames=frames)
+            cause=cause, statuses=statuses, trajectory=trajectory, frames=frames,
+            expected=expected, moved=moved)
     finally:
         world.close()
 

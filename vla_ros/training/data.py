@@ -142,15 +142,30 @@ def intent_phrasings(rng: random.Random, excluded=frozenset()):
 
 
 HELD_OUT_PARAPHRASES = paths.SOURCE_ROOT / 'test' / 'data' / 'intent_paraphrases.yaml'
+# The language lists `vla-ros eval --commands` measures with: never generated either.
+HELD_OUT_COMMANDS = (paths.SOURCE_ROOT / 'test' / 'data' / 'go_to_phrasings.yaml',
+                     paths.SOURCE_ROOT / 'test' / 'data' / 'refused_commands.yaml')
 
 
 def excluded_phrases(path: str):
+    """The held-out paraphrases at `path`, and the held-out command lists with {object}
+    filled in every way the generator could fill it.
+    """
     import yaml
 
-    if not path or not Path(path).is_file():
-        return frozenset()
-    table = yaml.safe_load(Path(path).read_text())
-    return frozenset(phrase for phrases in table.values() for phrase in phrases)
+    excluded = set()
+    if path and Path(path).is_file():
+        table = yaml.safe_load(Path(path).read_text())
+        excluded.update(phrase for phrases in table.values() for phrase in phrases)
+    names = [f'{colour} {shape}' for colour in COLOURS for shape in (*SHAPES, *_OBJECT_WORDS)]
+    names += list(_OBJECT_WORDS)
+    for held_out in HELD_OUT_COMMANDS:
+        if held_out.is_file():
+            for commands in yaml.safe_load(held_out.read_text()).values():
+                for command in commands:
+                    excluded.update(str(command).lower().replace('{object}', name)
+                                    for name in names)
+    return frozenset(excluded)
 
 
 def phrasing_batch(tokenizer, groups: int, excluded, device):
