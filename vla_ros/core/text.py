@@ -17,6 +17,7 @@ only refuses what the embedding should never be asked about, and names the objec
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 import re
 import unicodedata
 
@@ -349,9 +350,14 @@ class _Grammar:
         return ''  # find: a thing, a pronoun, a preposition or a direction ("face left")
 
 
+@lru_cache(maxsize=8)
+def _grammar(extra_verbs: tuple) -> _Grammar:
+    return _Grammar(extra_verbs)
+
+
 def parse_command(text: str, extra_verbs=()) -> ParsedCommand:
     """Parse a cleaned command (clean_command); `extra_verbs` take a thing like "find" does."""
-    return _Grammar(extra_verbs).parse(text)
+    return _grammar(tuple(extra_verbs)).parse(text)
 
 
 def command_object(command: str, extra_verbs=()) -> str:

@@ -93,6 +93,7 @@ class ActionPolicyNode(Node):
         # an embedding waits for its text up to TEXT_WAIT_S, then goes with the latest text.
         self.instruction_text, self.texts_received, self.texts_used = '', 0, 0
         self.pending_embedding, self.pending_since = None, 0.0
+        self.last_refused = ''
         self.last_camera_time = None  # arrival times are on the steady clock
         self.targets = {}  # stamp -> [PointStamped, Vector3Stamped, arrival time]
         self.last_status = None
@@ -282,15 +283,17 @@ class ActionPolicyNode(Node):
             status = self.controller.instruct(self.pending_embedding, self.instruction_text,
                                               policy_now)
             self.pending_embedding, self.texts_used = None, self.texts_received
-            if status.startswith('not understood'):
-                self.get_logger().warning(
-                    f'{status} ({self.controller.refusal}); holding still',
-                    throttle_duration_sec=THROTTLE_S)
+            refused = status.startswith('not understood')
+            if refused:
+                if status != self.last_refused:  # one line a command, not one a repeat
+                    self.get_logger().warning(
+                        f'{status} ({self.controller.refusal}); holding still')
             elif status.startswith(('stopped: invalid', 'stopped: zero')):
                 self.get_logger().warning(f'instruction refused, holding still: {status}',
                                           throttle_duration_sec=THROTTLE_S)
             else:
                 self.get_logger().info(f'instruction: {status}')
+            self.last_refused = status if refused else ''
         target, target_time = self.latest_target()
         output = self.controller.tick(
             policy_now, target, None if target_time is None else now - target_time,
