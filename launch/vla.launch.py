@@ -8,7 +8,7 @@ launch_ros keys those by the node's full name, which rcl ranks above the file's 
 
 import os
 
-from ament_index_python.packages import get_package_share_directory
+from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
@@ -44,7 +44,25 @@ def launch_nodes(context):
             parameters=[value('params_file'), overrides], remappings=remappings,
             arguments=['--ros-args', '--log-level', value('log_level')],
             output='screen', emulate_tty=True))
+    wanted = value('diagnostics_aggregator')
+    if wanted == 'true' or (wanted == 'auto' and installed('diagnostic_aggregator')):
+        # Groups the stack's /diagnostics on /diagnostics_agg for rqt_robot_monitor.
+        share = get_package_share_directory('vla_ros')
+        nodes.append(Node(
+            package='diagnostic_aggregator', executable='aggregator_node',
+            name='diagnostics_aggregator', namespace=value('namespace'),
+            parameters=[os.path.join(share, 'config', 'diagnostics.yaml'),
+                        {'use_sim_time': shared['use_sim_time']}],
+            output='screen'))
     return nodes
+
+
+def installed(package: str) -> bool:
+    try:
+        get_package_share_directory(package)
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def generate_launch_description():
@@ -76,6 +94,11 @@ def generate_launch_description():
                               description='log level of the four nodes'),
         DeclareLaunchArgument('rviz', default_value='false', choices=['true', 'false'],
                               description='start rviz2 with config/vla.rviz'),
+        DeclareLaunchArgument('diagnostics_aggregator', default_value='auto',
+                              choices=['auto', 'true', 'false'],
+                              description='start diagnostic_aggregator with '
+                                          'config/diagnostics.yaml (/diagnostics_agg, for '
+                                          'rqt_robot_monitor); auto = when it is installed'),
     ]
     rviz = Node(package='rviz2', executable='rviz2', name='vla_rviz',
                 arguments=['-d', os.path.join(share, 'config', 'vla.rviz')],

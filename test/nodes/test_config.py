@@ -121,3 +121,34 @@ def test_a_read_only_empty_list_answers_too(ros, tiny_clipseg_dir):
     assert client.wait_for_services(timeout_sec=10)
     future = client.get_parameters(names)
     assert wait_until(future.done) and len(future.result().values) == len(names)
+
+
+def test_diagnostics_analyzers_group_every_status_of_the_stack(stack):
+    """config/diagnostics.yaml (diagnostic_aggregator, started by vla.launch.py): each status
+    the four nodes publish, as launched in /vla, falls to exactly one analyzer (GenericAnalyzer
+    `contains`: a substring of the status name).
+    """
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.node import Node
+
+    from vla_ros.fixtures.ros_graph import wait_until
+
+    document = yaml.safe_load((CONFIG.parent / 'diagnostics.yaml').read_text())
+    (key, section), = document.items()
+    assert key == '/**/diagnostics_aggregator'  # the launch file's node name, any namespace
+    analyzers = {name: value for name, value in section['ros__parameters'].items()
+                 if isinstance(value, dict)}
+    assert all(value['type'] == 'diagnostic_aggregator/GenericAnalyzer'
+               for value in analyzers.values())
+    probe = stack.add(Node('diagnostics_probe', context=stack.context))
+    names = set()
+    probe.create_subscription(DiagnosticArray, '/diagnostics', lambda array: names.update(
+        status.name for status in array.status), 10)
+    stack.spin_in_background()
+    assert wait_until(lambda: {name.split(':')[0] for name in names} >= {
+        '/vla/camera_embedder', '/vla/command_embedder', '/vla/scene_segmenter',
+        '/vla/action_policy'}, 10), names
+    for name in names:
+        matched = [analyzer for analyzer, value in analyzers.items()
+                   if any(part in name for part in value['contains'])]
+        assert len(matched) == 1, (name, matched)

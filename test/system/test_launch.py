@@ -76,6 +76,20 @@ class TestStackOutputs(unittest.TestCase):
         # clip_model (a launch argument) beat the YAML's model, or the label would differ.
         stack_checks.check_outputs(received, clip_name)
 
+    def test_diagnostics_are_aggregated_when_the_aggregator_is_installed(self):
+        from ament_index_python.packages import PackageNotFoundError
+        from diagnostic_msgs.msg import DiagnosticArray
+        try:
+            get_package_share_directory('diagnostic_aggregator')
+        except PackageNotFoundError:
+            self.skipTest('diagnostic_aggregator is not installed')
+        names = set()
+        self.node.create_subscription(DiagnosticArray, '/diagnostics_agg', lambda array: (
+            names.update(status.name for status in array.status)), 10)
+        wanted = {f'/vla_ros/{node}' for node in (
+            'camera_embedder', 'command_embedder', 'scene_segmenter', 'action_policy')}
+        self.assertTrue(self.spin_until(lambda: wanted <= names, 30.0, 0.1), names)
+
 
 @launch_testing.post_shutdown_test()
 class TestShutdown(unittest.TestCase):

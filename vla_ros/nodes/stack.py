@@ -118,6 +118,9 @@ class Stack:
         return node
 
     def spin_in_background(self):
+        """Spin on a thread (once: a second call leaves the running thread alone)."""
+        if getattr(self, '_spinner', None) is not None and self._spinner.is_alive():
+            return
         self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
         self._spinner.start()
 
