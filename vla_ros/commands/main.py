@@ -12,6 +12,8 @@ COMMANDS = (
      'the closed loop in the simulator: a sentence in, the robot drives'),
     ('eval', 'run_eval',
      'run seeded "go to the <colour> <shape>" episodes in the simulator'),
+    ('replay', 'run_replay',
+     'run the perception pipeline and the policy on the camera frames of a rosbag2'),
     ('dataset', 'run_dataset',
      'render seeded training views of simulator scenes (for the models)'),
     ('train', 'run_train',

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from vla_ros.core.policy import TargetView
-from vla_ros.core.segmentation import find_target, Fovea, Target
+from vla_ros.core.segmentation import find_target, Fovea, mask_image, resize_mask, Target
 from vla_ros.core.text import command_object
 
 
@@ -46,6 +46,11 @@ class Sight:
     probabilities: np.ndarray
     target: Target
     threshold: float  # the mask threshold the target was found with
+
+    def labels(self, height: int, width: int) -> np.ndarray:
+        """The mono8 label image (0 none, i + 1 prompt i) at a frame's size."""
+        return resize_mask(mask_image(self.probabilities, self.threshold, 'mono8'), height,
+                           width)
 
 
 class Perception:

@@ -85,8 +85,7 @@ class SceneSegmenter(ModelNode):
             return None
         threshold = sight.threshold  # the frame's own, even if a live change came since
         height, width = rgb.shape[:2]
-        labels = resize_mask(mask_image(sight.probabilities, threshold, 'mono8'), height,
-                             width)
+        labels = sight.labels(height, width)
         mask = labels if encoding == 'mono8' else resize_mask(
             mask_image(sight.probabilities, threshold, encoding), height, width)
         overlay = None
