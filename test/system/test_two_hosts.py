@@ -9,6 +9,7 @@ a command typed on one host moves the robot on the other; killing the workstatio
 adds. Needs root (network namespaces); skipped otherwise.
 """
 
+import json
 import os
 from pathlib import Path
 import random
@@ -17,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import json
 import time
 
 import pytest
