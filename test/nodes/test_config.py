@@ -30,7 +30,8 @@ def test_yaml_has_a_section_per_node_and_shared_values():
     document = yaml.safe_load(CONFIG.read_text())
     names = {cls.NODE_NAME for cls in node_classes()}
     assert set(document) == {'/**'} | {f'/**/{name}' for name in names}
-    assert set(document['/**']['ros__parameters']) == {'use_sim_time', 'device', 'dtype'}
+    assert set(document['/**']['ros__parameters']) == {'use_sim_time', 'device', 'dtype',
+                                                        'autostart'}
 
 
 def test_every_yaml_key_is_declared_and_every_declared_parameter_is_in_the_yaml(stack):

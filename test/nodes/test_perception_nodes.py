@@ -414,7 +414,8 @@ def test_bad_configuration_fails_at_start(ros, tmp_path, models):
 
 def test_shutdown_joins_the_worker(ros, tiny_clip_dir, models):
     node = make_node(ros, CommandEmbedder, tiny_clip_dir, models)
-    assert node.worker.running
+    worker = node.worker
+    assert worker.running
     node.shutdown()
-    assert not node.worker.running
+    assert not worker.running and node.worker is None
     node.shutdown()  # twice is harmless

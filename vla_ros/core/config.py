@@ -65,6 +65,12 @@ def table(*groups) -> dict:
 
 
 # Every model node ---------------------------------------------------------------------------
+LIFECYCLE = (
+    Param('autostart', True, 'configure and activate at start (a managed node); false: wait '
+          'for `ros2 lifecycle set <node> configure` and `activate`', read_only=True),
+)
+
+
 def model_params(kind: str, rate_hz: float) -> tuple:
     return (
         Param('model', '', f'{kind} model: a Hugging Face id or a local folder written by '
@@ -279,18 +285,20 @@ def verifier_config(values: dict) -> VerifierConfig | None:
 
 # The nodes' tables --------------------------------------------------------------------------
 NODE_TABLES = {
-    'camera_embedder': table(model_params('CLIP', 10.0), STREAM, IMAGE_INPUT, (
+    'camera_embedder': table(model_params('CLIP', 10.0), LIFECYCLE, STREAM, IMAGE_INPUT, (
         Param('labels', (), "zero-shot captions, e.g. ['a red ball', 'a blue box']"),
         Param('top_k', 5, 'labels reported in scene_labels', (1, 1000)),
     )),
-    'command_embedder': table(model_params('CLIP', 20.0), (
+    'command_embedder': table(model_params('CLIP', 20.0), LIFECYCLE, (
         Param('cache_size', 256, 'distinct commands whose embeddings are kept', (1, 100000),
               read_only=True),
     )),
-    'scene_segmenter': table(model_params('CLIPSeg', 5.0), STREAM, IMAGE_INPUT, PERCEPTION),
-    'action_policy': table(model_params('CLIP', 1.0)[:3], SAFETY, SERVO, CONTROL),  # no rate
+    'scene_segmenter': table(model_params('CLIPSeg', 5.0), LIFECYCLE, STREAM, IMAGE_INPUT,
+                             PERCEPTION),
+    'action_policy': table(model_params('CLIP', 1.0)[:3], LIFECYCLE, SAFETY, SERVO,
+                           CONTROL),  # no rate
 }
-SHARED = ('use_sim_time', 'device', 'dtype')  # the YAML's /** section
+SHARED = ('use_sim_time', 'device', 'dtype', 'autostart')  # the YAML's /** section
 
 
 def node_table(node_name: str, values: dict = None) -> dict:

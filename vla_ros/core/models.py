@@ -181,12 +181,24 @@ class ModelCache:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._models = {}
+        self._models = {}  # key -> [LoadedModel, users]
 
     def get(self, kind: str, source: str = '', device: str = 'auto',
             dtype: str = 'float32') -> LoadedModel:
+        """The model, loaded on first use; each call is one more user until release()."""
         key = (kind, resolve_source(kind, source), device, dtype)
         with self._lock:  # held while loading so two nodes never load the same model twice
             if key not in self._models:
-                self._models[key] = load_model(kind, source, device, dtype)
-            return self._models[key]
+                self._models[key] = [load_model(kind, source, device, dtype), 0]
+            self._models[key][1] += 1
+            return self._models[key][0]
+
+    def release(self, loaded: LoadedModel) -> None:
+        """One user fewer; the cache forgets a model nobody uses (its memory can be freed)."""
+        with self._lock:
+            for key, entry in list(self._models.items()):
+                if entry[0] is loaded:
+                    entry[1] -= 1
+                    if entry[1] <= 0:
+                        del self._models[key]
+                    return

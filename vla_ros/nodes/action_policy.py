@@ -9,6 +9,7 @@ cmd_vel. The policy's own timing (searches, motions) runs on ROS time under use_
 on the steady clock otherwise; simulated time that stops stops the robot.
 """
 
+import gc
 import math
 import time
 
@@ -18,7 +19,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
@@ -28,7 +29,7 @@ from vla_ros.core.config import build_intents, intent_params, NODE_TABLES
 from vla_ros.core.control import Controller, ControlSettings, stamp_problem
 from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
-from vla_ros.core.models import ModelCache
+from vla_ros.core.models import ModelCache, ModelLoadError
 from vla_ros.core.policy import TargetView
 from vla_ros.core.safety import EstopSources
 from vla_ros.core.text import clean_command
@@ -60,7 +61,12 @@ def _source_of(info) -> tuple:
     return gid, sequence if sequence is not None else info.get('source_timestamp')
 
 
-class ActionPolicyNode(Node):
+class ActionPolicyNode(LifecycleNode):
+    """A managed node: configure creates the outputs, activate loads the CLIP (the intents'
+    phrasings) and starts listening and the control timer, deactivate sends a zero Twist,
+    stops and frees the model. With `autostart` it configures and activates itself.
+    """
+
     NODE_NAME = 'action_policy'
 
     def __init__(self, model_cache: ModelCache = None, **kwargs):
@@ -72,7 +78,8 @@ class ActionPolicyNode(Node):
                         for param in intent_params(name)}
         self.values.update(declare(self, intent_table))
         self.params.update(intent_table)
-        intents = build_intents(self.values)
+        self.intents = build_intents(self.values)
+        self.settings = ControlSettings.from_values(self.values)  # checked before any load
         self.control_rate_hz = self.values['control_rate_hz']
         self.use_stamped, self.frame_id = self.values['use_stamped'], self.values['frame_id']
         self.started_ns = time.time_ns()  # DDS source timestamps are on this clock
@@ -80,12 +87,11 @@ class ActionPolicyNode(Node):
         self.steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.policy_clock = self.get_clock() if self.sim_time else self.steady
         self.clock_seen = (None, None)  # (ROS time, steady time when it last moved)
-
-        cache = model_cache if model_cache is not None else ModelCache()
-        self.encoder = ClipEncoder(cache.get('clip', self.values['model'],
-                                             self.values['device'], self.values['dtype']))
-        self.controller = Controller.from_encoder(intents, self.encoder.encode_texts,
-                                                  ControlSettings.from_values(self.values))
+        self._model_cache = model_cache if model_cache is not None else ModelCache()
+        self.encoder = self.controller = self.timer = None  # while active
+        self.cmd_pub = self.status_pub = self.marker_pub = None  # while configured
+        self.estop_topic = self.resolve_topic_name('estop')
+        self._inputs, self._outputs, self._transition_error = [], [], None
 
         self.estop = EstopSources()
         self.enabled = True
@@ -97,40 +103,105 @@ class ActionPolicyNode(Node):
         self.last_camera_time = None  # arrival times are on the steady clock
         self.targets = {}  # stamp -> [PointStamped, Vector3Stamped, arrival time]
         self.last_status = None
-
-        self.cmd_pub = self.create_publisher(TwistStamped if self.use_stamped else Twist,
-                                             'cmd_vel', RELIABLE_LATEST)
-        self.status_pub = self.create_publisher(String, 'status', LATCHED)
-        self.marker_pub = self.create_publisher(Marker, 'target_marker', RELIABLE_LATEST)
         self.marker_shown = False
-        self.create_subscription(Float32MultiArray, 'text_embedding', self.on_text_embedding,
-                                 LATCHED)
-        self.create_subscription(Float32MultiArray, 'image_embedding', self.on_camera_alive, 1)
-        self.create_subscription(PointStamped, 'target', self.on_target, 5)
-        self.create_subscription(Vector3Stamped, 'target_extent', self.on_target_extent, 5)
-        self.create_subscription(String, 'instruction', self.on_instruction, LATCHED)
-        quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
-        for qos in ESTOP_QOS:  # a publisher matches at least the last one
-            estop_sub = self.create_subscription(Bool, 'estop', self.on_estop, qos,
-                                                 event_callbacks=quiet)
-        self.estop_topic = estop_sub.topic_name
+        self.last_command = (0.0, 0.0)
+        self.last_target_time = None
+
         self.create_service(SetBool, '~/enable', self.on_enable)
         self.create_service(Trigger, '~/clear_estop', self.on_clear_estop)
         self.add_on_set_parameters_callback(self.on_set_parameters)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
+        self.start()
+
+    def start(self) -> None:
+        """Configure and activate with `autostart` (a failure raises what went wrong)."""
+        if not self.values['autostart']:
+            self.get_logger().info(
+                f'unconfigured (autostart false): `ros2 lifecycle set '
+                f'{self.get_fully_qualified_name()} configure`, then `activate`')
+            return
+        for trigger in (self.trigger_configure, self.trigger_activate):
+            if trigger() != TransitionCallbackReturn.SUCCESS:
+                raise self._transition_error or RuntimeError('lifecycle transition failed')
+
+    # Lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state):
+        self.cmd_pub = self._output(TwistStamped if self.use_stamped else Twist, 'cmd_vel',
+                                    RELIABLE_LATEST)
+        self.status_pub = self._output(String, 'status', LATCHED)
+        self.marker_pub = self._output(Marker, 'target_marker', RELIABLE_LATEST)
+        return TransitionCallbackReturn.SUCCESS
+
+    def _output(self, message_type, topic, qos):
+        publisher = self.create_lifecycle_publisher(message_type, topic, qos)
+        self._outputs.append(publisher)
+        return publisher
+
+    def on_activate(self, state):
+        try:
+            loaded = self._model_cache.get('clip', self.values['model'], self.values['device'],
+                                           self.values['dtype'])
+        except (ModelLoadError, ValueError, OSError) as error:
+            self._transition_error = error
+            self.get_logger().error(f'cannot activate: {error}')
+            return TransitionCallbackReturn.FAILURE
+        self.encoder = ClipEncoder(loaded)
+        self.controller = Controller.from_encoder(self.intents, self.encoder.encode_texts,
+                                                  self.settings)
+        self.started_ns = time.time_ns()  # what was latched before now is not followed
+        self.pending_embedding, self.targets = None, {}
+        self.last_camera_time = self.last_target_time = None
+        inputs = [
+            (Float32MultiArray, 'text_embedding', self.on_text_embedding, LATCHED),
+            (Float32MultiArray, 'image_embedding', self.on_camera_alive, 1),
+            (PointStamped, 'target', self.on_target, 5),
+            (Vector3Stamped, 'target_extent', self.on_target_extent, 5),
+            (String, 'instruction', self.on_instruction, LATCHED)]
+        self._inputs = [self.create_subscription(*entry) for entry in inputs]
+        quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
+        for qos in ESTOP_QOS:  # a publisher matches at least the last one
+            self._inputs.append(self.create_subscription(Bool, 'estop', self.on_estop, qos,
+                                                         event_callbacks=quiet))
         self.timer = self.create_timer(1.0 / self.control_rate_hz, self.on_control,
                                        clock=self.steady)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.last_command = (0.0, 0.0)
-        self.last_target_time = None
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
+        result = super().on_activate(state)
+        self.last_status = None
         self.publish_status('idle')
         self.get_logger().info(
             f'ready: intents from {self.encoder.name} on {self.encoder.loaded.device}, '
-            f'{len(intents)} intents, cmd_vel {"TwistStamped" if self.use_stamped else "Twist"}'
-            f' at {self.control_rate_hz:g} Hz, limits {self.values["max_linear_mps"]:g} m/s '
+            f'{len(self.intents)} intents, cmd_vel '
+            f'{"TwistStamped" if self.use_stamped else "Twist"} at {self.control_rate_hz:g} '
+            f'Hz, limits {self.values["max_linear_mps"]:g} m/s '
             f'{self.values["max_angular_rps"]:g} rad/s (ceilings '
             f'{self.values["hard_max_linear_mps"]:g} m/s {self.values["hard_max_angular_rps"]:g}'
             f' rad/s), input timeout {self.values["input_timeout_s"]:g} s')
+        return result
+
+    def on_deactivate(self, state):
+        self._stop_driving('stopped: inactive')
+        self._release()
+        self.get_logger().info('inactive: zero sent, inputs dropped, model released')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        for publisher in self._outputs:
+            self.destroy_lifecycle_publisher(publisher)
+        self._outputs, self.cmd_pub = [], None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state):
+        self.shutdown()
+        return self.on_cleanup(state)
+
+    def _release(self):
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+        if self.encoder is not None:
+            self._model_cache.release(self.encoder.loaded)
+            self.encoder = self.controller = None
+            gc.collect()
 
     # Parameters -------------------------------------------------------------------------
     def on_set_parameters(self, parameters):
@@ -145,9 +216,10 @@ class ActionPolicyNode(Node):
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         # Callbacks, timer and this run in one callback group, so no lock is needed.
-        self.values = values
+        self.values, self.settings = values, settings
         self.frame_id = values['frame_id']
-        self.controller.configure(settings)
+        if self.controller is not None:
+            self.controller.configure(settings)
         return SetParametersResult(successful=True)
 
     # Inputs: callbacks only store --------------------------------------------------------
@@ -311,6 +383,11 @@ class ActionPolicyNode(Node):
         self.publish_status(output.status)
 
     def publish_diagnostics(self):
+        if self.controller is None:
+            state = self._state_machine.current_state[1]
+            publish_report(self.diagnostics_pub, self, 'control', 'clip', Report(
+                WARN, f'{state}: not driving (lifecycle)', {'lifecycle state': state}))
+            return
         now = self.now()
 
         def age(stamp):
@@ -378,15 +455,20 @@ class ActionPolicyNode(Node):
             self.last_status = status
             self.status_pub.publish(String(data=status))
 
-    def shutdown(self):
-        """Stop the robot: cancel the timer and send zero before the node goes away."""
+    def _stop_driving(self, status: str):
+        """Cancel the control timer and send zero (and `status`), waiting for delivery."""
         if self.timer is not None:
-            self.timer.cancel()
+            self.destroy_timer(self.timer)
             self.timer = None
             self.controller.stop()
             self.publish_velocity(0.0, 0.0)
-            self.publish_status('stopped: shutdown')
+            self.publish_status(status)
             self.cmd_pub.wait_for_all_acked(Duration(seconds=1.0))  # reliable: wait for delivery
+
+    def shutdown(self):
+        """Stop the robot: cancel the timer and send zero before the node goes away."""
+        self._stop_driving('stopped: shutdown')
+        self._release()
 
 
 def main(args=None):

@@ -16,18 +16,26 @@ class CameraEmbedder(ModelNode):
     def __init__(self, **kwargs):
         super().__init__(self.NODE_NAME, 'clip', **kwargs)
         self.labels, self.top_k = list(self.values['labels']), self.values['top_k']
-        image_topic, image_type = self.image_input()
+        self.image_topic, self.image_type = self.image_input()
         self._label_cache = ((), None)  # (labels, their text embeddings), worker thread only
+        self.encoder = None  # while active
+        self.start()
 
-        self.encoder = ClipEncoder(self.load_model())
-        self.embedding_pub = self.create_publisher(
+    def make_outputs(self):
+        self.embedding_pub = self.output(
             Float32MultiArray, 'image_embedding', RELIABLE_LATEST,
             qos_overriding_options=OVERRIDABLE)
-        self.labels_pub = self.create_publisher(String, 'scene_labels', RELIABLE_LATEST)
-        self.image_sub = self.create_subscription(
-            image_type, image_topic, self.worker.submit, SENSOR_DATA,
-            qos_overriding_options=OVERRIDABLE)
-        self.start(self.image_sub.topic_name)
+        self.labels_pub = self.output(String, 'scene_labels', RELIABLE_LATEST)
+
+    def load(self):
+        self.encoder = ClipEncoder(self.loaded)
+
+    def subscribe(self):
+        return self.input(self.image_type, self.image_topic, self.worker.submit, SENSOR_DATA,
+                          qos_overriding_options=OVERRIDABLE).topic_name
+
+    def unload(self):
+        self.encoder, self._label_cache = None, ((), None)
 
     def apply_parameter(self, parameter):
         super().apply_parameter(parameter)

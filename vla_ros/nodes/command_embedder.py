@@ -19,18 +19,27 @@ class CommandEmbedder(ModelNode):
 
     def __init__(self, **kwargs):
         super().__init__(self.NODE_NAME, 'clip', **kwargs)
-        cache_size = self.values['cache_size']
-        # One encoding per distinct command, never per frame or per repeat.
-        self._encode = lru_cache(maxsize=cache_size)(self._encode_uncached)
+        self._encode = None  # while active: one encoding per distinct command
         self._last_text = None  # worker thread only: log a command when it changes
-        self.encoder = ClipEncoder(self.load_model())
-        self.embedding_pub = self.create_publisher(
+        self.encoder = None
+        self.start()
+
+    def make_outputs(self):
+        self.embedding_pub = self.output(
             Float32MultiArray, 'text_embedding', LATCHED, qos_overriding_options=OVERRIDABLE)
-        self.instruction_pub = self.create_publisher(String, 'instruction', LATCHED)
-        self.command_sub = self.create_subscription(
-            String, 'command', self.worker.submit, COMMANDS,
-            qos_overriding_options=OVERRIDABLE)
-        self.start(self.command_sub.topic_name)
+        self.instruction_pub = self.output(String, 'instruction', LATCHED)
+
+    def load(self):
+        self.encoder = ClipEncoder(self.loaded)
+        # One encoding per distinct command, never per frame or per repeat.
+        self._encode = lru_cache(maxsize=self.values['cache_size'])(self._encode_uncached)
+
+    def subscribe(self):
+        return self.input(String, 'command', self.worker.submit, COMMANDS,
+                          qos_overriding_options=OVERRIDABLE).topic_name
+
+    def unload(self):
+        self.encoder, self._encode = None, None
 
     def _encode_uncached(self, text: str):
         return self.encoder.encode_texts([text])[0]

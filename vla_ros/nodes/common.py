@@ -1,5 +1,6 @@
 """What every model node shares: parameters with descriptors, model loading, the worker, main()."""
 
+import gc
 import signal
 import sys
 import threading
@@ -9,6 +10,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -50,12 +52,20 @@ def publish_report(publisher, node: Node, task: str, hardware_id: str, report) -
     publisher.publish(array)
 
 
-class ModelNode(Node):
-    """A node that loads one model at start and runs it on a newest-wins worker thread.
+class ModelNode(LifecycleNode):
+    """A managed (lifecycle) node that runs one model on a newest-wins worker thread.
 
-    Subclasses declare their own parameters, call `load_model()`, create their endpoints
-    (callbacks only call `self.worker.submit(item)`), then `start()`. They implement
-    `process(item) -> result or None` (worker thread) and `publish_result(result)`.
+    unconfigured -> configure: the outputs are created (parameters are declared and checked
+    at construction) -> inactive -> activate: the model is loaded (or shared), the inputs
+    subscribed, the worker started -> active -> deactivate: inputs dropped, worker stopped,
+    the model released and its memory freed -> inactive -> cleanup: outputs destroyed. With
+    `autostart` (the default) the node configures and activates itself at start.
+
+    Subclasses declare their own checks in __init__ and end it with `self.start()`; they
+    implement make_outputs() (with self.output), load() (model objects from self.loaded),
+    subscribe() (with self.input; callbacks only call `self.worker.submit(item)`, returns what
+    it listens to), unload(), process(item) -> result or None (worker thread) and
+    publish_result(result).
     """
 
     def __init__(self, node_name: str, model_kind: str, model_cache: ModelCache = None,
@@ -75,10 +85,118 @@ class ModelNode(Node):
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.loaded = None
         self.threads_in_use = None
+        self.worker = None  # while active
+        self._inputs, self._outputs = [], []
+        self._transition_error = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._last_report = (None, time.monotonic())
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
+
+    def start(self) -> None:
+        """Configure and activate with `autostart` (a failure raises what went wrong);
+        otherwise wait for a lifecycle manager. Call at the end of __init__.
+        """
+        if not self.values['autostart']:
+            self.get_logger().info(
+                f'unconfigured (autostart false): `ros2 lifecycle set '
+                f'{self.get_fully_qualified_name()} configure`, then `activate`')
+            return
+        for trigger in (self.trigger_configure, self.trigger_activate):
+            if trigger() != TransitionCallbackReturn.SUCCESS:
+                raise self._transition_error or RuntimeError('lifecycle transition failed')
+
+    def output(self, message_type, topic, qos, **kwargs):
+        """A publisher that sends only while the node is active."""
+        publisher = self.create_lifecycle_publisher(message_type, topic, qos, **kwargs)
+        self._outputs.append(publisher)
+        return publisher
+
+    def input(self, message_type, topic, callback, qos, **kwargs):
+        """A subscription that lives while the node is active."""
+        subscription = self.create_subscription(message_type, topic, callback, qos, **kwargs)
+        self._inputs.append(subscription)
+        return subscription
+
+    # Lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self.make_outputs()
+        except ValueError as error:
+            self._transition_error = error
+            self.get_logger().error(f'cannot configure: {error}')
+            self._destroy_outputs()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        try:
+            self.loaded = self._model_cache.get(self._model_kind, self.model_source,
+                                                self.device, self.dtype)
+            self.load()
+        except (ModelLoadError, ValueError, OSError) as error:
+            self._transition_error = error
+            self.get_logger().error(f'cannot activate: {error}')
+            self._release()
+            return TransitionCallbackReturn.FAILURE
         self.worker = LatestWorker(
-            self.process, self.publish_result, self.max_rate_hz, name=f'{node_name}_worker',
-            on_error=self._report_error, rejected_errors=(ValueError,),
-            on_start=self._set_cpu_threads)
+            self.process, self.publish_result, self.max_rate_hz,
+            name=f'{self.get_name()}_worker', on_error=self._report_error,
+            rejected_errors=(ValueError,), on_start=self._set_cpu_threads).start()
+        self._last_report = (None, time.monotonic())
+        inputs = self.subscribe()
+        self.get_logger().info(
+            f'ready: model {self.loaded.name} ({self.loaded.source}) on {self.loaded.device} '
+            f'{str(self.loaded.dtype).replace("torch.", "")}, at most {self.max_rate_hz:g} Hz, '
+            f'{self.cpu_threads or "default"} CPU threads, input {inputs}')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info('inactive: inputs dropped, model released')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._destroy_outputs()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._release()
+        self._destroy_outputs()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        """Drop the inputs, stop the worker (joins it), free the model; safe to repeat."""
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+        if self.worker is not None and not self.worker.stop(timeout=5.0):
+            self.get_logger().warning('worker thread did not stop within 5 s')
+        self.worker = None
+        if self.loaded is not None:
+            self.unload()
+            self._model_cache.release(self.loaded)
+            self.loaded = None
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def _destroy_outputs(self) -> None:
+        for publisher in self._outputs:
+            self.destroy_lifecycle_publisher(publisher)
+        self._outputs = []
+
+    def make_outputs(self) -> None:
+        raise NotImplementedError
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def subscribe(self) -> str:
+        raise NotImplementedError
+
+    def unload(self) -> None:
+        raise NotImplementedError
 
     def _set_cpu_threads(self):
         # Per thread: nodes sharing a process (vla-ros up) each keep their own count.
@@ -93,24 +211,6 @@ class ModelNode(Node):
             return 'image/compressed', CompressedImage
         return 'image', Image
 
-    def load_model(self):
-        """Load (or share) the model; call once every parameter has been checked."""
-        self.loaded = self._model_cache.get(self._model_kind, self.model_source, self.device,
-                                            self.dtype)
-        return self.loaded
-
-    def start(self, inputs: str):
-        """Start the worker and accept parameter changes; call at the end of __init__."""
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.worker.start()
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._last_report = (None, time.monotonic())
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
-        self.get_logger().info(
-            f'ready: model {self.loaded.name} ({self.loaded.source}) on {self.loaded.device} '
-            f'{str(self.loaded.dtype).replace("torch.", "")}, at most {self.max_rate_hz:g} Hz, '
-            f'{self.cpu_threads or "default"} CPU threads, input {inputs}')
-
     # Parameters -------------------------------------------------------------------------
     def validate_parameter(self, parameter: Parameter) -> str:
         """Return why a new value is refused, or '' to accept it (subclasses extend)."""
@@ -120,13 +220,19 @@ class ModelNode(Node):
         """Take an accepted value into use (called under the parameter lock)."""
         if parameter.name == 'max_rate_hz':
             self.max_rate_hz = parameter.value
-            self.worker.set_max_rate(parameter.value)
+            if self.worker is not None:
+                self.worker.set_max_rate(parameter.value)
         elif parameter.name == 'diagnostics_stale_input_s':
             self.stale_input_s = parameter.value
         elif parameter.name == 'diagnostics_max_drop_fraction':
             self.max_drop_fraction = parameter.value
 
     def publish_diagnostics(self) -> None:
+        if self.worker is None or self.loaded is None:
+            state = self._state_machine.current_state[1]
+            publish_report(self.diagnostics_pub, self, 'inference', self._model_kind, Report(
+                WARN, f'{state}: not inferring (lifecycle)', {'lifecycle state': state}))
+            return
         previous, then = self._last_report
         stats, now = self.worker.stats(), time.monotonic()
         report = inference_report(
@@ -179,9 +285,8 @@ class ModelNode(Node):
                                     throttle_duration_sec=THROTTLE_S)
 
     def shutdown(self) -> None:
-        """Stop the worker thread (joins it); safe to call twice."""
-        if not self.worker.stop(timeout=5.0):
-            self.get_logger().warning('worker thread did not stop within 5 s')
+        """Stop inferring and free the model (joins the worker); safe to call twice."""
+        self._release()
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -27,35 +27,47 @@ class SceneSegmenter(ModelNode):
         if len(self.values['prompts']) > MAX_PROMPTS:
             raise ValueError(f'prompts: at most {MAX_PROMPTS} (the mono8 label image numbers '
                              'them)')
-        verifier_config = verifier_config_of(self.values)
+        self.verifier_config = verifier_config_of(self.values)
         self.mask_encoding = self.values['mask_encoding']
-        image_topic, image_type = self.image_input()
-
-        segmenter = ClipSegSegmenter(self.load_model())
-        verifier = None
-        if verifier_config is not None:
-            clip = self._model_cache.get('clip', self.values['verification_model'],
-                                         self.device, self.dtype)
-            verifier = TargetVerifier(ClipEncoder(clip), verifier_config)
-        self.perception = Perception(segmenter, PerceptionSettings.from_values(self.values),
-                                     verifier)
+        self.image_topic, self.image_type = self.image_input()
+        self.perception = None  # while active
+        self._verifier_model = None
         self.refusals = RefusalWatch()
-        self.mask_pub = self.create_publisher(Image, 'segmentation/mask', RELIABLE_LATEST,
-                                              qos_overriding_options=OVERRIDABLE)
-        self.overlay_pub = self.create_publisher(Image, 'segmentation/overlay', RELIABLE_LATEST)
-        self.target_pub = self.create_publisher(PointStamped, 'target', RELIABLE_LATEST,
-                                                qos_overriding_options=OVERRIDABLE)
+        self.start()
+
+    def make_outputs(self):
+        self.mask_pub = self.output(Image, 'segmentation/mask', RELIABLE_LATEST,
+                                    qos_overriding_options=OVERRIDABLE)
+        self.overlay_pub = self.output(Image, 'segmentation/overlay', RELIABLE_LATEST)
+        self.target_pub = self.output(PointStamped, 'target', RELIABLE_LATEST,
+                                      qos_overriding_options=OVERRIDABLE)
         # PointStamped has no room for size: the policy pairs this with `target` by stamp.
-        self.extent_pub = self.create_publisher(Vector3Stamped, 'target_extent',
-                                                RELIABLE_LATEST)
-        self.image_sub = self.create_subscription(
-            image_type, image_topic, self.worker.submit, SENSOR_DATA,
-            qos_overriding_options=OVERRIDABLE)
-        # The command embedder's latched `instruction`: a restarted segmenter learns the current
-        # command at once (`command` itself is volatile, as `ros2 topic pub` sends it).
-        self.instruction_sub = self.create_subscription(String, 'instruction',
-                                                        self.on_instruction, LATCHED)
-        self.start(f'{self.image_sub.topic_name} and {self.instruction_sub.topic_name}')
+        self.extent_pub = self.output(Vector3Stamped, 'target_extent', RELIABLE_LATEST)
+
+    def load(self):
+        verifier = None
+        if self.verifier_config is not None:
+            self._verifier_model = self._model_cache.get(
+                'clip', self.values['verification_model'], self.device, self.dtype)
+            verifier = TargetVerifier(ClipEncoder(self._verifier_model), self.verifier_config)
+        with self._parameter_lock:
+            settings = PerceptionSettings.from_values(self.values)
+        self.perception = Perception(ClipSegSegmenter(self.loaded), settings, verifier)
+
+    def subscribe(self):
+        image = self.input(self.image_type, self.image_topic, self.worker.submit, SENSOR_DATA,
+                           qos_overriding_options=OVERRIDABLE)
+        # The command embedder's latched `instruction`: a restarted (or re-activated)
+        # segmenter learns the current command at once (`command` itself is volatile, as
+        # `ros2 topic pub` sends it).
+        instruction = self.input(String, 'instruction', self.on_instruction, LATCHED)
+        return f'{image.topic_name} and {instruction.topic_name}'
+
+    def unload(self):
+        self.perception = None
+        if self._verifier_model is not None:
+            self._model_cache.release(self._verifier_model)
+            self._verifier_model = None
 
     def on_instruction(self, msg):
         self.perception.command(msg.data)
@@ -68,8 +80,9 @@ class SceneSegmenter(ModelNode):
     def apply_parameter(self, parameter):
         super().apply_parameter(parameter)
         self.mask_encoding = self.values['mask_encoding']
-        self.perception.configure(replace(
-            PerceptionSettings.from_values(self.values), fovea=self.perception.settings.fovea))
+        if self.perception is not None:
+            self.perception.configure(replace(PerceptionSettings.from_values(self.values),
+                                              fovea=self.perception.settings.fovea))
 
     def process(self, msg):
         with self._parameter_lock:
