@@ -400,3 +400,19 @@ def test_status_is_repeated_for_late_volatile_subscribers(ros, tiny_clip_dir, mo
     time.sleep(0.5)
     late = ros.collect(String, 'status', QoSProfile(depth=10))  # volatile, after the start
     assert wait_until(lambda: late, 3) and late[0].data == 'idle'
+
+
+def test_with_no_camera_at_all_the_robot_never_claims_a_search(ros, tiny_clip_dir, models):
+    """go_to with no camera and no target: held for stale input, then given up; never
+    'searching' or 'not found' (it never searched), and still when the camera comes later.
+    """
+    node = make_policy(ros, tiny_clip_dir, models, input_lost_s=2.0, search_timeout_s=1.0)
+    robot = SimulatedRobot(ros)
+    robot.camera_on = False
+    statuses = collect_status(ros)
+    Instructor(ros, node).say('go to the object')
+    assert wait_until(lambda: data(statuses)[-1:] == ['stopped: input lost'], 10), \
+        data(statuses)
+    assert not {'not found', 'searching object'} & set(data(statuses))
+    robot.camera_on = True  # the camera comes back: the given-up command stays given up
+    assert held_still(robot, 1.5) and data(statuses)[-1] == 'stopped: input lost'

@@ -136,8 +136,10 @@ def test_failures_are_put_down_to_perception_control_language_or_time():
     assert failure_cause('not found', 'target') == 'perception: miss'  # never confirmed
     assert failure_cause('timeout', 'target') == 'timeout'
     assert failure_cause('intent', 'none') == 'language'
+    assert failure_cause('input lost', 'target') == 'transport'
     assert {failure_cause(outcome, on) for outcome in
-            ('collision', 'wrong object', 'stopped short', 'not found', 'timeout', 'intent')
+            ('collision', 'wrong object', 'stopped short', 'not found', 'timeout', 'intent',
+             'input lost')
             for on in ('target', 'other', 'none')} <= set(CAUSES)
 
 

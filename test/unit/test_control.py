@@ -13,8 +13,8 @@ AHEAD = TargetView(x=0.0, y=0.2, confidence=0.9, area=0.02)
 
 
 def controller(**settings):
-    control = Controller(None, ControlSettings(servo=ServoConfig(confirm_s=0.0), **settings))
-    return control
+    settings.setdefault('servo', ServoConfig(confirm_s=0.0))
+    return Controller(None, ControlSettings(**settings))
 
 
 def drive(control, seconds, target_age=0.0, camera_age=0.0, target=AHEAD, start=0.0, **kw):
@@ -115,3 +115,41 @@ def test_stamps_from_the_future_are_refused():
     assert 'not a number' in stamp_problem(math.nan, 100.0, 0.5)
     assert '/clock' in stamp_problem(1.0, 0.0, 0.5)
 
+
+
+def test_time_held_for_stale_input_does_not_run_a_search_out():
+    """No camera at all: the robot never searched, so it must not say 'not found'."""
+    control = controller(input_lost_s=3600.0,
+                         servo=ServoConfig(confirm_s=0.0, search_timeout_s=2.0))
+    control.follow(GO_TO, 'red ball', 0.0)
+    held = drive(control, 30.0, target=None, target_age=None, camera_age=None)
+    assert {output.status for output in held} == {'stopped: stale input'}
+    # Inputs come back (nothing in view): the search starts now, with its full time.
+    searching = drive(control, 1.9, target=TargetView(0.0, 0.0, 0.0, 0.0), start=30.0)
+    assert searching[-1].status == 'searching red ball' and searching[-1].angular != 0.0
+    assert drive(control, 0.3, target=TargetView(0.0, 0.0, 0.0, 0.0),
+                 start=31.9)[-1].status == 'not found'
+
+
+def test_a_command_held_too_long_is_given_up_and_never_resumed():
+    control = controller(input_lost_s=5.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    drive(control, 1.0)
+    held = drive(control, 6.0, target=None, target_age=None, camera_age=None, start=1.0)
+    assert held[0].status == 'stopped: stale input'
+    assert held[-1].status == 'stopped: input lost' and is_final(held[-1].status)
+    back = drive(control, 2.0, start=7.0)  # the target is there again, fresh
+    assert {(output.linear, output.angular) for output in back} == {(0.0, 0.0)}
+    assert back[-1].status == 'stopped: input lost'
+    control.follow(GO_TO, 'red ball', 9.0)  # a new command is followed
+    assert drive(control, 1.0, start=9.0)[-1].linear > 0.0
+
+
+def test_a_short_gap_is_forgiven_and_the_hold_restarts_after_fresh_input():
+    control = controller(input_lost_s=1.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    for start in (0.0, 1.5, 3.0):  # 0.9 s stale, then fresh, three times
+        drive(control, 0.6, start=start)
+        gap = drive(control, 0.9, target=None, target_age=None, start=start + 0.6)
+        assert gap[-1].status == 'stopped: stale input'
+    assert drive(control, 0.5, start=4.5)[-1].status == 'approaching red ball'

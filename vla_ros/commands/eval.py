@@ -24,7 +24,7 @@ from vla_ros.core.config import DEVICES
 OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object': 'tab:purple',
                    'stopped short': 'tab:orange', 'not found': 'tab:gray',
                    'timeout': 'tab:brown', 'intent': 'tab:pink', 'refused': 'tab:green',
-                   'moved': 'tab:red', 'held': 'tab:olive'}
+                   'moved': 'tab:red', 'held': 'tab:olive', 'input lost': 'tab:cyan'}
 COMMAND_KINDS = ('go_to', 'not_understood')
 
 

@@ -200,6 +200,9 @@ CONTROL = (
     Param('input_timeout_s', INPUT_TIMEOUT_S, 'zero output when the inputs the '
           'current intent needs are older than this (judged on a clock that cannot jump)',
           (0.01, 60.0), read_only=True),
+    Param('input_lost_s', 10.0, 'a command held this long for stale input is given up '
+          "('stopped: input lost'): the robot never resumes it when the input comes back",
+          (0.1, 3600.0), read_only=True),
     Param('future_stamp_tolerance_s', 0.5, "a target stamped further ahead of this node's "
           'clock is dropped with a warning (clock skew between machines must stay under it)',
           (0.0, 60.0), read_only=True),

@@ -17,7 +17,7 @@ from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
 from vla_ros.core.text import parse_command
 
 # Statuses after which the robot stays still until the next command.
-FINAL_STATUSES = ('arrived', 'not found', 'stopped: stop command')
+FINAL_STATUSES = ('arrived', 'not found', 'stopped: stop command', 'stopped: input lost')
 FINAL_PREFIXES = ('found ', 'done: ', 'not understood: ', 'stopped: invalid embedding',
                   'stopped: zero embedding')
 
@@ -39,6 +39,7 @@ class ControlSettings:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     control_rate_hz: float = 20.0
     input_timeout_s: float = INPUT_TIMEOUT_S
+    input_lost_s: float = 10.0  # held this long for stale input: the command is given up
     require_camera_for_motion: bool = True
     min_intent_similarity: float = 0.5
     intent_margin: float = 0.02
@@ -49,7 +50,8 @@ class ControlSettings:
         """From the action_policy's checked parameter values (core.config)."""
         return cls(servo=config.servo_config(values), limits=config.safety_limits(values),
                    **{name: values[name] for name in (
-                       'control_rate_hz', 'input_timeout_s', 'require_camera_for_motion',
+                       'control_rate_hz', 'input_timeout_s', 'input_lost_s',
+                       'require_camera_for_motion',
                        'min_intent_similarity', 'intent_margin')},
                    command_verbs=tuple(values['command_verbs']))
 
@@ -77,18 +79,21 @@ class Controller:
         self.safety = SafetyLayer(settings.limits, 1.0 / settings.control_rate_hz)
         self._last_tick = None
         self._last_now = None  # the caller's clock at the last call
+        self._stale_since = None  # the caller's clock when the watchdog began to hold
         self._policy_now = None  # the policy's clock: the caller's, jumps not counted
 
-    def _advance(self, now: float) -> float:
-        """Move the policy's clock with `now`; return the part of the step not counted (< 0
-        back, > 0 ahead; 0 when none): a step may be up to MAX_STEP_PERIODS control periods.
+    def _advance(self, now: float, paused: bool = False) -> float:
+        """Move the policy's clock with `now` (not while `paused`); return the part of the
+        step not counted as a jump (< 0 back, > 0 ahead; 0 when none): a step may be up to
+        MAX_STEP_PERIODS control periods.
         """
         if self._last_now is None:
             self._policy_now, self._last_now = now, now
             return 0.0
         elapsed, self._last_now = now - self._last_now, now
         counted = min(max(elapsed, 0.0), MAX_STEP_PERIODS / self.settings.control_rate_hz)
-        self._policy_now += counted
+        if not paused:
+            self._policy_now += counted
         return elapsed - counted
 
     @classmethod
@@ -131,8 +136,14 @@ class Controller:
              clock_age: float | None = None) -> ControlOutput:
         """One control period. Ages are in seconds (None: never received). `clock_age`: how
         long `now` has not moved, when it is a clock that can stop (simulated time).
+
+        While the watchdog holds the robot for stale input the policy's clock stands still:
+        a search or a timed motion does not run out while the robot cannot act on it. Held
+        for `input_lost_s`, the command is given up ('stopped: input lost', final): the robot
+        does not drive off on it when the input comes back, maybe much later.
         """
-        jump = self._advance(now)
+        caller_now = now
+        jump = self._advance(now, paused=self._stale_since is not None)
         now = self._policy_now
         timeout = self.settings.input_timeout_s
         target_fresh = target is not None and target_age is not None and target_age <= timeout
@@ -149,9 +160,16 @@ class Controller:
                                      enabled=enabled, inputs_fresh=fresh,
                                      clock_running=clock_running, dt=dt)
         reason = command.stop_reason
-        return ControlOutput(command.linear, command.angular,
-                             f'stopped: {reason}' if reason else wanted.status, fresh_target,
-                             reason, jump)
+        status = f'stopped: {reason}' if reason else wanted.status
+        if reason == 'stale input':
+            if self._stale_since is None:
+                self._stale_since = caller_now
+            elif caller_now - self._stale_since >= self.settings.input_lost_s:
+                status = self.policy.give_up('stopped: input lost')
+        else:
+            self._stale_since = None
+        return ControlOutput(command.linear, command.angular, status, fresh_target, reason,
+                             jump)
 
     def stop(self) -> None:
         """Forget the speed reached, so the next command starts from rest."""

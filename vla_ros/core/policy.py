@@ -295,6 +295,14 @@ class ActionPolicy:
         self.state.refusal = why
         return self.state.reason
 
+    def give_up(self, status: str) -> str:
+        """End the current command with a final `status` (the robot stays still until the
+        next command); returns the status now in force.
+        """
+        if self.state.intent is not None and not self.state.done:
+            self.state.done = status
+        return self.state.done or self.state.reason
+
     def follow(self, intent: Intent, object_phrase: str, now: float) -> str:
         """Take an intent as given (the evaluator's oracle mode skips recognition)."""
         self.state = PolicyState(intent=intent, object_phrase=object_phrase, started_at=now,

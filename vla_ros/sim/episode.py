@@ -69,7 +69,7 @@ class EpisodeResult:
     command: str
     mode: str
     outcome: str  # success | collision | wrong object | stopped short | not found | timeout |
-    #               intent (the command was not understood as go_to)
+    #               intent (the command was not understood as go_to) | input lost
     success: bool
     spl: float
     time_s: float
@@ -179,13 +179,15 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
         return 'stopped short', final
     if status == 'not found':
         return 'not found', final
+    if status == 'stopped: input lost':
+        return 'input lost', final
     if status.startswith(('stopped', 'done', 'not understood')):
         return 'intent', final
     return ('timeout' if timed_out else 'stopped short'), final
 
 
 CAUSES = ('perception: miss', 'perception: false detection', 'perception: wrong object',
-          'control', 'language', 'timeout')
+          'control', 'language', 'transport', 'timeout')
 
 
 def failure_cause(outcome: str, last_view_on: str) -> str:
@@ -198,6 +200,8 @@ def failure_cause(outcome: str, last_view_on: str) -> str:
         return 'perception: wrong object'
     if outcome == 'intent':
         return 'language'
+    if outcome == 'input lost':
+        return 'transport'  # the watchdog gave up: inputs stopped arriving
     if outcome in ('collision', 'not found', 'stopped short', 'timeout'):
         if last_view_on == 'other':
             return 'perception: false detection'
