@@ -167,3 +167,22 @@ def test_policy_sends_zero_on_deactivate_and_stays_quiet(ros, tiny_clip_dir):
     assert not wait_until(lambda: robot.command[0] > 0.05, 1.0)
     Instructor(ros, node).say('move forward')
     assert wait_until(lambda: robot.command[0] > 0.1, 10)
+
+
+class FailingSegmenter(SceneSegmenter):
+    """A segmenter whose model objects cannot be built (an unexpected error, not a bad path)."""
+
+    def load(self):
+        raise RuntimeError('out of device memory')
+
+
+def test_an_unexpected_failure_in_activation_holds_nothing(ros, tiny_clipseg_dir, capfd):
+    cache = ModelCache()
+    node = ros.add(FailingSegmenter(context=ros.context, model_cache=cache, parameter_overrides=[
+        Parameter('model', value=str(tiny_clipseg_dir)), Parameter('device', value='cpu'),
+        Parameter('verify_targets', value=False), Parameter('autostart', value=False)]))
+    assert lifecycle_set(ros, 'scene_segmenter', 'configure')
+    assert not lifecycle_set(ros, 'scene_segmenter', 'activate')
+    assert 'cannot activate: RuntimeError: out of device memory' in capfd.readouterr().err
+    assert node.loaded is None and node.worker is None and node._inputs == []
+    assert cache._models == {}  # the failed activation's reference was released

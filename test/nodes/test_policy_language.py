@@ -54,7 +54,7 @@ def test_nonsense_stops_a_moving_robot_with_one_line(ros, tiny_clip_dir, models,
         commands.publish(String(data='move forward'))
         assert wait_until(lambda: robot.command[0] > 0.1, 5)
     logged = capfd.readouterr().err
-    assert logged.count('not understood: asdfghjkl (no verb') == 1, logged
+    assert logged.count('not understood: asdfghjkl (unknown word') == 1, logged
     assert "not understood: turn on the lights ('turn' needs a direction" in logged
 
 

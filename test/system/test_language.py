@@ -77,3 +77,24 @@ def test_held_out_intent_paraphrases_through_the_whole_decision(language):
     wrong = [f'{phrase}: {status}' for name, phrase in cases
              if (status := instruct(language, phrase)[1]) != name]
     assert len(wrong) <= 0.05 * len(cases), wrong
+
+
+@pytest.mark.parametrize('command', [
+    # a stop verb before a go verb is a stop; a bare stop after a command makes it unclear
+    'stop going to the red ball', 'halt driving to the red ball', 'stop looking for the red ball',
+    'go to the red ball. stop.', 'go to the red ball!!! STOP!!!',
+    # cancels after the command, words that point away or leave out
+    'go to the red ball, cancel that', 'go to the red ball, just kidding',
+    'go away from the red ball', 'keep off the red ball', 'get out of the room',
+    'go anywhere but the red ball', 'go to anything except the red ball', 'go to nowhere',
+    # questions and reports are no commands
+    'did you go to the red ball', 'you went to the red ball', 'how do i go to the red ball',
+    # a motion needs its direction, and no contradicting one
+    'turn', 'go', 'run', 'advance', 'visit', 'turn right left', 'move forward backward',
+    'go to the one on the left', 'go there',
+    # too long for the text encoder to see whole: the end could negate the start
+    'go to the red ball' + ', please' * 40 + ", actually don't",
+])
+def test_commands_found_by_a_hostile_review_never_move_the_robot(language, command):
+    controller, status = instruct(language, command)
+    assert all(velocity == (0.0, 0.0) for velocity in drive(controller)), status

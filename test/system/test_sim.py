@@ -120,9 +120,12 @@ def test_a_command_the_policy_does_not_understand_ends_the_episode_unmoved(tiny_
     encoder = ClipEncoder(load_model('clip', str(tiny_clip_dir), 'cpu'))
     segmenter = ClipSegSegmenter(load_model('clipseg', str(tiny_clipseg_dir), 'cpu'))
     pipeline = RealMode(settings, encoder, segmenter, encoder)
-    result = run_episode(generate_scene(3), pipeline, max_time_s=3.0, command='')
-    assert result.statuses == ['idle'] and result.path_length_m == 0.0
-    assert result.outcome == 'timeout'
+    for command in ('', 'asdfghjkl'):
+        result = run_episode(generate_scene(3), pipeline, max_time_s=3.0, command=command)
+        assert result.statuses == [f'not understood: {command or "(empty command)"}']
+        assert result.path_length_m == 0.0 and not result.moved
+        assert result.outcome == 'intent' and result.cause == 'language'
+        assert result.time_s < 0.5  # a final status: the episode ends at once
 
 
 def test_failures_are_put_down_to_perception_control_language_or_time():

@@ -267,7 +267,9 @@ def test_low_confidence_does_nothing_and_says_why():
     ('never turn left', 0, 'negated'),  # ... and with a direction
     ('turn right', 1, 'contradicts'),  # the embedding heard left
     ('go there', 2, 'low confidence'),  # no thing: go_to is not among the choices
-    ('asdfghjkl', 2, 'no verb'),  # the grammar refuses before the embedding is asked
+    ('asdfghjkl', 2, 'unknown word'),  # the grammar refuses before the embedding is asked
+    ('turn', 1, 'needs a direction'),  # which way?
+    ('turn right left', 1, 'contradicts'),
     ('turn on the lights', 1, 'needs a direction'),
 ])
 def test_commands_the_policy_must_not_act_on(command, intent_index, why):
@@ -281,6 +283,9 @@ def test_commands_the_policy_must_not_act_on(command, intent_index, why):
 def test_a_negated_bare_motion_is_a_stop_whatever_the_embedding_says():
     policy = ActionPolicy(toy_classifier())
     assert policy.set_instruction(one_hot(1), parse_command("don't move"), 0.0) == 'stop'
+    # Stopping something is a stop, even when the embedding hears the go_to in it.
+    assert policy.set_instruction(one_hot(2), parse_command('stop going to the red ball'),
+                                  0.0) == 'stop'
     assert policy.step(0.5, None).status == 'stopped: stop command'
 
 

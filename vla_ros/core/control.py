@@ -14,7 +14,7 @@ import math
 from vla_ros.core import config
 from vla_ros.core.policy import ActionPolicy, IntentClassifier, ServoConfig, TargetView
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
-from vla_ros.core.text import parse_command
+from vla_ros.core.text import parse_command, ParsedCommand
 
 # Statuses after which the robot stays still until the next command.
 FINAL_STATUSES = ('arrived', 'not found', 'stopped: stop command', 'stopped: input lost')
@@ -79,7 +79,8 @@ class Controller:
         self.safety = SafetyLayer(settings.limits, 1.0 / settings.control_rate_hz)
         self._last_tick = None
         self._last_now = None  # the caller's clock at the last call
-        self._stale_since = None  # the caller's clock when the watchdog began to hold
+        self._last_step = 0.0  # the last step of the policy's clock, jumps left out
+        self._stale_held = None  # seconds the inputs have been stale (None: fresh)
         self._policy_now = None  # the policy's clock: the caller's, jumps not counted
 
     def _advance(self, now: float, paused: bool = False) -> float:
@@ -92,6 +93,7 @@ class Controller:
             return 0.0
         elapsed, self._last_now = now - self._last_now, now
         counted = min(max(elapsed, 0.0), MAX_STEP_PERIODS / self.settings.control_rate_hz)
+        self._last_step = counted
         if not paused:
             self._policy_now += counted
         return elapsed - counted
@@ -113,12 +115,14 @@ class Controller:
     def intent(self):
         return self.policy.state.intent
 
-    def instruct(self, embedding, command: str, now: float) -> str:
-        """A new instruction: its cleaned text and that text's embedding; returns the new
-        status (the reason of a refusal is in `refusal`).
+    def instruct(self, embedding, command: str | None, now: float) -> str:
+        """A new instruction: its cleaned text (None: unknown, refused) and that text's
+        embedding; returns the new status (the reason of a refusal is in `refusal`).
         """
         self._advance(now)
-        parsed = parse_command(command, self.settings.command_verbs)
+        self._stale_held = None
+        parsed = (ParsedCommand('', '', 'no command text came with the embedding')
+                  if command is None else parse_command(command, self.settings.command_verbs))
         return self.policy.set_instruction(embedding, parsed, self._policy_now)
 
     @property
@@ -129,6 +133,7 @@ class Controller:
     def follow(self, intent, object_phrase: str, now: float) -> str:
         """An intent given, not recognised (the evaluator's oracle)."""
         self._advance(now)
+        self._stale_held = None
         return self.policy.follow(intent, object_phrase, self._policy_now)
 
     def tick(self, now: float, target: TargetView | None, target_age: float | None,
@@ -137,13 +142,13 @@ class Controller:
         """One control period. Ages are in seconds (None: never received). `clock_age`: how
         long `now` has not moved, when it is a clock that can stop (simulated time).
 
-        While the watchdog holds the robot for stale input the policy's clock stands still:
-        a search or a timed motion does not run out while the robot cannot act on it. Held
-        for `input_lost_s`, the command is given up ('stopped: input lost', final): the robot
-        does not drive off on it when the input comes back, maybe much later.
+        While an input the command needs is stale the policy's clock stands still: a search
+        or a timed motion does not run out while the robot cannot act on it. Stale for
+        `input_lost_s` (whatever else holds the robot meanwhile, an e-stop included), the
+        command is given up ('stopped: input lost', final): the robot does not drive off on
+        it when the input comes back, maybe much later.
         """
-        caller_now = now
-        jump = self._advance(now, paused=self._stale_since is not None)
+        jump = self._advance(now, paused=self._stale_held is not None)
         now = self._policy_now
         timeout = self.settings.input_timeout_s
         target_fresh = target is not None and target_age is not None and target_age <= timeout
@@ -161,13 +166,13 @@ class Controller:
                                      clock_running=clock_running, dt=dt)
         reason = command.stop_reason
         status = f'stopped: {reason}' if reason else wanted.status
-        if reason == 'stale input':
-            if self._stale_since is None:
-                self._stale_since = caller_now
-            elif caller_now - self._stale_since >= self.settings.input_lost_s:
+        if fresh:
+            self._stale_held = None
+        else:  # counted in the policy clock's steps: a jump of `now` neither adds nor hides
+            self._stale_held = (0.0 if self._stale_held is None
+                                else self._stale_held + self._last_step)
+            if self._stale_held >= self.settings.input_lost_s:
                 status = self.policy.give_up('stopped: input lost')
-        else:
-            self._stale_since = None
         return ControlOutput(command.linear, command.angular, status, fresh_target, reason,
                              jump)
 

@@ -8,11 +8,12 @@ it and sends its output through the safety layer.
 """
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 import math
 
 import numpy as np
 
-from vla_ros.core.text import ParsedCommand
+from vla_ros.core.text import parse_command, ParsedCommand
 
 BEHAVIOURS = ('stop', 'motion', 'go_to', 'look_for')
 
@@ -210,18 +211,35 @@ class PolicyOutput:
 DIRECTION_SIGNS = {'left': ('angular', 1), 'right': ('angular', -1), 'forward': ('linear', 1),
                    'forwards': ('linear', 1), 'ahead': ('linear', 1), 'straight': ('linear', 1),
                    'back': ('linear', -1), 'backward': ('linear', -1),
-                   'backwards': ('linear', -1)}
+                   'backwards': ('linear', -1), 'clockwise': ('angular', -1),
+                   'counterclockwise': ('angular', 1), 'anticlockwise': ('angular', 1),
+                   'around': ('angular', 0), 'round': ('angular', 0)}  # 0: either way
 
 
-def _contradicted(intent: Intent, directions) -> str:
-    """Why a motion intent contradicts every direction word of its command ('' if not)."""
+@lru_cache(maxsize=64)
+def _says_a_direction(phrases: tuple) -> bool:
+    """Whether an intent's own phrasings name a direction ("turn left"): then a command
+    must name one too before the robot makes that motion.
+    """
+    return any(parse_command(phrase).directions for phrase in phrases)
+
+
+def _direction_problem(intent: Intent, directions) -> str:
+    """Why a motion intent cannot be made for a command with these direction words ('' if
+    it can): every word on an axis the motion uses must agree with it, and when the intent's
+    phrasings name directions, the command must name one ("turn" alone: which way?).
+    """
     if intent.behaviour != 'motion':
         return ''
-    signs = [DIRECTION_SIGNS[word] for word in directions if word in DIRECTION_SIGNS]
     velocity = {'linear': intent.linear_mps, 'angular': intent.angular_rps}
-    if not signs or any(velocity[axis] * sign > 0 for axis, sign in signs):
-        return ''
-    return f"{intent.name} contradicts '{' '.join(directions)}'"
+    said = [(word, *DIRECTION_SIGNS[word]) for word in directions
+            if word in DIRECTION_SIGNS and velocity[DIRECTION_SIGNS[word][0]] != 0.0]
+    wrong = [word for word, axis, sign in said if velocity[axis] * sign < 0]
+    if wrong:
+        return f"{intent.name} contradicts '{' '.join(wrong)}'"
+    if not said and _says_a_direction(intent.phrases):
+        return f'{intent.name} needs a direction in the command (which way?)'
+    return ''
 
 
 def turn_towards(x: float, config: ServoConfig) -> float:
@@ -265,14 +283,15 @@ class ActionPolicy:
         its structure allows; the embedding picks the intent among those. A negated command
         never does what it names: with a thing or a direction ("don't turn left") it is
         refused, a negated bare motion ("do not move") is a stop. A motion whose direction
-        words all contradict the intent the embedding chose is refused too.
+        words contradict the intent the embedding chose, or that names none where the
+        intent's phrasings do ("turn": which way?), is refused too.
         """
         self.state = PolicyState(object_phrase=command.object_phrase, started_at=now)
         if not command.text:
-            return self._refuse(command, 'empty command')
+            return self._refuse(command, command.problem or 'empty command')
         if command.problem:
             return self._refuse(command, command.problem)
-        behaviours = command.behaviours or None
+        behaviours = command.behaviours
         if command.negated:
             if command.object_phrase or command.directions:
                 return self._refuse(command, 'negated: a command not to do something is not '
@@ -285,13 +304,15 @@ class ActionPolicy:
             self.state.reason = f'stopped: {match.reason}'
             return self.state.reason
         intent = match.intent
-        contradiction = _contradicted(intent, command.directions)
-        if contradiction:
-            return self._refuse(command, contradiction)
+        direction = _direction_problem(intent, command.directions)
+        if direction:
+            return self._refuse(command, direction)
         return self.follow(intent, command.object_phrase, now)
 
     def _refuse(self, command: ParsedCommand, why: str) -> str:
-        self.state.reason = f'not understood: {command.quoted or "(empty command)"}'
+        quoted = command.quoted or ('(empty command)' if why == 'empty command'
+                                    else '(no command text)')
+        self.state.reason = f'not understood: {quoted}'
         self.state.refusal = why
         return self.state.reason
 

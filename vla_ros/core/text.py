@@ -22,32 +22,38 @@ import re
 import unicodedata
 
 MAX_COMMAND_CHARS = 1000
+MAX_COMMAND_WORDS = 30  # longer is refused: the text encoder would see only its start
 MAX_STATUS_CHARS = 80  # a refused command is quoted this long in the status
 
 
 def _forms(*bases) -> frozenset:
-    """A regular verb's forms: go -> go, goes, going, goed (harmless), ..."""
+    """A verb's present forms: go -> go, goes, going; stop -> stopping. No past forms: "you
+    went to the red ball" tells, it does not ask.
+    """
     forms = set()
     for base in bases:
         stem = base[:-1] if base.endswith('e') and not base.endswith('ee') else base
-        forms.update({base, base + 's', base + 'es', stem + 'ing', stem + 'ed', base + 'd'})
+        forms.update({base, base + 's', base + 'es', stem + 'ing'})
+        if base[-1] not in 'aeiouwy':
+            forms.add(base + base[-1] + 'ing')  # stopping, getting (and harmless others)
     return frozenset(forms)
 
 
 # Verbs by what may follow them (their complement), base forms plus irregular forms.
 GO_VERBS = _forms('go', 'goto', 'drive', 'move', 'head', 'navigate', 'travel', 'proceed', 'roll',
                   'walk', 'come', 'get', 'return', 'steer', 'ride', 'advance', 'continue',
-                  'keep', 'step', 'back', 'reverse', 'pull', 'run', 'retreat', 'scoot') | {
-    'went', 'gone', 'drove', 'driven', 'came', 'got', 'gotten', 'kept', 'ran', 'rode'}
+                  'keep', 'step', 'back', 'reverse', 'pull', 'run', 'retreat', 'scoot')
 SEEK_VERBS = _forms('find', 'locate', 'seek', 'search', 'look', 'spot', 'see', 'track', 'hunt',
-                    'face', 'scan') | {'found', 'sought', 'saw', 'seen'}
+                    'face', 'scan')
 REACH_VERBS = _forms('approach', 'reach', 'visit')
-TURN_VERBS = _forms('turn', 'rotate', 'spin', 'pivot', 'veer', 'swing') | {'spun', 'swung'}
+TURN_VERBS = _forms('turn', 'rotate', 'spin', 'pivot', 'veer', 'swing')
 STOP_VERBS = _forms('stop', 'halt', 'freeze', 'wait', 'stay', 'hold', 'stand', 'cease', 'pause',
-                    'park', 'brake', 'remain', 'quit') | {'stopping', 'stopped', 'froze',
-                                                          'frozen', 'held', 'stood'}
-REFLEXIVE_VERBS = _forms('take', 'bring') | {'took', 'taken', 'brought'}  # "take yourself to"
-MAKE_VERBS = _forms('make') | {'made'}  # "make your way to", "make a left turn"
+                    'park', 'brake', 'remain', 'quit')
+REFLEXIVE_VERBS = _forms('take', 'bring')  # "take yourself to"
+MAKE_VERBS = _forms('make')  # "make your way to", "make a left turn"
+# Verbs that say which way: "advance" is forwards, "reverse" backwards.
+IMPLIED_DIRECTIONS = {**dict.fromkeys(_forms('advance', 'proceed', 'continue'), 'forward'),
+                      **dict.fromkeys(_forms('reverse', 'retreat', 'backup'), 'backward')}
 WHERE = frozenset({'where'})  # "where is the red ball": asks to look for it
 
 DETERMINERS = frozenset({'the', 'a', 'an', 'that', 'this', 'these', 'those', 'some', 'any',
@@ -64,7 +70,18 @@ CONJUNCTIONS = frozenset({'and', 'or', 'but', 'then', 'so', 'if', 'when', 'whene
 DIRECTIONS = frozenset({'left', 'right', 'forward', 'forwards', 'backward', 'backwards', 'back',
                         'ahead', 'straight', 'clockwise', 'counterclockwise', 'anticlockwise',
                         'sideways', 'u', 'turn', 'turns', 'u-turn', 'uturn'})
-NEGATIONS = frozenset({'not', 'never', 'no', 'nope', 'nor'})
+NEGATIONS = frozenset({'not', 'never', 'no', 'nope', 'nor', 'neither', 'nothing', 'nowhere',
+                       'none', 'nobody'})
+# Words that point away from a thing or leave it out: this robot only goes to things.
+EXCLUSIONS = frozenset({'away', 'from', 'off', 'out', 'except', 'without', 'unless',
+                        'besides', 'instead', 'avoid', 'avoiding', 'anything', 'everything',
+                        'anywhere', 'everywhere'})
+# A question about what happened ("did you go to ...", "how do I get to ...") is no command.
+ASKING_AFTER = {'did': PRONOUNS | DETERMINERS, 'do': PRONOUNS | DETERMINERS,
+                'does': PRONOUNS | DETERMINERS, 'have': PRONOUNS, 'has': PRONOUNS | DETERMINERS,
+                'was': PRONOUNS, 'were': PRONOUNS, 'had': PRONOUNS,
+                'how': frozenset({'do', 'does', 'did', 'can', 'could', 'should', 'would', 'is',
+                                  'are', 'will', 'far', 'long', 'much', 'many'})}
 FILLERS = frozenset({
     # politeness, address, requests and hedges
     'please', 'kindly', 'hey', 'hi', 'hello', 'ok', 'okay', 'alright', 'buddy', 'thanks',
@@ -77,7 +94,11 @@ FILLERS = frozenset({
     'asap', 'soon', 'again', 'first', 'finally', 'also', 'too', 'really', 'very', 'fast',
     'slow', 'bit', 'little', 'lot', 'way', 'all', 'more', 'still', 'put', 'ever', 'only',
     'there', 'here', 'somewhere', 'anywhere', 'where', 'moving', 'right', 'exactly', 'safely',
-    'well', 'instead', 'degrees', 'while', 'yet', 'already', 'get', 'go'})
+    'well', 'instead', 'degrees', 'while', 'yet', 'already', 'get', 'go',
+    # relative pronouns (they end a noun phrase) and times
+    'which', 'who', 'whose', 'whom', 'today', 'tomorrow', 'tonight', 'later', 'times', 'twice',
+    'except', 'without', 'unless', 'besides', 'avoid', 'avoiding', 'anything', 'everything',
+    'everywhere'})
 STOP_PUNCTUATION = ',;.!?:'
 CLAUSE_WORDS = frozenset({'and', 'then', 'but', 'or', 'so'})
 
@@ -110,7 +131,7 @@ class ParsedCommand:
     # The policy behaviours (core.policy.BEHAVIOURS) its structure allows: a thing to go to
     # or look for, or none: stop and motion. Verbs of going ("go", "drive", "approach")
     # make a thing a go_to, verbs of seeking alone ("find", "where is") a look_for.
-    behaviours: frozenset = frozenset()
+    behaviours: frozenset = None  # None: not known (a refused command)
 
     @property
     def understood(self) -> bool:
@@ -214,22 +235,39 @@ class _Grammar:
         symbols = [value for kind, value in tokens if kind == 'symbol']
         if symbols:
             return ParsedCommand(text, '', f"symbols are not words: {''.join(symbols)!r}")
-        clauses, current = [], []
+        clauses, current, joined, joins = [], [], False, []
         for kind, value in tokens:
             if kind == 'stop' or value in CLAUSE_WORDS:
                 if current:
                     clauses.append(current)
-                current = []
+                    joins.append(joined)
+                current, joined = [], value in CLAUSE_WORDS  # "and", "then": a sequence
             else:
                 current.append(value)
         if current:
             clauses.append(current)
+            joins.append(joined)
         words = [word for clause in clauses for word in clause]
         if not words:
             return ParsedCommand(text, '', 'no words')
-        phrases, outside = [], []
+        if len(words) > MAX_COMMAND_WORDS:
+            return ParsedCommand(text, '', f'too long: {len(words)} words, at most '
+                                 f'{MAX_COMMAND_WORDS} (one command at a time)')
         for clause in clauses:
-            found, rest = self._noun_phrases(clause)
+            opening = [word for word in clause if word not in ('so', 'hey', 'ok', 'okay',
+                                                               'robot', 'please', 'and')]
+            if len(opening) > 1 and opening[1] in ASKING_AFTER.get(opening[0], ()):
+                return ParsedCommand(text, '', f"a question, not a command: '{opening[0]} "
+                                     f"{opening[1]} ...'")
+        excluded = [word for (_, word), (_, after) in zip(tokens, tokens[1:])
+                    if word == 'but' and (after in DETERMINERS or self.content(after))]
+        phrases, outside = [], []
+        for index, clause in enumerate(clauses):
+            # A clause of its own may name the thing only when a later one points back to
+            # it ("the red ball, go there"); "go to the red ball, cancel that" is refused.
+            pointed_at = any(word in ('there', 'it', 'here', 'them') for later in
+                             clauses[index + 1:] for word in later)
+            found, rest = self._noun_phrases(clause, pointed_at)
             phrases.extend(found)
             outside.append(rest)
         problem = ''
@@ -237,38 +275,73 @@ class _Grammar:
                  for index, word in enumerate(clause) if word in self.verbs]
         unknown = [word for clause in outside for word in clause
                    if word is not None and self.content(word)]
+        rest = [word for clause in outside for word in clause if word is not None]
+        excluded += [word for word in rest if word in EXCLUSIONS]
         if unknown:
             problem = f"unknown word{'s' if len(unknown) > 1 else ''}: {' '.join(unknown)}"
-        elif not verbs and not any(word in DIRECTIONS for clause in outside for word in clause):
+        elif not verbs and not any(word in DIRECTIONS for word in rest):
             problem = 'no verb: say what to do ("go to the red ball", "turn left", "stop")'
+        elif excluded and phrases:
+            problem = (f"'{excluded[0]}': this robot goes to things, never away from them or "
+                       'around what is left out')
         else:
             for word, index, clause in verbs:
                 problem = self._complement_problem(word, clause[index + 1:])
                 if problem:
                     break
-        rest = [word for clause in outside for word in clause if word is not None]
+        if not problem:
+            problem = self._stop_after(clauses, joins)
         chosen = max(phrases, key=lambda phrase: phrase[0], default=(0, 0, ''))
+        directions = [word for word in rest if word in (
+            DIRECTIONS - {'turn', 'turns', 'u', 'u-turn', 'uturn'}) | {'around', 'round'}]
+        directions += [IMPLIED_DIRECTIONS[word] for word in rest if word in IMPLIED_DIRECTIONS]
         return ParsedCommand(
             text, '' if problem else chosen[2], problem,
-            negated=any(word in NEGATIONS for word in rest),
-            directions=tuple(word for word in rest
-                             if word in DIRECTIONS - {'turn', 'turns', 'u', 'u-turn', 'uturn'}),
-            behaviours=self._behaviours(bool(chosen[2]), rest))
+            negated=any(word in NEGATIONS for word in rest), directions=tuple(directions),
+            behaviours=self._behaviours(bool(chosen[2]), outside))
 
-    def _behaviours(self, has_object: bool, words) -> frozenset:
+    def _stop_after(self, clauses, joins) -> str:
+        """Why a bare stop after the command makes it unclear ('' when it does not): "go to
+        the red ball. STOP!" may mean stop now; "..., then stop", "... and stop there" mean
+        stop on arrival.
+        """
+        acting = False
+        for clause, joined in zip(clauses, joins):
+            kinds = {self.verbs[word] for word in clause if word in self.verbs}
+            if acting and kinds == {'stop'} and not joined and not {
+                    'there', 'here', 'it', 'when', 'once', 'until'} & set(clause):
+                return 'a stop after the command: go, or stop? send one command'
+            acting = acting or bool(kinds - {'stop'})
+        return ''
+
+    def _behaviours(self, has_object: bool, clauses) -> frozenset:
+        """Which policy behaviours the sentence allows (core.policy.BEHAVIOURS)."""
+        words = [word for clause in clauses for word in clause if word is not None]
+        kinds = [self.verbs.get(word) for word in words]
+        stopping_first = any(  # "stop going to the red ball", "halt driving to ..."
+            [self.verbs.get(word) for word in clause if word in self.verbs][:1] == ['stop']
+            and any(self.verbs.get(word) in ('go', 'find', 'make', 'reflexive')
+                    for word in clause if word is not None) for clause in clauses)
+        if stopping_first:
+            return frozenset({'stop'})
         if not has_object:
+            if any(word in DETERMINERS and following in ('one', 'ones')
+                   for word, following in zip(words, words[1:])):
+                return frozenset()  # "go to the one on the left": which one?
+            if 'stop' in kinds:
+                return frozenset({'stop'})
             return frozenset({'stop', 'motion'})
-        going = any(self.verbs.get(word) in ('go', 'reflexive', 'make') or word in REACH_VERBS
-                    or word == 'way' for word in words)  # "find your way to"
+        going = any(kind in ('go', 'reflexive', 'make') or word in REACH_VERBS
+                    or word == 'way' for word, kind in zip(words, kinds))  # "find your way"
         asking = any(word == 'where' and following in ('is', 'are', 'did', 'does', 'was')
                      for word, following in zip(words, words[1:]))
         if going and not asking:
             return frozenset({'go_to'})
-        if any(self.verbs.get(word) in ('find', 'where') for word in words):
+        if any(kind in ('find', 'where') for kind in kinds):
             return frozenset({'look_for'})
         return frozenset({'go_to', 'look_for', 'stop'})
 
-    def _noun_phrases(self, clause):
+    def _noun_phrases(self, clause, pointed_at: bool = False):
         """([(preference, -position, phrase)], the clause with its noun phrases as None).
 
         A noun phrase is a run of open-vocabulary words (with "of" and words of the grammar
@@ -300,7 +373,7 @@ class _Grammar:
             governor = clause[head] if head >= 0 else ''
             governed = (governor in PREPOSITIONS or governor in {'is', 'are', 'where'}
                         or self.verbs.get(governor) in ('find', 'where'))
-            clause_initial = head < 0 and not has_verb
+            clause_initial = head < 0 and not has_verb and pointed_at
             if has_determiner or governed or clause_initial or (head < 0 and has_determiner):
                 preference = 2 if governed else 1
                 if governor == 'for' and any(self.verbs.get(word) == 'find'

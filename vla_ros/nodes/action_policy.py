@@ -36,6 +36,7 @@ from vla_ros.core.text import clean_command
 from vla_ros.nodes.common import (
     DIAGNOSTICS_PERIOD_S,
     embedding_model_name,
+    embedding_text,
     publish_report,
     run_node,
     THROTTLE_S,
@@ -95,10 +96,10 @@ class ActionPolicyNode(LifecycleNode):
 
         self.estop = EstopSources()
         self.enabled = True
-        # The command embedder publishes a command's text (instruction), then its embedding:
-        # an embedding waits for its text up to TEXT_WAIT_S, then goes with the latest text.
-        self.instruction_text, self.texts_received, self.texts_used = '', 0, 0
-        self.pending_embedding, self.pending_since = None, 0.0
+        # A text embedding carries its text (command_embedder); one that does not is paired
+        # with an `instruction` that arrived within TEXT_WAIT_S of it, or refused.
+        self.instruction = None  # (text, arrival time), until used
+        self.pending = None  # (embedding, its text or None, arrival time)
         self.last_refused = ''
         self.last_camera_time = None  # arrival times are on the steady clock
         self.targets = {}  # stamp -> [PointStamped, Vector3Stamped, arrival time]
@@ -139,18 +140,24 @@ class ActionPolicyNode(LifecycleNode):
         return publisher
 
     def on_activate(self, state):
+        loaded = None
         try:
             loaded = self._model_cache.get('clip', self.values['model'], self.values['device'],
                                            self.values['dtype'])
-        except (ModelLoadError, ValueError, OSError) as error:
+            self.encoder = ClipEncoder(loaded)
+            self.controller = Controller.from_encoder(self.intents, self.encoder.encode_texts,
+                                                      self.settings)
+        except Exception as error:  # noqa: BLE001 - any failure: stay inactive, nothing held
             self._transition_error = error
-            self.get_logger().error(f'cannot activate: {error}')
+            kind = '' if isinstance(error, (ModelLoadError, ValueError, OSError)) else \
+                f'{type(error).__name__}: '
+            self.get_logger().error(f'cannot activate: {kind}{error}')
+            if loaded is not None:
+                self._model_cache.release(loaded)
+            self.encoder = self.controller = None
             return TransitionCallbackReturn.FAILURE
-        self.encoder = ClipEncoder(loaded)
-        self.controller = Controller.from_encoder(self.intents, self.encoder.encode_texts,
-                                                  self.settings)
         self.started_ns = time.time_ns()  # what was latched before now is not followed
-        self.pending_embedding, self.targets = None, {}
+        self.pending, self.instruction, self.targets = None, None, {}
         self.last_camera_time = self.last_target_time = None
         inputs = [
             (Float32MultiArray, 'text_embedding', self.on_text_embedding, LATCHED),
@@ -191,6 +198,11 @@ class ActionPolicyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state):
+        self.shutdown()
+        return self.on_cleanup(state)
+
+    def on_error(self, state):
+        """A transition raised: stop, release everything, back to unconfigured."""
         self.shutdown()
         return self.on_cleanup(state)
 
@@ -241,13 +253,21 @@ class ActionPolicyNode(LifecycleNode):
                 'holding still: the latched instruction was given before this node started; '
                 'send a new command (or set resume_instruction true to follow it)')
             return
-        self.pending_embedding, self.pending_since = list(msg.data), self.now()
+        self.pending = (list(msg.data), embedding_text(msg), self.now())
 
     def on_instruction(self, msg, info):
         if info['source_timestamp'] < self.started_ns and not self.values['resume_instruction']:
             return  # its embedding is not followed either (on_text_embedding)
-        self.instruction_text = clean_command(msg.data)[0]
-        self.texts_received += 1
+        self.instruction = (msg.data, self.now())
+
+    def _command_text(self, now: float):
+        """(the pending embedding's command text or None, whether to decide now)."""
+        _, text, arrived = self.pending
+        if text is not None:
+            return text, True
+        if self.instruction is not None and abs(self.instruction[1] - arrived) <= TEXT_WAIT_S:
+            return self.instruction[0], True
+        return None, now - arrived > TEXT_WAIT_S  # refused once it has waited long enough
 
     def on_camera_alive(self, msg):
         self.last_camera_time = self.now()
@@ -349,12 +369,14 @@ class ActionPolicyNode(LifecycleNode):
         return now - self.clock_seen[1]
 
     def on_control(self):
+        if self.controller is None:  # a tick queued before deactivation
+            return
         now, policy_now = self.now(), self.policy_clock.now().nanoseconds * 1e-9
-        if self.pending_embedding is not None and (
-                self.texts_received > self.texts_used or now - self.pending_since > TEXT_WAIT_S):
-            status = self.controller.instruct(self.pending_embedding, self.instruction_text,
-                                              policy_now)
-            self.pending_embedding, self.texts_used = None, self.texts_received
+        text, decide = self._command_text(now) if self.pending is not None else (None, False)
+        if decide:
+            status = self.controller.instruct(
+                self.pending[0], None if text is None else clean_command(text)[0], policy_now)
+            self.pending = self.instruction = None
             refused = status.startswith('not understood')
             if refused:
                 if status != self.last_refused:  # one line a command, not one a repeat

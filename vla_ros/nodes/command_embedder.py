@@ -55,7 +55,7 @@ class CommandEmbedder(ModelNode):
             # An empty command clears the instruction, so nobody acts on the previous one.
             if changed:
                 logger.info('empty command: instruction cleared')
-            return text, embedding_msg([], self.encoder.name)
+            return text, embedding_msg([], self.encoder.name, text)
         tokens = self.encoder.count_tokens(text)
         if tokens > self.encoder.max_text_tokens:
             logger.warning(
@@ -63,7 +63,7 @@ class CommandEmbedder(ModelNode):
                 f'{self.encoder.max_text_tokens}', throttle_duration_sec=THROTTLE_S)
         if changed:
             logger.info(f'new command: {text!r}')
-        return text, embedding_msg(self._encode(text), self.encoder.name)
+        return text, embedding_msg(self._encode(text), self.encoder.name, text)
 
     def publish_result(self, result):
         text, embedding = result

@@ -28,17 +28,27 @@ THROTTLE_S = 2.0
 DIAGNOSTICS_PERIOD_S = 1.0
 
 
-def embedding_msg(vector, model_name: str) -> Float32MultiArray:
-    """One embedding; the dimension's label names the model so consumers can refuse others."""
+def embedding_msg(vector, model_name: str, text: str = None) -> Float32MultiArray:
+    """One embedding; the first dimension's label names the model so consumers can refuse
+    others. A text embedding also carries its text, as the label of a second dimension of
+    size 1, so that the two can never be paired wrongly.
+    """
     msg = Float32MultiArray()
     msg.layout.dim = [MultiArrayDimension(label=model_name, size=len(vector),
                                           stride=len(vector))]
+    if text is not None:
+        msg.layout.dim.append(MultiArrayDimension(label=text, size=1, stride=1))
     msg.data = [float(value) for value in vector] if len(vector) else []
     return msg
 
 
 def embedding_model_name(msg: Float32MultiArray) -> str:
     return msg.layout.dim[0].label if msg.layout.dim else ''
+
+
+def embedding_text(msg: Float32MultiArray):
+    """The text a text embedding was made from (None when it does not say)."""
+    return msg.layout.dim[1].label if len(msg.layout.dim) > 1 else None
 
 
 def publish_report(publisher, node: Node, task: str, hardware_id: str, report) -> None:
@@ -122,11 +132,8 @@ class ModelNode(LifecycleNode):
     def on_configure(self, state) -> TransitionCallbackReturn:
         try:
             self.make_outputs()
-        except ValueError as error:
-            self._transition_error = error
-            self.get_logger().error(f'cannot configure: {error}')
-            self._destroy_outputs()
-            return TransitionCallbackReturn.FAILURE
+        except Exception as error:  # noqa: BLE001 - any failure: back to unconfigured, clean
+            return self._failed('configure', error)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -134,22 +141,35 @@ class ModelNode(LifecycleNode):
             self.loaded = self._model_cache.get(self._model_kind, self.model_source,
                                                 self.device, self.dtype)
             self.load()
-        except (ModelLoadError, ValueError, OSError) as error:
-            self._transition_error = error
-            self.get_logger().error(f'cannot activate: {error}')
-            self._release()
-            return TransitionCallbackReturn.FAILURE
-        self.worker = LatestWorker(
-            self.process, self.publish_result, self.max_rate_hz,
-            name=f'{self.get_name()}_worker', on_error=self._report_error,
-            rejected_errors=(ValueError,), on_start=self._set_cpu_threads).start()
-        self._last_report = (None, time.monotonic())
-        inputs = self.subscribe()
+            self.worker = LatestWorker(
+                self.process, self.publish_result, self.max_rate_hz,
+                name=f'{self.get_name()}_worker', on_error=self._report_error,
+                rejected_errors=(ValueError,), on_start=self._set_cpu_threads).start()
+            self._last_report = (None, time.monotonic())
+            inputs = self.subscribe()
+        except Exception as error:  # noqa: BLE001 - any failure: stay inactive, nothing held
+            return self._failed('activate', error)
         self.get_logger().info(
             f'ready: model {self.loaded.name} ({self.loaded.source}) on {self.loaded.device} '
             f'{str(self.loaded.dtype).replace("torch.", "")}, at most {self.max_rate_hz:g} Hz, '
             f'{self.cpu_threads or "default"} CPU threads, input {inputs}')
         return super().on_activate(state)
+
+    def _failed(self, transition: str, error: Exception) -> TransitionCallbackReturn:
+        self._transition_error = error
+        kind = '' if isinstance(error, (ModelLoadError, ValueError, OSError)) else \
+            f'{type(error).__name__}: '
+        self.get_logger().error(f'cannot {transition}: {kind}{error}')
+        self._release()
+        if transition == 'configure':
+            self._destroy_outputs()
+        return TransitionCallbackReturn.FAILURE
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        """A transition raised: release everything and go back to unconfigured."""
+        self._release()
+        self._destroy_outputs()
+        return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         self._release()

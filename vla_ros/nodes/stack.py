@@ -135,12 +135,13 @@ class Stack:
     def close(self):
         import rclpy
 
-        for node in self.nodes:
-            if hasattr(node, 'shutdown'):
-                node.shutdown()  # stops workers; the policy publishes zero
+        # The executor first: a control tick must not run while the policy stops.
         self.executor.shutdown(timeout_sec=5.0)
         if self._spinner is not None:
             self._spinner.join(timeout=5.0)  # destroying nodes under a spinner aborts
+        for node in self.nodes:
+            if hasattr(node, 'shutdown'):
+                node.shutdown()  # stops workers; the policy publishes zero
         for node in self.nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=self.context)
