@@ -250,8 +250,8 @@ class ActionPolicyNode(LifecycleNode):
         if info['source_timestamp'] < self.started_ns and not self.values['resume_instruction']:
             # A restarted policy must not drive off on an instruction given to its predecessor.
             self.get_logger().warning(
-                'holding still: the latched instruction was given before this node started; '
-                'send a new command (or set resume_instruction true to follow it)')
+                'holding still: the latched instruction was given before this node was '
+                'activated; send a new command (or set resume_instruction true to follow it)')
             return
         self.pending = (list(msg.data), embedding_text(msg), self.now())
 
