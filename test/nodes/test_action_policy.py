@@ -61,7 +61,7 @@ class Instructor:
     def say(self, text, label=None):
         self.instructions.publish(String(data=text))
         vector = self.encoder.encode_texts([text])[0]
-        self.embeddings.publish(embedding_msg(vector, label or self.encoder.name))
+        self.embeddings.publish(embedding_msg(vector, label or self.encoder.name, text))
 
 
 class SimulatedRobot:

@@ -384,7 +384,8 @@ def test_an_invalid_embedding_is_refused_with_a_warning(ros, tiny_clip_dir, mode
         'wrong size': ([0.5, 0.1], f"2 values, this policy's model gives {size}"),
         'NaN': ([math.nan] + [0.1] * (size - 1), 'it holds NaN or infinity')}[kind]
     capfd.readouterr()
-    instructor.embeddings.publish(embedding_msg(vector, instructor.encoder.name))
+    instructor.embeddings.publish(embedding_msg(vector, instructor.encoder.name,
+                                                'move forward'))
     line = f'instruction refused, holding still: stopped: invalid embedding: {reason}'
     logged = []
     assert wait_until(lambda: logged.append(capfd.readouterr().err) or line in ''.join(logged),

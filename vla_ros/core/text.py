@@ -8,8 +8,11 @@ open vocabulary and may only appear inside a noun phrase. A command is understoo
   - each verb is followed by what it can take: "turn" a direction ("turn on the lights" is not
     understood), "go" a place or a direction ("go home", "move the box" are not), "find" a thing,
   - every other word is a word of the grammar or inside a noun phrase: one introduced by an
-    article, after a preposition or a verb that takes a thing, or a clause of its own
-    ("the red ball, go there").
+    article, after a preposition or a verb that takes a thing, or a clause of its own that a
+    later one points back to ("the red ball, go there"),
+  - it is no question or report ("did you go to ...", "you went to ..."), points nowhere away
+    ("away from", "anything except"), has no bare stop after the command ("go to the ball.
+    STOP!") and at most MAX_COMMAND_WORDS words.
 The object phrase is the noun phrase the command is about: after "look/search ... for", else
 the first one a verb or preposition governs, else the first one. Whether "go to the red ball"
 is a go_to is not decided here: the policy asks the CLIP text embedding (core.policy); this
@@ -99,7 +102,6 @@ FILLERS = frozenset({
     'which', 'who', 'whose', 'whom', 'today', 'tomorrow', 'tonight', 'later', 'times', 'twice',
     'except', 'without', 'unless', 'besides', 'avoid', 'avoiding', 'anything', 'everything',
     'everywhere'})
-STOP_PUNCTUATION = ',;.!?:'
 CLAUSE_WORDS = frozenset({'and', 'then', 'but', 'or', 'so'})
 
 CONTRACTIONS = {
