@@ -104,3 +104,18 @@ def test_any_text_parses_without_error(text):
     result = parsed(text)
     assert isinstance(result.object_phrase, str) and isinstance(result.problem, str)
     assert result.understood or result.problem or not result.text
+
+
+@pytest.mark.parametrize(('command', 'behaviours'), [
+    ('stop going to the green cube', {'stop'}),  # a stop verb with a gerund: stop
+    ('cease moving', {'stop'}),
+    ('drive toward the green cube and stop when you get there', {'go_to'}),  # stop on arrival
+    ('head to the green cube, then stop', {'go_to'}),
+    ('find the green cube', {'look_for'}),
+    ('go find the green cube', {'go_to'}),  # a verb of going wins
+    ('where did the green cube go', {'look_for'}),
+    ('turn left', {'stop', 'motion'}),
+    ('go to the one on the left', set()),  # which one?
+])
+def test_the_sentence_says_which_behaviours_it_allows(command, behaviours):
+    assert parsed(command).behaviours == behaviours

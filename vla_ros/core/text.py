@@ -320,10 +320,13 @@ class _Grammar:
         """Which policy behaviours the sentence allows (core.policy.BEHAVIOURS)."""
         words = [word for clause in clauses for word in clause if word is not None]
         kinds = [self.verbs.get(word) for word in words]
-        stopping_first = any(  # "stop going to the red ball", "halt driving to ..."
-            [self.verbs.get(word) for word in clause if word in self.verbs][:1] == ['stop']
-            and any(self.verbs.get(word) in ('go', 'find', 'make', 'reflexive')
-                    for word in clause if word is not None) for clause in clauses)
+        # "stop going to the red ball", "halt driving to ...": a stop verb with a gerund
+        # ("... and stop when you get there" stops on arrival).
+        stopping_first = any(
+            self.verbs.get(word) == 'stop' and following is not None
+            and following.endswith('ing') and self.verbs.get(following) in (
+                'go', 'find', 'make', 'reflexive')
+            for clause in clauses for word, following in zip(clause, clause[1:]))
         if stopping_first:
             return frozenset({'stop'})
         if not has_object:
