@@ -145,10 +145,14 @@ def round_trips(start, log_name, count=40):
 
 def test_perception_on_one_host_drives_the_robot_on_the_other(hosts, capsys):
     start, arguments, received_bytes = hosts
-    policy = start('robot', node('action_policy', arguments), 'action_policy')
-    robot = start('robot', probe('robot'), 'robot')
     workstation = [start('gpu', node(name, arguments), name) for name in GPU_NODES]
     operator = start('gpu', probe('operator', 'move forward'), 'operator')
+    robot = start('robot', probe('robot'), 'robot')
+    # The policy last: the operator must wait for it (a command older than the policy's
+    # activation is not followed), as a person waits for the robot to say it is ready.
+    assert wait_until(lambda: any('ready: model' in line for line in open(
+        workstation[1].log)), START_TIMEOUT_S)
+    policy = start('robot', node('action_policy', arguments), 'action_policy')
 
     def moving():
         return any(float(v) > 0.05 for _, v, _ in robot.events('cmd'))
