@@ -29,11 +29,12 @@ from vla_ros.core.config import build_intents, intent_params, NODE_TABLES
 from vla_ros.core.control import Controller, ControlSettings, stamp_problem
 from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
-from vla_ros.core.models import ModelCache, ModelLoadError
+from vla_ros.core.models import ModelCache
 from vla_ros.core.policy import TargetView
 from vla_ros.core.safety import EstopSources
 from vla_ros.core.text import clean_command
 from vla_ros.nodes.common import (
+    Autostart,
     DIAGNOSTICS_PERIOD_S,
     embedding_model_name,
     embedding_text,
@@ -62,7 +63,7 @@ def _source_of(info) -> tuple:
     return gid, sequence if sequence is not None else info.get('source_timestamp')
 
 
-class ActionPolicyNode(LifecycleNode):
+class ActionPolicyNode(Autostart, LifecycleNode):
     """A managed node: configure creates the outputs, activate loads the CLIP (the intents'
     phrasings) and starts listening and the control timer, deactivate sends a zero Twist,
     stops and frees the model. With `autostart` it configures and activates itself.
@@ -92,7 +93,7 @@ class ActionPolicyNode(LifecycleNode):
         self.encoder = self.controller = self.timer = None  # while active
         self.cmd_pub = self.status_pub = self.marker_pub = None  # while configured
         self.estop_topic = self.resolve_topic_name('estop')
-        self._inputs, self._outputs, self._transition_error = [], [], None
+        self._inputs, self._outputs = [], []
 
         self.estop = EstopSources()
         self.enabled = True
@@ -114,17 +115,6 @@ class ActionPolicyNode(LifecycleNode):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
         self.start()
-
-    def start(self) -> None:
-        """Configure and activate with `autostart` (a failure raises what went wrong)."""
-        if not self.values['autostart']:
-            self.get_logger().info(
-                f'unconfigured (autostart false): `ros2 lifecycle set '
-                f'{self.get_fully_qualified_name()} configure`, then `activate`')
-            return
-        for trigger in (self.trigger_configure, self.trigger_activate):
-            if trigger() != TransitionCallbackReturn.SUCCESS:
-                raise self._transition_error or RuntimeError('lifecycle transition failed')
 
     # Lifecycle --------------------------------------------------------------------------
     def on_configure(self, state):
@@ -148,14 +138,10 @@ class ActionPolicyNode(LifecycleNode):
             self.controller = Controller.from_encoder(self.intents, self.encoder.encode_texts,
                                                       self.settings)
         except Exception as error:  # noqa: BLE001 - any failure: stay inactive, nothing held
-            self._transition_error = error
-            kind = '' if isinstance(error, (ModelLoadError, ValueError, OSError)) else \
-                f'{type(error).__name__}: '
-            self.get_logger().error(f'cannot activate: {kind}{error}')
             if loaded is not None:
                 self._model_cache.release(loaded)
             self.encoder = self.controller = None
-            return TransitionCallbackReturn.FAILURE
+            return self.failed('activate', error)
         self.started_ns = time.time_ns()  # what was latched before now is not followed
         self.pending, self.instruction, self.targets = None, None, {}
         self.last_camera_time = self.last_target_time = None
@@ -203,8 +189,7 @@ class ActionPolicyNode(LifecycleNode):
 
     def on_error(self, state):
         """A transition raised: stop, release everything, back to unconfigured."""
-        self.shutdown()
-        return self.on_cleanup(state)
+        return self.on_shutdown(state)
 
     def _release(self):
         for subscription in self._inputs:

@@ -62,7 +62,34 @@ def publish_report(publisher, node: Node, task: str, hardware_id: str, report) -
     publisher.publish(array)
 
 
-class ModelNode(LifecycleNode):
+class Autostart:
+    """For a lifecycle node with checked `values`: start() configures and activates it with
+    `autostart` (a failure raises what went wrong), else leaves it to a lifecycle manager;
+    failed() logs a failed transition in one line and keeps the error for start().
+    """
+
+    _transition_error = None
+
+    def start(self) -> None:
+        """Call at the end of __init__."""
+        if not self.values['autostart']:
+            self.get_logger().info(
+                f'unconfigured (autostart false): `ros2 lifecycle set '
+                f'{self.get_fully_qualified_name()} configure`, then `activate`')
+            return
+        for trigger in (self.trigger_configure, self.trigger_activate):
+            if trigger() != TransitionCallbackReturn.SUCCESS:
+                raise self._transition_error or RuntimeError('lifecycle transition failed')
+
+    def failed(self, transition: str, error: Exception) -> TransitionCallbackReturn:
+        self._transition_error = error
+        kind = '' if isinstance(error, (ModelLoadError, ValueError, OSError)) else \
+            f'{type(error).__name__}: '
+        self.get_logger().error(f'cannot {transition}: {kind}{error}')
+        return TransitionCallbackReturn.FAILURE
+
+
+class ModelNode(Autostart, LifecycleNode):
     """A managed (lifecycle) node that runs one model on a newest-wins worker thread.
 
     unconfigured -> configure: the outputs are created (parameters are declared and checked
@@ -97,24 +124,10 @@ class ModelNode(LifecycleNode):
         self.threads_in_use = None
         self.worker = None  # while active
         self._inputs, self._outputs = [], []
-        self._transition_error = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._last_report = (None, time.monotonic())
         self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
-
-    def start(self) -> None:
-        """Configure and activate with `autostart` (a failure raises what went wrong);
-        otherwise wait for a lifecycle manager. Call at the end of __init__.
-        """
-        if not self.values['autostart']:
-            self.get_logger().info(
-                f'unconfigured (autostart false): `ros2 lifecycle set '
-                f'{self.get_fully_qualified_name()} configure`, then `activate`')
-            return
-        for trigger in (self.trigger_configure, self.trigger_activate):
-            if trigger() != TransitionCallbackReturn.SUCCESS:
-                raise self._transition_error or RuntimeError('lifecycle transition failed')
 
     def output(self, message_type, topic, qos, **kwargs):
         """A publisher that sends only while the node is active."""
@@ -156,20 +169,14 @@ class ModelNode(LifecycleNode):
         return super().on_activate(state)
 
     def _failed(self, transition: str, error: Exception) -> TransitionCallbackReturn:
-        self._transition_error = error
-        kind = '' if isinstance(error, (ModelLoadError, ValueError, OSError)) else \
-            f'{type(error).__name__}: '
-        self.get_logger().error(f'cannot {transition}: {kind}{error}')
         self._release()
         if transition == 'configure':
             self._destroy_outputs()
-        return TransitionCallbackReturn.FAILURE
+        return self.failed(transition, error)
 
     def on_error(self, state) -> TransitionCallbackReturn:
         """A transition raised: release everything and go back to unconfigured."""
-        self._release()
-        self._destroy_outputs()
-        return TransitionCallbackReturn.SUCCESS
+        return self.on_shutdown(state)
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         self._release()
