@@ -24,7 +24,8 @@ from vla_ros.core.config import DEVICES
 OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object': 'tab:purple',
                    'stopped short': 'tab:orange', 'not found': 'tab:gray',
                    'timeout': 'tab:brown', 'intent': 'tab:pink', 'refused': 'tab:green',
-                   'moved': 'tab:red', 'held': 'tab:olive', 'input lost': 'tab:cyan'}
+                   'moved': 'tab:red', 'held': 'tab:olive', 'input lost': 'tab:cyan',
+                   'blocked': 'tab:blue'}
 COMMAND_KINDS = ('go_to', 'not_understood')
 
 
@@ -106,6 +107,14 @@ def draw_scene(axes, scene, trajectory=None, title=''):
         if index == scene.target_index:
             axes.add_patch(Circle((item.x, item.y), item.size + 0.12, fill=False, ls='--',
                                   ec='black', lw=1.0))
+    for item in scene.obstacles:
+        corner = (-item.half_length, -item.half_width)
+        c, s = math.cos(item.yaw), math.sin(item.yaw)
+        axes.add_patch(Rectangle((item.x + c * corner[0] - s * corner[1],
+                                  item.y + s * corner[0] + c * corner[1]),
+                                 2 * item.half_length, 2 * item.half_width,
+                                 angle=math.degrees(item.yaw), color=item.rgb, ec='black',
+                                 lw=0.5))
     axes.plot([scene.robot_x], [scene.robot_y], 'o', mfc='white', mec='black', markersize=8)
     axes.annotate('start', (scene.robot_x, scene.robot_y), textcoords='offset points',
                   xytext=(6, 6), fontsize=7)
@@ -259,7 +268,7 @@ def run_eval(args) -> int:
                     desc=f'eval {args.mode} {args.transport}', unit='episode')
     try:
         for episode, seed in enumerate(progress):
-            scene = generate_scene(seed)
+            scene = generate_scene(seed, clutter=args.clutter)
             scenes.append(scene)
             kind, template = drawn[episode] if drawn else ('go_to', scene.command)
             command = template.replace('{object}', scene.target.name)
@@ -281,6 +290,7 @@ def run_eval(args) -> int:
     summary = summarise(results, args.mode, args.seed, time.monotonic() - started,
                         args.transport)
     summary['params_file'] = str(params_file)
+    summary['clutter'] = args.clutter
     summary['target_verification'] = args.mode == 'real' and settings.segmenter[
         'verify_targets']
     summary['fovea'] = args.mode == 'real' and settings.segmenter['fovea']
@@ -352,6 +362,9 @@ def add_arguments(parser):
                         '"go to the {object}": YAML {go_to: [templates with {object}], '
                         'not_understood: [commands that must not move the robot]} or text, '
                         'one per line; the summary reports success per command')
+    parser.add_argument('--clutter', type=int, default=0, metavar='N',
+                        help='N boxes and walls in each scene, two of three across the way '
+                        "to the target (the scene is otherwise the seed's usual one)")
     parser.add_argument('--no-fovea', dest='fovea', action='store_false',
                         help='real mode: segment the whole frame only, without the 2x look '
                              'at its middle')

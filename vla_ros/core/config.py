@@ -6,10 +6,12 @@ either place pass the same check. Defaults come from the core dataclasses that u
 """
 
 from dataclasses import dataclass, fields, replace
+import math
 from pathlib import Path
 from typing import Any
 
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
+from vla_ros.core.obstacles import AvoidanceConfig, Footprint, MonitorConfig
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits
 from vla_ros.core.segmentation import Fovea, MASK_ENCODINGS
@@ -191,6 +193,39 @@ SERVO = (
     Param('lost_hold_s', _servo.lost_hold_s, 'a tracked target out of sight this long is '
           'lost; until then the robot turns to where it was, without driving', (0.0, 10.0)),
 )
+_monitor, _avoidance = MonitorConfig(), AvoidanceConfig()
+OBSTACLES = (
+    Param('footprint_radius', _monitor.footprint.radius, "the robot's footprint: a circle of "
+          'this radius about base_link (m), unless footprint is set', (0.01, 10.0)),
+    Param('footprint', '', "or a convex polygon in base_link, Nav2's way: "
+          "'[[0.3, 0.25], [0.3, -0.25], [-0.3, -0.25], [-0.3, 0.25]]'; empty = the circle"),
+    Param('scan_timeout_s', _monitor.scan_timeout_s, 'a scan older than this is no scan',
+          (0.01, 60.0)),
+    Param('require_scan', _monitor.require_scan, 'no motion without a fresh scan (stopped: '
+          'stale scan); false: without one the collision monitor is off, with a WARN',
+          read_only=True),
+    Param('laser_pose', '0.0 0.0 0.0', 'x y yaw of the scanner in base_link (m, m, rad)',
+          read_only=True),
+    Param('stop_distance_m', _monitor.stop_distance_m, 'no linear motion towards a scan point '
+          'the footprint would reach within this (the stop zone)', (0.0, 5.0)),
+    Param('slowdown_distance_m', _monitor.slowdown_distance_m, 'slower towards one within '
+          'this (the slowdown zone), down to slowdown_min_ratio at the stop zone',
+          (0.0, 10.0)),
+    Param('slowdown_min_ratio', _monitor.slowdown_min_ratio, 'slowest fraction of the '
+          'requested speed in the slowdown zone', (0.01, 1.0)),
+    Param('stop_turn_rad', _monitor.stop_turn_rad, 'a polygon footprint: no turn in place '
+          'that would sweep it over a scan point within this angle', (0.0, 3.2)),
+    Param('avoid_obstacles', _avoidance.enabled, 'go_to goes around what stands between the '
+          'robot and its target (false: it stops in front of it)'),
+    Param('avoidance_clearance_m', _avoidance.clearance_m, 'kept between the footprint and '
+          'obstacles on a detour', (0.0, 2.0)),
+    Param('avoidance_lookahead_m', _avoidance.lookahead_m, 'a detour heading must be free '
+          'this far (or up to the target)', (0.1, 10.0)),
+    Param('target_radius_m', _avoidance.goal_radius_m, "scan points this near the target's "
+          'scan return are the target itself, not an obstacle', (0.01, 5.0)),
+    Param('blocked_timeout_s', _avoidance.blocked_timeout_s, "no way found (or held by an "
+          "obstacle) this long: stop and say 'blocked'", (0.1, 3600.0)),
+)
 CONTROL = (
     Param('control_rate_hz', 20.0, 'cmd_vel publishing rate (Hz)', (1.0, 200.0),
           read_only=True),
@@ -209,7 +244,11 @@ CONTROL = (
     Param('resume_instruction', False, 'follow an instruction given before this node started '
           '(after a restart); false: stay still until a new command', read_only=True),
     Param('camera_hfov_deg', 90.0, 'camera horizontal field of view; turns image x into a '
-          'bearing for target_marker', (1.0, 179.0)),
+          'bearing (target_marker, avoidance)', (1.0, 179.0)),
+    Param('camera_vfov_deg', 60.0, 'camera vertical field of view; with camera_mount, turns '
+          "the target's lowest row into its distance on the floor", (1.0, 179.0)),
+    Param('camera_mount', '', "'x height pitch_deg': the camera in base_link (m, m, degrees "
+          "down); empty = unknown, the target's range is the scan's return in its direction"),
     Param('require_camera_for_motion', True, 'plain motions ("move forward") also need a live '
           'camera stream', read_only=True),
     Param('min_intent_similarity', 0.5, 'cosine similarity an instruction needs to its '
@@ -273,6 +312,67 @@ def safety_limits(values: dict) -> SafetyLimits:
     return SafetyLimits(**{param.name: values[param.name] for param in SAFETY})
 
 
+def parse_numbers(name: str, text: str, count: int = None) -> tuple:
+    """Numbers from a parameter written as a list ('[[0.3, 0.2], ...]' or '0 0 0')."""
+    import re
+
+    items = [item for item in re.split(r'[\s,\[\]]+', text) if item]
+    try:
+        numbers = tuple(float(item) for item in items)
+    except ValueError:
+        raise ConfigError(f'{name}: {text!r} is not a list of numbers') from None
+    if count is not None and len(numbers) != count:
+        raise ConfigError(f'{name}: expected {count} numbers, got {text!r}')
+    return numbers
+
+
+def footprint(values: dict) -> Footprint:
+    text = values['footprint'].strip()
+    if not text:
+        return Footprint(radius=values['footprint_radius'])
+    numbers = parse_numbers('footprint', text)
+    if len(numbers) % 2:
+        raise ConfigError(f'footprint: {text!r} holds an odd count of numbers; write '
+                          "'[[x1, y1], [x2, y2], ...]'")
+    try:
+        return Footprint(polygon=tuple(zip(numbers[::2], numbers[1::2])))
+    except ValueError as error:
+        raise ConfigError(f'{error} (got {text!r})') from None
+
+
+def monitor_config(values: dict) -> MonitorConfig:
+    try:
+        return MonitorConfig(footprint=footprint(values), **{name: values[name] for name in (
+            'stop_distance_m', 'slowdown_distance_m', 'slowdown_min_ratio', 'stop_turn_rad',
+            'scan_timeout_s', 'require_scan')})
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def avoidance_config(values: dict) -> AvoidanceConfig:
+    return AvoidanceConfig(
+        enabled=values['avoid_obstacles'], clearance_m=values['avoidance_clearance_m'],
+        lookahead_m=values['avoidance_lookahead_m'], goal_radius_m=values['target_radius_m'],
+        blocked_timeout_s=values['blocked_timeout_s'], max_turn_rps=values['max_turn_rps'],
+        speed_mps=values['approach_speed_mps'])
+
+
+def camera_mount(values: dict) -> tuple:
+    """(x, height, pitch in rad) or () when not given."""
+    text = values['camera_mount'].strip()
+    if not text:
+        return ()
+    x, height, pitch = parse_numbers('camera_mount', text, 3)
+    if height <= 0 or not -90.0 < pitch < 90.0:
+        raise ConfigError(f'camera_mount: {text!r}: height must be > 0 m and the pitch '
+                          'within (-90, 90) degrees')
+    return x, height, math.radians(pitch)
+
+
+def laser_pose(values: dict) -> tuple:
+    return parse_numbers('laser_pose', values['laser_pose'], 3)
+
+
 def verifier_config(values: dict) -> VerifierConfig | None:
     """The verifier's configuration, or None when verify_targets is off."""
     if not values['verify_targets']:
@@ -299,7 +399,7 @@ NODE_TABLES = {
     'scene_segmenter': table(model_params('CLIPSeg', 5.0), LIFECYCLE, STREAM, IMAGE_INPUT,
                              PERCEPTION),
     'action_policy': table(model_params('CLIP', 1.0)[:3], LIFECYCLE, SAFETY, SERVO,
-                           CONTROL),  # no rate
+                           OBSTACLES, CONTROL),  # no rate
 }
 SHARED = ('use_sim_time', 'device', 'dtype', 'autostart')  # the YAML's /** section
 

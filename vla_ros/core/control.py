@@ -11,13 +11,23 @@ jump. The policy's own time only moves forward, a control period or a few at a t
 from dataclasses import dataclass, field
 import math
 
+import numpy as np
+
 from vla_ros.core import config
+from vla_ros.core.obstacles import (
+    Avoidance,
+    AvoidanceConfig,
+    monitor,
+    MonitorConfig,
+    MonitorResult,
+)
 from vla_ros.core.policy import ActionPolicy, IntentClassifier, ServoConfig, TargetView
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
 from vla_ros.core.text import parse_command, ParsedCommand
 
 # Statuses after which the robot stays still until the next command.
-FINAL_STATUSES = ('arrived', 'not found', 'stopped: stop command', 'stopped: input lost')
+FINAL_STATUSES = ('arrived', 'not found', 'blocked', 'stopped: stop command',
+                  'stopped: input lost')
 FINAL_PREFIXES = ('found ', 'done: ', 'not understood: ', 'stopped: invalid embedding',
                   'stopped: zero embedding')
 
@@ -44,11 +54,21 @@ class ControlSettings:
     min_intent_similarity: float = 0.5
     intent_margin: float = 0.02
     command_verbs: tuple = ()  # verbs the command grammar adds to its own (core.text)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    avoidance: AvoidanceConfig = field(default_factory=AvoidanceConfig)
+    camera_hfov_deg: float = 90.0  # turns a target's image x into a bearing
+    camera_vfov_deg: float = 60.0  # and its lowest row into a distance on the floor,
+    camera_mount: tuple = ()  # with the camera's (x, height, pitch down in rad) in base_link
 
     @classmethod
     def from_values(cls, values: dict) -> 'ControlSettings':
         """From the action_policy's checked parameter values (core.config)."""
         return cls(servo=config.servo_config(values), limits=config.safety_limits(values),
+                   monitor=config.monitor_config(values),
+                   avoidance=config.avoidance_config(values),
+                   camera_hfov_deg=values['camera_hfov_deg'],
+                   camera_vfov_deg=values['camera_vfov_deg'],
+                   camera_mount=config.camera_mount(values),
                    **{name: values[name] for name in (
                        'control_rate_hz', 'input_timeout_s', 'input_lost_s',
                        'require_camera_for_motion',
@@ -64,11 +84,14 @@ class ControlOutput:
     target: TargetView | None  # the fresh target this tick acted on (None: none or stale)
     stop_reason: str = ''  # why the safety layer sent zero ('' when it did not)
     clock_jump_s: float = 0.0  # how far `now` jumped (back < 0, ahead > 0) without counting
+    obstacle: str = 'no scan'  # the collision monitor: clear | slowdown | stop | no scan
+    free_m: float = math.inf  # free travel in the direction of the requested linear speed
 
 
 # A larger step of the caller's clock between two calls is a jump (a reset simulation, a
 # clock set by hand): counting it would end searches and confirm flickers at once.
 MAX_STEP_PERIODS = 10
+FAR_M = 5.0  # the distance given to a target seen at the horizon
 
 
 class Controller:
@@ -82,6 +105,9 @@ class Controller:
         self._last_step = 0.0  # the last step of the policy's clock, jumps left out
         self._stale_held = None  # seconds the inputs have been stale (None: fresh)
         self._policy_now = None  # the policy's clock: the caller's, jumps not counted
+        self.avoidance = Avoidance(settings.avoidance, settings.monitor.footprint)
+        self._detour_since = None  # policy time the current detour began
+        self._held_by_obstacle = 0.0  # policy seconds a wanted motion has been stopped for one
 
     def _advance(self, now: float, paused: bool = False) -> float:
         """Move the policy's clock with `now` (not while `paused`); return the part of the
@@ -110,6 +136,13 @@ class Controller:
         self.settings = settings
         self.policy.servo_config = settings.servo
         self.safety.limits = settings.limits
+        self.avoidance.config = settings.avoidance
+        self.avoidance.footprint = settings.monitor.footprint
+
+    def _new_command(self) -> None:
+        self._stale_held = None
+        self.avoidance.reset()
+        self._detour_since, self._held_by_obstacle = None, 0.0
 
     @property
     def intent(self):
@@ -120,7 +153,7 @@ class Controller:
         embedding; returns the new status (the reason of a refusal is in `refusal`).
         """
         self._advance(now)
-        self._stale_held = None
+        self._new_command()
         parsed = (ParsedCommand('', '', 'no command text came with the embedding')
                   if command is None else parse_command(command, self.settings.command_verbs))
         return self.policy.set_instruction(embedding, parsed, self._policy_now)
@@ -133,48 +166,139 @@ class Controller:
     def follow(self, intent, object_phrase: str, now: float) -> str:
         """An intent given, not recognised (the evaluator's oracle)."""
         self._advance(now)
-        self._stale_held = None
+        self._new_command()
         return self.policy.follow(intent, object_phrase, self._policy_now)
 
     def tick(self, now: float, target: TargetView | None, target_age: float | None,
              camera_age: float | None, estop: bool = False, enabled: bool = True,
-             clock_age: float | None = None) -> ControlOutput:
+             clock_age: float | None = None, scan=None,
+             scan_age: float | None = None) -> ControlOutput:
         """One control period. Ages are in seconds (None: never received). `clock_age`: how
-        long `now` has not moved, when it is a clock that can stop (simulated time).
+        long `now` has not moved, when it is a clock that can stop (simulated time). `scan`:
+        the newest laser scan's obstacle points in base_link ((N, 2), core.obstacles.Scan).
 
         While an input the command needs is stale the policy's clock stands still: a search
         or a timed motion does not run out while the robot cannot act on it. Stale for
         `input_lost_s` (whatever else holds the robot meanwhile, an e-stop included), the
         command is given up ('stopped: input lost', final): the robot does not drive off on
         it when the input comes back, maybe much later.
+
+        Every command passes the collision monitor after the safety limits; with a fresh scan
+        a go_to goes around what stands between the robot and its target (core.obstacles).
         """
         jump = self._advance(now, paused=self._stale_held is not None)
         now = self._policy_now
-        timeout = self.settings.input_timeout_s
+        settings = self.settings
+        timeout = settings.input_timeout_s
         target_fresh = target is not None and target_age is not None and target_age <= timeout
         camera_fresh = camera_age is not None and camera_age <= timeout
+        scan_fresh = scan is not None and scan_age is not None and (
+            scan_age <= settings.monitor.scan_timeout_s)
+        points = scan if scan_fresh else None
         fresh_target = target if target_fresh else None
         wanted = self.policy.step(now, fresh_target)
+        linear, angular, status = self._avoid(wanted, fresh_target, points, now)
+        moving = wanted.needs_target or wanted.needs_camera
         fresh = (not wanted.needs_target or target_fresh) and (
-            not wanted.needs_camera or not self.settings.require_camera_for_motion
+            not wanted.needs_camera or not settings.require_camera_for_motion
             or camera_fresh)
+        scan_missing = moving and settings.monitor.require_scan and not scan_fresh
         dt = None if self._last_tick is None else now - self._last_tick
         self._last_tick = now
         clock_running = clock_age is None or clock_age <= timeout
-        command = self.safety.filter(wanted.linear, wanted.angular, estop=estop,
-                                     enabled=enabled, inputs_fresh=fresh,
-                                     clock_running=clock_running, dt=dt)
+        command = self.safety.filter(linear, angular, estop=estop, enabled=enabled,
+                                     inputs_fresh=fresh and not scan_missing,
+                                     clock_running=clock_running, dt=dt,
+                                     stale_reason='stale input' if not fresh else 'stale scan')
+        checked = monitor(command.linear, command.angular, points, settings.monitor)
+        # What was sent is where the next acceleration limit starts from.
+        self.safety.linear, self.safety.angular = checked.linear, checked.angular
         reason = command.stop_reason
-        status = f'stopped: {reason}' if reason else wanted.status
-        if fresh:
+        status = f'stopped: {reason}' if reason else self._obstacle_status(
+            status, checked, command, fresh_target, now)
+        if fresh and not scan_missing:
             self._stale_held = None
         else:  # counted in the policy clock's steps: a jump of `now` neither adds nor hides
             self._stale_held = (0.0 if self._stale_held is None
                                 else self._stale_held + self._last_step)
-            if self._stale_held >= self.settings.input_lost_s:
+            if self._stale_held >= settings.input_lost_s:
                 status = self.policy.give_up('stopped: input lost')
-        return ControlOutput(command.linear, command.angular, status, fresh_target, reason,
-                             jump)
+        self.avoidance.move(checked.linear, checked.angular, self._last_step)
+        return ControlOutput(checked.linear, checked.angular, status, fresh_target, reason,
+                             jump, checked.state, checked.free_m)
+
+    def _bearing(self, view: TargetView) -> float:
+        """The target's bearing in base_link (left > 0) from its image x (right > 0)."""
+        half_fov = math.radians(self.settings.camera_hfov_deg) / 2.0
+        return -math.atan(view.x * math.tan(half_fov))
+
+    def _floor_distance(self, view: TargetView) -> float | None:
+        """How far the target's lowest visible point is from base_link along the floor, from
+        the camera's mount (a flat floor); None when the mount is not known.
+        """
+        if not self.settings.camera_mount:
+            return None
+        x, height, pitch = self.settings.camera_mount
+        half_fov = math.radians(self.settings.camera_vfov_deg) / 2.0
+        below = pitch + math.atan(view.bottom * math.tan(half_fov))
+        if below <= math.radians(1.0):
+            return FAR_M  # at or above the horizon: far
+        return min(x + height / math.tan(below), FAR_M)
+
+    def _avoid(self, wanted, target: TargetView | None, points, now: float):
+        """(linear, angular, status): the policy's wish, or a detour around what stands
+        between the robot and the target of a go_to.
+        """
+        avoidance, state = self.avoidance, self.policy.state
+        going = (state.intent is not None and state.intent.behaviour == 'go_to'
+                 and not state.done and wanted.status.startswith(('approaching', 'searching')))
+        if not going or points is None or not avoidance.config.enabled:
+            self._detour_since = None
+            avoidance.detouring = False
+            return wanted.linear, wanted.angular, wanted.status
+        if target is not None and target.visible and state.tracking:
+            avoidance.see_goal(self._bearing(target), points, self._floor_distance(target))
+        if avoidance.goal is None:
+            return wanted.linear, wanted.angular, wanted.status
+        clear = avoidance.path_clear(points)
+        if avoidance.detouring and clear and abs(avoidance.goal_bearing()) < 0.35:
+            avoidance.detouring, self._detour_since = False, None
+            state.searching_since = None  # the search starts afresh after a detour
+        elif not avoidance.detouring and not clear and wanted.status.startswith('approaching'):
+            avoidance.detouring, self._detour_since = True, now
+            avoidance.side = 0.0
+        if not avoidance.detouring:
+            if wanted.status.startswith('searching'):  # lost on the way: face where it was
+                return 0.0, avoidance.turn_towards(avoidance.goal_bearing()), wanted.status
+            return wanted.linear, wanted.angular, wanted.status
+        linear, angular, stuck = avoidance.steer(points, now)
+        if stuck or now - self._detour_since >= avoidance.config.blocked_timeout_s:
+            return 0.0, 0.0, self.policy.give_up('blocked')
+        thing = state.object_phrase or 'target'
+        return linear, angular, f'approaching {thing} (going around an obstacle)'
+
+    def _obstacle_status(self, status: str, checked: MonitorResult, command, target,
+                         now: float) -> str:
+        """The status with the collision monitor's part: slowed or stopped by an obstacle;
+        'arrived' when what stops a go_to is its target; 'blocked' when held too long.
+        """
+        if checked.state not in ('slowdown', 'stop') or is_final(status):
+            self._held_by_obstacle = 0.0
+            return status
+        if checked.state == 'slowdown':
+            self._held_by_obstacle = 0.0
+            return f'{status} (slowing for an obstacle)'
+        state, avoidance = self.policy.state, self.avoidance
+        going = state.intent is not None and state.intent.behaviour == 'go_to'
+        if going and state.tracking and avoidance.goal is not None and command.linear > 0:
+            reach = self.settings.monitor.footprint.front(np.zeros(1))[0]
+            if abs(math.hypot(*avoidance.goal) - (checked.free_m + reach)) <= (
+                    avoidance.config.goal_radius_m):
+                return self.policy.give_up('arrived')  # the target is what is in the way
+        self._held_by_obstacle += self._last_step
+        if self._held_by_obstacle >= self.settings.avoidance.blocked_timeout_s:
+            return self.policy.give_up('blocked')
+        return f'{status} (stopped by an obstacle)'
 
     def stop(self) -> None:
         """Forget the speed reached, so the next command starts from rest."""

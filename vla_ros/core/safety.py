@@ -72,7 +72,7 @@ class SafetyLayer:
 
     def filter(self, linear: float, angular: float, *, estop: bool = False,
                enabled: bool = True, inputs_fresh: bool = True, clock_running: bool = True,
-               dt: float = None) -> SafeCommand:
+               dt: float = None, stale_reason: str = 'stale input') -> SafeCommand:
         """The command to send now; `dt` defaults to the control period (capped at 2x)."""
         reason = ''
         if estop:
@@ -80,7 +80,7 @@ class SafetyLayer:
         elif not enabled:
             reason = 'disabled'
         elif not inputs_fresh:
-            reason = 'stale input'
+            reason = stale_reason
         elif not clock_running:
             reason = 'clock stopped'  # timed motions would never end
         elif not (math.isfinite(linear) and math.isfinite(angular)):

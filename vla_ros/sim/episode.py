@@ -24,10 +24,25 @@ from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
 from vla_ros.core.text import clean_command, command_object
 from vla_ros.sim.scene import Scene
-from vla_ros.sim.world import SimWorld
+from vla_ros.sim.world import (
+    CAMERA_FOVY_DEG,
+    CAMERA_MOUNT,
+    horizontal_fov_deg,
+    ScanSettings,
+    SimWorld,
+)
 
 SUCCESS_DISTANCE_M = 0.5  # robot rim to object within this, stopped, nothing touched first
 CAMERA_HZ = 10.0  # sim_bridge's camera_rate_hz default, as sim.launch.py starts it
+
+
+def simulated_robot(width: int, height: int) -> dict:
+    """The action_policy's values for the simulated robot (sim.launch.py passes them too):
+    its camera's field of view, and its laser scan required for motion.
+    """
+    return {'camera_hfov_deg': round(horizontal_fov_deg(width, height), 2),
+            'camera_vfov_deg': CAMERA_FOVY_DEG, 'camera_mount': CAMERA_MOUNT,
+            'require_scan': True}
 
 
 @dataclass(frozen=True)
@@ -37,11 +52,15 @@ class StackSettings:
     policy: dict  # action_policy's checked values
     segmenter: dict  # scene_segmenter's checked values
     camera_rate_hz: float = CAMERA_HZ
+    scan: ScanSettings = field(default_factory=ScanSettings)
 
     @classmethod
-    def from_params_file(cls, path, camera_rate_hz: float = CAMERA_HZ) -> 'StackSettings':
-        return cls(config.read_params_file(path, 'action_policy'),
-                   config.read_params_file(path, 'scene_segmenter'), camera_rate_hz)
+    def from_params_file(cls, path, camera_rate_hz: float = CAMERA_HZ, width: int = 160,
+                         height: int = 120) -> 'StackSettings':
+        policy = config.read_params_file(path, 'action_policy')
+        policy = config.check_values('action_policy', {**policy, **simulated_robot(
+            width, height)})
+        return cls(policy, config.read_params_file(path, 'scene_segmenter'), camera_rate_hz)
 
     @property
     def control(self) -> ControlSettings:
@@ -69,7 +88,7 @@ class EpisodeResult:
     command: str
     mode: str
     outcome: str  # success | collision | wrong object | stopped short | not found | timeout |
-    #               intent (the command was not understood as go_to) | input lost
+    #               intent (the command was not understood as go_to) | input lost | blocked
     success: bool
     spl: float
     time_s: float
@@ -181,13 +200,15 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
         return 'not found', final
     if status == 'stopped: input lost':
         return 'input lost', final
+    if status == 'blocked':
+        return 'blocked', final
     if status.startswith(('stopped', 'done', 'not understood')):
         return 'intent', final
     return ('timeout' if timed_out else 'stopped short'), final
 
 
 CAUSES = ('perception: miss', 'perception: false detection', 'perception: wrong object',
-          'control', 'language', 'transport', 'timeout')
+          'control', 'language', 'transport', 'timeout', 'blocked')
 
 
 def failure_cause(outcome: str, last_view_on: str) -> str:
@@ -202,6 +223,8 @@ def failure_cause(outcome: str, last_view_on: str) -> str:
         return 'language'
     if outcome == 'input lost':
         return 'transport'  # the watchdog gave up: inputs stopped arriving
+    if outcome == 'blocked':
+        return 'blocked'  # no way round the obstacles was found
     if outcome in ('collision', 'not found', 'stopped short', 'timeout'):
         if last_view_on == 'other':
             return 'perception: false detection'
@@ -245,6 +268,10 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         control_dt = 1.0 / settings.control.control_rate_hz
         frame_period = 1.0 / settings.camera_rate_hz
         perception_period = 1.0 / settings.segmenter['max_rate_hz']
+        scan_settings, laser = settings.scan, config.laser_pose(settings.policy)
+        scan_rng = np.random.default_rng(scene.seed)
+        scan = scan_time = None
+        next_scan = 0.0
         start = world.pose()
         start_distance = world.distance_to(scene.target_index)
         status = pipeline.instruct(controller, perception, command, 0.0)
@@ -269,8 +296,14 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 if record_every and frame_count % record_every == 0:
                     frames.append((rgb, perception.previous))
                 frame_count += 1
+            if now + 1e-9 >= next_scan:
+                next_scan += 1.0 / scan_settings.rate_hz
+                scan = scan_settings.message(world.scan(**scan_settings.ray_cast(), rng=scan_rng),
+                                             laser).points()
+                scan_time = now
             output = controller.tick(now, view, None if target_time is None
-                                     else now - target_time, now - camera_time)
+                                     else now - target_time, now - camera_time,
+                                     scan=scan, scan_age=now - scan_time)
             status = output.status
             moved = moved or output.linear != 0.0 or output.angular != 0.0
             if status != statuses[-1]:

@@ -2,10 +2,11 @@
 
 A scene is 1–6 objects of five shapes and ten colours on a floor, one of them the target (no
 other object has both its colour and its shape, so "the red ball" names exactly one thing),
-with floor texture, lighting and the robot's start pose varied per seed.
+with floor texture, lighting and the robot's start pose varied per seed. A cluttered scene
+adds plain boxes and wall segments, most of them across the straight way to the target.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 
 import numpy as np
@@ -19,6 +20,10 @@ COLOURS = {
 # The words a person uses; 'pyramid' is a textured mesh.
 SHAPES = ('ball', 'cube', 'cylinder', 'capsule', 'pyramid')
 ROBOT_RADIUS = 0.15
+# Obstacles are things nobody names: cardboard and grey plastic. They are low (the laser at
+# 0.1 m sees them, the camera sees over them): a target hidden behind a high one would need
+# exploring, which the policy does not do.
+OBSTACLE_COLOURS = ((0.55, 0.42, 0.28), (0.45, 0.45, 0.48), (0.30, 0.28, 0.26))
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,23 @@ class SceneObject:
 
 
 @dataclass(frozen=True)
+class Obstacle:
+    kind: str  # box | wall
+    x: float
+    y: float
+    yaw: float
+    half_length: float
+    half_width: float
+    height: float
+    rgb: tuple
+
+    @property
+    def radius(self) -> float:
+        """Of the circle about it that holds its footprint."""
+        return math.hypot(self.half_length, self.half_width)
+
+
+@dataclass(frozen=True)
 class Scene:
     seed: int
     objects: tuple
@@ -52,6 +74,7 @@ class Scene:
     robot_x: float
     robot_y: float
     robot_yaw: float
+    obstacles: tuple = ()
 
     @property
     def target(self) -> SceneObject:
@@ -78,13 +101,14 @@ def _distance_to_segment(x, y, ax, ay, bx, by):
 
 def generate_scene(seed: int, min_objects: int = 1, max_objects: int = 6,
                    arena_half: float = 3.0, min_start_distance: float = 1.5,
-                   corridor_clearance: float = 0.35) -> Scene:
+                   corridor_clearance: float = 0.35, clutter: int = 0) -> Scene:
     """The scene of `seed`; the same seed always gives the same scene.
 
     Distractors keep `corridor_clearance` (beyond their size and the robot's radius) from the
     straight line between the robot's start and the target: the policy servos straight at
     the target and has no obstacle sensor, so a blocked line would test something it does
-    not claim to do.
+    not claim to do. `clutter` adds that many obstacles (core.obstacles is what deals with
+    them), placed by their own random stream: the rest of the scene is the seed's usual one.
     """
     rng = np.random.default_rng(seed)
     count = int(rng.integers(min_objects, max_objects + 1))
@@ -133,11 +157,108 @@ def generate_scene(seed: int, min_objects: int = 1, max_objects: int = 6,
     azimuth = rng.uniform(0, 2 * math.pi)
     light = (round(math.cos(elevation) * math.cos(azimuth), 3),
              round(math.cos(elevation) * math.sin(azimuth), 3), round(-math.sin(elevation), 3))
-    return Scene(seed=seed, objects=tuple(objects), target_index=target_index,
-                 arena_half=arena_half, floor_rgb=floor,
-                 floor_squares=int(rng.integers(4, 16)), light_direction=light,
-                 light_diffuse=float(round(rng.uniform(0.5, 0.9), 3)),
-                 robot_x=start[0], robot_y=start[1], robot_yaw=robot_yaw)
+    scene = Scene(seed=seed, objects=tuple(objects), target_index=target_index,
+                  arena_half=arena_half, floor_rgb=floor,
+                  floor_squares=int(rng.integers(4, 16)), light_direction=light,
+                  light_diffuse=float(round(rng.uniform(0.5, 0.9), 3)),
+                  robot_x=start[0], robot_y=start[1], robot_yaw=robot_yaw)
+    if clutter:
+        scene = replace(scene, obstacles=place_obstacles(scene, clutter))
+    return scene
+
+
+def _obstacle(rng, kind, x, y, across):
+    rgb = OBSTACLE_COLOURS[int(rng.integers(len(OBSTACLE_COLOURS)))]
+    if kind == 'wall':  # mostly across the way, so that it must be walked round
+        return Obstacle('wall', x, y, across + float(rng.uniform(-0.5, 0.5)),
+                        float(rng.uniform(0.25, 0.5)), 0.03, float(rng.uniform(0.12, 0.2)), rgb)
+    half = float(rng.uniform(0.08, 0.18))
+    return Obstacle('box', x, y, float(rng.uniform(0, math.pi)), half,
+                    half * float(rng.uniform(0.6, 1.0)), float(rng.uniform(0.12, 0.2)), rgb)
+
+
+def place_obstacles(scene: Scene, count: int, attempts: int = 200) -> tuple:
+    """`count` boxes and walls: two of three across the straight way from the robot to the
+    target, the rest around it; never on the robot, the target or an object, and always with
+    a way round them (checked on a grid, see has_way).
+    """
+    rng = np.random.default_rng([scene.seed, count])
+    target = scene.target
+    start = np.array([scene.robot_x, scene.robot_y])
+    goal = np.array([target.x, target.y])
+    way = goal - start
+    length = float(np.linalg.norm(way))
+    along, side = way / length, np.array([-way[1], way[0]]) / length
+    across = math.atan2(side[1], side[0])
+    taken = [(o.x, o.y, o.size) for o in scene.objects]
+    for _ in range(attempts):
+        obstacles = []
+        for index in range(count):
+            for _ in range(100):
+                kind = 'wall' if rng.random() < 0.35 else 'box'
+                if index % 3 < 2:  # on the way
+                    spot = start + along * length * rng.uniform(0.25, 0.8) + side * rng.uniform(
+                        -0.3, 0.3)
+                else:
+                    spot = start + along * length * rng.uniform(-0.2, 1.1) + side * rng.uniform(
+                        -1.2, 1.2)
+                item = _obstacle(rng, kind, float(spot[0]), float(spot[1]), across)
+                if abs(item.x) > scene.arena_half - item.radius - 0.1 or \
+                        abs(item.y) > scene.arena_half - item.radius - 0.1:
+                    continue
+                if math.hypot(item.x - start[0], item.y - start[1]) < \
+                        ROBOT_RADIUS + item.radius + 0.15:
+                    continue
+                if math.hypot(item.x - goal[0], item.y - goal[1]) < \
+                        target.size + item.radius + 0.45:
+                    continue  # room to arrive
+                if any(math.hypot(item.x - x, item.y - y) < item.radius + r + 0.1
+                       for x, y, r in taken + [(o.x, o.y, o.radius) for o in obstacles]):
+                    continue
+                obstacles.append(item)
+                break
+        if len(obstacles) == count and has_way(scene, obstacles):
+            return tuple(obstacles)
+    raise RuntimeError(f'seed {scene.seed}: no way past {count} obstacles in {attempts} tries')
+
+
+def has_way(scene: Scene, obstacles, cell: float = 0.05, margin: float = 0.08) -> bool:
+    """Whether the robot (ROBOT_RADIUS + margin) can reach the target's side on a grid of
+    `cell` over the arena, around the objects and the obstacles.
+    """
+    half = scene.arena_half
+    count = int(2 * half / cell)
+    centres = -half + cell * (np.arange(count) + 0.5)
+    x, y = np.meshgrid(centres, centres, indexing='ij')
+    blocked = (np.abs(x) > half - ROBOT_RADIUS - margin) | (np.abs(y) > half - ROBOT_RADIUS
+                                                           - margin)
+    reach = ROBOT_RADIUS + margin
+    for item in scene.objects:
+        if item is not scene.target:
+            blocked |= np.hypot(x - item.x, y - item.y) < item.size + reach
+    for item in obstacles:
+        c, s = math.cos(item.yaw), math.sin(item.yaw)
+        u, v = (x - item.x) * c + (y - item.y) * s, -(x - item.x) * s + (y - item.y) * c
+        du, dv = np.maximum(np.abs(u) - item.half_length, 0), np.maximum(
+            np.abs(v) - item.half_width, 0)
+        blocked |= np.hypot(du, dv) < reach
+    target = scene.target
+    goal = np.hypot(x - target.x, y - target.y) < target.size + reach + 0.3
+    goal &= ~blocked
+    start = (int((scene.robot_x + half) / cell), int((scene.robot_y + half) / cell))
+    seen = np.zeros_like(blocked)
+    frontier = [start]
+    seen[start] = True
+    while frontier:
+        i, j = frontier.pop()
+        if goal[i, j]:
+            return True
+        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            a, b = i + di, j + dj
+            if 0 <= a < count and 0 <= b < count and not seen[a, b] and not blocked[a, b]:
+                seen[a, b] = True
+                frontier.append((a, b))
+    return False
 
 
 def object_names() -> tuple:

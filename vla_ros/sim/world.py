@@ -16,7 +16,12 @@ import numpy as np
 from vla_ros.sim.scene import ROBOT_RADIUS, Scene  # noqa: E402
 
 CAMERA_FOVY_DEG = 58.0
+BASE_HEIGHT = 0.06  # the body's origin above the floor
+CAMERA_X, CAMERA_Z = ROBOT_RADIUS + 0.01, 0.22  # the camera on the body
+LASER_HEIGHT = 0.1  # m above the floor, at the base's centre (base_link's origin)
 CAMERA_TILT_DEG = 12.0  # looking slightly down, so near objects stay in view
+# The camera as the action_policy's camera_mount parameter takes it: x, height, pitch down.
+CAMERA_MOUNT = f'{CAMERA_X:.2f} {BASE_HEIGHT + CAMERA_Z:.2f} {CAMERA_TILT_DEG:g}'
 PHYSICS_DT = 0.005
 _RENDERERS_OF_OTHER_THREADS = []  # see SimWorld.close
 
@@ -71,6 +76,12 @@ def scene_xml(scene: Scene) -> str:
                 f'euler="0 0 {item.yaw:.4f}" contype="1" conaffinity="1"/>')
         else:
             geoms.append(_object_xml(index, item))
+    for index, item in enumerate(scene.obstacles):
+        geoms.append(
+            f'<geom name="obstacle{index}" type="box" size="{item.half_length:.4f} '
+            f'{item.half_width:.4f} {item.height / 2:.4f}" pos="{item.x:.4f} {item.y:.4f} '
+            f'{item.height / 2:.4f}" euler="0 0 {item.yaw:.4f}" rgba="{_rgba(item.rgb)}" '
+            'contype="1" conaffinity="1"/>')
     half = scene.arena_half
     walls = ''.join(
         f'<geom name="wall{i}" type="box" size="{sx} {sy} 0.15" pos="{px} {py} 0.15" '
@@ -102,7 +113,7 @@ def scene_xml(scene: Scene) -> str:
           contype="0" conaffinity="0"/>
     {walls}
     {''.join(geoms)}
-    <body name="robot" pos="0 0 0.06">
+    <body name="robot" pos="0 0 {BASE_HEIGHT}">
       <joint name="x" type="slide" axis="1 0 0" damping="0"/>
       <joint name="y" type="slide" axis="0 1 0" damping="0"/>
       <joint name="yaw" type="hinge" axis="0 0 1" ref="0" damping="0"/>
@@ -110,7 +121,7 @@ def scene_xml(scene: Scene) -> str:
             rgba="0.2 0.2 0.2 1" contype="2" conaffinity="1"/>
       <geom name="robot_nose" type="box" size="0.04 0.06 0.02" pos="{ROBOT_RADIUS} 0 0.04"
             rgba="0.9 0.9 0.2 1" contype="0" conaffinity="0" mass="0.01"/>
-      <camera name="front" pos="{ROBOT_RADIUS + 0.01} 0 0.22" fovy="{CAMERA_FOVY_DEG}"
+      <camera name="front" pos="{CAMERA_X} 0 {CAMERA_Z}" fovy="{CAMERA_FOVY_DEG}"
               xyaxes="0 -1 0 {math.sin(tilt):.4f} 0 {math.cos(tilt):.4f}"/>
     </body>
   </worldbody>
@@ -120,6 +131,37 @@ def scene_xml(scene: Scene) -> str:
     <velocity name="wz" joint="yaw" kv="60" ctrllimited="false"/>
   </actuator>
 </mujoco>"""
+
+
+def horizontal_fov_deg(width: int, height: int) -> float:
+    half = math.atan(math.tan(math.radians(CAMERA_FOVY_DEG) / 2) * width / height)
+    return math.degrees(2 * half)
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """The simulated laser scanner (sim_bridge's scan_* parameters)."""
+
+    rate_hz: float = 10.0
+    beams: int = 360
+    fov_deg: float = 360.0
+    range_min: float = 0.05
+    range_max: float = 8.0
+    noise_m: float = 0.01
+
+    def ray_cast(self) -> dict:
+        return {'beams': self.beams, 'fov_deg': self.fov_deg, 'range_max': self.range_max,
+                'noise_m': self.noise_m}
+
+    def message(self, ranges, laser_pose=(0.0, 0.0, 0.0)):
+        """The scan as core.obstacles reads it (and as sim_bridge publishes it)."""
+        from vla_ros.core.obstacles import Scan
+
+        angles = scan_angles(self.beams, self.fov_deg)
+        increment = float(angles[1] - angles[0]) if self.beams > 1 else 0.0
+        return Scan(ranges=ranges, angle_min=float(angles[0]), angle_increment=increment,
+                    range_min=self.range_min, range_max=self.range_max,
+                    laser_x=laser_pose[0], laser_y=laser_pose[1], laser_yaw=laser_pose[2])
 
 
 @dataclass(frozen=True)
@@ -144,8 +186,11 @@ class SimWorld:
         self.robot_geom = self.model.geom('robot').id
         self.object_geoms = [self.model.geom(f'object{i}').id
                              for i in range(len(scene.objects))]
+        self.obstacle_geoms = [self.model.geom(f'obstacle{i}').id
+                               for i in range(len(scene.obstacles))]
         self._solid = {self.model.geom(f'wall{i}').id for i in range(4)} | set(
-            self.object_geoms)
+            self.object_geoms) | set(self.obstacle_geoms)
+        self.robot_body = self.model.body('robot').id
         self.time = 0.0
         self.collided_with = None  # name of the first thing the robot touched
 
@@ -155,8 +200,7 @@ class SimWorld:
 
     @property
     def horizontal_fov_deg(self) -> float:
-        half = math.atan(math.tan(math.radians(CAMERA_FOVY_DEG) / 2) * self.width / self.height)
-        return math.degrees(2 * half)
+        return horizontal_fov_deg(self.width, self.height)
 
     def place_robot(self, x: float, y: float, yaw: float) -> None:
         """Teleport the base (at rest), e.g. to render another view of the same scene."""
@@ -193,6 +237,25 @@ class SimWorld:
                 other = (pair - {self.robot_geom}).pop()
                 self.collided_with = self.model.geom(other).name
                 return
+
+    def scan(self, beams: int = 360, fov_deg: float = 360.0, range_max: float = 8.0,
+             noise_m: float = 0.0, rng=None) -> np.ndarray:
+        """A planar laser scan from the base's centre, LASER_HEIGHT above the floor: ranges
+        (m) of `beams` beams counter-clockwise from -fov/2 (REP 117: inf where nothing is
+        within range_max), with Gaussian noise of `noise_m`.
+        """
+        pose = self.pose()
+        angles = scan_angles(beams, fov_deg) + pose.yaw
+        directions = np.column_stack((np.cos(angles), np.sin(angles), np.zeros(beams)))
+        origin = np.array([pose.x, pose.y, LASER_HEIGHT])
+        geoms = np.zeros(beams, np.int32)
+        ranges = np.zeros(beams, np.float64)
+        mujoco.mj_multiRay(self.model, self.data, origin, directions.ravel(), None, True,
+                           self.robot_body, geoms, ranges, None, beams, range_max)
+        if noise_m > 0.0:
+            rng = rng if rng is not None else np.random.default_rng()
+            ranges = ranges + rng.normal(0.0, noise_m, beams)
+        return np.where((geoms >= 0) & (ranges <= range_max), ranges, np.inf)
 
     def _renderers_here(self):
         """(rgb, segmentation) renderers of this thread: an EGL context is current in one
@@ -252,6 +315,15 @@ class SimWorld:
         else:
             _RENDERERS_OF_OTHER_THREADS.append(self._renderers)
         self._renderers = None
+
+
+def scan_angles(beams: int, fov_deg: float) -> np.ndarray:
+    """Beam angles in the scanner's frame: from -fov/2, evenly, counter-clockwise (a full
+    circle does not repeat its first beam).
+    """
+    fov = math.radians(fov_deg)
+    step = fov / beams if fov_deg >= 360.0 else fov / max(beams - 1, 1)
+    return -fov / 2 + step * np.arange(beams)
 
 
 GL_PACKAGES = 'libegl1 libegl-mesa0 libgl1-mesa-dri libgles2'

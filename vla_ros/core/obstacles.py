@@ -1,0 +1,310 @@
+"""Obstacles from a planar laser scan: a collision monitor and reactive avoidance.
+
+The collision monitor (after Nav2's collision_monitor, cited, not copied) is the last filter of
+every velocity command: the robot's footprint (a circle or a polygon in base_link), a stop zone
+and a slowdown zone swept ahead of it in the direction of travel (behind when reversing), and a
+turn check for a non-circular footprint turning in place. A point in the stop zone zeroes the
+linear speed, one in the slowdown zone scales it down with the free distance left. Turning in
+place is never stopped for a circle (it sweeps no new floor).
+
+Avoidance is a gap chooser in the spirit of a vector field histogram: for every heading it
+knows how far the footprint (plus a clearance) could drive straight along it, and it steers to
+the free heading nearest the goal. The goal is a point in the robot frame, carried along by
+the commanded motion (dead reckoning) while the camera cannot see it.
+
+Nothing here imports rclpy: the action_policy node, `vla-ros eval` and the demo call it alike.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A planar scan as sensor_msgs/LaserScan holds it, and where the scanner sits on the base."""
+
+    ranges: np.ndarray
+    angle_min: float
+    angle_increment: float
+    range_min: float
+    range_max: float
+    laser_x: float = 0.0  # scanner pose in base_link
+    laser_y: float = 0.0
+    laser_yaw: float = 0.0
+
+    def points(self) -> np.ndarray:
+        """(N, 2) obstacle points in base_link; no-return, NaN and out-of-range beams dropped."""
+        ranges = np.asarray(self.ranges, np.float64)
+        angles = self.angle_min + self.angle_increment * np.arange(ranges.size)
+        good = np.isfinite(ranges) & (ranges >= self.range_min) & (ranges <= self.range_max)
+        ranges, angles = ranges[good], angles[good] + self.laser_yaw
+        return np.column_stack((self.laser_x + ranges * np.cos(angles),
+                                self.laser_y + ranges * np.sin(angles)))
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A circle of `radius` about base_link, or a convex polygon ((x, y), ...) in base_link."""
+
+    radius: float = 0.2
+    polygon: tuple = ()
+
+    def __post_init__(self):
+        if self.polygon:
+            if len(self.polygon) < 3:
+                raise ValueError('footprint: a polygon needs at least 3 corners')
+            corners = np.asarray(self.polygon, np.float64)
+            edges = np.roll(corners, -1, axis=0) - corners
+            following = np.roll(edges, -1, axis=0)
+            turns = edges[:, 0] * following[:, 1] - edges[:, 1] * following[:, 0]
+            if not (np.all(turns > 0) or np.all(turns < 0)):
+                raise ValueError('footprint: the polygon must be convex, corners in order')
+            if not _inside_polygon(np.zeros((1, 2)), corners)[0]:
+                raise ValueError('footprint: base_link (0, 0) must lie inside the polygon')
+        elif not (math.isfinite(self.radius) and self.radius > 0):
+            raise ValueError(f'footprint: radius must be positive, got {self.radius}')
+
+    @property
+    def corners(self) -> np.ndarray:
+        return np.asarray(self.polygon, np.float64)
+
+    @property
+    def circumradius(self) -> float:
+        if not self.polygon:
+            return self.radius
+        return float(np.max(np.hypot(*self.corners.T)))
+
+    def front(self, lateral: np.ndarray, forward: bool = True) -> np.ndarray:
+        """The footprint's leading edge x (trailing when not `forward`) at each lateral y;
+        NaN where the footprint does not reach that y.
+        """
+        if not self.polygon:
+            inside = np.abs(lateral) < self.radius
+            edge = np.sqrt(np.clip(self.radius ** 2 - lateral ** 2, 0.0, None))
+            return np.where(inside, edge if forward else -edge, np.nan)
+        corners = self.corners
+        start, end = corners, np.roll(corners, -1, axis=0)
+        y = lateral[:, None]
+        low, high = np.minimum(start[:, 1], end[:, 1]), np.maximum(start[:, 1], end[:, 1])
+        spans = (y >= low) & (y <= high) & (high > low)
+        fraction = (y - start[:, 1]) / np.where(high > low, end[:, 1] - start[:, 1], 1.0)
+        x = start[:, 0] + fraction * (end[:, 0] - start[:, 0])
+        x = np.where(spans, x, -np.inf if forward else np.inf)
+        edge = x.max(axis=1) if forward else x.min(axis=1)
+        return np.where(np.isfinite(edge), edge, np.nan)
+
+
+def _inside_polygon(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Whether each point lies inside the convex polygon (corners in either order)."""
+    start, end = corners, np.roll(corners, -1, axis=0)
+    cross = ((end[:, 0] - start[:, 0]) * (points[:, None, 1] - start[:, 1])
+             - (end[:, 1] - start[:, 1]) * (points[:, None, 0] - start[:, 0]))
+    return np.all(cross >= 0, axis=1) | np.all(cross <= 0, axis=1)
+
+
+def travel_distance(points: np.ndarray, footprint: Footprint, forward: bool = True) -> float:
+    """How far the footprint can drive straight ahead (behind when not `forward`) before it
+    touches a point; 0 when a point on that side is already inside it, inf when none is in
+    the way.
+    """
+    if points.size == 0:
+        return math.inf
+    edge = footprint.front(points[:, 1], forward)
+    gap = points[:, 0] - edge if forward else edge - points[:, 0]
+    ahead = points[:, 0] > 0 if forward else points[:, 0] < 0
+    in_way = np.isfinite(gap) & (ahead | (gap >= 0))
+    if not np.any(in_way):
+        return math.inf
+    return float(max(np.min(gap[in_way]), 0.0))
+
+
+def turn_blocked(points: np.ndarray, footprint: Footprint, angle: float) -> bool:
+    """Whether turning in place by `angle` (rad, sign = direction) sweeps the footprint over a
+    point. A circle about base_link sweeps nothing new.
+    """
+    if not footprint.polygon or points.size == 0 or angle == 0.0:
+        return False
+    near = points[np.hypot(points[:, 0], points[:, 1]) <= footprint.circumradius]
+    if near.size == 0:
+        return False
+    corners = footprint.corners
+    for fraction in np.linspace(0.0, 1.0, 6)[1:]:
+        # Points turned the other way = footprint turned this way.
+        c, s = math.cos(-angle * fraction), math.sin(-angle * fraction)
+        turned = near @ np.array([[c, s], [-s, c]])
+        if np.any(_inside_polygon(turned, corners)):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    footprint: Footprint = Footprint()
+    stop_distance_m: float = 0.1  # free travel under this: no linear motion that way
+    slowdown_distance_m: float = 0.5  # ... under this: slower, down to slowdown_min_ratio
+    slowdown_min_ratio: float = 0.3
+    stop_turn_rad: float = 0.3  # a polygon footprint: no turn that sweeps a point within this
+    scan_timeout_s: float = 0.5
+    require_scan: bool = False
+
+    def __post_init__(self):
+        if not 0.0 <= self.stop_distance_m <= self.slowdown_distance_m:
+            raise ValueError('collision monitor: need 0 <= stop_distance_m <= '
+                             'slowdown_distance_m')
+        if not 0.0 < self.slowdown_min_ratio <= 1.0:
+            raise ValueError('collision monitor: slowdown_min_ratio must be in (0, 1]')
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    linear: float
+    angular: float
+    state: str  # clear | slowdown | stop | no scan
+    free_m: float  # free travel in the direction of the requested linear speed (inf: none)
+
+
+def monitor(linear: float, angular: float, points: np.ndarray | None,
+            config: MonitorConfig) -> MonitorResult:
+    """The command the obstacles allow; `points` None when there is no fresh scan (the caller
+    decides whether that stops the robot).
+    """
+    if points is None:
+        return MonitorResult(linear, angular, 'no scan', math.inf)
+    state, free = 'clear', math.inf
+    if linear != 0.0:
+        free = travel_distance(points, config.footprint, forward=linear > 0)
+        if free <= config.stop_distance_m:
+            linear, state = 0.0, 'stop'
+        elif free < config.slowdown_distance_m:
+            span = config.slowdown_distance_m - config.stop_distance_m
+            ratio = config.slowdown_min_ratio + (1.0 - config.slowdown_min_ratio) * (
+                free - config.stop_distance_m) / span
+            linear, state = linear * ratio, 'slowdown'
+    if angular != 0.0 and turn_blocked(points, config.footprint,
+                                       math.copysign(config.stop_turn_rad, angular)):
+        angular, state = 0.0, 'stop'
+    return MonitorResult(linear, angular, state, free)
+
+
+def free_headings(points: np.ndarray, radius: float, headings: np.ndarray) -> np.ndarray:
+    """For each heading (rad, base_link), how far a circle of `radius` about base_link can
+    drive straight along it before touching a point (inf when nothing is in the way).
+    """
+    if points.size == 0:
+        return np.full(headings.shape, np.inf)
+    c, s = np.cos(headings)[:, None], np.sin(headings)[:, None]
+    along = points[:, 0] * c + points[:, 1] * s
+    across = -points[:, 0] * s + points[:, 1] * c
+    hits = (np.abs(across) < radius) & (along > 0)
+    gap = along - np.sqrt(np.clip(radius ** 2 - across ** 2, 0.0, None))
+    return np.where(hits, np.maximum(gap, 0.0), np.inf).min(axis=1)
+
+
+@dataclass(frozen=True)
+class AvoidanceConfig:
+    enabled: bool = True
+    clearance_m: float = 0.12  # kept between the footprint and obstacles on a detour
+    lookahead_m: float = 0.8  # a heading is free when this much of it is (or up to the goal)
+    goal_radius_m: float = 0.35  # scan points this near the goal are the target itself
+    turn_gain: float = 1.5
+    max_turn_rps: float = 0.8
+    speed_mps: float = 0.2
+    blocked_timeout_s: float = 20.0  # no way found for this long: stop, 'blocked'
+
+
+HEADINGS = np.radians(np.arange(-180.0, 180.0, 5.0))
+
+
+class Avoidance:
+    """The detour around what stands between the robot and its goal.
+
+    `goal` is the target's position in base_link (from the camera's bearing and the scan's
+    range), moved with every commanded step while it is out of sight.
+    """
+
+    def __init__(self, config: AvoidanceConfig, footprint: Footprint):
+        self.config, self.footprint = config, footprint
+        self.reset()
+
+    def reset(self) -> None:
+        self.goal = None  # (x, y) in base_link
+        self.detouring = False
+        self.side = 0.0  # which side of the goal the detour passes (+1 left, -1 right)
+        self.stuck_since = None
+
+    def see_goal(self, bearing: float, points: np.ndarray | None,
+                 distance: float | None = None) -> None:
+        """The target is in sight at `bearing`, `distance` away (from the camera's view of the
+        floor, core.control); without one, its range is the scan's nearest return within a few
+        degrees of it (far when the scan has none there), which a low obstacle in front of it
+        would take for the target.
+        """
+        if distance is None:
+            distance = 3.0
+            if points is not None and points.size:
+                angles = np.arctan2(points[:, 1], points[:, 0])
+                near = np.abs(np.angle(np.exp(1j * (angles - bearing)))) < math.radians(4.0)
+                if np.any(near):
+                    distance = float(np.min(np.hypot(*points[near].T)))
+        self.goal = (distance * math.cos(bearing), distance * math.sin(bearing))
+
+    def move(self, linear: float, angular: float, dt: float) -> None:
+        """Carry the goal along one commanded step (the base turned and drove under it)."""
+        if self.goal is None or dt <= 0.0:
+            return
+        turn = angular * dt
+        x, y = self.goal[0] - linear * dt, self.goal[1]
+        c, s = math.cos(-turn), math.sin(-turn)
+        self.goal = (c * x - s * y, s * x + c * y)
+
+    def turn_towards(self, heading: float) -> float:
+        limit = self.config.max_turn_rps
+        return max(-limit, min(limit, self.config.turn_gain * heading))
+
+    def goal_bearing(self) -> float:
+        return math.atan2(self.goal[1], self.goal[0])
+
+    def _obstacles(self, points: np.ndarray) -> np.ndarray:
+        """The scan points that are not the target itself."""
+        far = np.hypot(points[:, 0] - self.goal[0],
+                       points[:, 1] - self.goal[1]) > self.config.goal_radius_m
+        return points[far]
+
+    def path_clear(self, points: np.ndarray) -> bool:
+        """Whether the straight way to the goal is free of anything but the target."""
+        distance = math.hypot(*self.goal)
+        reach = self.footprint.circumradius + self.config.clearance_m
+        free = free_headings(self._obstacles(points), reach,
+                             np.array([self.goal_bearing()]))[0]
+        return free >= min(distance - self.config.goal_radius_m, self.config.lookahead_m)
+
+    def steer(self, points: np.ndarray, now: float):
+        """(linear, angular, blocked) of the detour this tick; blocked once no free heading was
+        found for blocked_timeout_s.
+        """
+        config = self.config
+        goal = self.goal_bearing()
+        distance = math.hypot(*self.goal)
+        reach = self.footprint.circumradius + config.clearance_m
+        free = free_headings(self._obstacles(points), reach, HEADINGS)
+        needed = max(min(distance - config.goal_radius_m, config.lookahead_m), 0.05)
+        offset = np.angle(np.exp(1j * (HEADINGS - goal)))
+        cost = np.abs(offset)
+        if self.side:  # keep to the side chosen first, or the robot dithers at the obstacle
+            cost = cost + np.where(offset * self.side < 0, math.pi / 2, 0.0)
+        cost = np.where(free >= needed, cost, np.inf)
+        if not np.isfinite(cost).any():
+            if self.stuck_since is None:
+                self.stuck_since = now
+            return 0.0, 0.0, now - self.stuck_since >= config.blocked_timeout_s
+        self.stuck_since = None
+        best = int(np.argmin(cost))
+        heading = float(HEADINGS[best])
+        if not self.side and abs(offset[best]) > 1e-6:
+            self.side = math.copysign(1.0, offset[best])
+        angular = self.turn_towards(heading)
+        linear = config.speed_mps * max(math.cos(heading), 0.0) ** 4 if abs(heading) < 0.6 \
+            else 0.0
+        return linear, angular, False
