@@ -3,8 +3,10 @@
     ros2 launch vla_ros sim.launch.py seed:=7 rviz:=true
     ros2 topic pub --once -w 1 /vla/command std_msgs/msg/String "{data: 'go to the red ball'}"
 
-sim_bridge publishes /camera/image_raw, /odom and /clock and drives on /cmd_vel, which are
-vla.launch.py's default topics; the stack runs on simulated time.
+sim_bridge publishes /camera/image_raw, /scan, /odom and /clock and drives on /cmd_vel, which
+are vla.launch.py's default topics; the stack runs on simulated time, with the simulated
+camera's geometry and its scan required for motion (vla_ros.sim.world.simulated_robot, as
+the evaluator runs it). `clutter:=4` puts boxes and walls in the way.
 """
 
 import os
@@ -15,12 +17,19 @@ from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+import yaml
+
+from vla_ros.sim.world import simulated_robot
+
+WIDTH, HEIGHT = 320, 240  # sim_bridge's camera
 
 
 def generate_launch_description():
     share = get_package_share_directory('vla_ros')
     arguments = [
         DeclareLaunchArgument('seed', default_value='1', description='scene seed'),
+        DeclareLaunchArgument('clutter', default_value='0',
+                              description='boxes and walls in the scene, most in the way'),
         DeclareLaunchArgument('camera_rate_hz', default_value='10.0',
                               description='simulated camera frames per second'),
         DeclareLaunchArgument('rviz', default_value='false', choices=['true', 'false'],
@@ -32,11 +41,16 @@ def generate_launch_description():
     ]
     bridge = Node(package='vla_ros', executable='sim_bridge', name='sim_bridge',
                   parameters=[{'seed': LaunchConfiguration('seed'),
-                               'camera_rate_hz': LaunchConfiguration('camera_rate_hz')}],
+                               'clutter': LaunchConfiguration('clutter'),
+                               'camera_rate_hz': LaunchConfiguration('camera_rate_hz'),
+                               'width': WIDTH, 'height': HEIGHT}],
                   output='screen', emulate_tty=True)
     stack = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'vla.launch.py')),
         launch_arguments={'use_sim_time': 'true', 'rviz': LaunchConfiguration('rviz'),
                           'clip_model': LaunchConfiguration('clip_model'),
-                          'clipseg_model': LaunchConfiguration('clipseg_model')}.items())
+                          'clipseg_model': LaunchConfiguration('clipseg_model'),
+                          'policy_params': yaml.safe_dump(simulated_robot(WIDTH, HEIGHT),
+                                                          default_flow_style=True).strip(),
+                          }.items())
     return LaunchDescription([*arguments, bridge, stack])

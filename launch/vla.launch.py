@@ -14,6 +14,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+import yaml
 
 CLIP_NODES = ('command_embedder', 'camera_embedder', 'action_policy')
 CLIPSEG_NODES = ('scene_segmenter',)
@@ -35,7 +36,11 @@ def launch_nodes(context):
         model = value('clip_model') if name in CLIP_NODES else value('clipseg_model')
         if model:
             overrides['model'] = model
-        remappings = [('cmd_vel', cmd_vel_topic)] if name == 'action_policy' else []
+        remappings = [('cmd_vel', cmd_vel_topic), ('scan', value('scan_topic'))] \
+            if name == 'action_policy' else []
+        if name == 'action_policy' and value('policy_params'):
+            # Values of the robot (sim.launch.py's camera and scanner), above the file's.
+            overrides.update(yaml.safe_load(value('policy_params')))
         if name in IMAGE_NODES:
             remappings += [('image', image_topic),
                            ('image/compressed', image_topic + '/compressed')]
@@ -78,6 +83,12 @@ def generate_launch_description():
                                           'each node\'s "image"'),
         DeclareLaunchArgument('cmd_vel_topic', default_value='/cmd_vel',
                               description='where the policy sends velocity commands'),
+        DeclareLaunchArgument('scan_topic', default_value='/scan',
+                              description='laser scan (sensor_msgs/LaserScan) of the collision '
+                              "monitor, remapped to the policy's scan"),
+        DeclareLaunchArgument('policy_params', default_value='',
+                              description="action_policy values above params_file, as a YAML "
+                              "mapping: \"{require_scan: true, camera_mount: '0.16 0.28 12'}\""),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               choices=['true', 'false'],
                               description='use /clock (simulation) instead of wall time'),

@@ -216,6 +216,8 @@ class Controller:
         reason = command.stop_reason
         status = f'stopped: {reason}' if reason else self._obstacle_status(
             status, checked, command, fresh_target, now)
+        if not reason and moving and scan is not None and not scan_fresh:
+            status = f'{status} (scan stale: collision monitor off)'  # optional, and gone
         if fresh and not scan_missing:
             self._stale_held = None
         else:  # counted in the policy clock's steps: a jump of `now` neither adds nor hides

@@ -122,21 +122,64 @@ def travel_distance(points: np.ndarray, footprint: Footprint, forward: bool = Tr
 
 def turn_blocked(points: np.ndarray, footprint: Footprint, angle: float) -> bool:
     """Whether turning in place by `angle` (rad, sign = direction) sweeps the footprint over a
-    point. A circle about base_link sweeps nothing new.
+    point: seen from the footprint, the point moves the other way along its circle about
+    base_link, and it is swept when that arc crosses an edge. A circle sweeps nothing new.
     """
     if not footprint.polygon or points.size == 0 or angle == 0.0:
         return False
-    near = points[np.hypot(points[:, 0], points[:, 1]) <= footprint.circumradius]
-    if near.size == 0:
+    radius = np.hypot(points[:, 0], points[:, 1])
+    near = radius <= footprint.circumradius
+    if not np.any(near):
         return False
-    corners = footprint.corners
-    for fraction in np.linspace(0.0, 1.0, 6)[1:]:
-        # Points turned the other way = footprint turned this way.
-        c, s = math.cos(-angle * fraction), math.sin(-angle * fraction)
-        turned = near @ np.array([[c, s], [-s, c]])
-        if np.any(_inside_polygon(turned, corners)):
+    points, radius = points[near], radius[near]
+    start = footprint.corners
+    edge = np.roll(start, -1, axis=0) - start
+    # |start + t edge| = radius, for every point (rows) and edge (columns)
+    a = np.sum(edge ** 2, axis=1)[None, :]
+    b = 2.0 * np.sum(start * edge, axis=1)[None, :]
+    c = np.sum(start ** 2, axis=1)[None, :] - radius[:, None] ** 2
+    root = np.sqrt(np.clip(b * b - 4 * a * c, 0.0, None))
+    real = b * b - 4 * a * c >= 0.0
+    bearing = np.arctan2(points[:, 1], points[:, 0])[:, None]
+    for t in ((-b - root) / (2 * a), (-b + root) / (2 * a)):
+        on_edge = real & (t >= 0.0) & (t <= 1.0)
+        crossing = start[None, :, :] + t[..., None] * edge[None, :, :]
+        where = np.arctan2(crossing[..., 1], crossing[..., 0])
+        # how far the point's bearing must fall back (in the turn's sense) to reach it
+        travel = np.mod((bearing - where) * math.copysign(1.0, angle), 2 * math.pi)
+        if np.any(on_edge & (travel <= abs(angle))):
             return True
     return False
+
+
+def _hull(points: np.ndarray) -> np.ndarray:
+    """The convex hull, counter-clockwise (Andrew's monotone chain)."""
+    ordered = sorted(map(tuple, np.round(points, 9)))
+
+    def half(sequence):
+        chain = []
+        for point in sequence:
+            while len(chain) >= 2 and ((chain[-1][0] - chain[-2][0]) * (point[1] - chain[-2][1])
+                                       - (chain[-1][1] - chain[-2][1])
+                                       * (point[0] - chain[-2][0])) <= 0:
+                chain.pop()
+            chain.append(point)
+        return chain[:-1]
+
+    return np.array(half(ordered) + half(reversed(ordered)))
+
+
+def zone_outline(footprint: Footprint, distance: float, forward: bool = True) -> np.ndarray:
+    """The floor the footprint sweeps driving `distance` ahead (behind when not `forward`):
+    the outline of a zone, for rviz.
+    """
+    if footprint.polygon:
+        outline = footprint.corners
+    else:
+        angles = np.linspace(0.0, 2 * math.pi, 32, endpoint=False)
+        outline = footprint.radius * np.column_stack((np.cos(angles), np.sin(angles)))
+    shifted = outline + np.array([distance if forward else -distance, 0.0])
+    return _hull(np.vstack((outline, shifted)))
 
 
 @dataclass(frozen=True)

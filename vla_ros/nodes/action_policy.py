@@ -14,22 +14,24 @@ import math
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PointStamped, Twist, TwistStamped, Vector3Stamped
+from geometry_msgs.msg import Point, PointStamped, Twist, TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
-from visualization_msgs.msg import Marker
+from visualization_msgs.msg import Marker, MarkerArray
 
-from vla_ros.core.config import build_intents, intent_params, NODE_TABLES
+from vla_ros.core.config import build_intents, intent_params, laser_pose, NODE_TABLES
 from vla_ros.core.control import Controller, ControlSettings, stamp_problem
 from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
+from vla_ros.core.obstacles import Scan, zone_outline
 from vla_ros.core.policy import TargetView
 from vla_ros.core.safety import EstopSources
 from vla_ros.core.text import clean_command
@@ -50,6 +52,23 @@ from vla_ros.nodes.qos import LATCHED, RELIABLE_LATEST
 TEXT_WAIT_S = 0.5  # an embedding waits this long for its command's text (steady clock)
 ESTOP_QOS = (LATCHED, QoSProfile(depth=10),
              QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
+
+
+ZONES_EVERY = 5  # control ticks between two collision_zones messages (rviz needs few)
+
+
+def scan_problem(msg) -> str:
+    """Why a LaserScan cannot be used ('' when it can)."""
+    numbers = (msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)
+    if not all(math.isfinite(value) for value in numbers):
+        return f'its angles or range limits hold NaN or infinity {numbers}'
+    if len(msg.ranges) == 0:
+        return 'it has no ranges'
+    if len(msg.ranges) > 1 and msg.angle_increment == 0.0:
+        return 'angle_increment is 0 with more than one range'
+    if not 0.0 <= msg.range_min < msg.range_max:
+        return f'range_min {msg.range_min:g} and range_max {msg.range_max:g} are not a range'
+    return ''
 
 
 def _source_of(info) -> tuple:
@@ -108,6 +127,11 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.marker_shown = False
         self.last_command = (0.0, 0.0)
         self.last_target_time = None
+        self.scan = None  # (LaserScan, arrival time)
+        self.scan_points = None  # (the LaserScan they came from, (N, 2) points in base_link)
+        self.laser_pose = laser_pose(self.values)
+        self.last_output = None
+        self.ticks = 0
 
         self.create_service(SetBool, '~/enable', self.on_enable)
         self.create_service(Trigger, '~/clear_estop', self.on_clear_estop)
@@ -122,6 +146,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                                     RELIABLE_LATEST)
         self.status_pub = self._output(String, 'status', LATCHED)
         self.marker_pub = self._output(Marker, 'target_marker', RELIABLE_LATEST)
+        self.zones_pub = self._output(MarkerArray, 'collision_zones', RELIABLE_LATEST)
         return TransitionCallbackReturn.SUCCESS
 
     def _output(self, message_type, topic, qos):
@@ -145,7 +170,9 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.started_ns = time.time_ns()  # what was latched before now is not followed
         self.pending, self.instruction, self.targets = None, None, {}
         self.last_camera_time = self.last_target_time = None
+        self.scan = self.scan_points = None
         inputs = [
+            (LaserScan, 'scan', self.on_scan, qos_profile_sensor_data),
             (Float32MultiArray, 'text_embedding', self.on_text_embedding, LATCHED),
             (Float32MultiArray, 'image_embedding', self.on_camera_alive, 1),
             (PointStamped, 'target', self.on_target, 5),
@@ -168,7 +195,9 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             f'Hz, limits {self.values["max_linear_mps"]:g} m/s '
             f'{self.values["max_angular_rps"]:g} rad/s (ceilings '
             f'{self.values["hard_max_linear_mps"]:g} m/s {self.values["hard_max_angular_rps"]:g}'
-            f' rad/s), input timeout {self.values["input_timeout_s"]:g} s')
+            f' rad/s), input timeout {self.values["input_timeout_s"]:g} s, collision monitor on '
+            f'{self.resolve_topic_name("scan")} '
+            f'({"required" if self.values["require_scan"] else "optional"})')
         return result
 
     def on_deactivate(self, state):
@@ -256,6 +285,30 @@ class ActionPolicyNode(Autostart, LifecycleNode):
 
     def on_camera_alive(self, msg):
         self.last_camera_time = self.now()
+
+    def on_scan(self, msg):
+        self.scan = (msg, self.now())
+
+    def latest_scan(self, now: float):
+        """(obstacle points in base_link, age) of the newest usable scan; (None, None) when
+        none came. A malformed scan is dropped with a warning.
+        """
+        if self.scan is None:
+            return None, None
+        msg, arrived = self.scan
+        if self.scan_points is None or self.scan_points[0] is not msg:
+            problem = scan_problem(msg)
+            if problem:
+                self.get_logger().warning(f'dropped a scan message: {problem}',
+                                          throttle_duration_sec=THROTTLE_S)
+                self.scan = None
+                return None, None
+            scan = Scan(ranges=msg.ranges, angle_min=msg.angle_min,
+                        angle_increment=msg.angle_increment, range_min=msg.range_min,
+                        range_max=msg.range_max, laser_x=self.laser_pose[0],
+                        laser_y=self.laser_pose[1], laser_yaw=self.laser_pose[2])
+            self.scan_points = (msg, scan.points())
+        return self.scan_points[1], now - arrived
 
     def _target_entry(self, header, half: int):
         key = (header.stamp.sec, header.stamp.nanosec)
@@ -374,11 +427,15 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                 self.get_logger().info(f'instruction: {status}')
             self.last_refused = status if refused else ''
         target, target_time = self.latest_target()
+        points, scan_age = self.latest_scan(now)
         output = self.controller.tick(
             policy_now, target, None if target_time is None else now - target_time,
             None if self.last_camera_time is None else now - self.last_camera_time,
             estop=self.estop.engaged, enabled=self.enabled,
-            clock_age=self._clock_age(now, policy_now))
+            clock_age=self._clock_age(now, policy_now), scan=points, scan_age=scan_age)
+        self.last_output, self.ticks = output, self.ticks + 1
+        if self.ticks % ZONES_EVERY == 0:
+            self.publish_zones(output)
         if output.clock_jump_s:
             self.get_logger().warning(
                 f'ROS time jumped {"back" if output.clock_jump_s < 0 else "ahead"} '
@@ -411,10 +468,19 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             'cmd_vel angular.z': f'{self.last_command[1]:+.3f}',
             'limits': f'{self.values["max_linear_mps"]:g} m/s, '
                       f'{self.values["max_angular_rps"]:g} rad/s',
+            'collision monitor': self.last_output.obstacle if self.last_output else 'no scan',
+            'scan age (s)': age(None if self.scan is None else self.scan[1]),
+            'free travel (m)': 'n/a' if not self.last_output else f'{self.last_output.free_m:.2f}',
+            'scan required': str(self.values['require_scan']),
         }
         held = self.last_status or ''
+        scan_off = self.scan is not None and (
+            self.last_output is None or self.last_output.obstacle == 'no scan')
         level = WARN if held.startswith(('stopped: e-stop', 'stopped: disabled',
-                                         'stopped: stale input')) else OK
+                                         'stopped: stale input', 'stopped: stale scan')) \
+            or scan_off else OK
+        if scan_off and level == WARN and not held.startswith('stopped'):
+            held = f'{held}; scan stale: collision monitor off'
         publish_report(self.diagnostics_pub, self, 'control', self.encoder.name,
                        Report(level, held, values))
         # Also unchanged, once a second: a tool that subscribes later (rqt_topic, a volatile
@@ -456,6 +522,33 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         marker.color.g = marker.color.a = 1.0
         marker.color.r = 1.0 - target.confidence
         self.marker_pub.publish(marker)
+
+    def publish_zones(self, output):
+        """The footprint and the stop and slowdown zones in the direction of travel, in
+        frame_id, for rviz: red when the monitor stops the robot, orange when it slows it.
+        """
+        monitor = self.controller.settings.monitor
+        forward = output.linear >= 0.0
+        stamp = self.get_clock().now().to_msg()
+        zones = MarkerArray()
+        for index, (name, distance, colour) in enumerate((
+                ('footprint', 0.0, (0.2, 0.6, 1.0)),
+                ('stop', monitor.stop_distance_m,
+                 (1.0, 0.1, 0.1) if output.obstacle == 'stop' else (0.6, 0.3, 0.3)),
+                ('slowdown', monitor.slowdown_distance_m,
+                 (1.0, 0.6, 0.0) if output.obstacle == 'slowdown' else (0.6, 0.5, 0.3)))):
+            marker = Marker(ns=f'vla_{name}', id=index, type=Marker.LINE_STRIP,
+                            action=Marker.ADD)
+            marker.header.frame_id, marker.header.stamp = self.frame_id, stamp
+            marker.pose.orientation.w = 1.0
+            marker.scale.x = 0.01
+            marker.color.r, marker.color.g, marker.color.b = colour
+            marker.color.a = 1.0
+            outline = zone_outline(monitor.footprint, distance, forward)
+            marker.points = [Point(x=float(x), y=float(y)) for x, y in
+                             (*outline, outline[0])]
+            zones.markers.append(marker)
+        self.zones_pub.publish(zones)
 
     def publish_status(self, status: str):
         if status != self.last_status:

@@ -1,4 +1,5 @@
-"""sim_bridge: the MuJoCo arena as a robot: cmd_vel in; camera, odometry and /clock out.
+"""sim_bridge: the MuJoCo arena as a robot: cmd_vel in; camera, laser scan, odometry and /clock
+out.
 
 Physics advances in real time on a wall timer; /clock carries the simulated time, so the
 stack can run with use_sim_time. Ground truth stays in the SimWorld object (for the demo and
@@ -9,16 +10,18 @@ import math
 
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
+import numpy as np
 from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
 from vla_ros.core.images import to_image_msg
 from vla_ros.nodes.common import run_node
 from vla_ros.nodes.parameters import descriptor
 from vla_ros.nodes.qos import RELIABLE_LATEST
 from vla_ros.sim.scene import generate_scene
-from vla_ros.sim.world import SimWorld
+from vla_ros.sim.world import ScanSettings, SimWorld
 
 
 def stamp_of(seconds: float):
@@ -49,8 +52,29 @@ class SimBridge(Node):
             'the base stops when no cmd_vel came for this long', float_range=(0.05, 10.0))).value
         use_stamped = self.declare_parameter('use_stamped', False, descriptor(
             'cmd_vel is TwistStamped', read_only=True)).value
+        clutter = self.declare_parameter('clutter', 0, descriptor(
+            'boxes and walls in the scene, most across the way to the target (as `vla-ros eval '
+            '--clutter`)', read_only=True, int_range=(0, 20))).value
+        default = ScanSettings()
+        self.scan_settings = ScanSettings(
+            rate_hz=self.declare_parameter('scan_rate_hz', default.rate_hz, descriptor(
+                'laser scans per simulated second (0: no scan)', read_only=True,
+                float_range=(0.0, 100.0))).value,
+            beams=self.declare_parameter('scan_beams', default.beams, descriptor(
+                'beams of a scan', read_only=True, int_range=(2, 8192))).value,
+            fov_deg=self.declare_parameter('scan_fov_deg', default.fov_deg, descriptor(
+                'field of view of a scan, centred ahead', read_only=True,
+                float_range=(1.0, 360.0))).value,
+            range_max=self.declare_parameter('scan_range_max', default.range_max, descriptor(
+                'farthest return (m); further beams are inf', read_only=True,
+                float_range=(0.1, 100.0))).value,
+            noise_m=self.declare_parameter('scan_noise_m', default.noise_m, descriptor(
+                'standard deviation of the range noise (m)', read_only=True,
+                float_range=(0.0, 1.0))).value)
         self._owns_world = world is None
-        self.world = world or SimWorld(generate_scene(seed), width, height)
+        self.world = world or SimWorld(generate_scene(seed, clutter=clutter), width, height)
+        self.next_scan_time = 0.0
+        self.scan_rng = np.random.default_rng(self.world.scene.seed)
         self.command = (0.0, 0.0)
         self.last_command_time = None
         self.next_frame_time = 0.0
@@ -59,13 +83,16 @@ class SimBridge(Node):
         self.info_pub = self.create_publisher(CameraInfo, 'camera/camera_info',
                                               RELIABLE_LATEST)
         self.odom_pub = self.create_publisher(Odometry, 'odom', 5)
+        self.scan_pub = self.create_publisher(LaserScan, 'scan', qos_profile_sensor_data)
         self.create_subscription(TwistStamped if use_stamped else Twist, 'cmd_vel',
                                  self.on_cmd_vel, 10)
         self.last_frame = None  # the newest rendered RGB array, for the demo's pictures
         self.timer = self.create_timer(self.step_s, self.tick)
         self.get_logger().info(
             f'ready: scene seed {self.world.scene.seed} ("{self.world.scene.command}"), '
-            f'camera {self.world.width}x{self.world.height} at {self.camera_rate_hz:g} Hz')
+            f'camera {self.world.width}x{self.world.height} at {self.camera_rate_hz:g} Hz, '
+            f'scan {self.scan_settings.beams} beams at {self.scan_settings.rate_hz:g} Hz, '
+            f'{len(self.world.scene.obstacles)} obstacles')
 
     def on_cmd_vel(self, msg):
         twist = msg.twist if isinstance(msg, TwistStamped) else msg
@@ -85,6 +112,20 @@ class SimBridge(Node):
         if self.world.time + 1e-9 >= self.next_frame_time:
             self.next_frame_time += 1.0 / self.camera_rate_hz
             self.publish_camera(now)
+        if self.scan_settings.rate_hz and self.world.time + 1e-9 >= self.next_scan_time:
+            self.next_scan_time += 1.0 / self.scan_settings.rate_hz
+            self.publish_scan(now)
+
+    def publish_scan(self, stamp):
+        settings = self.scan_settings
+        scan = settings.message(self.world.scan(**settings.ray_cast(), rng=self.scan_rng))
+        msg = LaserScan(angle_min=scan.angle_min, angle_increment=scan.angle_increment,
+                        range_min=scan.range_min, range_max=scan.range_max,
+                        scan_time=1.0 / settings.rate_hz, time_increment=0.0)
+        msg.angle_max = scan.angle_min + scan.angle_increment * (settings.beams - 1)
+        msg.ranges = scan.ranges.astype(np.float32).tolist()
+        msg.header.stamp, msg.header.frame_id = stamp, 'base_scan'
+        self.scan_pub.publish(msg)
 
     def publish_odometry(self, stamp):
         pose, (linear, angular) = self.world.pose(), self.world.velocity()

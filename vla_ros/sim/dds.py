@@ -25,7 +25,7 @@ import yaml
 from vla_ros.core.control import is_final, record_change
 from vla_ros.core.policy import TargetView
 from vla_ros.sim.episode import classify_outcome, EpisodeResult, failure_cause, spl, view_lies_on
-from vla_ros.sim.world import SimWorld
+from vla_ros.sim.world import simulated_robot, SimWorld
 
 NODES = ('command_embedder', 'camera_embedder', 'scene_segmenter', 'action_policy')
 START_TIMEOUT_S = 180.0  # four model loads on two busy cores
@@ -77,7 +77,7 @@ class StackProcesses:
         return {name: process.returncode for name, process in self.processes.items()}
 
 
-def overlay(args) -> dict:
+def overlay(args, width: int = 160, height: int = 120) -> dict:
     """The launch arguments sim.launch.py passes (use_sim_time; models and device when
     given), and the evaluator's --no-verify / --no-fovea, as a second params file.
     """
@@ -94,6 +94,7 @@ def overlay(args) -> dict:
         segmenter['verify_targets'] = False
     if not args.fovea:
         segmenter['fovea'] = False
+    sections['/**/action_policy']['ros__parameters'].update(simulated_robot(width, height))
     return sections
 
 
@@ -112,7 +113,7 @@ class DdsEpisodes:
         self.camera_rate_hz = camera_rate_hz
         self.logs = Path(args.output) / 'logs'
         self._overlay = tempfile.NamedTemporaryFile('w', suffix='.yaml', delete=False)
-        yaml.safe_dump(overlay(args), self._overlay)
+        yaml.safe_dump(overlay(args, width, height), self._overlay)
         self._overlay.close()
 
     def close(self):

@@ -24,25 +24,11 @@ from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
 from vla_ros.core.text import clean_command, command_object
 from vla_ros.sim.scene import Scene
-from vla_ros.sim.world import (
-    CAMERA_FOVY_DEG,
-    CAMERA_MOUNT,
-    horizontal_fov_deg,
-    ScanSettings,
-    SimWorld,
-)
+from vla_ros.sim.world import ScanSettings, simulated_robot, SimWorld
 
 SUCCESS_DISTANCE_M = 0.5  # robot rim to object within this, stopped, nothing touched first
 CAMERA_HZ = 10.0  # sim_bridge's camera_rate_hz default, as sim.launch.py starts it
 
-
-def simulated_robot(width: int, height: int) -> dict:
-    """The action_policy's values for the simulated robot (sim.launch.py passes them too):
-    its camera's field of view, and its laser scan required for motion.
-    """
-    return {'camera_hfov_deg': round(horizontal_fov_deg(width, height), 2),
-            'camera_vfov_deg': CAMERA_FOVY_DEG, 'camera_mount': CAMERA_MOUNT,
-            'require_scan': True}
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,15 @@ def horizontal_fov_deg(width: int, height: int) -> float:
     return math.degrees(2 * half)
 
 
+def simulated_robot(width: int, height: int) -> dict:
+    """The action_policy's values for the simulated robot (sim.launch.py passes them too):
+    its camera's field of view, and its laser scan required for motion.
+    """
+    return {'camera_hfov_deg': round(horizontal_fov_deg(width, height), 2),
+            'camera_vfov_deg': CAMERA_FOVY_DEG, 'camera_mount': CAMERA_MOUNT,
+            'require_scan': True}
+
+
 @dataclass(frozen=True)
 class ScanSettings:
     """The simulated laser scanner (sim_bridge's scan_* parameters)."""

@@ -1,0 +1,314 @@
+"""The collision monitor and the avoidance of core.obstacles, on scans built here.
+
+The property tests check the monitor against a reference written independently of it: the
+footprint moved or turned in small steps, and a point-in-polygon test by ray crossing.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from vla_ros.core.control import Controller, ControlSettings
+from vla_ros.core.obstacles import (
+    Avoidance,
+    AvoidanceConfig,
+    Footprint,
+    free_headings,
+    monitor,
+    MonitorConfig,
+    Scan,
+    travel_distance,
+    turn_blocked,
+    zone_outline,
+)
+from vla_ros.core.policy import DEFAULT_INTENTS, TargetView
+
+RECTANGLE = Footprint(polygon=((0.3, 0.2), (-0.3, 0.2), (-0.3, -0.2), (0.3, -0.2)))
+
+
+def crossing_inside(point, corners) -> bool:
+    """Point in polygon by counting edge crossings of a ray to +x (the reference)."""
+    x, y = point
+    inside = False
+    for (x1, y1), (x2, y2) in zip(corners, corners[1:] + corners[:1]):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def outline(footprint: Footprint):
+    if footprint.polygon:
+        return [tuple(corner) for corner in footprint.polygon]
+    return [(footprint.radius * math.cos(a), footprint.radius * math.sin(a))
+            for a in np.linspace(0, 2 * math.pi, 90, endpoint=False)]
+
+
+def in_swept_zone(point, footprint: Footprint, distance: float, sign: float) -> bool:
+    """Whether the footprint, moved up to `distance` along x (sign: forward or back) in 2 mm
+    steps, covers the point (the reference stop zone).
+    """
+    corners = outline(footprint)
+    for step in np.arange(0.0, distance + 1e-9, 0.004):
+        shifted = [(x + sign * step, y) for x, y in corners]
+        if crossing_inside(point, shifted):
+            return True
+    return False
+
+
+def random_footprint(rng) -> Footprint:
+    if rng.random() < 0.4:
+        return Footprint(radius=float(rng.uniform(0.1, 0.5)))
+    while True:  # the hull of random points about the origin, the origin well inside
+        angles = np.sort(rng.uniform(0, 2 * math.pi, int(rng.integers(3, 9))))
+        radii = rng.uniform(0.15, 0.6, angles.size)
+        corners = tuple((float(r * math.cos(a)), float(r * math.sin(a)))
+                        for r, a in zip(radii, angles))
+        try:
+            footprint = Footprint(polygon=corners)
+        except ValueError:
+            continue
+        if crossing_inside((0.0, 0.0), list(corners)):
+            return footprint
+
+
+def test_scan_points_drop_bad_beams_and_apply_the_laser_pose():
+    scan = Scan(ranges=np.array([1.0, np.inf, np.nan, 0.01, 20.0, 2.0]), angle_min=0.0,
+                angle_increment=math.pi / 2, range_min=0.05, range_max=10.0, laser_x=0.1,
+                laser_yaw=math.pi / 2)
+    points = scan.points()
+    # beam 0: 1 m at 90 deg (yawed laser); beam 5: 2 m at 90 + 450 = 180 deg (mod 360)
+    np.testing.assert_allclose(points, [[0.1, 1.0], [0.1 - 2.0, 0.0]], atol=1e-9)
+
+
+@pytest.mark.parametrize('polygon, problem', [
+    (((0, 0), (1, 0)), 'at least 3'),
+    (((1, 1), (-1, 1), (0, 0.5), (-1, -1), (1, -1)), 'convex'),
+    (((1, 1), (2, 1), (2, 2)), 'inside'),
+])
+def test_bad_footprints_are_refused_with_the_reason(polygon, problem):
+    with pytest.raises(ValueError, match=problem):
+        Footprint(polygon=polygon)
+
+
+def test_free_travel_of_a_circle_and_a_rectangle():
+    ahead = np.array([[1.0, 0.0], [1.0, 0.5], [-0.5, 0.0]])
+    assert travel_distance(ahead, Footprint(radius=0.2)) == pytest.approx(0.8)
+    assert travel_distance(ahead, Footprint(radius=0.2), forward=False) == pytest.approx(0.3)
+    assert travel_distance(ahead, RECTANGLE) == pytest.approx(0.7)
+    assert travel_distance(np.array([[0.0, 1.0]]), RECTANGLE) == math.inf  # beside it
+
+
+def said(result):
+    return result.linear, result.angular, result.state
+
+
+def test_monitor_stops_slows_and_passes():
+    config = MonitorConfig(footprint=Footprint(radius=0.2), stop_distance_m=0.1,
+                           slowdown_distance_m=0.5, slowdown_min_ratio=0.3)
+    near, mid, far = (np.array([[x, 0.0]]) for x in (0.25, 0.5, 2.0))
+    assert said(monitor(0.4, 0.3, near, config)) == (0.0, 0.3, 'stop')
+    slowed = monitor(0.4, 0.0, mid, config)
+    assert slowed.state == 'slowdown' and 0.3 * 0.4 < slowed.linear < 0.4
+    assert said(monitor(0.4, 0.0, far, config)) == (0.4, 0.0, 'clear')
+    assert monitor(-0.2, 0.0, near, config).linear == -0.2  # backing away from it
+    assert monitor(0.4, 0.0, None, config).state == 'no scan'
+
+
+def test_turning_in_place_is_checked_for_a_polygon_only():
+    corner_side = np.array([[0.33, 0.1]])  # just ahead of the front edge, left of centre
+    assert turn_blocked(corner_side, RECTANGLE, -0.3)  # turning right, the left corner hits it
+    assert not turn_blocked(corner_side, RECTANGLE, 0.3)  # turning left, it moves away
+    assert not turn_blocked(np.array([[0.21, 0.0]]), Footprint(radius=0.2), 3.0)
+    config = MonitorConfig(footprint=RECTANGLE)
+    assert monitor(0.0, -0.5, corner_side, config).angular == 0.0
+    assert monitor(0.0, 0.5, corner_side, config).angular == 0.5
+
+
+def test_property_nothing_in_the_stop_zone_is_ever_driven_towards():
+    """10 000 generated cases: random footprints, zones, requests and clutter, with one point
+    inside the stop zone in the direction of travel (by the reference): the output never
+    moves towards it, and never goes faster or the other way than requested.
+    """
+    rng = np.random.default_rng(2026)
+    checked = 0
+    while checked < 10_000:
+        footprint = random_footprint(rng)
+        stop = float(rng.uniform(0.0, 0.4))
+        config = MonitorConfig(footprint=footprint, stop_distance_m=stop,
+                               slowdown_distance_m=stop + float(rng.uniform(0.0, 1.0)),
+                               slowdown_min_ratio=float(rng.uniform(0.05, 1.0)))
+        sign = 1.0 if rng.random() < 0.5 else -1.0
+        corners = np.array(outline(footprint))
+        lateral = float(rng.uniform(corners[:, 1].min(), corners[:, 1].max()))
+        edge = footprint.front(np.array([lateral]), forward=sign > 0)[0]
+        if not math.isfinite(edge):
+            continue
+        depth = float(rng.uniform(-0.05, stop))  # inside the footprint already, or ahead
+        point = (edge + sign * depth, lateral)
+        if not (point[0] * sign > 0 and in_swept_zone(point, footprint, stop, sign)):
+            continue  # the reference does not put it in the zone ahead: not a case
+        clutter = rng.uniform(-3, 3, (int(rng.integers(0, 50)), 2))
+        points = np.vstack((clutter, [point]))
+        rng.shuffle(points)
+        linear = sign * float(rng.uniform(0.01, 2.0))
+        angular = float(rng.uniform(-2.0, 2.0))
+        result = monitor(linear, angular, points, config)
+        assert result.linear * sign <= 0.0, (footprint, config, point, linear, result)
+        assert abs(result.linear) <= abs(linear) and result.linear * linear >= 0.0
+        assert abs(result.angular) <= abs(angular) and result.angular * angular >= 0.0
+        checked += 1
+
+
+def test_property_a_polygon_never_turns_into_a_point():
+    """1 000 cases: a point just outside a polygon footprint that turning in place within
+    stop_turn_rad would sweep (by the reference) stops the turn that way.
+    """
+    rng = np.random.default_rng(7)
+    checked = 0
+    while checked < 1_000:
+        footprint = random_footprint(rng)
+        if not footprint.polygon:
+            continue
+        config = MonitorConfig(footprint=footprint, stop_turn_rad=float(rng.uniform(0.05, 0.6)))
+        direction = 1.0 if rng.random() < 0.5 else -1.0
+        corners = outline(footprint)
+        # a boundary point pushed out a little, then turned ahead of the sweep
+        edge = int(rng.integers(len(corners)))
+        (x1, y1), (x2, y2) = corners[edge], corners[(edge + 1) % len(corners)]
+        t, out = float(rng.uniform(0, 1)), float(rng.uniform(1.001, 1.1))
+        x, y = out * (x1 + t * (x2 - x1)), out * (y1 + t * (y2 - y1))
+        turn = direction * float(rng.uniform(0.0, config.stop_turn_rad))
+        c, s = math.cos(turn), math.sin(turn)
+        point = (c * x - s * y, s * x + c * y)
+        if crossing_inside(point, corners):
+            continue  # already inside: no turn can be judged by sweeping
+        swept = False
+        for angle in np.linspace(0, direction * config.stop_turn_rad, 100)[1:]:
+            c, s = math.cos(angle), math.sin(angle)
+            if crossing_inside(point, [(c * x - s * y, s * x + c * y) for x, y in corners]):
+                swept = True
+                break
+        if not swept:
+            continue
+        result = monitor(0.0, direction * float(rng.uniform(0.05, 2.0)),
+                         np.array([point]), config)
+        assert result.angular == 0.0, (footprint, point, direction)
+        checked += 1
+
+
+def test_zone_outlines_hold_the_footprint_moved_by_the_distance():
+    zone = zone_outline(Footprint(radius=0.2), 0.5)
+    assert zone[:, 0].max() == pytest.approx(0.7) and zone[:, 0].min() == pytest.approx(-0.2)
+    back = zone_outline(RECTANGLE, 0.1, forward=False)
+    assert back[:, 0].min() == pytest.approx(-0.4) and back[:, 0].max() == pytest.approx(0.3)
+
+
+def test_free_headings_see_round_an_obstacle():
+    wall = np.array([[1.0, y] for y in np.linspace(-0.3, 0.3, 13)])
+    headings = np.radians([0.0, 45.0, -45.0, 90.0])
+    free = free_headings(wall, 0.25, headings)
+    assert free[0] == pytest.approx(0.75, abs=0.01)
+    assert free[1] > 1.0 and free[2] > 1.0 and free[3] == math.inf
+
+
+def test_the_detour_leaves_the_goal_line_and_keeps_its_side():
+    avoidance = Avoidance(AvoidanceConfig(), Footprint(radius=0.2))
+    wall = np.array([[0.8, y] for y in np.linspace(-0.4, 0.4, 17)])
+    avoidance.see_goal(0.0, wall, distance=2.0)
+    assert not avoidance.path_clear(wall)
+    linear, angular, blocked = avoidance.steer(wall, now=0.0)
+    assert not blocked and angular != 0.0
+    side = avoidance.side
+    for step in range(10):  # the same obstacle a moment later: still the same way round
+        avoidance.steer(wall, now=0.1 * step)
+        assert avoidance.side == side
+    # the target's own return is not an obstacle
+    target = np.array([[2.0, y] for y in np.linspace(-0.2, 0.2, 9)])
+    assert avoidance.path_clear(target)
+
+
+def test_the_goal_is_carried_by_the_commanded_motion():
+    avoidance = Avoidance(AvoidanceConfig(), Footprint(radius=0.2))
+    avoidance.see_goal(0.0, None, distance=2.0)
+    avoidance.move(1.0, 0.0, 0.5)  # half a metre closer
+    assert avoidance.goal == pytest.approx((1.5, 0.0))
+    avoidance.move(0.0, math.pi / 2, 1.0)  # turned left 90 degrees: now on the right
+    assert avoidance.goal == pytest.approx((0.0, -1.5), abs=1e-9)
+
+
+# The controller: the same objects as the node and the evaluator ----------------------------
+def go_to_controller(**changes):
+    changes = {'camera_mount': (0.16, 0.28, math.radians(12.0)), 'camera_vfov_deg': 58.0,
+               **changes}
+    settings = ControlSettings(camera_hfov_deg=70.0, **changes)
+    controller = Controller(None, settings)
+    go_to = next(intent for intent in DEFAULT_INTENTS if intent.name == 'go_to')
+    controller.follow(go_to, 'red ball', 0.0)
+    return controller
+
+
+FAR = TargetView(0.0, -0.1, 0.9, 0.02, 0.0)  # small, its bottom at mid-image: 1.5 m away
+
+
+def drive(controller, points, seconds, view=FAR,
+          start=0.0):
+    outputs = []
+    for tick in range(int(seconds * 20)):
+        now = start + tick / 20
+        outputs.append(controller.tick(now, view, 0.0, 0.0, scan=points, scan_age=0.0))
+    return outputs
+
+
+def test_go_to_goes_round_an_obstacle_in_front():
+    controller = go_to_controller()
+    wall = np.array([[0.7, y] for y in np.linspace(-0.3, 0.3, 13)])
+    outputs = drive(controller, wall, 2.0)
+    assert any('going around an obstacle' in output.status for output in outputs)
+    assert all(monitor(o.linear, 0.0, wall, controller.settings.monitor).linear == o.linear
+               for o in outputs)  # nothing past the monitor
+
+
+def test_a_required_scan_that_is_missing_or_stale_stops_motion():
+    controller = go_to_controller(monitor=MonitorConfig(require_scan=True))
+    view = FAR
+    for tick in range(40):
+        output = controller.tick(tick / 20, view, 0.0, 0.0, scan=None, scan_age=None)
+        assert (output.linear, output.angular) == (0.0, 0.0)
+    assert output.status == 'stopped: stale scan'
+    output = controller.tick(2.0, view, 0.0, 0.0, scan=np.zeros((0, 2)), scan_age=5.0)
+    assert output.status == 'stopped: stale scan' and output.linear == 0.0
+
+
+def test_an_optional_scan_that_went_stale_says_the_monitor_is_off():
+    controller = go_to_controller()
+    drive(controller, np.zeros((0, 2)), 1.0)
+    output = controller.tick(1.0, FAR, 0.0, 0.0,
+                             scan=np.zeros((0, 2)), scan_age=3.0)
+    assert output.status.endswith('(scan stale: collision monitor off)')
+
+
+def test_walled_in_go_to_ends_blocked_and_stays_still():
+    controller = go_to_controller(avoidance=AvoidanceConfig(blocked_timeout_s=3.0))
+    ring = np.array([[0.3 * math.cos(a), 0.3 * math.sin(a)]
+                     for a in np.linspace(0, 2 * math.pi, 120, endpoint=False)])
+    outputs = drive(controller, ring, 5.0)
+    assert outputs[-1].status == 'blocked'
+    assert all(o.linear == 0.0 for o in outputs)
+    later = drive(controller, np.zeros((0, 2)), 1.0, start=5.0)  # the way opens: still final
+    assert all((o.linear, o.angular, o.status) == (0.0, 0.0, 'blocked') for o in later)
+
+
+def test_the_target_in_the_stop_zone_is_an_arrival():
+    controller = go_to_controller()
+    # Near, but short of the camera's own arrival rules (bottom 0.7, area 0.5).
+    view = TargetView(0.0, 0.3, 0.9, 0.2, 0.65)
+    target = np.array([[0.28, y] for y in np.linspace(-0.1, 0.1, 5)])  # in the stop zone
+    outputs = drive(controller, target, 1.0, view=view)
+    assert outputs[-1].status == 'arrived'
+    assert all(o.linear == 0.0 for o in outputs)
+    # A far target (bottom above mid-image) behind that obstacle: no arrival.
+    controller = go_to_controller()
+    outputs = drive(controller, np.array([[0.28, 0.0]]), 1.0, view=TargetView(
+        0.0, -0.3, 0.9, 0.01, -0.2))
+    assert 'arrived' not in [o.status for o in outputs]
