@@ -62,3 +62,25 @@ def test_clock_stamps_never_go_back():
         value = stamp.sec + stamp.nanosec * 1e-9
         assert previous < value and abs(value - seconds) < 1e-6, (seconds, stamp)
         previous = value
+
+
+def test_bridge_publishes_a_laser_scan_that_matches_the_world(ros):
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import LaserScan
+
+    bridge = ros.add(SimBridge(context=ros.context, parameter_overrides=[
+        Parameter('seed', value=5), Parameter('clutter', value=4),
+        Parameter('width', value=32), Parameter('height', value=24),
+        Parameter('scan_noise_m', value=0.0), Parameter('scan_beams', value=180)]))
+    scans = ros.collect(LaserScan, 'scan', qos_profile_sensor_data)  # as a lidar driver
+    assert wait_until(lambda: len(scans) >= 2, 20)
+    scan = scans[-1]
+    assert scan.header.frame_id == 'base_scan' and len(scan.ranges) == 180
+    assert math.isclose(scan.angle_min + 179 * scan.angle_increment, scan.angle_max,
+                        abs_tol=1e-4)  # float32 fields
+    assert len(bridge.world.scene.obstacles) == 4
+    # The robot stands still: the scan is the world's, beam for beam.
+    expected = bridge.world.scan(beams=180, noise_m=0.0)
+    assert all(math.isclose(a, b, abs_tol=1e-4) or (math.isinf(a) and math.isinf(b))
+               for a, b in zip(scan.ranges, expected))
+    assert min(scan.ranges) > 0.15  # nothing inside the base

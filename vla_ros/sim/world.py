@@ -77,10 +77,13 @@ def scene_xml(scene: Scene) -> str:
         else:
             geoms.append(_object_xml(index, item))
     for index, item in enumerate(scene.obstacles):
+        # MJCF angles are degrees (the objects' yaw above is written as if radians: they
+        # turn by a few degrees only; kept, so that every seed's scene stays as it was).
         geoms.append(
             f'<geom name="obstacle{index}" type="box" size="{item.half_length:.4f} '
             f'{item.half_width:.4f} {item.height / 2:.4f}" pos="{item.x:.4f} {item.y:.4f} '
-            f'{item.height / 2:.4f}" euler="0 0 {item.yaw:.4f}" rgba="{_rgba(item.rgb)}" '
+            f'{item.height / 2:.4f}" euler="0 0 {math.degrees(item.yaw):.3f}" '
+            f'rgba="{_rgba(item.rgb)}" '
             'contype="1" conaffinity="1"/>')
     half = scene.arena_half
     walls = ''.join(

@@ -1,0 +1,125 @@
+"""action_policy's collision monitor through real rclpy and DDS: scans from publishers of
+either reliability, a scan that stops coming, a malformed scan, and the zones shown to rviz.
+"""
+
+import math
+
+import pytest
+from rcl_interfaces.msg import Log
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import LaserScan
+from test_action_policy import (  # noqa: I100 - the sibling test module's helpers
+    collect_status,
+    data,
+    Instructor,
+    make_policy,
+    SimulatedRobot,
+)
+from test_policy_safety import held_still
+from visualization_msgs.msg import MarkerArray
+
+from vla_ros.core.models import ModelCache
+from vla_ros.fixtures.ros_graph import wait_until
+
+BEAMS = 360
+
+
+@pytest.fixture(scope='module')
+def models():
+    return ModelCache()
+
+
+def scan_message(wall_m=None, increment=2 * math.pi / BEAMS):
+    """A full-circle scan, empty or with a wall `wall_m` ahead of the base."""
+    msg = LaserScan(angle_min=-math.pi, angle_increment=increment, range_min=0.05,
+                    range_max=8.0)
+    msg.angle_max = msg.angle_min + increment * (BEAMS - 1)
+    msg.header.frame_id = 'base_scan'
+    ranges = []
+    for beam in range(BEAMS):
+        angle = msg.angle_min + beam * increment
+        ahead = math.cos(angle)
+        hit = wall_m / ahead if wall_m is not None and ahead > 0.2 else math.inf
+        ranges.append(hit if hit <= 8.0 else math.inf)
+    msg.ranges = ranges
+    return msg
+
+
+class Scanner:
+    """A laser driver: publishes `self.message` at 10 Hz while `on`."""
+
+    def __init__(self, ros, reliability=ReliabilityPolicy.BEST_EFFORT):
+        self.message, self.on = scan_message(), True
+        self.clock = ros.probe.get_clock()
+        self.publisher = ros.publisher(LaserScan, 'scan',
+                                       QoSProfile(depth=1, reliability=reliability))
+        ros.probe.create_timer(0.1, self.publish)
+
+    def publish(self):
+        if self.on:
+            self.message.header.stamp = self.clock.now().to_msg()
+            self.publisher.publish(self.message)
+
+
+def moving_forward(ros, tiny_clip_dir, models, **parameters):
+    node = make_policy(ros, tiny_clip_dir, models, require_camera_for_motion=False,
+                       **{'intent.move_forward.duration_s': 0.0}, **parameters)
+    robot = SimulatedRobot(ros, heading=math.pi)
+    statuses = collect_status(ros)
+    Instructor(ros, node).say('move forward')
+    return node, robot, statuses
+
+
+def test_a_wall_ahead_stops_forward_motion_from_a_scan_of_either_qos(ros, tiny_clip_dir,
+                                                                      models):
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models)
+    assert wait_until(lambda: robot.command[0] > 0.1, 10)
+    # A best-effort driver (most lidars) and a reliable one (a bag replay) at once.
+    best_effort, reliable = Scanner(ros), Scanner(ros, ReliabilityPolicy.RELIABLE)
+    reliable.on = False
+    best_effort.message = scan_message(wall_m=0.25)  # 5 cm from the 0.2 m footprint
+    assert wait_until(lambda: any('stopped by an obstacle' in s for s in data(statuses)), 5)
+    assert wait_until(lambda: robot.command == (0.0, 0.0), 2)
+    assert held_still(robot, 0.5)
+    best_effort.on, reliable.on = False, True
+    reliable.message = scan_message(wall_m=0.5)  # in the slowdown zone now
+    assert wait_until(lambda: 0.0 < robot.command[0] < 0.2, 5), robot.command
+    reliable.message = scan_message()  # the way is clear
+    assert wait_until(lambda: robot.command[0] >= 0.19, 5), robot.command
+
+
+def test_a_required_scan_that_stops_coming_stops_the_robot(ros, tiny_clip_dir, models):
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models, require_scan=True)
+    assert wait_until(lambda: 'stopped: stale scan' in data(statuses), 5), data(statuses)
+    assert held_still(robot, 0.5)
+    scanner = Scanner(ros)
+    assert wait_until(lambda: robot.command[0] > 0.1, 5)
+    scanner.on = False  # the lidar's cable came loose
+    assert wait_until(lambda: robot.command == (0.0, 0.0), 1.5)
+    assert data(statuses)[-1] == 'stopped: stale scan'
+
+
+def test_a_malformed_scan_is_dropped_with_a_warning(ros, tiny_clip_dir, models):
+    logs = ros.collect(Log, '/rosout', QoSProfile(depth=100))
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models, require_scan=True)
+    scanner = Scanner(ros)
+    scanner.message = scan_message(increment=math.nan)
+    assert wait_until(lambda: any('dropped a scan message' in log.msg for log in logs), 5)
+    assert held_still(robot, 1.0)
+    assert data(statuses)[-1] == 'stopped: stale scan'
+    assert sum('dropped a scan message' in log.msg for log in logs) <= 2  # throttled
+
+
+def test_collision_zones_are_shown_in_the_base_frame(ros, tiny_clip_dir, models):
+    zones = ros.collect(MarkerArray, 'collision_zones')
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models,
+                                           footprint='[[0.3, 0.2], [0.3, -0.2], '
+                                                     '[-0.3, -0.2], [-0.3, 0.2]]')
+    scanner = Scanner(ros)
+    scanner.message = scan_message(wall_m=0.35)
+    assert wait_until(lambda: any(m.markers and m.markers[1].color.r == 1.0 for m in zones), 5)
+    shown = zones[-1].markers
+    assert [m.ns for m in shown] == ['vla_footprint', 'vla_stop', 'vla_slowdown']
+    assert all(m.header.frame_id == 'base_link' for m in shown)
+    front = max(p.x for p in shown[1].points)
+    assert math.isclose(front, 0.3 + node.values['stop_distance_m'], abs_tol=1e-6)
