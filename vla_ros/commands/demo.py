@@ -122,7 +122,7 @@ def run_demo(args) -> int:
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
     from vla_ros.sim.episode import classify_outcome, StackSettings
     from vla_ros.sim.scene import generate_scene
-    from vla_ros.sim.world import SimWorld
+    from vla_ros.sim.world import simulated_robot, SimWorld
 
     params_file = args.params_file or paths.default_params_file()
     try:
@@ -130,7 +130,7 @@ def run_demo(args) -> int:
     except (OSError, ValueError) as error:
         print(f'[demo] cannot start: {error}', file=sys.stderr)
         return 2
-    scene = generate_scene(args.seed)
+    scene = generate_scene(args.seed, clutter=args.clutter)
     command = args.command or scene.command
     mode = args.mode
     if mode == 'auto':
@@ -140,7 +140,8 @@ def run_demo(args) -> int:
                   "simulator's ground truth stands in for perception; the policy, safety "
                   'layer, bridge and physics are real)', flush=True)
     print(f'[demo] scene {args.seed}: {len(scene.objects)} objects '
-          f'({", ".join(item.name for item in scene.objects)}); command: "{command}"',
+          f'({", ".join(item.name for item in scene.objects)}), '
+          f'{len(scene.obstacles)} obstacles; command: "{command}"',
           flush=True)
     world = SimWorld(scene, 320, 240)
     overrides = parameter_overrides(args.clip_model, args.clipseg_model, args.device, True)
@@ -151,9 +152,10 @@ def run_demo(args) -> int:
         # The intent is given, not recognised: its exact phrasing cannot be ambiguous.
         overrides['action_policy'].append(Parameter('intent_margin', value=0.0))
         nodes = ('action_policy',)
-    # The target marker's bearing needs the simulated camera's field of view.
-    overrides['action_policy'].append(Parameter('camera_hfov_deg',
-                                                value=world.horizontal_fov_deg))
+    # The simulated camera's geometry and its laser, as sim.launch.py passes them.
+    overrides['action_policy'].extend(
+        Parameter(name, value=value)
+        for name, value in simulated_robot(world.width, world.height).items())
     started = time.monotonic()
     try:
         stack = Stack(ros_arguments(params_file, image_topic='/vla/camera/image_raw'),
@@ -219,6 +221,8 @@ def add_arguments(parser):
     parser.add_argument('--command', default=None,
                         help='what to tell the robot (default: "go to the <target>")')
     parser.add_argument('--seed', type=int, default=1, help='scene seed')
+    parser.add_argument('--clutter', type=int, default=0, metavar='N',
+                        help='N boxes and walls in the scene, most of them in the way')
     parser.add_argument('--mode', choices=('auto', 'real', 'oracle'), default='auto')
     parser.add_argument('--timeout', type=float, default=60.0, help='simulated seconds')
     parser.add_argument('--params-file', default=None,

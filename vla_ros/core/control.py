@@ -268,7 +268,7 @@ class Controller:
             state.searching_since = None  # the search starts afresh after a detour
         elif not avoidance.detouring and not clear and wanted.status.startswith('approaching'):
             avoidance.detouring, self._detour_since = True, now
-            avoidance.side = 0.0
+            avoidance.side, avoidance.heading = 0.0, None
         if not avoidance.detouring:
             if wanted.status.startswith('searching'):  # lost on the way: face where it was
                 return 0.0, avoidance.turn_towards(avoidance.goal_bearing()), wanted.status

@@ -248,7 +248,7 @@ def free_headings(points: np.ndarray, radius: float, headings: np.ndarray) -> np
 @dataclass(frozen=True)
 class AvoidanceConfig:
     enabled: bool = True
-    clearance_m: float = 0.12  # kept between the footprint and obstacles on a detour
+    clearance_m: float = 0.05  # kept between the footprint and obstacles on a detour
     lookahead_m: float = 0.8  # a heading is free when this much of it is (or up to the goal)
     goal_radius_m: float = 0.35  # scan points this near the goal are the target itself
     turn_gain: float = 1.5
@@ -275,6 +275,7 @@ class Avoidance:
         self.goal = None  # (x, y) in base_link
         self.detouring = False
         self.side = 0.0  # which side of the goal the detour passes (+1 left, -1 right)
+        self.heading = None  # the heading taken last, carried along like the goal
         self.stuck_since = None
 
     def see_goal(self, bearing: float, points: np.ndarray | None,
@@ -295,9 +296,13 @@ class Avoidance:
 
     def move(self, linear: float, angular: float, dt: float) -> None:
         """Carry the goal along one commanded step (the base turned and drove under it)."""
-        if self.goal is None or dt <= 0.0:
+        if dt <= 0.0:
             return
         turn = angular * dt
+        if self.heading is not None:
+            self.heading -= turn
+        if self.goal is None:
+            return
         x, y = self.goal[0] - linear * dt, self.goal[1]
         c, s = math.cos(-turn), math.sin(-turn)
         self.goal = (c * x - s * y, s * x + c * y)
@@ -335,16 +340,22 @@ class Avoidance:
         needed = max(min(distance - config.goal_radius_m, config.lookahead_m), 0.05)
         offset = np.angle(np.exp(1j * (HEADINGS - goal)))
         cost = np.abs(offset)
-        if self.side:  # keep to the side chosen first, or the robot dithers at the obstacle
-            cost = cost + np.where(offset * self.side < 0, math.pi / 2, 0.0)
+        # Keep to the side chosen first and near the heading taken last: a goal behind the
+        # robot or two equal gaps would otherwise make it turn back and forth.
+        if self.side:
+            cost = cost + np.where(offset * self.side < 0, math.pi / 4, 0.0)
+        if self.heading is not None:
+            cost = cost + 0.5 * np.abs(np.angle(np.exp(1j * (HEADINGS - self.heading))))
         cost = np.where(free >= needed, cost, np.inf)
         if not np.isfinite(cost).any():
+            self.heading = None
             if self.stuck_since is None:
                 self.stuck_since = now
             return 0.0, 0.0, now - self.stuck_since >= config.blocked_timeout_s
         self.stuck_since = None
         best = int(np.argmin(cost))
         heading = float(HEADINGS[best])
+        self.heading = heading
         if not self.side and abs(offset[best]) > 1e-6:
             self.side = math.copysign(1.0, offset[best])
         angular = self.turn_towards(heading)

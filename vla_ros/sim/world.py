@@ -143,11 +143,12 @@ def horizontal_fov_deg(width: int, height: int) -> float:
 
 def simulated_robot(width: int, height: int) -> dict:
     """The action_policy's values for the simulated robot (sim.launch.py passes them too):
-    its camera's field of view, and its laser scan required for motion.
+    its camera's field of view and mount, its footprint (2 cm of margin), and its laser scan
+    required for motion.
     """
     return {'camera_hfov_deg': round(horizontal_fov_deg(width, height), 2),
             'camera_vfov_deg': CAMERA_FOVY_DEG, 'camera_mount': CAMERA_MOUNT,
-            'require_scan': True}
+            'footprint_radius': ROBOT_RADIUS + 0.02, 'require_scan': True}
 
 
 @dataclass(frozen=True)
