@@ -223,8 +223,8 @@ OBSTACLES = (
           'this far (or up to the target)', (0.1, 10.0)),
     Param('target_radius_m', _avoidance.goal_radius_m, "scan points this near the target's "
           'scan return are the target itself, not an obstacle', (0.01, 5.0)),
-    Param('blocked_timeout_s', _avoidance.blocked_timeout_s, "no way found (or held by an "
-          "obstacle) this long: stop and say 'blocked'", (0.1, 3600.0)),
+    Param('blocked_timeout_s', _avoidance.blocked_timeout_s, 'no way found, no progress on '
+          "a detour, or held by an obstacle this long: stop and say 'blocked'", (0.1, 3600.0)),
 )
 CONTROL = (
     Param('control_rate_hz', 20.0, 'cmd_vel publishing rate (Hz)', (1.0, 200.0),

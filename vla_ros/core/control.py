@@ -92,6 +92,7 @@ class ControlOutput:
 # clock set by hand): counting it would end searches and confirm flickers at once.
 MAX_STEP_PERIODS = 10
 FAR_M = 5.0  # the distance given to a target seen at the horizon
+PROGRESS_M = 0.1  # a detour that brings the goal this much nearer is making progress
 
 
 class Controller:
@@ -106,7 +107,8 @@ class Controller:
         self._stale_held = None  # seconds the inputs have been stale (None: fresh)
         self._policy_now = None  # the policy's clock: the caller's, jumps not counted
         self.avoidance = Avoidance(settings.avoidance, settings.monitor.footprint)
-        self._detour_since = None  # policy time the current detour began
+        self._detour_since = None  # policy time the detour began or last came nearer
+        self._detour_nearest = math.inf  # the goal's nearest distance on this detour
         self._held_by_obstacle = 0.0  # policy seconds a wanted motion has been stopped for one
 
     def _advance(self, now: float, paused: bool = False) -> float:
@@ -269,12 +271,18 @@ class Controller:
         elif not avoidance.detouring and not clear and wanted.status.startswith('approaching'):
             avoidance.detouring, self._detour_since = True, now
             avoidance.side, avoidance.heading = 0.0, None
+            self._detour_nearest = math.inf
+        if avoidance.detouring:  # progress: the goal came nearer than ever on this detour
+            distance = math.hypot(*avoidance.goal)
+            if distance < self._detour_nearest - PROGRESS_M:
+                self._detour_nearest, self._detour_since = distance, now
         if not avoidance.detouring:
             if wanted.status.startswith('searching'):  # lost on the way: face where it was
                 return 0.0, avoidance.turn_towards(avoidance.goal_bearing()), wanted.status
             return wanted.linear, wanted.angular, wanted.status
         linear, angular, stuck = avoidance.steer(points, now)
         if stuck or now - self._detour_since >= avoidance.config.blocked_timeout_s:
+            # no way, or no progress for that long
             return 0.0, 0.0, self.policy.give_up('blocked')
         thing = state.object_phrase or 'target'
         return linear, angular, f'approaching {thing} (going around an obstacle)'

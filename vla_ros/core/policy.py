@@ -249,10 +249,13 @@ def turn_towards(x: float, config: ServoConfig) -> float:
 
 def servo(target: TargetView, config: ServoConfig):
     """(v, w, arrived) for a visible target: turn towards it, drive when centred, slow near."""
+    # The bottom-edge cue only when centred: a floor row is a distance straight ahead, so a
+    # target at the image's side with its foot that low is further away.
     if target.area >= config.arrive_area_fraction or (
             target.confidence >= config.arrive_confidence
             and target.bottom >= config.arrive_bottom
-            and target.area >= config.arrive_min_area):
+            and target.area >= config.arrive_min_area
+            and abs(target.x) <= config.centred_tolerance):
         return 0.0, 0.0, True
     angular = turn_towards(target.x, config)
     linear = 0.0
