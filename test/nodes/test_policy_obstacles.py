@@ -34,7 +34,7 @@ def scan_message(wall_m=None, increment=2 * math.pi / BEAMS):
     msg = LaserScan(angle_min=-math.pi, angle_increment=increment, range_min=0.05,
                     range_max=8.0)
     msg.angle_max = msg.angle_min + increment * (BEAMS - 1)
-    msg.header.frame_id = 'base_scan'
+    msg.header.frame_id = 'base_link'
     ranges = []
     for beam in range(BEAMS):
         angle = msg.angle_min + beam * increment

@@ -75,7 +75,7 @@ def test_bridge_publishes_a_laser_scan_that_matches_the_world(ros):
     scans = ros.collect(LaserScan, 'scan', qos_profile_sensor_data)  # as a lidar driver
     assert wait_until(lambda: len(scans) >= 2, 20)
     scan = scans[-1]
-    assert scan.header.frame_id == 'base_scan' and len(scan.ranges) == 180
+    assert scan.header.frame_id == 'base_link' and len(scan.ranges) == 180
     assert math.isclose(scan.angle_min + 179 * scan.angle_increment, scan.angle_max,
                         abs_tol=1e-4)  # float32 fields
     assert len(bridge.world.scene.obstacles) == 4

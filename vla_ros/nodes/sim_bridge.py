@@ -124,7 +124,9 @@ class SimBridge(Node):
                         scan_time=1.0 / settings.rate_hz, time_increment=0.0)
         msg.angle_max = scan.angle_min + scan.angle_increment * (settings.beams - 1)
         msg.ranges = scan.ranges.astype(np.float32).tolist()
-        msg.header.stamp, msg.header.frame_id = stamp, 'base_scan'
+        # The scanner sits at base_link's origin (no TF is published: rviz's fixed frame is
+        # base_link, and the policy's laser_pose is zero).
+        msg.header.stamp, msg.header.frame_id = stamp, 'base_link'
         self.scan_pub.publish(msg)
 
     def publish_odometry(self, stamp):
