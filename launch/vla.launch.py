@@ -40,7 +40,11 @@ def launch_nodes(context):
             if name == 'action_policy' else []
         if name == 'action_policy' and value('policy_params'):
             # Values of the robot (sim.launch.py's camera and scanner), above the file's.
-            overrides.update(yaml.safe_load(value('policy_params')))
+            extra = yaml.safe_load(value('policy_params'))
+            if not isinstance(extra, dict):
+                raise ValueError('policy_params: write a YAML mapping, e.g. '
+                                 '"{require_scan: true}", got ' + repr(value('policy_params')))
+            overrides.update(extra)
         if name in IMAGE_NODES:
             remappings += [('image', image_topic),
                            ('image/compressed', image_topic + '/compressed')]

@@ -123,3 +123,22 @@ def test_collision_zones_are_shown_in_the_base_frame(ros, tiny_clip_dir, models)
     assert all(m.header.frame_id == 'base_link' for m in shown)
     front = max(p.x for p in shown[1].points)
     assert math.isclose(front, 0.3 + node.values['stop_distance_m'], abs_tol=1e-6)
+
+
+def test_an_optional_monitor_says_when_its_scans_turn_malformed(ros, tiny_clip_dir, models):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    diagnostics = ros.collect(DiagnosticArray, '/diagnostics')
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models)
+    scanner = Scanner(ros)
+    scanner.message = scan_message(wall_m=0.5)
+    assert wait_until(lambda: any('slowing for an obstacle' in s for s in data(statuses)), 5)
+    scanner.message = scan_message(increment=math.nan)  # the driver starts sending garbage
+    assert wait_until(lambda: data(statuses)[-1].endswith(
+        '(scan stale: collision monitor off)'), 5), data(statuses)
+
+    def warned():
+        return any(status.name.endswith('action_policy: control') and status.level == b'\x01'
+                   and 'collision monitor off' in status.message
+                   for message in diagnostics for status in message.status)
+    assert wait_until(warned, 5)

@@ -72,13 +72,60 @@ def random_footprint(rng) -> Footprint:
             return footprint
 
 
-def test_scan_points_drop_bad_beams_and_apply_the_laser_pose():
-    scan = Scan(ranges=np.array([1.0, np.inf, np.nan, 0.01, 20.0, 2.0]), angle_min=0.0,
-                angle_increment=math.pi / 2, range_min=0.05, range_max=10.0, laser_x=0.1,
-                laser_yaw=math.pi / 2)
+def test_scan_points_read_beams_as_rep_117_says_and_apply_the_laser_pose():
+    scan = Scan(ranges=np.array([1.0, np.inf, np.nan, 0.01, 20.0, 2.0, -np.inf, 0.0]),
+                angle_min=0.0, angle_increment=math.pi / 2, range_min=0.05, range_max=10.0,
+                laser_x=0.1, laser_yaw=math.pi / 2)
     points = scan.points()
-    # beam 0: 1 m at 90 deg (yawed laser); beam 5: 2 m at 90 + 450 = 180 deg (mod 360)
-    np.testing.assert_allclose(points, [[0.1, 1.0], [0.1 - 2.0, 0.0]], atol=1e-9)
+    # 1 m at 90 deg (yawed laser); 0.01 m is too close to measure: at range_min, 360 deg;
+    # 2 m at 180 deg; -inf and 0.0 (too close) at range_min, at 270 and 360 deg; inf, NaN
+    # and beyond range_max: nothing.
+    np.testing.assert_allclose(points, [[0.1, 1.0], [0.15, 0.0], [-1.9, 0.0], [0.1, -0.05],
+                                        [0.15, 0.0]], atol=1e-9)
+    assert scan.readable_fraction == 7 / 8
+
+
+def test_a_polygon_touching_a_point_turns_away_from_it_not_into_it():
+    inside = np.array([[0.06, -0.199]])  # 1 mm inside the right edge of RECTANGLE
+    for point in (inside, np.array([[0.06, -0.2]]), np.array([[0.06, -0.205]])):
+        assert turn_blocked(point, RECTANGLE, -0.3)  # right: the edge sweeps over it
+        assert not turn_blocked(point, RECTANGLE, 0.3)  # left: away from it
+
+
+def test_property_a_polygon_on_an_arc_never_runs_over_a_point():
+    """2 000 arcs of random polygons near random points: when the monitor lets an arc
+    through, the footprint moved along it for one control period covers no point it did not
+    cover before (checked by the reference, 20 sub-steps).
+    """
+    rng = np.random.default_rng(11)
+    checked = 0
+    config_base = dict(stop_distance_m=0.1, slowdown_distance_m=0.5)
+    while checked < 2_000:
+        footprint = random_footprint(rng)
+        if not footprint.polygon:
+            continue
+        config = MonitorConfig(footprint=footprint, **config_base)
+        corners = outline(footprint)
+        edge = int(rng.integers(len(corners)))
+        (x1, y1), (x2, y2) = corners[edge], corners[(edge + 1) % len(corners)]
+        t, out = float(rng.uniform(0, 1)), float(rng.uniform(1.02, 1.3))
+        point = (out * (x1 + t * (x2 - x1)), out * (y1 + t * (y2 - y1)))
+        linear = float(rng.uniform(-0.5, 0.5))
+        angular = float(rng.uniform(-1.0, 1.0))
+        result = monitor(linear, angular, np.array([point]), config)
+        dt = 0.05
+        for step in np.linspace(0, dt, 21)[1:]:
+            turn = result.angular * step
+            if abs(result.angular) > 1e-9:
+                x = result.linear / result.angular * math.sin(turn)
+                y = result.linear / result.angular * (1 - math.cos(turn))
+            else:
+                x, y = result.linear * step, 0.0
+            c, s = math.cos(turn), math.sin(turn)
+            moved = [(x + c * a - s * b, y + s * a + c * b) for a, b in corners]
+            assert not crossing_inside(point, moved), (footprint, point, linear, angular,
+                                                       result)
+        checked += 1
 
 
 @pytest.mark.parametrize('polygon, problem', [
@@ -312,3 +359,45 @@ def test_the_target_in_the_stop_zone_is_an_arrival():
     outputs = drive(controller, np.array([[0.28, 0.0]]), 1.0, view=TargetView(
         0.0, -0.3, 0.9, 0.01, -0.2))
     assert 'arrived' not in [o.status for o in outputs]
+
+
+def test_a_blinded_scanner_is_an_obstacle_or_no_scan_never_open_space():
+    config = MonitorConfig(footprint=Footprint(radius=0.2))
+    too_close = Scan(ranges=np.full(8, -np.inf), angle_min=-math.pi,
+                     angle_increment=math.pi / 4, range_min=0.1, range_max=8.0)
+    assert monitor(0.3, 0.0, too_close.points(), config).linear == 0.0
+    all_nan = Scan(ranges=np.full(8, np.nan), angle_min=-math.pi,
+                   angle_increment=math.pi / 4, range_min=0.1, range_max=8.0)
+    assert all_nan.readable_fraction == 0.0  # the node drops it: no scan
+
+
+def test_without_a_camera_mount_an_obstacle_on_the_way_is_no_arrival():
+    """The goal's range then comes from the scan (the box in front of the target): being
+    stopped by that box must not end the command as arrived.
+    """
+    controller = go_to_controller(camera_mount=())
+    box = np.array([[0.6, y] for y in np.linspace(-0.15, 0.15, 7)])
+    outputs = drive(controller, box, 10.0)
+    assert 'arrived' not in [o.status for o in outputs]
+
+
+@pytest.mark.parametrize('name, value, problem', [
+    ('laser_pose', 'nan 0 0', 'NaN or infinity'),
+    ('laser_pose', '0 0 400', 'degrees'),
+    ('camera_mount', 'nan 0.28 12', 'NaN or infinity'),
+    ('footprint', '[[0.3, 0.2], [-0.3, 0.2], [0.0, 0.0], [-0.3, -0.2], [0.3, -0.2]]', 'convex'),
+])
+def test_bad_obstacle_parameters_fail_with_what_to_fix(name, value, problem):
+    from vla_ros.core import config
+
+    values = config.check_values('action_policy', {name: value})
+    with pytest.raises(config.ConfigError, match=problem):
+        ControlSettings.from_values(values) if name != 'laser_pose' else config.laser_pose(
+            values)
+
+
+def test_a_footprint_written_closed_or_with_points_on_an_edge_is_taken():
+    closed = Footprint(polygon=((0.3, 0.2), (0.3, 0.0), (0.3, -0.2), (-0.3, -0.2),
+                                (-0.3, 0.2), (0.3, 0.2)))
+    assert len(closed.corners) == 4
+    assert travel_distance(np.array([[1.0, 0.0]]), closed) == pytest.approx(0.7)

@@ -202,19 +202,20 @@ OBSTACLES = (
     Param('scan_timeout_s', _monitor.scan_timeout_s, 'a scan older than this is no scan',
           (0.01, 60.0)),
     Param('require_scan', _monitor.require_scan, 'no motion without a fresh scan (stopped: '
-          'stale scan); false: without one the collision monitor is off, with a WARN',
+          'stale scan); false: a robot without a scanner drives unmonitored, and a scan that '
+          'came and stopped (or is malformed) is said on status and /diagnostics (WARN)',
           read_only=True),
-    Param('laser_pose', '0.0 0.0 0.0', 'x y yaw of the scanner in base_link (m, m, rad)',
-          read_only=True),
+    Param('laser_pose', '0.0 0.0 0.0', "'x y yaw_deg' of the scanner in base_link (m, m, "
+          'degrees)', read_only=True),
     Param('stop_distance_m', _monitor.stop_distance_m, 'no linear motion towards a scan point '
-          'the footprint would reach within this (the stop zone)', (0.0, 5.0)),
+          'the footprint would reach within this (the stop zone)', (0.02, 5.0)),
     Param('slowdown_distance_m', _monitor.slowdown_distance_m, 'slower towards one within '
           'this (the slowdown zone), down to slowdown_min_ratio at the stop zone',
           (0.0, 10.0)),
     Param('slowdown_min_ratio', _monitor.slowdown_min_ratio, 'slowest fraction of the '
           'requested speed in the slowdown zone', (0.01, 1.0)),
     Param('stop_turn_rad', _monitor.stop_turn_rad, 'a polygon footprint: no turn in place '
-          'that would sweep it over a scan point within this angle', (0.0, 3.2)),
+          'that would sweep it over a scan point within this angle', (0.05, 3.2)),
     Param('avoid_obstacles', _avoidance.enabled, 'go_to goes around what stands between the '
           'robot and its target (false: it stops in front of it)'),
     Param('avoidance_clearance_m', _avoidance.clearance_m, 'kept between the footprint and '
@@ -321,6 +322,8 @@ def parse_numbers(name: str, text: str, count: int = None) -> tuple:
         numbers = tuple(float(item) for item in items)
     except ValueError:
         raise ConfigError(f'{name}: {text!r} is not a list of numbers') from None
+    if not all(math.isfinite(number) for number in numbers):
+        raise ConfigError(f'{name}: {text!r} holds NaN or infinity')
     if count is not None and len(numbers) != count:
         raise ConfigError(f'{name}: expected {count} numbers, got {text!r}')
     return numbers
@@ -370,7 +373,11 @@ def camera_mount(values: dict) -> tuple:
 
 
 def laser_pose(values: dict) -> tuple:
-    return parse_numbers('laser_pose', values['laser_pose'], 3)
+    """(x, y, yaw in rad) from 'x y yaw_deg'."""
+    x, y, yaw = parse_numbers('laser_pose', values['laser_pose'], 3)
+    if not -360.0 <= yaw <= 360.0:
+        raise ConfigError(f'laser_pose: yaw {yaw:g} is in degrees, within [-360, 360]')
+    return x, y, math.radians(yaw)
 
 
 def verifier_config(values: dict) -> VerifierConfig | None:

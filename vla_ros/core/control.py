@@ -300,7 +300,10 @@ class Controller:
             return f'{status} (slowing for an obstacle)'
         state, avoidance = self.policy.state, self.avoidance
         going = state.intent is not None and state.intent.behaviour == 'go_to'
-        if going and state.tracking and avoidance.goal is not None and command.linear > 0:
+        # Only where the goal's distance comes from the camera (a scan-ranged goal is the
+        # nearest thing in its direction, maybe an obstacle) and the target is ahead.
+        if going and state.tracking and avoidance.goal is not None and command.linear > 0 \
+                and self.settings.camera_mount and abs(avoidance.goal_bearing()) < 0.35:
             reach = self.settings.monitor.footprint.front(np.zeros(1))[0]
             if abs(math.hypot(*avoidance.goal) - (checked.free_m + reach)) <= (
                     avoidance.config.goal_radius_m):

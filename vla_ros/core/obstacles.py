@@ -34,11 +34,23 @@ class Scan:
     laser_y: float = 0.0
     laser_yaw: float = 0.0
 
+    @property
+    def readable_fraction(self) -> float:
+        """The share of beams that say something (REP 117: NaN is an erroneous reading)."""
+        ranges = np.asarray(self.ranges, np.float64)
+        return float(np.mean(~np.isnan(ranges))) if ranges.size else 0.0
+
     def points(self) -> np.ndarray:
-        """(N, 2) obstacle points in base_link; no-return, NaN and out-of-range beams dropped."""
+        """(N, 2) obstacle points in base_link. +inf and beams beyond range_max saw nothing;
+        -inf and readings under range_min are something too close to measure, taken at
+        range_min; NaN beams are dropped (a scan made mostly of them is no scan: the node
+        checks readable_fraction).
+        """
         ranges = np.asarray(self.ranges, np.float64)
         angles = self.angle_min + self.angle_increment * np.arange(ranges.size)
-        good = np.isfinite(ranges) & (ranges >= self.range_min) & (ranges <= self.range_max)
+        too_close = (ranges < self.range_min) & ~np.isnan(ranges)
+        ranges = np.where(too_close, self.range_min, ranges)
+        good = np.isfinite(ranges) & (ranges <= self.range_max)
         ranges, angles = ranges[good], angles[good] + self.laser_yaw
         return np.column_stack((self.laser_x + ranges * np.cos(angles),
                                 self.laser_y + ranges * np.sin(angles)))
@@ -53,9 +65,9 @@ class Footprint:
 
     def __post_init__(self):
         if self.polygon:
-            if len(self.polygon) < 3:
+            corners = _corners(self.polygon)
+            if len(corners) < 3:
                 raise ValueError('footprint: a polygon needs at least 3 corners')
-            corners = np.asarray(self.polygon, np.float64)
             edges = np.roll(corners, -1, axis=0) - corners
             following = np.roll(edges, -1, axis=0)
             turns = edges[:, 0] * following[:, 1] - edges[:, 1] * following[:, 0]
@@ -68,7 +80,7 @@ class Footprint:
 
     @property
     def corners(self) -> np.ndarray:
-        return np.asarray(self.polygon, np.float64)
+        return _corners(self.polygon)
 
     @property
     def circumradius(self) -> float:
@@ -94,6 +106,36 @@ class Footprint:
         x = np.where(spans, x, -np.inf if forward else np.inf)
         edge = x.max(axis=1) if forward else x.min(axis=1)
         return np.where(np.isfinite(edge), edge, np.nan)
+
+
+def _corners(polygon) -> np.ndarray:
+    """The polygon's corners, without repeats (a closed ring) or points on a straight edge."""
+    corners = np.asarray(polygon, np.float64).reshape(-1, 2)
+    distinct = [corner for index, corner in enumerate(corners)
+                if np.hypot(*(corner - corners[index - 1])) > 1e-9] if len(corners) > 1 \
+        else list(corners)
+    keep = []
+    for index, here in enumerate(distinct):
+        before, after = distinct[index - 1], distinct[(index + 1) % len(distinct)]
+        cross = (here[0] - before[0]) * (after[1] - here[1]) - (here[1] - before[1]) * (
+            after[0] - here[0])
+        if abs(cross) > 1e-12:
+            keep.append(here)
+    return np.array(keep).reshape(-1, 2)
+
+
+def _depth(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """How deep each point lies inside the convex polygon (m; < 0 outside, by the nearest
+    edge line).
+    """
+    start, end = corners, np.roll(corners, -1, axis=0)
+    edge = end - start
+    length = np.hypot(edge[:, 0], edge[:, 1])
+    area = np.sum(start[:, 0] * end[:, 1] - end[:, 0] * start[:, 1])
+    inward = 1.0 if area > 0 else -1.0  # left of each edge is inside when counter-clockwise
+    cross = (edge[:, 0] * (points[:, None, 1] - start[:, 1])
+             - edge[:, 1] * (points[:, None, 0] - start[:, 0]))
+    return np.min(inward * cross / length, axis=1)
 
 
 def _inside_polygon(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
@@ -133,6 +175,18 @@ def turn_blocked(points: np.ndarray, footprint: Footprint, angle: float) -> bool
         return False
     points, radius = points[near], radius[near]
     start = footprint.corners
+    # A point on or inside the edge (contact, noise): blocked if this turn takes it deeper.
+    depth = _depth(points, start)
+    touching = depth > -TOUCH_M
+    if np.any(touching):
+        for step in np.linspace(0.0, angle, _samples(abs(angle) * footprint.circumradius))[1:]:
+            c, s = math.cos(-step), math.sin(-step)
+            turned = points[touching] @ np.array([[c, s], [-s, c]])
+            if np.any(_depth(turned, start) > depth[touching] + 1e-9):
+                return True
+        points, radius = points[~touching], radius[~touching]  # the rest: do they get hit?
+        if not points.size:
+            return False
     edge = np.roll(start, -1, axis=0) - start
     # |start + t edge| = radius, for every point (rows) and edge (columns)
     a = np.sum(edge ** 2, axis=1)[None, :]
@@ -148,6 +202,46 @@ def turn_blocked(points: np.ndarray, footprint: Footprint, angle: float) -> bool
         # how far the point's bearing must fall back (in the turn's sense) to reach it
         travel = np.mod((bearing - where) * math.copysign(1.0, angle), 2 * math.pi)
         if np.any(on_edge & (travel <= abs(angle))):
+            return True
+    return False
+
+
+TOUCH_M = 0.01  # a point this near a polygon footprint's edge counts as touching it
+SWEEP_STEP_M = 0.002  # sweeps are checked at poses this far apart along the footprint's rim
+
+
+def _samples(sweep_m: float) -> int:
+    return int(min(max(math.ceil(sweep_m / SWEEP_STEP_M), 2), 400)) + 1
+
+
+def arc_blocked(points: np.ndarray, footprint: Footprint, linear: float, angular: float,
+                distance: float) -> bool:
+    """Whether a polygon footprint driving the arc (linear, angular) for `distance` of travel
+    would reach a point (within TOUCH_M), or take one it touches deeper: its corners sweep
+    outside the straight corridor. A circle about base_link is covered by the corridor check.
+    """
+    if not footprint.polygon or points.size == 0 or linear == 0.0 or angular == 0.0:
+        return False
+    reach = footprint.circumradius + distance
+    near = points[np.hypot(points[:, 0], points[:, 1]) <= reach]
+    if near.size == 0:
+        return False
+    corners = footprint.corners
+    before = _depth(near, corners)
+    touching = before > -TOUCH_M
+    duration = distance / abs(linear)
+    sweep = max(distance, abs(angular) * duration * footprint.circumradius)
+    for time in np.linspace(0.0, duration, _samples(sweep))[1:]:
+        turn = angular * time
+        x = linear / angular * math.sin(turn)
+        y = linear / angular * (1.0 - math.cos(turn))
+        c, s = math.cos(turn), math.sin(turn)
+        shifted = near - np.array([x, y])
+        local = np.column_stack((c * shifted[:, 0] + s * shifted[:, 1],
+                                 -s * shifted[:, 0] + c * shifted[:, 1]))
+        after = _depth(local, corners)
+        # a point reached, or one already touching taken deeper
+        if np.any(np.where(touching, after > before + 1e-6, after > -TOUCH_M)):
             return True
     return False
 
@@ -228,6 +322,9 @@ def monitor(linear: float, angular: float, points: np.ndarray | None,
     if angular != 0.0 and turn_blocked(points, config.footprint,
                                        math.copysign(config.stop_turn_rad, angular)):
         angular, state = 0.0, 'stop'
+    if arc_blocked(points, config.footprint, linear, angular,
+                   max(config.stop_distance_m, TOUCH_M)):
+        linear, angular, state = 0.0, 0.0, 'stop'
     return MonitorResult(linear, angular, state, free)
 
 

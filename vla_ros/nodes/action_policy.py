@@ -15,6 +15,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point, PointStamped, Twist, TwistStamped, Vector3Stamped
+import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
@@ -55,6 +56,7 @@ ESTOP_QOS = (LATCHED, QoSProfile(depth=10),
 
 
 ZONES_EVERY = 5  # control ticks between two collision_zones messages (rviz needs few)
+MIN_READABLE = 0.5  # a scan with fewer beams that read (not NaN) is malformed
 
 
 def scan_problem(msg) -> str:
@@ -110,7 +112,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.clock_seen = (None, None)  # (ROS time, steady time when it last moved)
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.encoder = self.controller = self.timer = None  # while active
-        self.cmd_pub = self.status_pub = self.marker_pub = None  # while configured
+        self.cmd_pub = self.status_pub = self.marker_pub = self.zones_pub = None  # configured
         self.estop_topic = self.resolve_topic_name('estop')
         self._inputs, self._outputs = [], []
 
@@ -127,8 +129,10 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.marker_shown = False
         self.last_command = (0.0, 0.0)
         self.last_target_time = None
-        self.scan = None  # (LaserScan, arrival time)
-        self.scan_points = None  # (the LaserScan they came from, (N, 2) points in base_link)
+        self.scan = None  # (the newest LaserScan, arrival time)
+        self.scan_checked = None  # the newest LaserScan looked at
+        self.scan_points = None  # ((N, 2) points in base_link, arrival) of the newest good one
+        self.scan_problem = ''  # why the newest scan was dropped ('' when it was not)
         self.laser_pose = laser_pose(self.values)
         self.last_output = None
         self.ticks = 0
@@ -170,7 +174,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.started_ns = time.time_ns()  # what was latched before now is not followed
         self.pending, self.instruction, self.targets = None, None, {}
         self.last_camera_time = self.last_target_time = None
-        self.scan = self.scan_points = None
+        self.scan = self.scan_points = self.scan_checked = None
         inputs = [
             (LaserScan, 'scan', self.on_scan, qos_profile_sensor_data),
             (Float32MultiArray, 'text_embedding', self.on_text_embedding, LATCHED),
@@ -290,25 +294,32 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.scan = (msg, self.now())
 
     def latest_scan(self, now: float):
-        """(obstacle points in base_link, age) of the newest usable scan; (None, None) when
-        none came. A malformed scan is dropped with a warning.
+        """(obstacle points in base_link, age) of the newest good scan; (None, None) when no
+        scan came, (no points, inf) when only malformed ones did. A malformed scan is dropped
+        with a throttled warning; the last good one then ages into staleness.
         """
-        if self.scan is None:
-            return None, None
-        msg, arrived = self.scan
-        if self.scan_points is None or self.scan_points[0] is not msg:
-            problem = scan_problem(msg)
+        if self.scan is not None and self.scan[0] is not self.scan_checked:
+            msg, arrived = self.scan
+            self.scan_checked = msg
+            scan = None if scan_problem(msg) else Scan(
+                ranges=msg.ranges, angle_min=msg.angle_min,
+                angle_increment=msg.angle_increment, range_min=msg.range_min,
+                range_max=msg.range_max, laser_x=self.laser_pose[0],
+                laser_y=self.laser_pose[1], laser_yaw=self.laser_pose[2])
+            problem = scan_problem(msg) or (
+                '' if scan.readable_fraction >= MIN_READABLE else
+                f'only {scan.readable_fraction:.0%} of its beams read (NaN: erroneous)')
+            self.scan_problem = problem
             if problem:
                 self.get_logger().warning(f'dropped a scan message: {problem}',
                                           throttle_duration_sec=THROTTLE_S)
-                self.scan = None
-                return None, None
-            scan = Scan(ranges=msg.ranges, angle_min=msg.angle_min,
-                        angle_increment=msg.angle_increment, range_min=msg.range_min,
-                        range_max=msg.range_max, laser_x=self.laser_pose[0],
-                        laser_y=self.laser_pose[1], laser_yaw=self.laser_pose[2])
-            self.scan_points = (msg, scan.points())
-        return self.scan_points[1], now - arrived
+            else:
+                self.scan_points = (scan.points(), arrived)
+        if self.scan_points is not None:
+            return self.scan_points[0], now - self.scan_points[1]
+        if self.scan is not None:
+            return np.zeros((0, 2)), math.inf
+        return None, None
 
     def _target_entry(self, header, half: int):
         key = (header.stamp.sec, header.stamp.nanosec)
@@ -472,6 +483,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             'scan age (s)': age(None if self.scan is None else self.scan[1]),
             'free travel (m)': 'n/a' if not self.last_output else f'{self.last_output.free_m:.2f}',
             'scan required': str(self.values['require_scan']),
+            'scan problem': self.scan_problem or 'none',
         }
         held = self.last_status or ''
         scan_off = self.scan is not None and (
@@ -480,7 +492,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                                          'stopped: stale input', 'stopped: stale scan')) \
             or scan_off else OK
         if scan_off and level == WARN and not held.startswith('stopped'):
-            held = f'{held}; scan stale: collision monitor off'
+            held = f'{held}; scan stale or malformed: collision monitor off'
         publish_report(self.diagnostics_pub, self, 'control', self.encoder.name,
                        Report(level, held, values))
         # Also unchanged, once a second: a tool that subscribes later (rqt_topic, a volatile
