@@ -179,11 +179,15 @@ def turn_blocked(points: np.ndarray, footprint: Footprint, angle: float) -> bool
     depth = _depth(points, start)
     touching = depth > -TOUCH_M
     if np.any(touching):
-        for step in np.linspace(0.0, angle, _samples(abs(angle) * footprint.circumradius))[1:]:
-            c, s = math.cos(-step), math.sin(-step)
-            turned = points[touching] @ np.array([[c, s], [-s, c]])
-            if np.any(_depth(turned, start) > depth[touching] + 1e-9):
-                return True
+        steps = np.linspace(0.0, angle, _samples(abs(angle) * footprint.circumradius))[1:]
+        c, s = np.cos(-steps)[:, None], np.sin(-steps)[:, None]
+        held = points[touching]
+        turned = np.stack((c * held[None, :, 0] - s * held[None, :, 1],
+                           s * held[None, :, 0] + c * held[None, :, 1]), axis=-1)
+        deeper = _depth(turned.reshape(-1, 2), start).reshape(steps.size, -1) > (
+            depth[touching][None, :] + 1e-9)
+        if np.any(deeper):
+            return True
         points, radius = points[~touching], radius[~touching]  # the rest: do they get hit?
         if not points.size:
             return False
@@ -207,7 +211,7 @@ def turn_blocked(points: np.ndarray, footprint: Footprint, angle: float) -> bool
 
 
 TOUCH_M = 0.01  # a point this near a polygon footprint's edge counts as touching it
-SWEEP_STEP_M = 0.002  # sweeps are checked at poses this far apart along the footprint's rim
+SWEEP_STEP_M = 0.005  # sweeps are checked at poses this far apart along the footprint's rim
 
 
 def _samples(sweep_m: float) -> int:
@@ -231,19 +235,17 @@ def arc_blocked(points: np.ndarray, footprint: Footprint, linear: float, angular
     touching = before > -TOUCH_M
     duration = distance / abs(linear)
     sweep = max(distance, abs(angular) * duration * footprint.circumradius)
-    for time in np.linspace(0.0, duration, _samples(sweep))[1:]:
-        turn = angular * time
-        x = linear / angular * math.sin(turn)
-        y = linear / angular * (1.0 - math.cos(turn))
-        c, s = math.cos(turn), math.sin(turn)
-        shifted = near - np.array([x, y])
-        local = np.column_stack((c * shifted[:, 0] + s * shifted[:, 1],
-                                 -s * shifted[:, 0] + c * shifted[:, 1]))
-        after = _depth(local, corners)
-        # a point reached, or one already touching taken deeper
-        if np.any(np.where(touching, after > before + 1e-6, after > -TOUCH_M)):
-            return True
-    return False
+    time = np.linspace(0.0, duration, _samples(sweep))[1:, None]  # every pose at once
+    turn = angular * time
+    x = linear / angular * np.sin(turn)
+    y = linear / angular * (1.0 - np.cos(turn))
+    c, s = np.cos(turn), np.sin(turn)
+    dx, dy = near[None, :, 0] - x, near[None, :, 1] - y
+    local = np.stack((c * dx + s * dy, -s * dx + c * dy), axis=-1).reshape(-1, 2)
+    after = _depth(local, corners).reshape(time.shape[0], -1)
+    # a point reached, or one already touching taken deeper
+    return bool(np.any(np.where(touching[None, :], after > before[None, :] + 1e-6,
+                                after > -TOUCH_M)))
 
 
 def _hull(points: np.ndarray) -> np.ndarray:
