@@ -3,6 +3,7 @@ dynamic dimensions (batch, text length) really dynamic, the cache found again, b
 refused with what to do.
 """
 
+import copy
 import threading
 
 import numpy as np
@@ -13,7 +14,6 @@ from vla_ros.core import backends, models
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.models import load_model, ModelCache, ModelLoadError, resolve_backend
 from vla_ros.core.segmentation import Fovea
-from vla_ros.fixtures.tiny_models import build_tiny_clip
 
 pytestmark = pytest.mark.skipif(not backends.openvino_installed(),
                                 reason='openvino is not installed')
@@ -122,22 +122,26 @@ def test_engines_serve_several_threads_at_once(clips):
         assert cosines(np.array(rows), expected).min() >= 0.9999
 
 
-def test_the_cache_is_found_again_and_keyed_by_the_weights(tmp_path):
-    first = build_tiny_clip(tmp_path / 'a', seed=0)
-    cache = tmp_path / 'cache'
-    model = load_model('clip', str(first), 'cpu').model
-    converted = backends.OpenVinoClip(model, cache=cache)
-    assert converted.converted == ['clip-image', 'clip-text']
-    again = backends.OpenVinoClip(load_model('clip', str(first), 'cpu').model, cache=cache)
+def test_the_cache_is_found_again_and_keyed_by_the_weights(clips, openvino_cache):
+    model = clips['torch'].model
+    first = clips['openvino'].engine
+    again = backends.OpenVinoClip(model)  # the clips fixture converted it into this cache
     assert again.converted == []
     size = model.config.vision_config.image_size
     pixels = torch.rand(2, 3, size, size)
-    assert torch.equal(converted.image_features(pixels), again.image_features(pixels))
-    # Other weights, same architecture: converted anew, never served the first one's IR.
-    other = load_model('clip', str(build_tiny_clip(tmp_path / 'b', seed=1)), 'cpu').model
+    assert torch.equal(first.image_features(pixels), again.image_features(pixels))
+    # One weight changed, same architecture: converted anew, never served the old IR.
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.visual_projection.weight[0] *= 2.0
     assert backends.weights_digest(other) != backends.weights_digest(model)
-    assert backends.OpenVinoClip(other, cache=cache).converted == ['clip-image', 'clip-text']
-    assert len(list(cache.glob('clip-image-*'))) == 2
+    runtime = backends.OpenVinoRuntime(other)
+    image_shape = backends._image_shape(other)
+    changed = runtime.compile('clip-image', backends._ClipImage(other),
+                              (torch.zeros(1, *image_shape),), [(-1, *image_shape)])
+    assert runtime.converted == ['clip-image']
+    assert len(list(openvino_cache.glob('clip-image-*'))) >= 2
+    assert not np.allclose(changed(pixels.numpy()), first.image_features(pixels).numpy())
 
 
 def test_cache_location_follows_the_environment(monkeypatch, tmp_path):

@@ -11,7 +11,8 @@ The OpenVINO engine converts the loaded transformers model itself (`openvino.con
 on small torch modules that return exactly what the torch engine computes), so one model
 folder or Hugging Face id serves both back ends. The converted IR is cached on disk (see
 `cache_dir`), keyed by a hash of the weights and config, the OpenVINO version and the
-module's input shapes; OpenVINO's own model cache (`CACHE_DIR`) keeps the compiled form.
+module's input shapes; beside each IR, OpenVINO's own model cache (`CACHE_DIR`) keeps its
+compiled form.
 Batch and text length stay dynamic dimensions: the crops, prompts and command lengths vary
 call to call, and padding text to the context length would run the text tower on up to
 77 tokens for a 6-token command.
@@ -184,8 +185,7 @@ class OpenVinoRuntime:
         self.model = model
         self.cache = Path(cache) if cache is not None else cache_dir()
         self.digest = weights_digest(model)
-        self.config = {'PERFORMANCE_HINT': 'LATENCY', 'NUM_STREAMS': '1',
-                       'CACHE_DIR': str(self.cache / 'compiled')}
+        self.config = {'PERFORMANCE_HINT': 'LATENCY', 'NUM_STREAMS': '1'}
         if precision == 'f32':
             self.config['INFERENCE_PRECISION_HINT'] = 'f32'
         if threads > 0:
@@ -211,7 +211,10 @@ class OpenVinoRuntime:
                     input=[ov.PartialShape(shape) for shape in shapes])
             self._save(converted, folder)
             self.converted.append(part)
-        compiled = self.core.compile_model(self.core.read_model(xml), 'CPU', self.config)
+        # OpenVINO's own cache of the compiled form, kept inside the IR's folder: a blob can
+        # only belong to its IR, and deleting a folder removes both.
+        config = dict(self.config, CACHE_DIR=str(folder / 'compiled'))
+        compiled = self.core.compile_model(self.core.read_model(xml), 'CPU', config)
         return _Compiled(compiled)
 
     def _save(self, converted, folder: Path) -> None:
