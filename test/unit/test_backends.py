@@ -4,6 +4,8 @@ refused with what to do.
 """
 
 import copy
+import json
+import shutil
 import threading
 
 import numpy as np
@@ -99,6 +101,27 @@ def test_clipseg_masks_match_torch(segmenters, prompts, fovea):
             assert (mask & truth).sum() >= 0.95 * (mask | truth).sum()
 
 
+def test_clipseg_fed_larger_images_than_configured(tiny_clipseg_dir, tmp_path):
+    """CIDAS/clipseg-rd64-refined is configured at 224 px and its processor feeds 352 (the
+    position embeddings are interpolated): the converted model takes the processor's size.
+    """
+    folder = tmp_path / 'clipseg-larger'
+    shutil.copytree(tiny_clipseg_dir, folder)
+    config = json.loads((folder / 'processor_config.json').read_text())
+    size = config['image_processor']['size']
+    configured = json.loads((folder / 'config.json').read_text())['vision_config']
+    size['height'] = size['width'] = 2 * configured['image_size']
+    (folder / 'processor_config.json').write_text(json.dumps(config))
+    torch_segmenter, openvino_segmenter = (
+        ClipSegSegmenter(load_model('clipseg', str(folder), 'cpu', backend=backend))
+        for backend in ('torch', 'openvino'))
+    for segmenter in (torch_segmenter, openvino_segmenter):
+        segmenter.set_prompts(['red ball', 'blue cube'])
+    image = varied_images()[2]
+    expected = torch_segmenter.probabilities(image, Fovea())
+    assert np.abs(openvino_segmenter.probabilities(image, Fovea()) - expected).max() < 0.02
+
+
 def test_engines_serve_several_threads_at_once(clips):
     """Nodes in one process share a model: each thread gets its own infer request."""
     images = varied_images()
@@ -125,10 +148,10 @@ def test_engines_serve_several_threads_at_once(clips):
 def test_the_cache_is_found_again_and_keyed_by_the_weights(clips, openvino_cache):
     model = clips['torch'].model
     first = clips['openvino'].engine
-    again = backends.OpenVinoClip(model)  # the clips fixture converted it into this cache
+    image_shape = backends.processed_shape(clips['torch'].processor)
+    again = backends.OpenVinoClip(model, image_shape)  # the clips fixture converted it here
     assert again.converted == []
-    size = model.config.vision_config.image_size
-    pixels = torch.rand(2, 3, size, size)
+    pixels = torch.rand(2, *image_shape)
     assert torch.equal(first.image_features(pixels), again.image_features(pixels))
     # One weight changed, same architecture: converted anew, never served the old IR.
     other = copy.deepcopy(model)
@@ -136,7 +159,6 @@ def test_the_cache_is_found_again_and_keyed_by_the_weights(clips, openvino_cache
         other.visual_projection.weight[0] *= 2.0
     assert backends.weights_digest(other) != backends.weights_digest(model)
     runtime = backends.OpenVinoRuntime(other)
-    image_shape = backends._image_shape(other)
     changed = runtime.compile('clip-image', backends._ClipImage(other),
                               (torch.zeros(1, *image_shape),), [(-1, *image_shape)])
     assert runtime.converted == ['clip-image']

@@ -132,9 +132,14 @@ class _ClipSegMasks(torch.nn.Module):
         return _clipseg_probabilities(self.model, pixel_values, conditionals)
 
 
-def _image_shape(model):
-    size = model.config.vision_config.image_size
-    return (3, size, size)
+def processed_shape(processor) -> tuple:
+    """(channels, height, width) of the processor's pixel_values. Not the config's
+    image_size: CLIPSeg rd64 is configured at 224 and fed 352 (it interpolates its position
+    embeddings).
+    """
+    pixels = processor.image_processor(images=[np.zeros((8, 8, 3), np.uint8)],
+                                       return_tensors='pt', input_data_format='channels_last')
+    return tuple(pixels['pixel_values'].shape[1:])
 
 
 def _token_inputs(batch: int):
@@ -245,9 +250,8 @@ def _description(runtime: OpenVinoRuntime, compiled: _Compiled) -> str:
 
 
 class OpenVinoClip:
-    def __init__(self, model, precision='default', threads=0, cache=None):
+    def __init__(self, model, image_shape, precision='default', threads=0, cache=None):
         runtime = OpenVinoRuntime(model, precision, threads, cache)
-        image_shape = _image_shape(model)
         self._image = runtime.compile('clip-image', _ClipImage(model),
                                       (torch.zeros(1, *image_shape),), [(-1, *image_shape)])
         self._text = runtime.compile('clip-text', _ClipText(model), _token_inputs(2),
@@ -263,9 +267,8 @@ class OpenVinoClip:
 
 
 class OpenVinoClipSeg:
-    def __init__(self, model, precision='default', threads=0, cache=None):
+    def __init__(self, model, image_shape, precision='default', threads=0, cache=None):
         runtime = OpenVinoRuntime(model, precision, threads, cache)
-        image_shape = _image_shape(model)
         dim = int(model.config.projection_dim)
         # Examples with 2 images and 3 prompts: a size-1 example could be traced as a constant.
         self._masks = runtime.compile(
@@ -285,10 +288,10 @@ class OpenVinoClipSeg:
                            conditionals.numpy().astype(np.float32))
 
 
-def make_engine(kind: str, model, backend: str, device, dtype, precision='default',
-                threads=0, cache=None):
+def make_engine(kind: str, model, processor, backend: str, device, dtype,
+                precision='default', threads=0, cache=None):
     """The engine of a loaded model on a resolved backend ('torch' or 'openvino')."""
     if backend == 'openvino':
         engine = OpenVinoClip if kind == 'clip' else OpenVinoClipSeg
-        return engine(model, precision, threads, cache)
+        return engine(model, processed_shape(processor), precision, threads, cache)
     return (TorchClip if kind == 'clip' else TorchClipSeg)(model, device, dtype)

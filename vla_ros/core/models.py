@@ -211,7 +211,8 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
             f'cannot load {kind} model from {where}: {first_line} -- {advice}.') from err
     model = model.to(torch_device).eval()
     try:
-        engine = make_engine(kind, model, backend, torch_device, torch_dtype, precision, threads)
+        engine = make_engine(kind, model, processor, backend, torch_device, torch_dtype,
+                             precision, threads)
     except Exception as err:  # noqa: BLE001 - OpenVINO's conversion errors have many types
         raise ModelLoadError(
             f"cannot run the {kind} model '{resolved}' on {backend}: {type(err).__name__}: "
