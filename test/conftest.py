@@ -13,6 +13,22 @@ import pytest  # noqa: E402
 from vla_ros.fixtures import tiny_models  # noqa: E402
 
 
+@pytest.fixture(scope='session', autouse=True)
+def openvino_cache(tmp_path_factory):
+    """Converted OpenVINO models go to this run's own folder (and child processes' too), not
+    to the user's cache: every run converts afresh, so a conversion bug cannot hide in a stale
+    cache.
+    """
+    folder = tmp_path_factory.mktemp('cache')
+    previous = os.environ.get('VLA_ROS_CACHE_DIR')
+    os.environ['VLA_ROS_CACHE_DIR'] = str(folder)
+    yield folder / 'openvino'
+    if previous is None:
+        os.environ.pop('VLA_ROS_CACHE_DIR', None)
+    else:
+        os.environ['VLA_ROS_CACHE_DIR'] = previous
+
+
 @pytest.fixture(scope='session')
 def tiny_clip_dir(tmp_path_factory):
     return tiny_models.build_tiny_clip(tmp_path_factory.mktemp('models') / 'tiny-clip')

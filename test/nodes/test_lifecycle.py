@@ -110,10 +110,12 @@ def test_a_model_shared_in_one_process_stays_while_another_node_uses_it(
         ros, tiny_clipseg_dir):
     cache = ModelCache()
     first = managed_segmenter(ros, tiny_clipseg_dir, cache, autostart=True)
-    loaded = cache.get('clipseg', str(tiny_clipseg_dir), 'cpu')  # a second user
+    # A second user on the same device and backend (torch or OpenVINO: separate models).
+    loaded = cache.get('clipseg', str(tiny_clipseg_dir), 'cpu', **first.runtime_options)
     assert loaded is first.loaded
     assert lifecycle_set(ros, 'scene_segmenter', 'deactivate')
-    assert cache.get('clipseg', str(tiny_clipseg_dir), 'cpu') is loaded  # still cached
+    assert cache.get('clipseg', str(tiny_clipseg_dir), 'cpu',
+                     **first.runtime_options) is loaded  # still cached
 
 
 def test_activation_with_a_missing_model_fails_and_says_why(ros, tmp_path, capfd):

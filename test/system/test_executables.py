@@ -11,6 +11,7 @@ import pytest
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
 
+from vla_ros.core.backends import openvino_installed
 from vla_ros.core.images import to_image_msg
 from vla_ros.fixtures.ros_graph import stop_as_a_terminal_does, wait_until
 
@@ -41,6 +42,8 @@ def test_camera_embedder_process_embeds_and_exits_cleanly_on_ctrl_c(ros, tiny_cl
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert 'ready: model tiny-clip' in output
+    # The backend auto chose, on the start-up line.
+    assert f"on {'openvino' if openvino_installed() else 'torch'} " in output
     assert 'Traceback' not in output
 
 

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from vla_ros.core.backends import BACKENDS, PRECISIONS
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
 from vla_ros.core.obstacles import AvoidanceConfig, Footprint, MonitorConfig
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
@@ -81,11 +82,18 @@ def model_params(kind: str, rate_hz: float) -> tuple:
         Param('device', 'auto', 'inference device', choices=DEVICES, read_only=True),
         Param('dtype', 'float32', 'weight dtype (float16 needs CUDA)', choices=DTYPE_NAMES,
               read_only=True),
+        Param('backend', 'auto', 'inference runtime: torch; openvino (CPU; the model is converted '
+              'at the first start and cached, see README, Performance); auto = openvino on a '
+              'CPU where it is installed (with dtype float32), torch otherwise (CUDA)',
+              choices=BACKENDS, read_only=True),
+        Param('precision', 'default', "OpenVINO's inference precision: default = its choice "
+              'for the CPU (bf16 where the CPU has it, else f32), f32 = full precision; torch '
+              'ignores it (see dtype)', choices=PRECISIONS, read_only=True),
         Param('max_rate_hz', float(rate_hz),
               'most inferences per second; newer inputs replace waiting ones', (0.1, 120.0)),
-        Param('cpu_threads', 0, "torch's CPU threads for this node's inference; 0 = torch's "
-              'default (one per core). Model nodes run side by side: on a small CPU give each '
-              'its share', (0, 1024), read_only=True),
+        Param('cpu_threads', 0, "CPU threads for this node's inference (torch's or "
+              "OpenVINO's); 0 = the runtime's default (one per core). Model nodes run side by "
+              'side: on a small CPU give each its share', (0, 1024), read_only=True),
         Param('diagnostics_max_drop_fraction', 0.95, '/diagnostics warns when more of the '
               'input than this is dropped to keep up', (0.0, 1.0)),
     )

@@ -3,6 +3,8 @@
 Inputs are HxWx3 uint8 RGB arrays of any size; the model's own processor resizes and
 normalises them, so a robot camera and a training render are treated alike. Outputs are numpy
 arrays: L2-normalised float32 embeddings, and per-prompt probability masks at the input's size.
+The model runs on the loaded model's engine (torch or OpenVINO, vla_ros.core.backends); the
+classes here do not know which.
 """
 
 import numpy as np
@@ -39,6 +41,7 @@ class ClipEncoder:
             raise ValueError(f'ClipEncoder needs a clip model, got {loaded.kind}')
         self.loaded = loaded
         self.model = loaded.model
+        self.engine = loaded.engine
         self.processor = loaded.processor
         self.dim = int(self.model.config.projection_dim)
         self.max_text_tokens = int(self.model.config.text_config.max_position_embeddings)
@@ -46,13 +49,6 @@ class ClipEncoder:
     @property
     def name(self) -> str:
         return self.loaded.name
-
-    def _to_device(self, batch):
-        return {
-            key: value.to(self.loaded.device, self.loaded.dtype)
-            if value.is_floating_point() else value.to(self.loaded.device)
-            for key, value in batch.items()
-        }
 
     @staticmethod
     def _normalised(features: torch.Tensor) -> np.ndarray:
@@ -64,9 +60,7 @@ class ClipEncoder:
         # The image processor itself: the processor wrapper's argument handling cost 0.2 ms.
         batch = self.processor.image_processor(images=list(images), return_tensors='pt',
                                                input_data_format=CHANNELS_LAST)
-        with torch.inference_mode():
-            output = self.model.get_image_features(**self._to_device(batch))
-        return self._normalised(output.pooler_output)
+        return self._normalised(self.engine.image_features(batch['pixel_values']))
 
     def tokenize(self, texts):
         """Token ids and mask, truncated to the model's context length."""
@@ -81,9 +75,8 @@ class ClipEncoder:
     def encode_texts(self, texts) -> np.ndarray:
         """(N, dim) embeddings of N strings (truncated to the model's context length)."""
         batch = self.tokenize(texts)
-        with torch.inference_mode():
-            output = self.model.get_text_features(**self._to_device(batch))
-        return self._normalised(output.pooler_output)
+        return self._normalised(self.engine.text_features(batch['input_ids'],
+                                                          batch['attention_mask']))
 
 
     def label_probabilities(self, image_embeddings: np.ndarray,
@@ -129,6 +122,7 @@ class ClipSegSegmenter:
             raise ValueError(f'ClipSegSegmenter needs a clipseg model, got {loaded.kind}')
         self.loaded = loaded
         self.model = loaded.model
+        self.engine = loaded.engine
         for module in self.model.decoder.modules():
             if PatchwiseConvTranspose2d.fits(module):
                 # Same parameters and state dict keys; only the forward changes.
@@ -149,11 +143,8 @@ class ClipSegSegmenter:
             return False
         tokens = self.processor.tokenizer(
             list(prompts), padding=True, truncation=True, max_length=self.max_text_tokens,
-            return_tensors='pt').to(self.loaded.device)
-        with torch.inference_mode():
-            conditionals = self.model.get_conditional_embeddings(
-                batch_size=len(prompts), input_ids=tokens['input_ids'],
-                attention_mask=tokens['attention_mask'])
+            return_tensors='pt')
+        conditionals = self.engine.conditionals(tokens['input_ids'], tokens['attention_mask'])
         self.prompts, self._conditionals = prompts, conditionals
         return True
 
@@ -172,19 +163,7 @@ class ClipSegSegmenter:
         _check_rgb(images)
         pixels = self.processor.image_processor(images=list(images), return_tensors='pt',
                                                 input_data_format=CHANNELS_LAST)
-        pixels = pixels['pixel_values'].to(self.loaded.device, self.loaded.dtype)
-        count = len(self.prompts)
-        with torch.inference_mode():
-            vision = self.model.clip.get_image_features(
-                pixel_values=pixels, output_hidden_states=True)
-            # hidden_states[0] is the patch embedding, so layer i is at i + 1. Rows are
-            # image-major: image n with prompt p is row n * count + p.
-            activations = [vision.hidden_states[index + 1].repeat_interleave(count, dim=0)
-                           for index in self.model.extract_layers]
-            logits = self.model.decoder(
-                activations, self._conditionals.repeat(len(images), 1)).logits
-            logits = logits.reshape(len(images), count, *logits.shape[-2:]).float()
-        return torch.sigmoid(logits).cpu().numpy()
+        return self.engine.probabilities(pixels['pixel_values'], self._conditionals)
 
     def segment(self, image: np.ndarray, fovea=None) -> np.ndarray:
         """(P, H, W) float32 probabilities in [0, 1], one mask per prompt at the image's size."""

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from vla_ros.core import paths
+from vla_ros.core.backends import BACKENDS, make_engine, openvino_installed, PRECISIONS
 from vla_ros.core.config import DEVICES  # noqa: F401 (where callers find it)
 
 DTYPES = {
@@ -41,6 +42,13 @@ class LoadedModel:
     processor: Any
     device: torch.device
     dtype: torch.dtype
+    backend: str = 'torch'  # resolved: 'torch' or 'openvino'
+    engine: Any = None  # what the encoders run (vla_ros.core.backends)
+
+    @property
+    def runtime(self) -> str:
+        """Backend, device and precision in words, for logs and /diagnostics."""
+        return self.engine.description
 
 
 def resolve_device(device: str) -> torch.device:
@@ -56,6 +64,34 @@ def resolve_device(device: str) -> torch.device:
                 "(torch.cuda.is_available() is False); set device to 'auto' or 'cpu'.")
         return torch.device(device)
     raise ModelLoadError(f"device '{device}' is not one of auto, cpu, cuda, cuda:N.")
+
+
+def resolve_backend(backend: str, device: torch.device, dtype: str = 'float32') -> str:
+    """Map the `backend` parameter to 'torch' or 'openvino', or explain why it cannot run.
+
+    auto: OpenVINO on a CPU where it is installed and the dtype is float32 (a bfloat16 dtype
+    asks for torch's own CPU kernels), torch otherwise (CUDA).
+    """
+    if backend not in BACKENDS:
+        raise ModelLoadError(f"backend '{backend}' is not one of {', '.join(BACKENDS)}.")
+    if backend == 'auto':
+        usable = device.type == 'cpu' and dtype == 'float32' and openvino_installed()
+        return 'openvino' if usable else 'torch'
+    if backend == 'openvino':
+        if device.type != 'cpu':
+            raise ModelLoadError(
+                f"backend 'openvino' runs on the CPU, but device is '{device}'; set device "
+                "to 'cpu', or backend to 'torch' or 'auto' (torch on CUDA).")
+        if dtype != 'float32':
+            raise ModelLoadError(
+                f"dtype '{dtype}' is a torch setting; with backend 'openvino' keep dtype "
+                "float32 and choose the precision parameter (default|f32).")
+        if not openvino_installed():
+            raise ModelLoadError(
+                "backend 'openvino' was requested but the openvino package is not installed; "
+                "install it (pip install openvino, the version in requirements.txt) or set "
+                "backend to 'torch' or 'auto'.")
+    return backend
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -129,10 +165,14 @@ def _model_class(kind: str):
 
 
 def load_model(kind: str, source: str = '', device: str = 'auto',
-               dtype: str = 'float32') -> LoadedModel:
+               dtype: str = 'float32', backend: str = 'torch', precision: str = 'default',
+               threads: int = 0) -> LoadedModel:
     """Load a CLIP ('clip') or CLIPSeg ('clipseg') model and its processor, ready for inference.
 
     `source` is a Hugging Face id, a local folder, or empty for the embedded default.
+    `backend` (auto|torch|openvino) chooses the runtime; `precision` (default|f32) and
+    `threads` (0: all cores) apply to OpenVINO, which converts the model at the first start
+    and caches it (vla_ros.core.backends.cache_dir).
     """
     from transformers import AutoProcessor
     from transformers.utils import logging as transformers_logging
@@ -144,6 +184,9 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     resolved = resolve_source(kind, source)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    backend = resolve_backend(backend, torch_device, dtype)
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}.")
     local = Path(resolved).is_dir()
     if local:
         _check_config_kind(kind, resolved)
@@ -167,9 +210,18 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
         raise ModelLoadError(
             f'cannot load {kind} model from {where}: {first_line} -- {advice}.') from err
     model = model.to(torch_device).eval()
+    try:
+        engine = make_engine(kind, model, processor, backend, torch_device, torch_dtype,
+                             precision, threads)
+    except Exception as err:  # noqa: BLE001 - OpenVINO's conversion errors have many types
+        raise ModelLoadError(
+            f"cannot run the {kind} model '{resolved}' on {backend}: {type(err).__name__}: "
+            f"{str(err).strip().splitlines()[0] if str(err).strip() else ''} -- set backend "
+            "to 'torch'.") from err
     name = Path(resolved).name if local else resolved
     return LoadedModel(kind=kind, source=resolved, name=name, model=model,
-                       processor=processor, device=torch_device, dtype=torch_dtype)
+                       processor=processor, device=torch_device, dtype=torch_dtype,
+                       backend=backend, engine=engine)
 
 
 class ModelCache:
@@ -184,12 +236,17 @@ class ModelCache:
         self._models = {}  # key -> [LoadedModel, users]
 
     def get(self, kind: str, source: str = '', device: str = 'auto',
-            dtype: str = 'float32') -> LoadedModel:
+            dtype: str = 'float32', backend: str = 'torch', precision: str = 'default',
+            threads: int = 0) -> LoadedModel:
         """The model, loaded on first use; each call is one more user until release()."""
-        key = (kind, resolve_source(kind, source), device, dtype)
+        backend = resolve_backend(backend, resolve_device(device), dtype)
+        # Precision and threads are compiled into an OpenVINO model; torch ignores them.
+        options = (precision, threads) if backend == 'openvino' else ()
+        key = (kind, resolve_source(kind, source), device, dtype, backend, options)
         with self._lock:  # held while loading so two nodes never load the same model twice
             if key not in self._models:
-                self._models[key] = [load_model(kind, source, device, dtype), 0]
+                self._models[key] = [load_model(kind, source, device, dtype, backend,
+                                                precision, threads), 0]
             self._models[key][1] += 1
             return self._models[key][0]
 

@@ -118,6 +118,9 @@ class ModelNode(Autostart, LifecycleNode):
         self.stale_input_s = self.values.get('diagnostics_stale_input_s')  # None: occasional
         self.max_drop_fraction = self.values['diagnostics_max_drop_fraction']
         self.cpu_threads = self.values['cpu_threads']
+        self.runtime_options = dict(backend=self.values['backend'],
+                                    precision=self.values['precision'],
+                                    threads=self.cpu_threads)
         self._model_kind = model_kind
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.loaded = None
@@ -151,8 +154,7 @@ class ModelNode(Autostart, LifecycleNode):
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         try:
-            self.loaded = self._model_cache.get(self._model_kind, self.model_source,
-                                                self.device, self.dtype)
+            self.loaded = self.get_model(self._model_kind, self.model_source)
             self.load()
             self.worker = LatestWorker(
                 self.process, self.publish_result, self.max_rate_hz,
@@ -163,10 +165,15 @@ class ModelNode(Autostart, LifecycleNode):
         except Exception as error:  # noqa: BLE001 - any failure: stay inactive, nothing held
             return self._failed('activate', error)
         self.get_logger().info(
-            f'ready: model {self.loaded.name} ({self.loaded.source}) on {self.loaded.device} '
-            f'{str(self.loaded.dtype).replace("torch.", "")}, at most {self.max_rate_hz:g} Hz, '
+            f'ready: model {self.loaded.name} ({self.loaded.source}) on {self.loaded.runtime}'
+            f', at most {self.max_rate_hz:g} Hz, '
             f'{self.cpu_threads or "default"} CPU threads, input {inputs}')
         return super().on_activate(state)
+
+    def get_model(self, kind: str, source: str):
+        """A model from the cache on this node's device, dtype and backend (release() it)."""
+        return self._model_cache.get(kind, source, self.device, self.dtype,
+                                     **self.runtime_options)
 
     def _failed(self, transition: str, error: Exception) -> TransitionCallbackReturn:
         self._release()
@@ -264,9 +271,10 @@ class ModelNode(Autostart, LifecycleNode):
         stats, now = self.worker.stats(), time.monotonic()
         report = inference_report(
             stats, previous, now - then, now, model=self.loaded.source,
-            device=f'{self.loaded.device} {str(self.loaded.dtype).replace("torch.", "")}',
+            device=self.loaded.runtime,
             stale_input_s=self.stale_input_s, max_drop_fraction=self.max_drop_fraction)
         self._last_report = (stats, now)
+        report.values['backend'] = self.loaded.backend
         report.values['cpu_threads'] = self.threads_in_use
         report.values.update(self.diagnostic_values())
         problem = self.diagnostic_problem(now)

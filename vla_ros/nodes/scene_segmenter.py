@@ -47,8 +47,7 @@ class SceneSegmenter(ModelNode):
     def load(self):
         verifier = None
         if self.verifier_config is not None:
-            self._verifier_model = self._model_cache.get(
-                'clip', self.values['verification_model'], self.device, self.dtype)
+            self._verifier_model = self.get_model('clip', self.values['verification_model'])
             verifier = TargetVerifier(ClipEncoder(self._verifier_model), self.verifier_config)
         with self._parameter_lock:
             settings = PerceptionSettings.from_values(self.values)

@@ -1,0 +1,216 @@
+"""The OpenVINO engine against torch on the tiny models: same numbers on varied inputs, the
+dynamic dimensions (batch, text length) really dynamic, the cache found again, bad settings
+refused with what to do.
+"""
+
+import copy
+import json
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from vla_ros.core import backends, models
+from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+from vla_ros.core.models import load_model, ModelCache, ModelLoadError, resolve_backend
+from vla_ros.core.segmentation import Fovea
+
+pytestmark = pytest.mark.skipif(not backends.openvino_installed(),
+                                reason='openvino is not installed')
+
+TEXTS = ['go to the red ball', 'a', 'find the big blue cylinder behind the green cube and '
+         'stop in front of it', 'cube']
+
+
+def varied_images(seed=0):
+    """Noise, smooth gradients and flat shapes on a background, at several sizes and aspect
+    ratios: what a camera, a crop and a render look like to the processor.
+    """
+    rng = np.random.default_rng(seed)
+    images = []
+    for height, width in ((120, 160), (48, 64), (37, 91), (240, 180)):
+        noise = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        ys, xs = np.mgrid[0:height, 0:width]
+        gradient = np.stack([xs * 255 // width, ys * 255 // height,
+                             (xs + ys) * 255 // (width + height)], -1).astype(np.uint8)
+        shapes = np.full((height, width, 3), rng.integers(0, 256, 3), np.uint8)
+        for _ in range(3):
+            cy, cx, r = rng.integers(0, height), rng.integers(0, width), rng.integers(4, 30)
+            shapes[(ys - cy) ** 2 + (xs - cx) ** 2 < r * r] = rng.integers(0, 256, 3)
+        images += [noise, gradient, shapes]
+    return images
+
+
+@pytest.fixture(scope='module')
+def clips(tiny_clip_dir):
+    return {name: ClipEncoder(load_model('clip', str(tiny_clip_dir), 'cpu', backend=backend,
+                                         precision=precision))
+            for name, backend, precision in (('torch', 'torch', 'default'),
+                                             ('openvino', 'openvino', 'default'),
+                                             ('openvino f32', 'openvino', 'f32'))}
+
+
+@pytest.fixture(scope='module')
+def segmenters(tiny_clipseg_dir):
+    return {backend: ClipSegSegmenter(load_model('clipseg', str(tiny_clipseg_dir), 'cpu',
+                                                 backend=backend))
+            for backend in ('torch', 'openvino')}
+
+
+def cosines(a, b):
+    return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.mark.parametrize('engine', ['openvino', 'openvino f32'])
+def test_image_embeddings_match_torch_one_by_one_and_in_batches(clips, engine):
+    images = varied_images()
+    expected = clips['torch'].encode_images(images)
+    batched = clips[engine].encode_images(images)
+    single = np.concatenate([clips[engine].encode_images([image]) for image in images])
+    assert cosines(batched, expected).min() >= 0.995
+    assert cosines(single, expected).min() >= 0.995
+    # The gate is not met by any embedding: the images really differ from one another.
+    assert cosines(expected[:-1], expected[1:]).min() < 0.99
+
+
+@pytest.mark.parametrize('engine', ['openvino', 'openvino f32'])
+def test_text_embeddings_match_torch_at_any_length_and_count(clips, engine):
+    expected = clips['torch'].encode_texts(TEXTS)
+    for count in (1, 2, len(TEXTS)):  # the padded length changes with the longest text
+        assert cosines(clips[engine].encode_texts(TEXTS[:count]), expected[:count]).min() \
+            >= 0.995
+    for text, row in zip(TEXTS, expected):
+        assert cosines(clips[engine].encode_texts([text]), row[None])[0] >= 0.995
+
+
+@pytest.mark.parametrize('prompts', [['red ball'], ['red ball', 'blue cube', 'a green '
+                                                    'cylinder standing on the floor']])
+@pytest.mark.parametrize('fovea', [None, Fovea()])
+def test_clipseg_masks_match_torch(segmenters, prompts, fovea):
+    for segmenter in segmenters.values():
+        segmenter.set_prompts(prompts)
+    for image in varied_images(seed=1)[::2]:
+        expected = segmenters['torch'].probabilities(image, fovea)
+        got = segmenters['openvino'].probabilities(image, fovea)
+        assert got.shape == expected.shape == (len(prompts), *expected.shape[1:])
+        assert np.abs(got - expected).max() < 0.02
+        for threshold in (0.5, float(np.median(expected))):  # also where half the pixels are
+            truth, mask = expected >= threshold, got >= threshold
+            assert (mask & truth).sum() >= 0.95 * (mask | truth).sum()
+
+
+def test_clipseg_fed_larger_images_than_configured(tiny_clipseg_dir, tmp_path):
+    """CIDAS/clipseg-rd64-refined is configured at 224 px and its processor feeds 352 (the
+    position embeddings are interpolated): the converted model takes the processor's size.
+    """
+    folder = tmp_path / 'clipseg-larger'
+    shutil.copytree(tiny_clipseg_dir, folder)
+    config = json.loads((folder / 'processor_config.json').read_text())
+    size = config['image_processor']['size']
+    configured = json.loads((folder / 'config.json').read_text())['vision_config']
+    size['height'] = size['width'] = 2 * configured['image_size']
+    (folder / 'processor_config.json').write_text(json.dumps(config))
+    torch_segmenter, openvino_segmenter = (
+        ClipSegSegmenter(load_model('clipseg', str(folder), 'cpu', backend=backend))
+        for backend in ('torch', 'openvino'))
+    for segmenter in (torch_segmenter, openvino_segmenter):
+        segmenter.set_prompts(['red ball', 'blue cube'])
+    image = varied_images()[2]
+    expected = torch_segmenter.probabilities(image, Fovea())
+    assert np.abs(openvino_segmenter.probabilities(image, Fovea()) - expected).max() < 0.02
+
+
+def test_engines_serve_several_threads_at_once(clips):
+    """Nodes in one process share a model: each thread gets its own infer request."""
+    images = varied_images()
+    encoder = clips['openvino']
+    expected = encoder.encode_images(images)
+    results, errors = {}, []
+
+    def work(index):
+        try:
+            results[index] = [encoder.encode_images([image])[0] for image in images]
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for rows in results.values():
+        assert cosines(np.array(rows), expected).min() >= 0.9999
+
+
+def test_the_cache_is_found_again_and_keyed_by_the_weights(clips, openvino_cache):
+    model = clips['torch'].model
+    first = clips['openvino'].engine
+    image_shape = backends.processed_shape(clips['torch'].processor)
+    again = backends.OpenVinoClip(model, image_shape)  # the clips fixture converted it here
+    assert again.converted == []
+    pixels = torch.rand(2, *image_shape)
+    assert torch.equal(first.image_features(pixels), again.image_features(pixels))
+    # One weight changed, same architecture: converted anew, never served the old IR.
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.visual_projection.weight[0] *= 2.0
+    assert backends.weights_digest(other) != backends.weights_digest(model)
+    runtime = backends.OpenVinoRuntime(other)
+    changed = runtime.compile('clip-image', backends._ClipImage(other),
+                              (torch.zeros(1, *image_shape),), [(-1, *image_shape)])
+    assert runtime.converted == ['clip-image']
+    assert len(list(openvino_cache.glob('clip-image-*'))) >= 2
+    assert not np.allclose(changed(pixels.numpy()), first.image_features(pixels).numpy())
+
+
+def test_cache_location_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv('VLA_ROS_CACHE_DIR', raising=False)
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    assert backends.cache_dir() == tmp_path / 'vla_ros' / 'openvino'
+    monkeypatch.setenv('VLA_ROS_CACHE_DIR', str(tmp_path / 'mine'))
+    assert backends.cache_dir() == tmp_path / 'mine' / 'openvino'
+
+
+def test_auto_is_openvino_on_a_cpu_and_torch_on_cuda():
+    cpu, cuda = torch.device('cpu'), torch.device('cuda')
+    assert resolve_backend('auto', cpu) == 'openvino'
+    assert resolve_backend('auto', cuda) == 'torch'
+    assert resolve_backend('auto', cpu, 'bfloat16') == 'torch'  # asked for torch's kernels
+    assert resolve_backend('torch', cpu) == 'torch'
+
+
+@pytest.mark.parametrize(('backend', 'device', 'dtype', 'message'), [
+    ('onnx', 'cpu', 'float32', 'not one of auto, torch, openvino'),
+    ('openvino', 'cuda', 'float32', "runs on the CPU, but device is 'cuda'"),
+    ('openvino', 'cpu', 'bfloat16', 'choose the precision parameter'),
+])
+def test_impossible_backends_say_what_to_set(backend, device, dtype, message):
+    with pytest.raises(ModelLoadError, match=message):
+        resolve_backend(backend, torch.device(device), dtype)
+
+
+def test_openvino_missing_is_one_clear_error(monkeypatch, tiny_clip_dir):
+    monkeypatch.setattr(models, 'openvino_installed', lambda: False)
+    assert resolve_backend('auto', torch.device('cpu')) == 'torch'
+    with pytest.raises(ModelLoadError, match='openvino package is not installed'):
+        load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino')
+
+
+def test_bad_precision_is_refused(tiny_clip_dir):
+    with pytest.raises(ModelLoadError, match='not one of default, f32'):
+        load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino', precision='int4')
+
+
+def test_the_model_cache_keeps_backends_apart(tiny_clip_dir):
+    cache = ModelCache()
+    on_torch = cache.get('clip', str(tiny_clip_dir), 'cpu', backend='torch')
+    on_openvino = cache.get('clip', str(tiny_clip_dir), 'cpu', backend='auto')
+    assert on_torch is not on_openvino
+    assert (on_torch.backend, on_openvino.backend) == ('torch', 'openvino')
+    assert on_openvino.runtime.startswith('openvino') and 'CPU' in on_openvino.runtime
+    assert on_torch.runtime == 'torch cpu float32'
+    # Same backend and options: shared, as the runner shares one CLIP between nodes.
+    assert cache.get('clip', str(tiny_clip_dir), 'cpu', backend='openvino') is on_openvino

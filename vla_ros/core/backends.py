@@ -1,0 +1,297 @@
+"""The runtimes behind the encoders: torch (any device) and OpenVINO (CPU).
+
+An engine is what `ClipEncoder` and `ClipSegSegmenter` call once their inputs are tensors:
+
+- CLIP: `image_features(pixel_values)` and `text_features(input_ids, attention_mask)`, each
+  an (N, dim) float tensor, not normalised;
+- CLIPSeg: `conditionals(input_ids, attention_mask)` (P, dim) and
+  `probabilities(pixel_values, conditionals)` (N, P, h, w) sigmoid masks.
+
+The OpenVINO engine converts the loaded transformers model itself (`openvino.convert_model`
+on small torch modules that return exactly what the torch engine computes), so one model
+folder or Hugging Face id serves both back ends. The converted IR is cached on disk (see
+`cache_dir`), keyed by a hash of the weights and config, the OpenVINO version and the
+module's input shapes; beside each IR, OpenVINO's own model cache (`CACHE_DIR`) keeps its
+compiled form.
+Batch and text length stay dynamic dimensions: the crops, prompts and command lengths vary
+call to call, and padding text to the context length would run the text tower on up to
+77 tokens for a 6-token command.
+"""
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+import shutil
+import tempfile
+import threading
+import warnings
+
+import numpy as np
+import torch
+
+BACKENDS = ('auto', 'torch', 'openvino')
+PRECISIONS = ('default', 'f32')
+# Changes whenever the converted modules below change what they compute: old IR is then
+# never loaded for new code.
+CONVERSION_VERSION = '1'
+_TOKEN_LENGTH_EXAMPLE = 7
+
+
+def openvino_installed() -> bool:
+    return importlib.util.find_spec('openvino') is not None
+
+
+def cache_dir() -> Path:
+    """Where converted models live: $VLA_ROS_CACHE_DIR/openvino, else
+    $XDG_CACHE_HOME/vla_ros/openvino, else ~/.cache/vla_ros/openvino. Deleting it is safe:
+    the next start converts again.
+    """
+    if os.environ.get('VLA_ROS_CACHE_DIR'):
+        return Path(os.environ['VLA_ROS_CACHE_DIR']).expanduser() / 'openvino'
+    base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
+    return Path(base).expanduser() / 'vla_ros' / 'openvino'
+
+
+# Torch ------------------------------------------------------------------------------------
+class TorchClip:
+    def __init__(self, model, device, dtype):
+        self.model, self.device, self.dtype = model, device, dtype
+        self.description = f'torch {device} {str(dtype).replace("torch.", "")}'
+
+    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model.get_image_features(
+                pixel_values=pixel_values.to(self.device, self.dtype)).pooler_output
+
+    def text_features(self, input_ids, attention_mask) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model.get_text_features(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention_mask.to(self.device)).pooler_output
+
+
+class TorchClipSeg:
+    def __init__(self, model, device, dtype):
+        self.model, self.device, self.dtype = model, device, dtype
+        self.description = f'torch {device} {str(dtype).replace("torch.", "")}'
+
+    def conditionals(self, input_ids, attention_mask) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model.get_conditional_embeddings(
+                batch_size=len(input_ids), input_ids=input_ids.to(self.device),
+                attention_mask=attention_mask.to(self.device))
+
+    def probabilities(self, pixel_values, conditionals) -> np.ndarray:
+        with torch.inference_mode():
+            return _clipseg_probabilities(
+                self.model, pixel_values.to(self.device, self.dtype),
+                conditionals).cpu().numpy()
+
+
+def _clipseg_probabilities(model, pixel_values, conditionals):
+    """(N, P, h, w) sigmoid masks: each of N images with each of P prompts, one batch."""
+    images, count = pixel_values.shape[0], conditionals.shape[0]
+    vision = model.clip.get_image_features(pixel_values=pixel_values,
+                                           output_hidden_states=True)
+    # hidden_states[0] is the patch embedding, so layer i is at i + 1. Rows are image-major:
+    # image n with prompt p is row n * count + p.
+    activations = [vision.hidden_states[index + 1].repeat_interleave(count, dim=0)
+                   for index in model.extract_layers]
+    logits = model.decoder(activations, conditionals.repeat(images, 1)).logits
+    logits = logits.reshape(images, count, logits.shape[-2], logits.shape[-1]).float()
+    return torch.sigmoid(logits)
+
+
+# Modules converted for OpenVINO -----------------------------------------------------------
+class _ClipImage(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values):
+        return self.model.get_image_features(pixel_values=pixel_values).pooler_output
+
+
+class _ClipText(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model.get_text_features(input_ids=input_ids,
+                                            attention_mask=attention_mask).pooler_output
+
+
+class _ClipSegMasks(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values, conditionals):
+        return _clipseg_probabilities(self.model, pixel_values, conditionals)
+
+
+def processed_shape(processor) -> tuple:
+    """(channels, height, width) of the processor's pixel_values. Not the config's
+    image_size: CLIPSeg rd64 is configured at 224 and fed 352 (it interpolates its position
+    embeddings).
+    """
+    pixels = processor.image_processor(images=[np.zeros((8, 8, 3), np.uint8)],
+                                       return_tensors='pt', input_data_format='channels_last')
+    return tuple(pixels['pixel_values'].shape[1:])
+
+
+def _token_inputs(batch: int):
+    ids = torch.ones(batch, _TOKEN_LENGTH_EXAMPLE, dtype=torch.int64)
+    return ids, torch.ones_like(ids)
+
+
+def weights_digest(model) -> str:
+    """Hash of a model's config and every weight: the cache key's model part."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(model.config.to_json_string().encode())
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)}'.encode())
+        # Viewed as bytes: numpy has no bfloat16, and this copies nothing.
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+class _Compiled:
+    """One compiled OpenVINO model, callable from any thread (one infer request per thread:
+    a request is not thread-safe, and nodes in one process may share this model).
+    """
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+        self._local = threading.local()
+
+    def __call__(self, *inputs) -> np.ndarray:
+        request = getattr(self._local, 'request', None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        request.infer([np.ascontiguousarray(value) for value in inputs])
+        return request.get_output_tensor(0).data.copy()
+
+
+class OpenVinoRuntime:
+    """Converts (or finds in the cache) and compiles a model's parts for the CPU."""
+
+    def __init__(self, model, precision: str = 'default', threads: int = 0,
+                 cache: Path = None):
+        import openvino
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+        self.openvino = openvino
+        self.core = openvino.Core()
+        self.model = model
+        self.cache = Path(cache) if cache is not None else cache_dir()
+        self.digest = weights_digest(model)
+        self.config = {'PERFORMANCE_HINT': 'LATENCY', 'NUM_STREAMS': '1'}
+        if precision == 'f32':
+            self.config['INFERENCE_PRECISION_HINT'] = 'f32'
+        if threads > 0:
+            self.config['INFERENCE_NUM_THREADS'] = int(threads)
+        self.precision = precision
+        self.converted = []  # parts converted in this call (not found in the cache)
+
+    def compile(self, part: str, module, example, shapes) -> _Compiled:
+        """`module` (a torch module) compiled; its IR from the cache when there."""
+        ov = self.openvino
+        key = hashlib.blake2b(
+            f'{self.digest}|{part}|{shapes}|{ov.__version__}|{CONVERSION_VERSION}'.encode(),
+            digest_size=16).hexdigest()
+        folder = self.cache / f'{part}-{key}'
+        xml = folder / 'model.xml'
+        if not xml.is_file():
+            with warnings.catch_warnings():
+                # The tracer warns of every Python branch on a size; the ones in these models
+                # depend on the image size (fixed) or on limits never reached.
+                warnings.simplefilter('ignore', torch.jit.TracerWarning)
+                converted = ov.convert_model(
+                    module, example_input=example,
+                    input=[ov.PartialShape(shape) for shape in shapes])
+            self._save(converted, folder)
+            self.converted.append(part)
+        # OpenVINO's own cache of the compiled form, kept inside the IR's folder: a blob can
+        # only belong to its IR, and deleting a folder removes both.
+        config = dict(self.config, CACHE_DIR=str(folder / 'compiled'))
+        compiled = self.core.compile_model(self.core.read_model(xml), 'CPU', config)
+        return _Compiled(compiled)
+
+    def _save(self, converted, folder: Path) -> None:
+        # Written aside and renamed: two nodes starting together may convert the same model,
+        # and neither may read the other's half-written file.
+        self.cache.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix='.converting-', dir=self.cache))
+        try:
+            # compress_to_fp16 would round the weights; the precision is chosen at compile.
+            self.openvino.save_model(converted, scratch / 'model.xml', compress_to_fp16=False)
+            try:
+                scratch.rename(folder)
+            except OSError:
+                if not (folder / 'model.xml').is_file():
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def inference_precision(self, compiled: _Compiled) -> str:
+        """The precision OpenVINO chose on this CPU (f32, bf16, ...)."""
+        return str(compiled.compiled.get_property('INFERENCE_PRECISION_HINT')).lower() \
+            .replace('<type: ', '').replace("'", '').replace('>', '').replace('float', 'f')
+
+
+def _description(runtime: OpenVinoRuntime, compiled: _Compiled) -> str:
+    return (f'openvino {runtime.openvino.__version__.split("-")[0]} CPU '
+            f'{runtime.inference_precision(compiled)} (precision {runtime.precision})')
+
+
+class OpenVinoClip:
+    def __init__(self, model, image_shape, precision='default', threads=0, cache=None):
+        runtime = OpenVinoRuntime(model, precision, threads, cache)
+        self._image = runtime.compile('clip-image', _ClipImage(model),
+                                      (torch.zeros(1, *image_shape),), [(-1, *image_shape)])
+        self._text = runtime.compile('clip-text', _ClipText(model), _token_inputs(2),
+                                     [(-1, -1), (-1, -1)])
+        self.converted = runtime.converted
+        self.description = _description(runtime, self._image)
+
+    def image_features(self, pixel_values) -> torch.Tensor:
+        return torch.from_numpy(self._image(pixel_values.numpy().astype(np.float32)))
+
+    def text_features(self, input_ids, attention_mask) -> torch.Tensor:
+        return torch.from_numpy(self._text(input_ids.numpy(), attention_mask.numpy()))
+
+
+class OpenVinoClipSeg:
+    def __init__(self, model, image_shape, precision='default', threads=0, cache=None):
+        runtime = OpenVinoRuntime(model, precision, threads, cache)
+        dim = int(model.config.projection_dim)
+        # Examples with 2 images and 3 prompts: a size-1 example could be traced as a constant.
+        self._masks = runtime.compile(
+            'clipseg-masks', _ClipSegMasks(model),
+            (torch.zeros(2, *image_shape), torch.zeros(3, dim)),
+            [(-1, *image_shape), (-1, dim)])
+        self._text = runtime.compile('clipseg-text', _ClipText(model.clip), _token_inputs(2),
+                                     [(-1, -1), (-1, -1)])
+        self.converted = runtime.converted
+        self.description = _description(runtime, self._masks)
+
+    def conditionals(self, input_ids, attention_mask) -> torch.Tensor:
+        return torch.from_numpy(self._text(input_ids.numpy(), attention_mask.numpy()))
+
+    def probabilities(self, pixel_values, conditionals) -> np.ndarray:
+        return self._masks(pixel_values.numpy().astype(np.float32),
+                           conditionals.numpy().astype(np.float32))
+
+
+def make_engine(kind: str, model, processor, backend: str, device, dtype,
+                precision='default', threads=0, cache=None):
+    """The engine of a loaded model on a resolved backend ('torch' or 'openvino')."""
+    if backend == 'openvino':
+        engine = OpenVinoClip if kind == 'clip' else OpenVinoClipSeg
+        return engine(model, processed_shape(processor), precision, threads, cache)
+    return (TorchClip if kind == 'clip' else TorchClipSeg)(model, device, dtype)
