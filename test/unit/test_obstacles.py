@@ -401,3 +401,15 @@ def test_a_footprint_written_closed_or_with_points_on_an_edge_is_taken():
                                 (-0.3, 0.2), (0.3, 0.2)))
     assert len(closed.corners) == 4
     assert travel_distance(np.array([[1.0, 0.0]]), closed) == pytest.approx(0.7)
+
+
+def test_a_detour_longer_than_the_search_timeout_is_no_failed_search():
+    from vla_ros.core.policy import ServoConfig
+
+    controller = go_to_controller(servo=ServoConfig(search_timeout_s=1.0, lost_hold_s=0.2))
+    wall = np.array([[0.7, y] for y in np.linspace(-0.3, 0.3, 13)])
+    seen = drive(controller, wall, 0.6)  # tracked, then the wall is in the way
+    unseen = drive(controller, wall, 4.0, view=TargetView(0.0, 0.0, 0.0, 0.0), start=0.6)
+    statuses = [o.status for o in seen + unseen]
+    assert any('going around an obstacle' in status for status in statuses)
+    assert 'not found' not in statuses

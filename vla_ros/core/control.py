@@ -280,6 +280,7 @@ class Controller:
             if wanted.status.startswith('searching'):  # lost on the way: face where it was
                 return 0.0, avoidance.turn_towards(avoidance.goal_bearing()), wanted.status
             return wanted.linear, wanted.angular, wanted.status
+        state.searching_since = None  # a detour is no search: its own timeout applies
         linear, angular, stuck = avoidance.steer(points, now)
         if stuck or now - self._detour_since >= avoidance.config.blocked_timeout_s:
             # no way, or no progress for that long
