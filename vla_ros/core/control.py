@@ -217,7 +217,7 @@ class Controller:
         self.safety.linear, self.safety.angular = checked.linear, checked.angular
         reason = command.stop_reason
         status = f'stopped: {reason}' if reason else self._obstacle_status(
-            status, checked, command, fresh_target, now)
+            status, checked, command)
         if not reason and moving and scan is not None and not scan_fresh:
             status = f'{status} (scan stale: collision monitor off)'  # optional, and gone
         if fresh and not scan_missing:
@@ -288,8 +288,7 @@ class Controller:
         thing = state.object_phrase or 'target'
         return linear, angular, f'approaching {thing} (going around an obstacle)'
 
-    def _obstacle_status(self, status: str, checked: MonitorResult, command, target,
-                         now: float) -> str:
+    def _obstacle_status(self, status: str, checked: MonitorResult, command) -> str:
         """The status with the collision monitor's part: slowed or stopped by an obstacle;
         'arrived' when what stops a go_to is its target; 'blocked' when held too long.
         """

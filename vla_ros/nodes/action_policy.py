@@ -301,14 +301,15 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         if self.scan is not None and self.scan[0] is not self.scan_checked:
             msg, arrived = self.scan
             self.scan_checked = msg
-            scan = None if scan_problem(msg) else Scan(
-                ranges=msg.ranges, angle_min=msg.angle_min,
-                angle_increment=msg.angle_increment, range_min=msg.range_min,
-                range_max=msg.range_max, laser_x=self.laser_pose[0],
-                laser_y=self.laser_pose[1], laser_yaw=self.laser_pose[2])
-            problem = scan_problem(msg) or (
-                '' if scan.readable_fraction >= MIN_READABLE else
-                f'only {scan.readable_fraction:.0%} of its beams read (NaN: erroneous)')
+            problem = scan_problem(msg)
+            if not problem:
+                scan = Scan(ranges=msg.ranges, angle_min=msg.angle_min,
+                            angle_increment=msg.angle_increment, range_min=msg.range_min,
+                            range_max=msg.range_max, laser_x=self.laser_pose[0],
+                            laser_y=self.laser_pose[1], laser_yaw=self.laser_pose[2])
+                if scan.readable_fraction < MIN_READABLE:
+                    problem = (f'only {scan.readable_fraction:.0%} of its beams read '
+                               '(NaN: erroneous)')
             self.scan_problem = problem
             if problem:
                 self.get_logger().warning(f'dropped a scan message: {problem}',
