@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from vla_ros.core import paths
+from vla_ros.core.backends import openvino_installed
 
 SEED = 1  # a short episode: about 15 simulated seconds
 
@@ -29,6 +30,9 @@ def test_the_same_seed_over_dds_and_in_lockstep(tmp_path):
     lockstep, _, _ = evaluate(tmp_path, 'lockstep')
     dds, output, stdout = evaluate(tmp_path, 'dds')
     assert lockstep['transport'] == 'lockstep' and dds['transport'] == 'dds'
+    # Lockstep runs the models on the backend the params file gives the nodes (auto).
+    expected = 'openvino' if openvino_installed() else 'torch'
+    assert all(runtime.startswith(expected) for runtime in lockstep['runtimes'].values())
     for summary in (lockstep, dds):
         episode = summary['episodes'][0]
         assert episode['outcome'] == 'success', episode

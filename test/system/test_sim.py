@@ -168,3 +168,12 @@ def test_eval_in_real_mode_without_models_says_why(tmp_path):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert 'cannot run' in result.stderr and 'does not exist' in result.stderr
+
+
+def test_eval_over_dds_refuses_a_backend_it_cannot_pass_on(tmp_path):
+    result = subprocess.run(
+        [sys.executable, '-m', 'vla_ros', 'eval', '--mode', 'real', '--episodes', '1',
+         '--transport', 'dds', '--backend', 'torch', '--output', str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert 'lockstep transport only' in result.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 import sys
 import time
 
+from vla_ros.core.backends import BACKENDS, PRECISIONS
 from vla_ros.core.config import DEVICES
 
 OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object': 'tab:purple',
@@ -162,10 +163,18 @@ def plot_results(results, scenes, path: Path, title: str):
     plt.close(figure)
 
 
-def load_pipeline(args, settings):
+def model_runtime(args, values: dict) -> dict:
+    """A node's backend and precision: the command line's, else its params file values."""
+    return {'backend': args.backend or values['backend'],
+            'precision': args.precision or values['precision']}
+
+
+def load_pipeline(args, settings, params_file):
     """The lockstep pipeline of `args.mode`, with the models the params file names (or the
-    command line's --clip-model / --clipseg-model).
+    command line's --clip-model / --clipseg-model) on the backends it names (or --backend),
+    as command_embedder and scene_segmenter would run them.
     """
+    from vla_ros.core.config import read_params_file
     from vla_ros.sim.episode import OracleMode, RealMode
 
     if args.mode == 'oracle':
@@ -177,11 +186,17 @@ def load_pipeline(args, settings):
     clip_source = args.clip_model or settings.policy['model']
     clipseg_source = args.clipseg_model or settings.segmenter['model']
     verification_source = args.clip_model or settings.segmenter['verification_model']
+    text_runtime = model_runtime(args, read_params_file(params_file, 'command_embedder'))
+    image_runtime = model_runtime(args, settings.segmenter)
     print('[eval] loading CLIP and CLIPSeg ...', flush=True)
     cache = ModelCache()
-    encoder = ClipEncoder(cache.get('clip', clip_source, device))
-    segmenter = ClipSegSegmenter(cache.get('clipseg', clipseg_source, device))
-    verifier_encoder = ClipEncoder(cache.get('clip', verification_source, device))
+    encoder = ClipEncoder(cache.get('clip', clip_source, device, **text_runtime))
+    segmenter = ClipSegSegmenter(cache.get('clipseg', clipseg_source, device, **image_runtime))
+    verifier_encoder = ClipEncoder(cache.get('clip', verification_source, device,
+                                             **image_runtime))
+    for role, loaded in (('commands', encoder.loaded), ('segmentation', segmenter.loaded),
+                         ('verification', verifier_encoder.loaded)):
+        print(f'[eval] {role}: {loaded.runtime}', flush=True)
     return RealMode(settings, encoder, segmenter, verifier_encoder)
 
 
@@ -252,6 +267,9 @@ def run_eval(args) -> int:
         if not args.fovea:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
         verifier_config(settings.segmenter)  # verify_targets without contrasts: say so now
+        if args.transport == 'dds' and (args.backend or args.precision):
+            raise ValueError('--backend and --precision: lockstep transport only (over DDS '
+                             "the nodes run the params file's backend and precision)")
         if args.transport == 'dds':
             from vla_ros.nodes.common import install_stop_signals
             from vla_ros.sim.dds import DdsEpisodes
@@ -259,7 +277,7 @@ def run_eval(args) -> int:
             install_stop_signals()
             pipeline = DdsEpisodes(args, params_file)
         else:
-            pipeline = load_pipeline(args, settings)
+            pipeline = load_pipeline(args, settings, params_file)
     except (OSError, ModelLoadError, ValueError) as error:
         print(f'[eval] cannot run: {error}', file=sys.stderr)
         return 2
@@ -294,6 +312,10 @@ def run_eval(args) -> int:
     summary['target_verification'] = args.mode == 'real' and settings.segmenter[
         'verify_targets']
     summary['fovea'] = args.mode == 'real' and settings.segmenter['fovea']
+    if args.mode == 'real' and args.transport == 'lockstep':
+        summary['runtimes'] = {role: model.loaded.runtime for role, model in (
+            ('commands', pipeline.encoder), ('segmentation', pipeline.segmenter),
+            ('verification', pipeline.verifier_encoder))}
     if drawn:
         summary['commands_file'] = str(args.commands)
         summary.update(by_command(results))
@@ -347,6 +369,12 @@ def add_arguments(parser):
                         help="real mode: CLIPSeg id or folder (default: the params file's)")
     parser.add_argument('--device', default=None, choices=DEVICES,
                         help="real mode: default the params file's device")
+    parser.add_argument('--backend', default=None, choices=BACKENDS,
+                        help="real mode, lockstep: the models' runtime (default: the params "
+                        "file's command_embedder and scene_segmenter backend)")
+    parser.add_argument('--precision', default=None, choices=PRECISIONS,
+                        help="with the openvino backend: default (bf16 where the CPU has it) "
+                        "or f32 (default: the params file's)")
     parser.add_argument('--transport', choices=('lockstep', 'dds'), default='lockstep',
                         help='lockstep: the pipeline objects in this process, one control '
                         'period at a time (deterministic); dds: the four nodes as separate '

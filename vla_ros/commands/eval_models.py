@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 import sys
 
+from vla_ros.core.backends import BACKENDS, PRECISIONS
 from vla_ros.sim.scene import object_names
 from vla_ros.training.measure import (
     _load,
@@ -27,15 +28,22 @@ def run_measure(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        encoder = ClipEncoder(load_model('clip', args.clip, device='cpu'))
-        segmenter = ClipSegSegmenter(load_model('clipseg', args.clipseg, device='cpu'))
+        runtime = {'backend': args.backend, 'precision': args.precision,
+                   'threads': args.threads}
+        encoder = ClipEncoder(load_model('clip', args.clip, device='cpu', **runtime))
+        segmenter = ClipSegSegmenter(load_model('clipseg', args.clipseg, device='cpu',
+                                                **runtime))
     except ModelLoadError as error:
         print(f'[eval-models] {error}', file=sys.stderr)
         return 2
     # Views of different scenes: nothing carries over from one to the next.
     verifier = TargetVerifier(encoder, VerifierConfig(contrasts=object_names(), recheck_frames=0))
     results = {'clip': encoder.name, 'clipseg': segmenter.name, 'dim': encoder.dim,
-               'torch_threads': torch.get_num_threads()}
+               'torch_threads': torch.get_num_threads(),
+               'runtimes': {'clip': encoder.loaded.runtime,
+                            'clipseg': segmenter.loaded.runtime}}
+    print(f'[eval-models] CLIP on {encoder.loaded.runtime}; CLIPSeg on '
+          f'{segmenter.loaded.runtime}', flush=True)
     splits = {'seen': _load(args.seen), 'held_out': _load(args.heldout)}
     for label, split in splits.items():
         print(f'[eval-models] CLIP on {label} views ...', flush=True)
@@ -72,6 +80,12 @@ def add_arguments(parser):
     parser.add_argument('--paraphrases', default=str(PARAPHRASES),
                         help='YAML of intent -> held-out paraphrases')
     parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument('--backend', default='torch', choices=BACKENDS,
+                        help='the runtime the models are measured on (the accuracy gate of '
+                        'another backend: run it once with each)')
+    parser.add_argument('--precision', default='default', choices=PRECISIONS,
+                        help='with the openvino backend: default (bf16 where the CPU has it) '
+                        'or f32')
     parser.add_argument('--output', default='', help='write the results as JSON here too')
     parser.add_argument('--write-cards', action='store_true',
                         help="write each model folder's README.md (model card) from the results")
