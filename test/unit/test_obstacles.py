@@ -262,7 +262,7 @@ def test_free_headings_see_round_an_obstacle():
 def test_the_detour_leaves_the_goal_line_and_keeps_its_side():
     avoidance = Avoidance(AvoidanceConfig(), Footprint(radius=0.2))
     wall = np.array([[0.8, y] for y in np.linspace(-0.4, 0.4, 17)])
-    avoidance.see_goal(0.0, wall, distance=2.0)
+    avoidance.see_goal(0.0, wall, floor_range=(2.0, 2.0))
     assert not avoidance.path_clear(wall)
     linear, angular, blocked = avoidance.steer(wall, now=0.0)
     assert not blocked and angular != 0.0
@@ -277,7 +277,7 @@ def test_the_detour_leaves_the_goal_line_and_keeps_its_side():
 
 def test_the_goal_is_carried_by_the_commanded_motion():
     avoidance = Avoidance(AvoidanceConfig(), Footprint(radius=0.2))
-    avoidance.see_goal(0.0, None, distance=2.0)
+    avoidance.see_goal(0.0, None, floor_range=(2.0, 2.0))
     avoidance.move(1.0, 0.0, 0.5)  # half a metre closer
     assert avoidance.goal == pytest.approx((1.5, 0.0))
     avoidance.move(0.0, math.pi / 2, 1.0)  # turned left 90 degrees: now on the right
@@ -369,6 +369,57 @@ def test_a_blinded_scanner_is_an_obstacle_or_no_scan_never_open_space():
     all_nan = Scan(ranges=np.full(8, np.nan), angle_min=-math.pi,
                    angle_increment=math.pi / 4, range_min=0.1, range_max=8.0)
     assert all_nan.readable_fraction == 0.0  # the node drops it: no scan
+
+
+def image_row(distance: float, height: float = 0.0) -> float:
+    """The image row (1 = bottom edge) at which go_to_controller's camera sees a point
+    `distance` ahead of base_link and `height` above the floor.
+    """
+    below = math.atan((0.28 - height) / (distance - 0.16)) - math.radians(12.0)
+    return math.tan(below) / math.tan(math.radians(29.0))
+
+
+def arc(distance: float, half_width: float) -> np.ndarray:
+    return np.array([[distance, y] for y in np.linspace(-half_width, half_width, 9)])
+
+
+def test_a_mask_ending_above_the_targets_foot_does_not_make_it_an_obstacle():
+    """A coarse or partial mask's lowest row lies above the object's: its floor distance is
+    too long, and the target's own scan return, nearer, would be an obstacle in the way.
+    """
+    controller = go_to_controller()
+    partial = TargetView(0.0, -0.2, 0.9, 0.03, image_row(1.2) - 0.2)
+    assert controller._floor_range(partial)[1] > 1.6  # the camera alone: far beyond it
+    outputs = drive(controller, arc(1.2, 0.06), 1.0, view=partial)
+    assert not any('going around' in output.status for output in outputs)
+    assert outputs[-1].linear > 0.0
+    assert math.hypot(*controller.avoidance.goal) == pytest.approx(1.2, abs=0.1)
+
+
+def test_a_near_target_whose_mask_is_cut_is_what_stops_the_robot():
+    """Seen in the simulator: an upright capsule 0.28 m ahead fills a quarter of the view, but
+    the embedded CLIPSeg's mask ends where the fovea's window does, far above its foot.
+    """
+    controller = go_to_controller()
+    cut = TargetView(0.0, -0.45, 0.9, 0.25, 0.3125)
+    assert controller._floor_range(cut)[1] > 0.8
+    outputs = drive(controller, arc(0.28, 0.08), 1.0, view=cut)
+    assert not any('going around' in output.status for output in outputs)
+    assert outputs[-1].status == 'arrived'
+
+
+def test_a_low_box_hiding_the_targets_foot_is_gone_around_not_taken_for_it():
+    """The target 1.6 m away behind a 0.15 m box: its lowest visible row is the box's top
+    edge, and the box's return is the nearest in its direction. Further away, the camera's
+    floor range allows the box to be the target (camera_bottom_tolerance); from 0.6 m on it
+    does not (the robot slows for the box meanwhile).
+    """
+    controller = go_to_controller()
+    hidden = TargetView(0.0, -0.3, 0.9, 0.01, image_row(0.6, height=0.15))
+    scan = np.vstack([arc(0.6, 0.2), arc(1.6, 0.06)])
+    outputs = drive(controller, scan, 2.0, view=hidden)
+    assert any('going around an obstacle' in output.status for output in outputs)
+    assert 'arrived' not in [output.status for output in outputs]
 
 
 def test_without_a_camera_mount_an_obstacle_on_the_way_is_no_arrival():

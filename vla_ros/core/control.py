@@ -59,6 +59,7 @@ class ControlSettings:
     camera_hfov_deg: float = 90.0  # turns a target's image x into a bearing
     camera_vfov_deg: float = 60.0  # and its lowest row into a distance on the floor,
     camera_mount: tuple = ()  # with the camera's (x, height, pitch down in rad) in base_link
+    camera_bottom_tolerance: float = 0.4  # how much higher a mask's lowest row may lie
 
     @classmethod
     def from_values(cls, values: dict) -> 'ControlSettings':
@@ -69,6 +70,7 @@ class ControlSettings:
                    camera_hfov_deg=values['camera_hfov_deg'],
                    camera_vfov_deg=values['camera_vfov_deg'],
                    camera_mount=config.camera_mount(values),
+                   camera_bottom_tolerance=values['camera_bottom_tolerance'],
                    **{name: values[name] for name in (
                        'control_rate_hz', 'input_timeout_s', 'input_lost_s',
                        'require_camera_for_motion',
@@ -236,15 +238,27 @@ class Controller:
         half_fov = math.radians(self.settings.camera_hfov_deg) / 2.0
         return -math.atan(view.x * math.tan(half_fov))
 
-    def _floor_distance(self, view: TargetView) -> float | None:
-        """How far the target's lowest visible point is from base_link along the floor, from
-        the camera's mount (a flat floor); None when the mount is not known.
+    def _floor_range(self, view: TargetView) -> tuple | None:
+        """(nearest, furthest) the target's lowest point can be from base_link along the
+        floor (a flat floor), from the camera's mount; None when the mount is not known.
+        The furthest is where the mask's lowest row meets the floor; a coarse or partial mask
+        ends above the object's true lowest point, by up to camera_bottom_tolerance. A target
+        as large as the servo's near_area is near, whatever its mask's lowest row: a close
+        object's mask is often cut (by the image's edge, or the fovea's window, whose look the
+        whole frame's does not continue).
         """
         if not self.settings.camera_mount:
             return None
+        lower = view.bottom + self.settings.camera_bottom_tolerance
+        near = lower >= 1.0 or view.area >= self.settings.servo.near_area
+        nearest = 0.0 if near else self._floor_distance(lower)
+        return nearest, self._floor_distance(view.bottom)
+
+    def _floor_distance(self, row: float) -> float:
+        """How far from base_link an image row (1 = the bottom edge) meets the floor."""
         x, height, pitch = self.settings.camera_mount
         half_fov = math.radians(self.settings.camera_vfov_deg) / 2.0
-        below = pitch + math.atan(view.bottom * math.tan(half_fov))
+        below = pitch + math.atan(row * math.tan(half_fov))
         if below <= math.radians(1.0):
             return FAR_M  # at or above the horizon: far
         return min(x + height / math.tan(below), FAR_M)
@@ -261,7 +275,7 @@ class Controller:
             avoidance.detouring = False
             return wanted.linear, wanted.angular, wanted.status
         if target is not None and target.visible and state.tracking:
-            avoidance.see_goal(self._bearing(target), points, self._floor_distance(target))
+            avoidance.see_goal(self._bearing(target), points, self._floor_range(target))
         if avoidance.goal is None:
             return wanted.linear, wanted.angular, wanted.status
         clear = avoidance.path_clear(points)

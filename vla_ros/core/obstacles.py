@@ -357,6 +357,8 @@ class AvoidanceConfig:
 
 
 HEADINGS = np.radians(np.arange(-180.0, 180.0, 5.0))
+GOAL_WINDOW_RAD = math.radians(4.0)  # scan returns this near the target's bearing may be it
+GOAL_RANGE_MARGIN_M = 0.05  # a return this far outside the camera's floor range still counts
 
 
 class Avoidance:
@@ -378,19 +380,23 @@ class Avoidance:
         self.stuck_since = None
 
     def see_goal(self, bearing: float, points: np.ndarray | None,
-                 distance: float | None = None) -> None:
-        """The target is in sight at `bearing`, `distance` away (from the camera's view of the
-        floor, core.control); without one, its range is the scan's nearest return within a few
-        degrees of it (far when the scan has none there), which a low obstacle in front of it
-        would take for the target.
+                 floor_range: tuple | None = None) -> None:
+        """The target is in sight at `bearing`. Its range is the scan's nearest return within
+        a few degrees of it, among those the camera's view of the floor allows (`floor_range`,
+        (nearest, furthest), core.control); without one, the nearest at all (which a low
+        obstacle in front of the target would be taken for). No such return: the camera's
+        furthest, or far.
         """
-        if distance is None:
-            distance = 3.0
-            if points is not None and points.size:
-                angles = np.arctan2(points[:, 1], points[:, 0])
-                near = np.abs(np.angle(np.exp(1j * (angles - bearing)))) < math.radians(4.0)
-                if np.any(near):
-                    distance = float(np.min(np.hypot(*points[near].T)))
+        distance = 3.0 if floor_range is None else floor_range[1]
+        if points is not None and points.size:
+            angles = np.arctan2(points[:, 1], points[:, 0])
+            ranges = np.hypot(points[:, 0], points[:, 1])
+            near = np.abs(np.angle(np.exp(1j * (angles - bearing)))) < GOAL_WINDOW_RAD
+            if floor_range is not None:
+                near &= (ranges >= floor_range[0] - GOAL_RANGE_MARGIN_M) & (
+                    ranges <= floor_range[1] + GOAL_RANGE_MARGIN_M)
+            if np.any(near):
+                distance = float(np.min(ranges[near]))
         self.goal = (distance * math.cos(bearing), distance * math.sin(bearing))
 
     def move(self, linear: float, angular: float, dt: float) -> None:
