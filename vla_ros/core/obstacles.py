@@ -383,9 +383,9 @@ class Avoidance:
                  floor_range: tuple | None = None) -> None:
         """The target is in sight at `bearing`. Its range is the scan's nearest return within
         a few degrees of it, among those the camera's view of the floor allows (`floor_range`,
-        (nearest, furthest), core.control); without one, the nearest at all (which a low
-        obstacle in front of the target would be taken for). No such return: the camera's
-        furthest, or far.
+        (nearest, furthest), core.control) and near enough to be on the way being checked;
+        without a floor range, the nearest at all (which a low obstacle in front of the target
+        would be taken for). No such return: the camera's furthest, or far.
         """
         distance = 3.0 if floor_range is None else floor_range[1]
         if points is not None and points.size:
@@ -393,8 +393,12 @@ class Avoidance:
             ranges = np.hypot(points[:, 0], points[:, 1])
             near = np.abs(np.angle(np.exp(1j * (angles - bearing)))) < GOAL_WINDOW_RAD
             if floor_range is not None:
+                # Further out the camera's floor range is wide (a row spans metres there) and
+                # a return on it matters to no check of the way: the camera's range stands.
+                reach = (self.config.lookahead_m + self.footprint.circumradius
+                         + self.config.clearance_m)
                 near &= (ranges >= floor_range[0] - GOAL_RANGE_MARGIN_M) & (
-                    ranges <= floor_range[1] + GOAL_RANGE_MARGIN_M)
+                    ranges <= floor_range[1] + GOAL_RANGE_MARGIN_M) & (ranges <= reach)
             if np.any(near):
                 distance = float(np.min(ranges[near]))
         self.goal = (distance * math.cos(bearing), distance * math.sin(bearing))
