@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from vla_ros.core import paths
-from vla_ros.core.backends import openvino_installed
+from vla_ros.core.models import resolve_backend, resolve_device
 
 SEED = 1  # a short episode: about 15 simulated seconds
 
@@ -31,8 +31,11 @@ def test_the_same_seed_over_dds_and_in_lockstep(tmp_path):
     dds, output, stdout = evaluate(tmp_path, 'dds')
     assert lockstep['transport'] == 'lockstep' and dds['transport'] == 'dds'
     # Lockstep runs the models on the backend the params file gives the nodes (auto).
-    expected = 'openvino' if openvino_installed() else 'torch'
-    assert all(runtime.startswith(expected) for runtime in lockstep['runtimes'].values())
+    expected = resolve_backend('auto', resolve_device('auto'))
+    runtimes = lockstep['runtimes']
+    assert runtimes['commands'].startswith(expected), runtimes
+    assert runtimes['segmentation'].startswith(expected), runtimes
+    assert runtimes['intents'].startswith('torch'), runtimes  # as action_policy runs them
     for summary in (lockstep, dds):
         episode = summary['episodes'][0]
         assert episode['outcome'] == 'success', episode

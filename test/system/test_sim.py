@@ -177,3 +177,4 @@ def test_eval_over_dds_refuses_a_backend_it_cannot_pass_on(tmp_path):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert 'lockstep transport only' in result.stderr
+    assert not (tmp_path / 'summary.json').exists()

@@ -396,16 +396,32 @@ def test_a_mask_ending_above_the_targets_foot_does_not_make_it_an_obstacle():
     assert math.hypot(*controller.avoidance.goal) == pytest.approx(1.0, abs=0.1)
 
 
-def test_a_near_target_whose_mask_is_cut_is_what_stops_the_robot():
-    """Seen in the simulator: an upright capsule 0.28 m ahead fills a quarter of the view, but
-    the embedded CLIPSeg's mask ends where the fovea's window does, far above its foot.
+def test_a_box_right_in_front_of_a_large_target_is_no_arrival():
+    """A large target whose foot the camera sees 1.3 m away; a low box 0.27 m ahead, under
+    the camera's view, in its direction: the box is gone round, never an arrival.
     """
     controller = go_to_controller()
-    cut = TargetView(0.0, -0.45, 0.9, 0.25, 0.3125)
-    assert controller._floor_range(cut)[1] > 0.8
-    outputs = drive(controller, arc(0.28, 0.08), 1.0, view=cut)
-    assert not any('going around' in output.status for output in outputs)
-    assert outputs[-1].status == 'arrived'
+    large = TargetView(0.0, -0.3, 0.9, 0.2, image_row(1.3))
+    outputs = drive(controller, np.vstack([arc(0.27, 0.2), arc(1.3, 0.3)]), 2.0, view=large)
+    assert 'arrived' not in [output.status for output in outputs]
+    assert math.hypot(*controller.avoidance.goal) == pytest.approx(1.3, abs=0.1)
+
+
+@pytest.mark.parametrize('bearing_deg', [-30.0, -20.0, 0.0, 20.0, 30.0])
+def test_an_off_centre_target_is_ranged_along_the_cameras_ray(bearing_deg):
+    """The camera's floor range is a forward distance and its bearing is the camera's: the
+    target's own return off to the side is found, and the goal is put on it.
+    """
+    controller = go_to_controller()
+    camera_x, bearing = 0.16, math.radians(bearing_deg)
+    ray = 0.75  # from the camera to the target's front
+    target = np.array([camera_x + ray * math.cos(bearing), ray * math.sin(bearing)])
+    image_x = -math.tan(bearing) / math.tan(math.radians(35.0))  # hfov 70
+    view = TargetView(image_x, -0.2, 0.9, 0.03, image_row(target[0]) - 0.1)
+    scan = target + np.array([[0.0, d] for d in np.linspace(-0.04, 0.04, 5)])
+    assert controller._bearing(view) == pytest.approx(bearing)
+    controller.avoidance.see_goal(bearing, scan, controller._floor_range(view), camera_x)
+    assert controller.avoidance.goal == pytest.approx(tuple(target), abs=0.03)
 
 
 def test_a_low_box_hiding_the_targets_foot_is_gone_around_not_taken_for_it():

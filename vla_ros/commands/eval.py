@@ -164,9 +164,19 @@ def plot_results(results, scenes, path: Path, title: str):
 
 
 def model_runtime(args, values: dict) -> dict:
-    """A node's backend and precision: the command line's, else its params file values."""
+    """A node's backend and precision (the command line's, else its params file values),
+    dtype and threads, as the node passes them to the model cache.
+    """
     return {'backend': args.backend or values['backend'],
-            'precision': args.precision or values['precision']}
+            'precision': args.precision or values['precision'],
+            'dtype': values['dtype'], 'threads': values['cpu_threads']}
+
+
+def runtime_roles(encoder, intent_encoder, segmenter, verifier_encoder):
+    """(role, model) of what real mode runs, for the log and the summary."""
+    return [(role, model) for role, model in (
+        ('commands', encoder), ('intents', intent_encoder), ('segmentation', segmenter),
+        ('verification', verifier_encoder)) if model is not None]
 
 
 def load_pipeline(args, settings, params_file):
@@ -191,13 +201,15 @@ def load_pipeline(args, settings, params_file):
     print('[eval] loading CLIP and CLIPSeg ...', flush=True)
     cache = ModelCache()
     encoder = ClipEncoder(cache.get('clip', clip_source, device, **text_runtime))
+    # action_policy encodes its intents' phrasings on torch (once, at start).
+    intent_encoder = ClipEncoder(cache.get('clip', clip_source, device,
+                                           settings.policy['dtype']))
     segmenter = ClipSegSegmenter(cache.get('clipseg', clipseg_source, device, **image_runtime))
     verifier_encoder = ClipEncoder(cache.get('clip', verification_source, device,
                                              **image_runtime))
-    for role, loaded in (('commands', encoder.loaded), ('segmentation', segmenter.loaded),
-                         ('verification', verifier_encoder.loaded)):
-        print(f'[eval] {role}: {loaded.runtime}', flush=True)
-    return RealMode(settings, encoder, segmenter, verifier_encoder)
+    for role, model in runtime_roles(encoder, intent_encoder, segmenter, verifier_encoder):
+        print(f'[eval] {role}: {model.loaded.runtime}', flush=True)
+    return RealMode(settings, encoder, segmenter, verifier_encoder, intent_encoder)
 
 
 def stale_stops(statuses, after: str = '') -> int:
@@ -259,6 +271,11 @@ def run_eval(args) -> int:
             if args.transport == 'dds' and any(kind != 'go_to' for kind, _ in drawn):
                 raise ValueError('--commands with commands that must not move the robot: '
                                  'lockstep transport only (it watches every velocity)')
+        if (args.backend or args.precision) and (args.mode != 'real'
+                                                 or args.transport == 'dds'):
+            raise ValueError('--backend and --precision: real mode, lockstep transport only '
+                             '(oracle runs no model; over DDS the nodes run the params '
+                             "file's backend and precision)")
         output.mkdir(parents=True, exist_ok=True)
         settings = StackSettings.from_params_file(params_file)
         if not args.verify:
@@ -267,9 +284,6 @@ def run_eval(args) -> int:
         if not args.fovea:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
         verifier_config(settings.segmenter)  # verify_targets without contrasts: say so now
-        if args.transport == 'dds' and (args.backend or args.precision):
-            raise ValueError('--backend and --precision: lockstep transport only (over DDS '
-                             "the nodes run the params file's backend and precision)")
         if args.transport == 'dds':
             from vla_ros.nodes.common import install_stop_signals
             from vla_ros.sim.dds import DdsEpisodes
@@ -313,9 +327,9 @@ def run_eval(args) -> int:
         'verify_targets']
     summary['fovea'] = args.mode == 'real' and settings.segmenter['fovea']
     if args.mode == 'real' and args.transport == 'lockstep':
-        summary['runtimes'] = {role: model.loaded.runtime for role, model in (
-            ('commands', pipeline.encoder), ('segmentation', pipeline.segmenter),
-            ('verification', pipeline.verifier_encoder))}
+        summary['runtimes'] = {role: model.loaded.runtime for role, model in runtime_roles(
+            pipeline.encoder, pipeline.intent_encoder, pipeline.segmenter,
+            pipeline.verifier_encoder if summary['target_verification'] else None)}
     if drawn:
         summary['commands_file'] = str(args.commands)
         summary.update(by_command(results))

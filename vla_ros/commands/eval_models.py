@@ -25,6 +25,10 @@ def run_measure(args) -> int:
     from vla_ros.core.segmentation import Fovea
     from vla_ros.core.verification import TargetVerifier, VerifierConfig
 
+    if args.write_cards and args.backend != 'torch':
+        print('[eval-models] --write-cards: the model cards record the models on torch; '
+              'measure another backend without it', file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

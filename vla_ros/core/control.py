@@ -112,6 +112,7 @@ class Controller:
         self._detour_since = None  # policy time the detour began or last came nearer
         self._detour_nearest = math.inf  # the goal's nearest distance on this detour
         self._held_by_obstacle = 0.0  # policy seconds a wanted motion has been stopped for one
+        self._goal_from_camera = False  # the goal's range was bounded by the camera's view
 
     def _advance(self, now: float, paused: bool = False) -> float:
         """Move the policy's clock with `now` (not while `paused`); return the part of the
@@ -239,19 +240,16 @@ class Controller:
         return -math.atan(view.x * math.tan(half_fov))
 
     def _floor_range(self, view: TargetView) -> tuple | None:
-        """(nearest, furthest) the target's lowest point can be from base_link along the
-        floor (a flat floor), from the camera's mount; None when the mount is not known.
-        The furthest is where the mask's lowest row meets the floor; a coarse or partial mask
-        ends above the object's true lowest point, by up to camera_bottom_tolerance. A target
-        as large as the servo's near_area is near, whatever its mask's lowest row: a close
-        object's mask is often cut (by the image's edge, or the fovea's window, whose look the
-        whole frame's does not continue).
+        """(nearest, furthest) the target's lowest point can be ahead of base_link (forward x:
+        an image row meets a flat floor along a line across the robot), from the camera's
+        mount; None when the mount or the mask's lowest row is not known. The furthest is
+        where the mask's lowest row meets the floor; a coarse or partial mask ends above the
+        object's true lowest point, by up to camera_bottom_tolerance.
         """
-        if not self.settings.camera_mount:
+        if not self.settings.camera_mount or not view.bottom > -1.0:
             return None
         lower = view.bottom + self.settings.camera_bottom_tolerance
-        near = lower >= 1.0 or view.area >= self.settings.servo.near_area
-        nearest = 0.0 if near else self._floor_distance(lower)
+        nearest = 0.0 if lower >= 1.0 else self._floor_distance(lower)
         return nearest, self._floor_distance(view.bottom)
 
     def _floor_distance(self, row: float) -> float:
@@ -275,7 +273,10 @@ class Controller:
             avoidance.detouring = False
             return wanted.linear, wanted.angular, wanted.status
         if target is not None and target.visible and state.tracking:
-            avoidance.see_goal(self._bearing(target), points, self._floor_range(target))
+            floor_range = self._floor_range(target)
+            self._goal_from_camera = floor_range is not None
+            avoidance.see_goal(self._bearing(target), points, floor_range,
+                               origin_x=self.settings.camera_mount[0] if floor_range else 0.0)
         if avoidance.goal is None:
             return wanted.linear, wanted.angular, wanted.status
         clear = avoidance.path_clear(points)
@@ -314,10 +315,10 @@ class Controller:
             return f'{status} (slowing for an obstacle)'
         state, avoidance = self.policy.state, self.avoidance
         going = state.intent is not None and state.intent.behaviour == 'go_to'
-        # Only where the goal's distance comes from the camera (a scan-ranged goal is the
-        # nearest thing in its direction, maybe an obstacle) and the target is ahead.
+        # Only where the camera bounds the goal's distance (without, the goal is the nearest
+        # return in its direction, maybe an obstacle in front) and the target is ahead.
         if going and state.tracking and avoidance.goal is not None and command.linear > 0 \
-                and self.settings.camera_mount and abs(avoidance.goal_bearing()) < 0.35:
+                and self._goal_from_camera and abs(avoidance.goal_bearing()) < 0.35:
             reach = self.settings.monitor.footprint.front(np.zeros(1))[0]
             if abs(math.hypot(*avoidance.goal) - (checked.free_m + reach)) <= (
                     avoidance.config.goal_radius_m):

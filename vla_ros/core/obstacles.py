@@ -380,28 +380,35 @@ class Avoidance:
         self.stuck_since = None
 
     def see_goal(self, bearing: float, points: np.ndarray | None,
-                 floor_range: tuple | None = None) -> None:
-        """The target is in sight at `bearing`. Its range is the scan's nearest return within
-        a few degrees of it, among those the camera's view of the floor allows (`floor_range`,
-        (nearest, furthest), core.control) and near enough to be on the way being checked;
-        without a floor range, the nearest at all (which a low obstacle in front of the target
-        would be taken for). No such return: the camera's furthest, or far.
+                 floor_range: tuple | None = None, origin_x: float = 0.0) -> None:
+        """The target is in sight at `bearing`, seen from (origin_x, 0) in base_link (the
+        camera). Its range is the scan's nearest return within a few degrees of that ray
+        whose forward x is in `floor_range` ((nearest, furthest) the camera's view of the
+        floor allows, core.control) and near enough to matter to the way being checked; none:
+        the ray at the furthest. Without a floor range: the nearest return near the ray (which
+        a low obstacle in front of the target would be), or far.
         """
-        distance = 3.0 if floor_range is None else floor_range[1]
+        cos_b, sin_b = math.cos(bearing), math.sin(bearing)
+        if floor_range is None:
+            distance = 3.0
+        else:  # the camera sees ahead: |bearing| is under half its field of view
+            distance = max(floor_range[1] - origin_x, 0.0) / max(cos_b, 1e-3)
         if points is not None and points.size:
-            angles = np.arctan2(points[:, 1], points[:, 0])
-            ranges = np.hypot(points[:, 0], points[:, 1])
-            near = np.abs(np.angle(np.exp(1j * (angles - bearing)))) < GOAL_WINDOW_RAD
+            dx, dy = points[:, 0] - origin_x, points[:, 1]
+            ranges = np.hypot(dx, dy)
+            near = np.abs(np.angle(np.exp(1j * (np.arctan2(dy, dx) - bearing)))) < (
+                GOAL_WINDOW_RAD)
             if floor_range is not None:
                 # Further out the camera's floor range is wide (a row spans metres there) and
                 # a return on it matters to no check of the way: the camera's range stands.
                 reach = (self.config.lookahead_m + self.footprint.circumradius
                          + self.config.clearance_m)
-                near &= (ranges >= floor_range[0] - GOAL_RANGE_MARGIN_M) & (
-                    ranges <= floor_range[1] + GOAL_RANGE_MARGIN_M) & (ranges <= reach)
+                ahead = points[:, 0]
+                near &= (ahead >= floor_range[0] - GOAL_RANGE_MARGIN_M) & (
+                    ahead <= floor_range[1] + GOAL_RANGE_MARGIN_M) & (ahead <= reach)
             if np.any(near):
                 distance = float(np.min(ranges[near]))
-        self.goal = (distance * math.cos(bearing), distance * math.sin(bearing))
+        self.goal = (origin_x + distance * cos_b, distance * sin_b)
 
     def move(self, linear: float, angular: float, dt: float) -> None:
         """Carry the goal along one commanded step (the base turned and drove under it)."""

@@ -143,11 +143,16 @@ class RealMode:
 
     mode = 'real'
 
-    def __init__(self, settings: StackSettings, encoder, segmenter, verifier_encoder=None):
+    def __init__(self, settings: StackSettings, encoder, segmenter, verifier_encoder=None,
+                 intent_encoder=None):
+        """`intent_encoder`: what encodes the intents' phrasings (action_policy's CLIP, on
+        torch); default `encoder` (command_embedder's).
+        """
         self.settings, self.encoder, self.segmenter = settings, encoder, segmenter
         self.verifier_encoder = verifier_encoder
-        self._controller = Controller.from_encoder(settings.intents, encoder.encode_texts,
-                                                   settings.control)
+        self.intent_encoder = intent_encoder or encoder
+        self._controller = Controller.from_encoder(
+            settings.intents, self.intent_encoder.encode_texts, settings.control)
 
     def perception(self, world: SimWorld, scene: Scene) -> Perception:
         from vla_ros.core.verification import TargetVerifier
