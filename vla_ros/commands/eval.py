@@ -164,11 +164,11 @@ def plot_results(results, scenes, path: Path, title: str):
 
 
 def model_runtime(args, values: dict) -> dict:
-    """A node's backend and precision (the command line's, else its params file values),
-    dtype and threads, as the node passes them to the model cache.
+    """A node's backend and precision (the command line's, where it has them, else its
+    params file values), dtype and threads, as the node passes them to the model cache.
     """
-    return {'backend': args.backend or values['backend'],
-            'precision': args.precision or values['precision'],
+    return {'backend': getattr(args, 'backend', None) or values['backend'],
+            'precision': getattr(args, 'precision', None) or values['precision'],
             'dtype': values['dtype'], 'threads': values['cpu_threads']}
 
 

@@ -103,8 +103,8 @@ def run_replay(args) -> int:
 
     output = Path(args.output)
     try:
-        settings = StackSettings.from_params_file(args.params_file
-                                                  or paths.default_params_file())
+        params_file = args.params_file or paths.default_params_file()
+        settings = StackSettings.from_params_file(params_file)
         settings = replace(settings, policy={**settings.policy,
                                              'require_camera_for_motion': True})
         reader = AnyReader([Path(args.bag)],
@@ -120,7 +120,7 @@ def run_replay(args) -> int:
     try:
         connections = image_connections(reader, args.image_topic)
         args.mode = 'real'
-        pipeline = load_pipeline(args, settings)
+        pipeline = load_pipeline(args, settings, params_file)
         output.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError, ModelLoadError) as error:
         reader.close()
