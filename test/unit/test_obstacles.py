@@ -387,7 +387,7 @@ def test_a_mask_ending_above_the_targets_foot_does_not_make_it_an_obstacle():
     """A coarse or partial mask's lowest row lies above the object's: its floor distance is
     too long, and the target's own scan return, nearer, would be an obstacle in the way.
     """
-    controller = go_to_controller()
+    controller = go_to_controller(camera_bottom_tolerance=0.4)
     partial = TargetView(0.0, -0.2, 0.9, 0.03, image_row(1.0) - 0.2)
     assert controller._floor_range(partial)[1] > 1.3  # the camera alone: far beyond it
     outputs = drive(controller, arc(1.0, 0.06), 1.0, view=partial)
@@ -400,7 +400,7 @@ def test_a_box_right_in_front_of_a_large_target_is_no_arrival():
     """A large target whose foot the camera sees 1.3 m away; a low box 0.27 m ahead, under
     the camera's view, in its direction: the box is gone round, never an arrival.
     """
-    controller = go_to_controller()
+    controller = go_to_controller(camera_bottom_tolerance=0.4)
     large = TargetView(0.0, -0.3, 0.9, 0.2, image_row(1.3))
     outputs = drive(controller, np.vstack([arc(0.27, 0.2), arc(1.3, 0.3)]), 2.0, view=large)
     assert 'arrived' not in [output.status for output in outputs]
@@ -412,7 +412,7 @@ def test_an_off_centre_target_is_ranged_along_the_cameras_ray(bearing_deg):
     """The camera's floor range is a forward distance and its bearing is the camera's: the
     target's own return off to the side is found, and the goal is put on it.
     """
-    controller = go_to_controller()
+    controller = go_to_controller(camera_bottom_tolerance=0.4)
     camera_x, bearing = 0.16, math.radians(bearing_deg)
     ray = 0.75  # from the camera to the target's front
     target = np.array([camera_x + ray * math.cos(bearing), ray * math.sin(bearing)])
@@ -430,7 +430,7 @@ def test_a_low_box_hiding_the_targets_foot_is_gone_around_not_taken_for_it():
     floor range allows the box to be the target (camera_bottom_tolerance); from 0.6 m on it
     does not (the robot slows for the box meanwhile).
     """
-    controller = go_to_controller()
+    controller = go_to_controller(camera_bottom_tolerance=0.4)
     hidden = TargetView(0.0, -0.3, 0.9, 0.01, image_row(0.6, height=0.15))
     scan = np.vstack([arc(0.6, 0.2), arc(1.6, 0.06)])
     outputs = drive(controller, scan, 2.0, view=hidden)

@@ -258,7 +258,7 @@ CONTROL = (
           "the target's lowest row into its distance on the floor", (1.0, 179.0)),
     Param('camera_mount', '', "'x height pitch_deg': the camera in base_link (m, m, degrees "
           "down); empty = unknown, the target's range is the scan's return in its direction"),
-    Param('camera_bottom_tolerance', 0.4, "how far above the target's true lowest point the "
+    Param('camera_bottom_tolerance', 0.0, "how far above the target's true lowest point the "
           "segmenter's lowest row may lie (image units, 2 = the image's height; a coarse or "
           "partial mask). With camera_mount, the scan's return in the target's direction "
           'within the floor distances this allows is taken as the target', (0.0, 1.0)),

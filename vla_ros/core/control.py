@@ -59,7 +59,7 @@ class ControlSettings:
     camera_hfov_deg: float = 90.0  # turns a target's image x into a bearing
     camera_vfov_deg: float = 60.0  # and its lowest row into a distance on the floor,
     camera_mount: tuple = ()  # with the camera's (x, height, pitch down in rad) in base_link
-    camera_bottom_tolerance: float = 0.4  # how much higher a mask's lowest row may lie
+    camera_bottom_tolerance: float = 0.0  # how much higher a mask's lowest row may lie
 
     @classmethod
     def from_values(cls, values: dict) -> 'ControlSettings':
