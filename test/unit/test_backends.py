@@ -145,6 +145,15 @@ def test_engines_serve_several_threads_at_once(clips):
         assert cosines(np.array(rows), expected).min() >= 0.9999
 
 
+def test_openvino_workers_are_not_pinned_to_cores(clips, segmenters):
+    """Several nodes share a few cores: a worker pinned to a busy one would wait for it."""
+    engines = [clips['openvino'].loaded.engine, segmenters['openvino'].loaded.engine]
+    parts = [part.compiled for engine in engines for part in vars(engine).values()
+             if hasattr(part, 'compiled')]
+    assert len(parts) >= 4  # CLIP's image and text towers, CLIPSeg's conditionals and masks
+    assert [part.get_property('ENABLE_CPU_PINNING') for part in parts] == [False] * len(parts)
+
+
 def test_the_cache_is_found_again_and_keyed_by_the_weights(clips, openvino_cache):
     model = clips['torch'].model
     first = clips['openvino'].engine

@@ -190,7 +190,10 @@ class OpenVinoRuntime:
         self.model = model
         self.cache = Path(cache) if cache is not None else cache_dir()
         self.digest = weights_digest(model)
-        self.config = {'PERFORMANCE_HINT': 'LATENCY', 'NUM_STREAMS': '1'}
+        # No pinning: the stack runs several OpenVINO nodes (and other work) on a few cores,
+        # and a worker pinned to a busy core waits for it (benchmarks/README.md, Backends).
+        self.config = {'PERFORMANCE_HINT': 'LATENCY', 'NUM_STREAMS': '1',
+                       'ENABLE_CPU_PINNING': False}
         if precision == 'f32':
             self.config['INFERENCE_PRECISION_HINT'] = 'f32'
         if threads > 0:
