@@ -111,10 +111,10 @@ def test_a_model_shared_in_one_process_stays_while_another_node_uses_it(
     cache = ModelCache()
     first = managed_segmenter(ros, tiny_clipseg_dir, cache, autostart=True)
     # A second user on the same device and backend (torch or OpenVINO: separate models).
-    loaded = cache.get('clipseg', str(tiny_clipseg_dir), 'cpu', **first.runtime_options)
+    loaded = cache.get('clipseg', str(tiny_clipseg_dir), **first.runtime_options)
     assert loaded is first.loaded
     assert lifecycle_set(ros, 'scene_segmenter', 'deactivate')
-    assert cache.get('clipseg', str(tiny_clipseg_dir), 'cpu',
+    assert cache.get('clipseg', str(tiny_clipseg_dir),
                      **first.runtime_options) is loaded  # still cached
 
 

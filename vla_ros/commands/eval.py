@@ -164,12 +164,15 @@ def plot_results(results, scenes, path: Path, title: str):
 
 
 def model_runtime(args, values: dict) -> dict:
-    """A node's backend and precision (the command line's, where it has them, else its
-    params file values), dtype and threads, as the node passes them to the model cache.
+    """How a model node loads its models (core.models.runtime_options), with the command
+    line's device, backend and precision where it has them.
     """
-    return {'backend': getattr(args, 'backend', None) or values['backend'],
-            'precision': getattr(args, 'precision', None) or values['precision'],
-            'dtype': values['dtype'], 'threads': values['cpu_threads']}
+    from vla_ros.core.models import runtime_options
+
+    options = runtime_options(values)
+    for name in ('device', 'backend', 'precision'):
+        options[name] = getattr(args, name, None) or options[name]
+    return options
 
 
 def runtime_roles(encoder, intent_encoder, segmenter, verifier_encoder):
@@ -192,7 +195,6 @@ def load_pipeline(args, settings, params_file):
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
     from vla_ros.core.models import ModelCache
 
-    device = args.device or settings.policy['device']
     clip_source = args.clip_model or settings.policy['model']
     clipseg_source = args.clipseg_model or settings.segmenter['model']
     verification_source = args.clip_model or settings.segmenter['verification_model']
@@ -200,13 +202,13 @@ def load_pipeline(args, settings, params_file):
     image_runtime = model_runtime(args, settings.segmenter)
     print('[eval] loading CLIP and CLIPSeg ...', flush=True)
     cache = ModelCache()
-    encoder = ClipEncoder(cache.get('clip', clip_source, device, **text_runtime))
+    encoder = ClipEncoder(cache.get('clip', clip_source, **text_runtime))
     # action_policy encodes its intents' phrasings on torch (once, at start).
-    intent_encoder = ClipEncoder(cache.get('clip', clip_source, device,
+    intent_encoder = ClipEncoder(cache.get('clip', clip_source,
+                                           args.device or settings.policy['device'],
                                            settings.policy['dtype']))
-    segmenter = ClipSegSegmenter(cache.get('clipseg', clipseg_source, device, **image_runtime))
-    verifier_encoder = ClipEncoder(cache.get('clip', verification_source, device,
-                                             **image_runtime))
+    segmenter = ClipSegSegmenter(cache.get('clipseg', clipseg_source, **image_runtime))
+    verifier_encoder = ClipEncoder(cache.get('clip', verification_source, **image_runtime))
     for role, model in runtime_roles(encoder, intent_encoder, segmenter, verifier_encoder):
         print(f'[eval] {role}: {model.loaded.runtime}', flush=True)
     return RealMode(settings, encoder, segmenter, verifier_encoder, intent_encoder)

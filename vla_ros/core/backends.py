@@ -54,28 +54,28 @@ def cache_dir() -> Path:
 
 
 # Torch ------------------------------------------------------------------------------------
-class TorchClip:
+# The torch engines run the very modules the OpenVINO engines convert (below), on the device.
+class _TorchEngine:
     def __init__(self, model, device, dtype):
         self.model, self.device, self.dtype = model, device, dtype
         self.description = f'torch {device} {str(dtype).replace("torch.", "")}'
+
+
+class TorchClip(_TorchEngine):
+    def __init__(self, model, device, dtype):
+        super().__init__(model, device, dtype)
+        self._image, self._text = _ClipImage(model), _ClipText(model)
 
     def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return self.model.get_image_features(
-                pixel_values=pixel_values.to(self.device, self.dtype)).pooler_output
+            return self._image(pixel_values.to(self.device, self.dtype))
 
     def text_features(self, input_ids, attention_mask) -> torch.Tensor:
         with torch.inference_mode():
-            return self.model.get_text_features(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention_mask.to(self.device)).pooler_output
+            return self._text(input_ids.to(self.device), attention_mask.to(self.device))
 
 
-class TorchClipSeg:
-    def __init__(self, model, device, dtype):
-        self.model, self.device, self.dtype = model, device, dtype
-        self.description = f'torch {device} {str(dtype).replace("torch.", "")}'
-
+class TorchClipSeg(_TorchEngine):
     def conditionals(self, input_ids, attention_mask) -> torch.Tensor:
         with torch.inference_mode():
             return self.model.get_conditional_embeddings(

@@ -164,6 +164,15 @@ def _model_class(kind: str):
     return CLIPModel if kind == 'clip' else CLIPSegForImageSegmentation
 
 
+def runtime_options(values: dict) -> dict:
+    """A model node's checked parameter values as ModelCache.get's keywords: how it runs
+    its models (the node, and the evaluator standing in for it, load them alike).
+    """
+    return {'device': values['device'], 'dtype': values['dtype'],
+            'backend': values['backend'], 'precision': values['precision'],
+            'threads': values['cpu_threads']}
+
+
 def load_model(kind: str, source: str = '', device: str = 'auto',
                dtype: str = 'float32', backend: str = 'torch', precision: str = 'default',
                threads: int = 0) -> LoadedModel:

@@ -21,7 +21,7 @@ import torch
 from vla_ros.core.config import node_table
 from vla_ros.core.diagnostics import inference_report, OK, Report, WARN
 from vla_ros.core.inference import LatestWorker
-from vla_ros.core.models import ModelCache, ModelLoadError
+from vla_ros.core.models import ModelCache, ModelLoadError, runtime_options
 from vla_ros.nodes.parameters import check_change, declare
 
 THROTTLE_S = 2.0
@@ -111,16 +111,12 @@ class ModelNode(Autostart, LifecycleNode):
         self._parameter_lock = threading.Lock()
         self.params = node_table(node_name)
         self.values = declare(self, self.params)  # a snapshot; changes under the lock
-        self.model_source, self.device, self.dtype = (self.values['model'],
-                                                      self.values['device'],
-                                                      self.values['dtype'])
+        self.model_source = self.values['model']
         self.max_rate_hz = self.values['max_rate_hz']
         self.stale_input_s = self.values.get('diagnostics_stale_input_s')  # None: occasional
         self.max_drop_fraction = self.values['diagnostics_max_drop_fraction']
         self.cpu_threads = self.values['cpu_threads']
-        self.runtime_options = dict(backend=self.values['backend'],
-                                    precision=self.values['precision'],
-                                    threads=self.cpu_threads)
+        self.runtime_options = runtime_options(self.values)
         self._model_kind = model_kind
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.loaded = None
@@ -172,8 +168,7 @@ class ModelNode(Autostart, LifecycleNode):
 
     def get_model(self, kind: str, source: str):
         """A model from the cache on this node's device, dtype and backend (release() it)."""
-        return self._model_cache.get(kind, source, self.device, self.dtype,
-                                     **self.runtime_options)
+        return self._model_cache.get(kind, source, **self.runtime_options)
 
     def _failed(self, transition: str, error: Exception) -> TransitionCallbackReturn:
         self._release()
