@@ -480,3 +480,59 @@ def test_a_detour_longer_than_the_search_timeout_is_no_failed_search():
     statuses = [o.status for o in seen + unseen]
     assert any('going around an obstacle' in status for status in statuses)
     assert 'not found' not in statuses
+
+
+UNSEEN = TargetView(0.0, 0.0, 0.0, 0.0)
+
+
+def test_a_target_lost_on_the_way_is_faced_then_searched_for_not_stared_at():
+    """Lost where the scan shows nothing near the goal: the robot turns to where the goal
+    is, and then the policy's own search turns it round (seen in the simulator: the robot
+    faced a far goal for the whole search timeout while its target stood beside it).
+    """
+    controller = go_to_controller()
+    drive(controller, np.zeros((0, 2)), 1.0)
+    controller.avoidance.goal = (1.0, 0.8)  # where the target went out of sight, to the left
+    outputs = drive(controller, np.zeros((0, 2)), 6.0, view=UNSEEN, start=1.0)
+    searching = [o for o in outputs if o.status.startswith('searching')]
+    assert searching and all(o.linear == 0.0 for o in searching)
+    turned = sum(o.angular for o in searching) / 20
+    assert turned > math.radians(38.7) + 0.5  # past the goal's bearing: searching on
+    assert outputs[-1].status.startswith('searching')
+
+
+def test_a_target_lost_within_reach_where_the_scan_still_shows_it_is_an_arrival():
+    """Close in, the camera loses its target (under or across the whole view); the goal the
+    camera and scan put on it is within the monitor's stop zone and the scan still shows
+    it there: arrived. Nothing at the goal, or the goal further: no arrival.
+    """
+    # Under the camera's own arrival rules (near_area, arrive_bottom).
+    close = TargetView(0.0, 0.3, 0.9, 0.1, image_row(0.6))
+    further = TargetView(0.0, -0.1, 0.9, 0.02, image_row(1.5))
+    for view, scan, expected in ((close, arc(0.6, 0.1), True), (close, np.zeros((0, 2)), False),
+                                 (further, arc(1.5, 0.1), False)):
+        controller = go_to_controller()
+        drive(controller, scan, 0.4, view=view)
+        outputs = drive(controller, scan, 4.0, view=UNSEEN, start=0.4)
+        statuses = [o.status for o in outputs]
+        assert ('arrived' in statuses) == expected, statuses[-1]
+        if expected:
+            assert all(o.linear == 0.0 for o in outputs[statuses.index('arrived'):])
+
+
+def test_a_shrinking_mask_keeps_the_goal_the_scan_confirms():
+    """The target leaves the view at its edge and its mask shrinks upwards: the camera's
+    range jumps metres further. The goal the scan still shows on that ray is kept; a goal
+    the camera's range now rules out, or one the scan no longer shows, is not.
+    """
+    controller = go_to_controller()
+    avoidance = controller.avoidance
+    target = arc(1.0, 0.06)
+    avoidance.see_goal(0.0, target, floor_range=(0.95, 1.05))
+    assert math.hypot(*avoidance.goal) == pytest.approx(1.0, abs=0.02)
+    avoidance.see_goal(0.0, target, floor_range=(2.8, 2.8))  # the mask shrank
+    assert math.hypot(*avoidance.goal) == pytest.approx(1.0, abs=0.02)
+    avoidance.see_goal(0.0, target, floor_range=(0.5, 0.6))  # the target is nearer than it
+    assert math.hypot(*avoidance.goal) == pytest.approx(0.6, abs=0.02)
+    avoidance.see_goal(0.0, np.zeros((0, 2)), floor_range=(2.8, 2.8))  # gone from the scan
+    assert math.hypot(*avoidance.goal) == pytest.approx(2.8, abs=0.02)

@@ -95,6 +95,7 @@ class ControlOutput:
 MAX_STEP_PERIODS = 10
 FAR_M = 5.0  # the distance given to a target seen at the horizon
 PROGRESS_M = 0.1  # a detour that brings the goal this much nearer is making progress
+FACING_RAD = 0.1  # a lost target's goal this near straight ahead has been faced
 
 
 class Controller:
@@ -293,7 +294,13 @@ class Controller:
                 self._detour_nearest, self._detour_since = distance, now
         if not avoidance.detouring:
             if wanted.status.startswith('searching'):  # lost on the way: face where it was
-                return 0.0, avoidance.turn_towards(avoidance.goal_bearing()), wanted.status
+                bearing = avoidance.goal_bearing()
+                if abs(bearing) > FACING_RAD:
+                    return 0.0, avoidance.turn_towards(bearing), wanted.status
+                if self._goal_within_reach(points):
+                    return 0.0, 0.0, self.policy.give_up('arrived')
+                # Faced, and not in sight there: the policy's own search turns on from here.
+                avoidance.goal = None
             return wanted.linear, wanted.angular, wanted.status
         state.searching_since = None  # a detour is no search: its own timeout applies
         linear, angular, stuck = avoidance.steer(points, now)
@@ -302,6 +309,21 @@ class Controller:
             return 0.0, 0.0, self.policy.give_up('blocked')
         thing = state.object_phrase or 'target'
         return linear, angular, f'approaching {thing} (going around an obstacle)'
+
+    def _goal_within_reach(self, points) -> bool:
+        """Whether the goal, ranged by the camera when last seen, lies where the collision
+        monitor would stop the robot for it, and the scan still shows something there: the
+        target, too close now for the camera to see (under the view, or filling it).
+        """
+        goal, monitor_config = self.avoidance.goal, self.settings.monitor
+        if not self._goal_from_camera or points is None or not points.size:
+            return False
+        front = monitor_config.footprint.front(np.zeros(1))[0]
+        radius = self.avoidance.config.goal_radius_m
+        if math.hypot(*goal) - front > monitor_config.stop_distance_m + radius:
+            return False
+        return bool(np.any(np.hypot(points[:, 0] - goal[0], points[:, 1] - goal[1])
+                           <= radius))
 
     def _obstacle_status(self, status: str, checked: MonitorResult, command) -> str:
         """The status with the collision monitor's part: slowed or stopped by an obstacle;
