@@ -2,6 +2,7 @@
 the accuracy gates, in turns in one run.
 
     python benchmarks/backends.py [--sizes full embedded] [--frames 20] [--threads 0]
+                                  [--device cpu|cuda]
 
 Sizes: `full` = random-weight CLIP ViT-B/32 and CLIPSeg rd64 (ViT-B/16 at 352 px), the
 architectures of openai/clip-vit-base-patch32 and CIDAS/clipseg-rd64-refined, on 640x480
@@ -15,12 +16,16 @@ Work timed per frame (what each node does for one input):
                     embedded: masks + target + CLIP verification of the regions (every
                     region checked), after the camera embedding: the sequential pipeline
                     of `vla-ros eval-models` (`pipeline`).
-Variants run in turns, frame by frame, so that a busy machine slows each alike; ratios are
-to torch fp32 eager in the same run. Accuracy: cosine of each embedding to torch fp32's;
-IoU of CLIPSeg masks at the 0.5 threshold (and at torch's median probability, where random
-weights put half the pixels), on 8 frames (full) or all of them (embedded). Load times: the
-first start (conversion, into an empty cache) and the second (from the cache). Writes JSON
-(--output) and prints a Markdown table.
+Variants (`variants`): torch fp32 eager with the model's processor (the baseline), torch
+with the preprocessing on the device (core.preprocessing), torch compiled (`compile_mode`:
+default on a CPU, reduce-overhead = CUDA graphs on a GPU, where fp16 is tried too), and on a
+CPU OpenVINO with its default precision and with f32. They run in turns, frame by frame, so
+that a busy machine slows each alike; ratios are to torch fp32 eager in the same run.
+Accuracy: cosine of each embedding to torch fp32's; IoU of CLIPSeg masks at the 0.5
+threshold (and at torch's median probability, where random weights put half the pixels), on
+8 frames (full) or all of them (embedded). Load times: the first start (conversion, into an
+empty cache) and the second (from the cache). Writes JSON (--output) and prints a Markdown
+table.
 """
 
 import argparse
@@ -43,12 +48,23 @@ from perception_latency import build_full_size  # noqa: E402
 
 COMMAND = 'go to the red ball'
 PROMPT = 'red ball'
-VARIANTS = (('torch', 'default'), ('openvino', 'default'), ('openvino', 'f32'))
+BASELINE = 'torch fp32 eager'
 
 
-def label(variant):
-    backend, precision = variant
-    return 'torch fp32 eager' if backend == 'torch' else f'openvino {precision}'
+def variants(device: str) -> dict:
+    """Label -> load_model's options, the baseline first."""
+    torch_preprocessing = {'backend': 'torch', 'preprocessing': 'torch'}
+    if device == 'cuda':
+        graphs = {**torch_preprocessing, 'compile_mode': 'reduce-overhead'}
+        return {BASELINE: {'backend': 'torch', 'preprocessing': 'processor'},
+                'torch fp32, torch preprocessing': torch_preprocessing,
+                'torch fp32 compiled (CUDA graphs)': graphs,
+                'torch fp16 compiled (CUDA graphs)': {**graphs, 'dtype': 'float16'}}
+    return {BASELINE: {'backend': 'torch', 'preprocessing': 'processor'},
+            'torch fp32, torch preprocessing': torch_preprocessing,
+            'torch fp32 compiled': {**torch_preprocessing, 'compile_mode': 'default'},
+            'openvino default': {'backend': 'openvino', 'precision': 'default'},
+            'openvino f32': {'backend': 'openvino', 'precision': 'f32'}}
 
 
 def frames_of(size: str, count: int):
@@ -64,20 +80,17 @@ def frames_of(size: str, count: int):
     return views[:count]
 
 
-def load(size_dirs, variant, threads, cache):
+def load(size_dirs, options, threads, cache, device):
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
     from vla_ros.core.models import load_model
 
-    backend, precision = variant
     os.environ['VLA_ROS_CACHE_DIR'] = str(cache)
     times = {}
     started = time.perf_counter()
-    clip = load_model('clip', size_dirs[0], 'cpu', backend=backend, precision=precision,
-                      threads=threads)
+    clip = load_model('clip', size_dirs[0], device, threads=threads, **options)
     times['clip_load_s'] = time.perf_counter() - started
     started = time.perf_counter()
-    clipseg = load_model('clipseg', size_dirs[1], 'cpu', backend=backend,
-                         precision=precision, threads=threads)
+    clipseg = load_model('clipseg', size_dirs[1], device, threads=threads, **options)
     times['clipseg_load_s'] = time.perf_counter() - started
     return ClipEncoder(clip), ClipSegSegmenter(clipseg), times
 
@@ -93,7 +106,7 @@ def mask_iou(expected, got, threshold):
     return float((truth & mask).sum() / union) if union else None
 
 
-def run_size(size, size_dirs, frames, rounds, threads, cache_root, progress):
+def run_size(size, size_dirs, frames, rounds, threads, cache_root, progress, device):
     from vla_ros.core.segmentation import find_target, Fovea
     from vla_ros.core.verification import TargetVerifier, VerifierConfig
     from vla_ros.sim.scene import object_names
@@ -102,17 +115,18 @@ def run_size(size, size_dirs, frames, rounds, threads, cache_root, progress):
     progress(f'{size}: {len(images)} rendered frames of {images[0].shape[1]}x'
              f'{images[0].shape[0]}')
     loaded, loads = {}, {}
-    for variant in VARIANTS:
+    variant_options = variants(device)
+    for variant, options in variant_options.items():
         cache = cache_root / size  # one cache per size: the f32 variant reuses the IR
-        progress(f'{size}: loading on {label(variant)} ...')
-        encoder, segmenter, times = load(size_dirs, variant, threads, cache)
-        if variant[0] == 'openvino':
+        progress(f'{size}: loading on {variant} ...')
+        encoder, segmenter, times = load(size_dirs, options, threads, cache, device)
+        if options['backend'] == 'openvino':
             # The second start, from the cache the first one filled.
-            again = load(size_dirs, variant, threads, cache)[2]
+            again = load(size_dirs, options, threads, cache, device)[2]
             times.update({f'{key.replace("_load_s", "")}_cached_load_s': value
                           for key, value in again.items()})
-        loads[label(variant)] = times
-        progress(f'{size}: {label(variant)} ({encoder.engine.description}) loaded: '
+        loads[variant] = times
+        progress(f'{size}: {variant} ({encoder.loaded.runtime}) loaded: '
                  + ', '.join(f'{key} {value:.1f}' for key, value in times.items()))
         segmenter.set_prompts([PROMPT])
         verifier = TargetVerifier(encoder, VerifierConfig(contrasts=object_names(),
@@ -135,41 +149,41 @@ def run_size(size, size_dirs, frames, rounds, threads, cache_root, progress):
             calls['pipeline'] = pipeline
         return calls
 
-    calls = {variant: work(variant) for variant in VARIANTS}
-    samples = {variant: {name: [] for name in calls[variant]} for variant in VARIANTS}
-    for variant in VARIANTS:  # warm-up: first calls allocate and pick kernels
+    calls = {variant: work(variant) for variant in variant_options}
+    samples = {variant: {name: [] for name in calls[variant]} for variant in variant_options}
+    for variant in variant_options:  # warm-up: first calls allocate and pick kernels
         for call in calls[variant].values():
             for frame in images[:2]:
                 call(frame)
     for index in range(frames * rounds):
         frame = images[index % len(images)]
-        for variant in VARIANTS:
+        for variant in variant_options:
             for name, call in calls[variant].items():
                 started = time.perf_counter()
                 call(frame)
                 samples[variant][name].append(time.perf_counter() - started)
         if (index + 1) % max(1, frames // 4) == 0:
             progress(f'{size}: frame {index + 1}/{frames * rounds}: ' + ', '.join(
-                f'{label(v)} {1e3 * np.median(samples[v]["camera_embedder"]):.1f} / '
+                f'{v} {1e3 * np.median(samples[v]["camera_embedder"]):.1f} / '
                 f'{1e3 * np.median(samples[v]["scene_segmenter"]):.0f} ms'
-                for v in VARIANTS))
+                for v in variant_options))
 
     progress(f'{size}: accuracy against torch fp32 ...')
     images = images[:8] if size == 'full' else images  # a full CLIPSeg call is ~1 s on torch
-    reference_encoder, reference_segmenter, _ = loaded[VARIANTS[0]]
+    reference_encoder, reference_segmenter, _ = loaded[BASELINE]
     expected_images = reference_encoder.encode_images(images)
     expected_text = reference_encoder.encode_texts([COMMAND, 'stop', 'find the blue cube'])
     expected_masks = [reference_segmenter.probabilities(frame, fovea) for frame in images]
     results = {'frame': f'{images[0].shape[1]}x{images[0].shape[0]}', 'loads': loads,
                'variants': {}}
-    torch_p50 = {name: np.median(values) for name, values in samples[VARIANTS[0]].items()}
-    for variant in VARIANTS:
+    torch_p50 = {name: np.median(values) for name, values in samples[BASELINE].items()}
+    for variant in variant_options:
         encoder, segmenter, _ = loaded[variant]
         masks = [segmenter.probabilities(frame, fovea) for frame in images]
         ious_05 = [mask_iou(e, g, 0.5) for e, g in zip(expected_masks, masks)]
         ious_median = [mask_iou(e, g, float(np.median(e))) for e, g in zip(expected_masks,
                                                                               masks)]
-        entry = {'engine': encoder.engine.description, 'latency': {}, 'accuracy': {
+        entry = {'engine': encoder.loaded.runtime, 'latency': {}, 'accuracy': {
             'image_cosine_min': float((encoder.encode_images(images) * expected_images)
                                       .sum(1).min()),
             'text_cosine_min': float((encoder.encode_texts(
@@ -184,7 +198,7 @@ def run_size(size, size_dirs, frames, rounds, threads, cache_root, progress):
             stats = percentiles(values)
             stats['speedup_vs_torch'] = float(torch_p50[name] / np.median(values))
             entry['latency'][name] = stats
-        results['variants'][label(variant)] = entry
+        results['variants'][variant] = entry
     return results
 
 
@@ -212,6 +226,8 @@ def main(argv=None):
     parser.add_argument('--rounds', type=int, default=1)
     parser.add_argument('--threads', type=int, default=0,
                         help="threads for torch and OpenVINO (0: the runtime's default)")
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
+                        help='cuda: the torch variants only (OpenVINO runs on the CPU)')
     parser.add_argument('--models-dir', default='',
                         help='where the full-size random models are written (kept)')
     parser.add_argument('--output', default=str(Path(__file__).resolve().parent / 'results'
@@ -231,7 +247,9 @@ def main(argv=None):
 
     results = {'torch': torch.__version__, 'openvino': openvino.__version__,
                'torch_threads': torch.get_num_threads(), 'threads': args.threads,
-               'cpu_count': os.cpu_count(), 'sizes': {}}
+               'cpu_count': os.cpu_count(), 'device': args.device, 'gpu': (
+                   torch.cuda.get_device_name() if args.device == 'cuda' else None),
+               'sizes': {}}
     with tempfile.TemporaryDirectory() as scratch:
         cache_root = Path(scratch) / 'cache'  # empty: the first load converts
         models_dir = Path(args.models_dir or Path(scratch) / 'models')
@@ -243,7 +261,7 @@ def main(argv=None):
                 dirs = (str(paths.default_model_dir('clip')),
                         str(paths.default_model_dir('clipseg')))
             results['sizes'][size] = run_size(size, dirs, args.frames, args.rounds,
-                                              args.threads, cache_root, progress)
+                                              args.threads, cache_root, progress, args.device)
     text = table(results)
     print(text)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ import torch
 
 BACKENDS = ('auto', 'torch', 'openvino')
 PRECISIONS = ('default', 'f32')
+COMPILE_MODES = ('none', 'default', 'reduce-overhead')
 # Changes whenever the converted modules below change what they compute: old IR is then
 # never loaded for new code.
 CONVERSION_VERSION = '1'
@@ -56,19 +57,39 @@ def cache_dir() -> Path:
 # Torch ------------------------------------------------------------------------------------
 # The torch engines run the very modules the OpenVINO engines convert (below), on the device.
 class _TorchEngine:
-    def __init__(self, model, device, dtype):
+    def __init__(self, model, device, dtype, image_shape, compile_mode='none'):
         self.model, self.device, self.dtype = model, device, dtype
-        self.description = f'torch {device} {str(dtype).replace("torch.", "")}'
+        self.image_shape, self.compile_mode = image_shape, compile_mode
+        self.description = f'torch {device} {str(dtype).replace("torch.", "")}' + (
+            '' if compile_mode == 'none' else f', compiled ({compile_mode})')
+
+    def _compiled(self, module, *example):
+        """`module` compiled for calls shaped like `example` (another shape compiles again),
+        and run once: the first frame does not wait for the compiler. Eager with 'none'.
+        """
+        if self.compile_mode == 'none':
+            return module
+        compiled = torch.compile(module, mode=self.compile_mode, dynamic=False)
+        with torch.inference_mode():
+            compiled(*example)
+        return compiled
+
+    def _images(self, count: int) -> torch.Tensor:
+        return torch.zeros(count, *self.image_shape, device=self.device, dtype=self.dtype)
 
 
 class TorchClip(_TorchEngine):
-    def __init__(self, model, device, dtype):
-        super().__init__(model, device, dtype)
+    def __init__(self, model, device, dtype, image_shape, compile_mode='none'):
+        super().__init__(model, device, dtype, image_shape, compile_mode)
         self._image, self._text = _ClipImage(model), _ClipText(model)
+        # A camera frame: one image a call. Crops to verify come in varying numbers.
+        self._one_image = self._compiled(self._image, self._images(1))
 
     def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        image = self._one_image if len(pixel_values) == 1 else self._image
         with torch.inference_mode():
-            return self._image(pixel_values.to(self.device, self.dtype))
+            # A CUDA graph's output is overwritten by its next run: the caller keeps a copy.
+            return image(pixel_values.to(self.device, self.dtype)).clone()
 
     def text_features(self, input_ids, attention_mask) -> torch.Tensor:
         with torch.inference_mode():
@@ -76,6 +97,12 @@ class TorchClip(_TorchEngine):
 
 
 class TorchClipSeg(_TorchEngine):
+    def __init__(self, model, device, dtype, image_shape, compile_mode='none'):
+        super().__init__(model, device, dtype, image_shape, compile_mode)
+        # The frame and the fovea's window with one prompt: the YAML's default.
+        self._masks = self._compiled(_ClipSegMasks(model), self._images(2),
+                                     self.conditionals(*_token_inputs(1)))
+
     def conditionals(self, input_ids, attention_mask) -> torch.Tensor:
         with torch.inference_mode():
             return self.model.get_conditional_embeddings(
@@ -84,9 +111,8 @@ class TorchClipSeg(_TorchEngine):
 
     def probabilities(self, pixel_values, conditionals) -> np.ndarray:
         with torch.inference_mode():
-            return _clipseg_probabilities(
-                self.model, pixel_values.to(self.device, self.dtype),
-                conditionals).cpu().numpy()
+            return self._masks(pixel_values.to(self.device, self.dtype),
+                               conditionals).cpu().numpy()
 
 
 def _clipseg_probabilities(model, pixel_values, conditionals):
@@ -292,9 +318,10 @@ class OpenVinoClipSeg:
 
 
 def make_engine(kind: str, model, processor, backend: str, device, dtype,
-                precision='default', threads=0, cache=None):
+                precision='default', threads=0, cache=None, compile_mode='none'):
     """The engine of a loaded model on a resolved backend ('torch' or 'openvino')."""
     if backend == 'openvino':
         engine = OpenVinoClip if kind == 'clip' else OpenVinoClipSeg
         return engine(model, processed_shape(processor), precision, threads, cache)
-    return (TorchClip if kind == 'clip' else TorchClipSeg)(model, device, dtype)
+    return (TorchClip if kind == 'clip' else TorchClipSeg)(
+        model, device, dtype, processed_shape(processor), compile_mode)

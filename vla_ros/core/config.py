@@ -10,10 +10,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vla_ros.core.backends import BACKENDS, PRECISIONS
+from vla_ros.core.backends import BACKENDS, COMPILE_MODES, PRECISIONS
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
 from vla_ros.core.obstacles import AvoidanceConfig, Footprint, MonitorConfig
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
+from vla_ros.core.preprocessing import PREPROCESSING
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits
 from vla_ros.core.segmentation import Fovea, MASK_ENCODINGS
 from vla_ros.core.verification import VerifierConfig
@@ -108,6 +109,17 @@ IMAGE_INPUT = (
           'warning', (1, 2**31 - 1), read_only=True),
     Param('use_compressed', False, 'subscribe image/compressed (sensor_msgs/CompressedImage) '
           'instead of image', read_only=True),
+)
+# The image nodes' work on a GPU.
+IMAGE_RUNTIME = (
+    Param('preprocessing', 'auto', "the images' resize and normalisation: processor = the "
+          "model's own (PIL, on the CPU); torch = the same with torch on the model's device "
+          '(within one grey level); auto = torch on CUDA, the processor otherwise',
+          choices=PREPROCESSING, read_only=True),
+    Param('compile_mode', 'none', 'backend torch only: torch.compile the image work at '
+          'start (reduce-overhead = CUDA graphs on a GPU, for one frame a call); none = '
+          'eager. Compiling takes seconds to minutes at start', choices=COMPILE_MODES,
+          read_only=True),
 )
 COMMAND_VERBS = Param(
     'command_verbs', (), 'verbs the command grammar accepts besides its own, taking a thing '
@@ -407,7 +419,8 @@ def verifier_config(values: dict) -> VerifierConfig | None:
 
 # The nodes' tables --------------------------------------------------------------------------
 NODE_TABLES = {
-    'camera_embedder': table(model_params('CLIP', 10.0), LIFECYCLE, STREAM, IMAGE_INPUT, (
+    'camera_embedder': table(model_params('CLIP', 10.0), LIFECYCLE, STREAM, IMAGE_INPUT,
+                             IMAGE_RUNTIME, (
         Param('labels', (), "zero-shot captions, e.g. ['a red ball', 'a blue box']"),
         Param('top_k', 5, 'labels reported in scene_labels', (1, 1000)),
     )),
@@ -416,7 +429,7 @@ NODE_TABLES = {
               read_only=True),
     )),
     'scene_segmenter': table(model_params('CLIPSeg', 5.0), LIFECYCLE, STREAM, IMAGE_INPUT,
-                             PERCEPTION),
+                             IMAGE_RUNTIME, PERCEPTION),
     'action_policy': table(model_params('CLIP', 1.0)[:3], LIFECYCLE, SAFETY, SERVO,
                            OBSTACLES, CONTROL),  # no rate
 }

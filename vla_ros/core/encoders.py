@@ -13,10 +13,6 @@ import torch.nn.functional as F
 
 from vla_ros.core.models import LoadedModel
 
-# Arrays here are HxWx3; left to guess, the processor takes a 1- or 3-pixel-high frame for
-# channels-first and fails.
-CHANNELS_LAST = 'channels_last'
-
 
 def _check_rgb(images):
     for image in images:
@@ -57,10 +53,7 @@ class ClipEncoder:
     def encode_images(self, images) -> np.ndarray:
         """(N, dim) embeddings of N RGB uint8 arrays."""
         _check_rgb(images)
-        # The image processor itself: the processor wrapper's argument handling cost 0.2 ms.
-        batch = self.processor.image_processor(images=list(images), return_tensors='pt',
-                                               input_data_format=CHANNELS_LAST)
-        return self._normalised(self.engine.image_features(batch['pixel_values']))
+        return self._normalised(self.engine.image_features(self.loaded.pixel_values(images)))
 
     def tokenize(self, texts):
         """Token ids and mask, truncated to the model's context length."""
@@ -161,9 +154,7 @@ class ClipSegSegmenter:
         if self._conditionals is None:
             raise RuntimeError('set_prompts() must be called before segmenting')
         _check_rgb(images)
-        pixels = self.processor.image_processor(images=list(images), return_tensors='pt',
-                                                input_data_format=CHANNELS_LAST)
-        return self.engine.probabilities(pixels['pixel_values'], self._conditionals)
+        return self.engine.probabilities(self.loaded.pixel_values(images), self._conditionals)
 
     def segment(self, image: np.ndarray, fovea=None) -> np.ndarray:
         """(P, H, W) float32 probabilities in [0, 1], one mask per prompt at the image's size."""

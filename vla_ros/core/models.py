@@ -16,8 +16,15 @@ from typing import Any
 import torch
 
 from vla_ros.core import paths
-from vla_ros.core.backends import BACKENDS, make_engine, openvino_installed, PRECISIONS
+from vla_ros.core.backends import (
+    BACKENDS,
+    COMPILE_MODES,
+    make_engine,
+    openvino_installed,
+    PRECISIONS,
+)
 from vla_ros.core.config import DEVICES  # noqa: F401 (where callers find it)
+from vla_ros.core.preprocessing import TorchImageProcessor, use_torch_preprocessing
 
 DTYPES = {
     'float32': torch.float32,
@@ -44,11 +51,24 @@ class LoadedModel:
     dtype: torch.dtype
     backend: str = 'torch'  # resolved: 'torch' or 'openvino'
     engine: Any = None  # what the encoders run (vla_ros.core.backends)
+    image_preprocessor: Any = None  # core.preprocessing's, or None: the processor's own
 
     @property
     def runtime(self) -> str:
         """Backend, device and precision in words, for logs and /diagnostics."""
-        return self.engine.description
+        if self.image_preprocessor is None:
+            return self.engine.description
+        return f'{self.engine.description}, preprocessing with torch on {self.device}'
+
+    def pixel_values(self, images) -> torch.Tensor:
+        """(N, 3, h, w) model input of N HxWx3 uint8 RGB arrays."""
+        if self.image_preprocessor is not None:
+            return self.image_preprocessor(images)
+        # Arrays here are HxWx3; left to guess, the processor takes a 1- or 3-pixel-high
+        # frame for channels-first and fails. The image processor itself: the processor
+        # wrapper's argument handling cost 0.2 ms.
+        return self.processor.image_processor(images=list(images), return_tensors='pt',
+                                              input_data_format='channels_last')['pixel_values']
 
 
 def resolve_device(device: str) -> torch.device:
@@ -168,20 +188,27 @@ def runtime_options(values: dict) -> dict:
     """A model node's checked parameter values as ModelCache.get's keywords: how it runs
     its models (the node, and the evaluator standing in for it, load them alike).
     """
-    return {'device': values['device'], 'dtype': values['dtype'],
-            'backend': values['backend'], 'precision': values['precision'],
-            'threads': values['cpu_threads']}
+    options = {'device': values['device'], 'dtype': values['dtype'],
+               'backend': values['backend'], 'precision': values['precision'],
+               'threads': values['cpu_threads']}
+    for name in ('preprocessing', 'compile_mode'):  # the image nodes' (config.IMAGE_RUNTIME)
+        if name in values:
+            options[name] = values[name]
+    return options
 
 
 def load_model(kind: str, source: str = '', device: str = 'auto',
                dtype: str = 'float32', backend: str = 'torch', precision: str = 'default',
-               threads: int = 0) -> LoadedModel:
+               threads: int = 0, preprocessing: str = 'auto',
+               compile_mode: str = 'none') -> LoadedModel:
     """Load a CLIP ('clip') or CLIPSeg ('clipseg') model and its processor, ready for inference.
 
     `source` is a Hugging Face id, a local folder, or empty for the embedded default.
     `backend` (auto|torch|openvino) chooses the runtime; `precision` (default|f32) and
     `threads` (0: all cores) apply to OpenVINO, which converts the model at the first start
-    and caches it (vla_ros.core.backends.cache_dir).
+    and caches it (vla_ros.core.backends.cache_dir). `preprocessing` (auto|processor|torch)
+    and `compile_mode` (none|default|reduce-overhead, torch only): see core.preprocessing and
+    core.backends.
     """
     from transformers import AutoProcessor
     from transformers.utils import logging as transformers_logging
@@ -196,6 +223,17 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     backend = resolve_backend(backend, torch_device, dtype)
     if precision not in PRECISIONS:
         raise ModelLoadError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}.")
+    if compile_mode not in COMPILE_MODES:
+        raise ModelLoadError(
+            f"compile_mode '{compile_mode}' is not one of {', '.join(COMPILE_MODES)}.")
+    if compile_mode != 'none' and backend != 'torch':
+        raise ModelLoadError(
+            f"compile_mode '{compile_mode}' compiles torch's work, but the backend is "
+            f"'{backend}'; set backend to 'torch' or compile_mode to 'none'.")
+    try:
+        on_device = use_torch_preprocessing(preprocessing, torch_device)
+    except ValueError as err:
+        raise ModelLoadError(f'{err}.') from err
     local = Path(resolved).is_dir()
     if local:
         _check_config_kind(kind, resolved)
@@ -221,16 +259,21 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     model = model.to(torch_device).eval()
     try:
         engine = make_engine(kind, model, processor, backend, torch_device, torch_dtype,
-                             precision, threads)
+                             precision, threads, compile_mode=compile_mode)
     except Exception as err:  # noqa: BLE001 - OpenVINO's conversion errors have many types
         raise ModelLoadError(
             f"cannot run the {kind} model '{resolved}' on {backend}: {type(err).__name__}: "
             f"{str(err).strip().splitlines()[0] if str(err).strip() else ''} -- set backend "
             "to 'torch'.") from err
+    try:
+        image_preprocessor = (TorchImageProcessor(processor.image_processor, torch_device)
+                              if on_device else None)
+    except ValueError as err:
+        raise ModelLoadError(f'{kind} model {resolved}: {err}.') from err
     name = Path(resolved).name if local else resolved
     return LoadedModel(kind=kind, source=resolved, name=name, model=model,
                        processor=processor, device=torch_device, dtype=torch_dtype,
-                       backend=backend, engine=engine)
+                       backend=backend, engine=engine, image_preprocessor=image_preprocessor)
 
 
 class ModelCache:
@@ -246,16 +289,19 @@ class ModelCache:
 
     def get(self, kind: str, source: str = '', device: str = 'auto',
             dtype: str = 'float32', backend: str = 'torch', precision: str = 'default',
-            threads: int = 0) -> LoadedModel:
+            threads: int = 0, preprocessing: str = 'auto',
+            compile_mode: str = 'none') -> LoadedModel:
         """The model, loaded on first use; each call is one more user until release()."""
         backend = resolve_backend(backend, resolve_device(device), dtype)
         # Precision and threads are compiled into an OpenVINO model; torch ignores them.
         options = (precision, threads) if backend == 'openvino' else ()
-        key = (kind, resolve_source(kind, source), device, dtype, backend, options)
+        key = (kind, resolve_source(kind, source), device, dtype, backend, options,
+               preprocessing, compile_mode)
         with self._lock:  # held while loading so two nodes never load the same model twice
             if key not in self._models:
                 self._models[key] = [load_model(kind, source, device, dtype, backend,
-                                                precision, threads), 0]
+                                                precision, threads, preprocessing,
+                                                compile_mode), 0]
             self._models[key][1] += 1
             return self._models[key][0]
 
