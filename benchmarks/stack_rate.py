@@ -1,6 +1,7 @@
 """Frames per second of the two image nodes side by side, as the launch file runs them.
 
     python benchmarks/stack_rate.py [--seconds 20] [--rate 30] [--threads 0 1]
+                                    [--full-size DIR]
 
 camera_embedder and scene_segmenter each run in their own process with config/vla.yaml (the
 embedded models, fovea and target verification on), on this machine's cores and real DDS,
@@ -10,8 +11,10 @@ taken at 10 Hz, so at 30 Hz the world moves 3x faster than it did) with each epi
 command, or `--input views`: 20 views of different scenes (every frame new). It counts what
 comes back (image_embedding, target) and reads each node's worker time per frame from
 /diagnostics. One round per `cpu_threads` value, in turns, so that both
-see the same machine; 0 is torch's default (one thread per core in each process). Prints a
-table and writes JSON (--output).
+see the same machine; 0 is torch's default (one thread per core in each process).
+`--full-size DIR`: the nodes run random-weight CLIP ViT-B/32 and CLIPSeg rd64 instead (the
+full-size architectures, written to DIR if missing; the verification CLIP too), on the
+YAML's backend. Prints a table and writes JSON (--output).
 """
 
 import argparse
@@ -75,13 +78,14 @@ def node_threads(threads: str) -> dict:
     return dict(zip(NODES, values * 2 if len(values) == 1 else values))
 
 
-def start_nodes(threads: str, rate: float, folder: Path):
+def start_nodes(threads: str, rate: float, folder: Path, models: dict):
     # A second params file, read after the stack's: its per-node values replace the YAML's
     # (a plain -p does not, the YAML names the nodes).
     overrides = folder / 'overrides.yaml'
     overrides.write_text(''.join(
         f'/**/{name}:\n  ros__parameters:\n    max_rate_hz: {float(rate)}\n'
         f'    cpu_threads: {count}\n    device: cpu\n'
+        + ''.join(f"    {key}: '{value}'\n" for key, value in models.get(name, {}).items())
         for name, count in node_threads(threads).items()))
     arguments = ['--ros-args', '--params-file', str(paths.default_params_file()),
                  '--params-file', str(overrides), '-r', '__ns:=/vla',
@@ -102,7 +106,8 @@ def stop_nodes(processes):
             process.communicate()
 
 
-def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate):
+def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate,
+              models=None):
     counts = {'image_embedding': [], 'target': []}
     latency = {}
 
@@ -123,7 +128,7 @@ def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate
     # What the command embedder latches for the segmenter (it is not started here).
     commands = node.create_publisher(String, '/vla/instruction', QoSProfile(
         depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-    processes = start_nodes(threads, max_rate, folder)
+    processes = start_nodes(threads, max_rate, folder, models or {})
     try:
         print(f'[stack_rate] cpu_threads={threads}: loading the models ...', flush=True)
         sent, started = 0, time.monotonic()
@@ -137,9 +142,11 @@ def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate
             images.publish(image)
             sent += 1
         # Warm up until both nodes answer (model loading takes seconds), then 2 s more.
+        # Full-size models on OpenVINO convert at their first start: a minute or more.
+        patience = 900 if models else 120
         while not (counts['image_embedding'] and counts['target']):
-            if time.monotonic() - started > 120:
-                raise RuntimeError('the nodes did not answer within 120 s')
+            if time.monotonic() - started > patience:
+                raise RuntimeError(f'the nodes did not answer within {patience} s')
             sent = 0  # the first frame goes with its command
             publish_frame()
             executor.spin_once(timeout_sec=1.0 / rate)
@@ -187,8 +194,20 @@ def main(argv=None):
     parser.add_argument('--input', choices=('episodes', 'views'), default='episodes',
                         help='episodes: the camera streams of 5 oracle episodes; views: 20 '
                         'views of different scenes, cycled (the worst case)')
+    parser.add_argument('--full-size', type=Path, metavar='DIR',
+                        help='run random-weight full-size CLIP and CLIPSeg (written to DIR '
+                        'if missing) instead of the embedded models')
     parser.add_argument('--output', type=Path)
     args = parser.parse_args(argv)
+    models = {}
+    if args.full_size:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from perception_latency import build_full_size
+
+        print(f'[stack_rate] full-size random models in {args.full_size} ...', flush=True)
+        clip, clipseg = build_full_size(args.full_size)
+        models = {'camera_embedder': {'model': clip},
+                  'scene_segmenter': {'model': clipseg, 'verification_model': clip}}
     print(f'[stack_rate] rendering the camera stream ({args.input}) ...', flush=True)
     frames = episode_stream() if args.input == 'episodes' else independent_views()
     print(f'[stack_rate] {len(frames)} frames', flush=True)
@@ -204,7 +223,7 @@ def main(argv=None):
                 for threads in args.threads:
                     results.append(run_round(node, executor, messages, threads, args.rate,
                                              args.seconds, Path(folder),
-                                             args.max_rate or args.rate))
+                                             args.max_rate or args.rate, models))
                 print('  ' + json.dumps(results[-1]), flush=True)
     finally:
         executor.shutdown()
@@ -224,6 +243,7 @@ def main(argv=None):
     if args.output:
         args.output.write_text(json.dumps({
             'cpus': os.cpu_count(), 'input': args.input, 'frames': len(frames),
+            'models': 'full-size random' if models else 'embedded',
             'seconds': args.seconds, 'results': results}, indent=2) + '\n')
     return 0
 

@@ -520,19 +520,14 @@ def test_a_target_lost_within_reach_where_the_scan_still_shows_it_is_an_arrival(
             assert all(o.linear == 0.0 for o in outputs[statuses.index('arrived'):])
 
 
-def test_a_shrinking_mask_keeps_the_goal_the_scan_confirms():
-    """The target leaves the view at its edge and its mask shrinks upwards: the camera's
-    range jumps metres further. The goal the scan still shows on that ray is kept; a goal
-    the camera's range now rules out, or one the scan no longer shows, is not.
+def test_a_return_once_taken_for_the_target_is_not_kept_against_the_camera():
+    """Each sighting ranges the target afresh. Keeping a return taken once (a box the
+    camera's range allowed for one frame) made the robot drive to that box and call it an
+    arrival, a metre short of its target (seen in the simulator: seed 1, cluttered).
     """
-    controller = go_to_controller()
-    avoidance = controller.avoidance
-    target = arc(1.0, 0.06)
-    avoidance.see_goal(0.0, target, floor_range=(0.95, 1.05))
+    avoidance = go_to_controller().avoidance
+    box = arc(1.0, 0.2)
+    avoidance.see_goal(0.0, box, floor_range=(0.95, 1.05))
     assert math.hypot(*avoidance.goal) == pytest.approx(1.0, abs=0.02)
-    avoidance.see_goal(0.0, target, floor_range=(2.8, 2.8))  # the mask shrank
-    assert math.hypot(*avoidance.goal) == pytest.approx(1.0, abs=0.02)
-    avoidance.see_goal(0.0, target, floor_range=(0.5, 0.6))  # the target is nearer than it
-    assert math.hypot(*avoidance.goal) == pytest.approx(0.6, abs=0.02)
-    avoidance.see_goal(0.0, np.zeros((0, 2)), floor_range=(2.8, 2.8))  # gone from the scan
-    assert math.hypot(*avoidance.goal) == pytest.approx(2.8, abs=0.02)
+    avoidance.see_goal(0.0, box, floor_range=(1.9, 1.9))  # the target is further
+    assert math.hypot(*avoidance.goal) == pytest.approx(1.9, abs=0.02)

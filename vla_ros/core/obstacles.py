@@ -387,10 +387,6 @@ class Avoidance:
         floor allows, core.control) and near enough to matter to the way being checked; none:
         the ray at the furthest. Without a floor range: the nearest return near the ray (which
         a low obstacle in front of the target would be), or far.
-
-        The goal tracked so far stays where the scan still shows it on the ray, nearer than
-        the furthest: a mask shrinking at the view's edge would otherwise throw the goal
-        metres beyond its target.
         """
         cos_b, sin_b = math.cos(bearing), math.sin(bearing)
         if floor_range is None:
@@ -400,21 +396,16 @@ class Avoidance:
         if points is not None and points.size:
             dx, dy = points[:, 0] - origin_x, points[:, 1]
             ranges = np.hypot(dx, dy)
-            on_ray = np.abs(np.angle(np.exp(1j * (np.arctan2(dy, dx) - bearing)))) < (
+            near = np.abs(np.angle(np.exp(1j * (np.arctan2(dy, dx) - bearing)))) < (
                 GOAL_WINDOW_RAD)
-            near = on_ray
             if floor_range is not None:
                 # Further out the camera's floor range is wide (a row spans metres there) and
                 # a return on it matters to no check of the way: the camera's range stands.
                 reach = (self.config.lookahead_m + self.footprint.circumradius
                          + self.config.clearance_m)
                 ahead = points[:, 0]
-                near = on_ray & (ahead >= floor_range[0] - GOAL_RANGE_MARGIN_M) & (
+                near &= (ahead >= floor_range[0] - GOAL_RANGE_MARGIN_M) & (
                     ahead <= floor_range[1] + GOAL_RANGE_MARGIN_M) & (ahead <= reach)
-                if self.goal is not None and self.goal[0] <= floor_range[1] + (
-                        GOAL_RANGE_MARGIN_M):
-                    near |= on_ray & (np.hypot(points[:, 0] - self.goal[0], points[:, 1]
-                                               - self.goal[1]) <= GOAL_RANGE_MARGIN_M * 2)
             if np.any(near):
                 distance = float(np.min(ranges[near]))
         self.goal = (origin_x + distance * cos_b, distance * sin_b)
