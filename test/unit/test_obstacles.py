@@ -502,20 +502,24 @@ def test_a_target_lost_on_the_way_is_faced_then_searched_for_not_stared_at():
 
 
 def test_a_target_lost_within_reach_where_the_scan_still_shows_it_is_an_arrival():
-    """Close in, the camera loses its target (under or across the whole view); the goal the
-    camera and scan put on it is within the monitor's stop zone and the scan still shows
-    it there: arrived. Nothing at the goal, or the goal further: no arrival.
+    """Close in, the camera loses its target (under or across the whole view). Where the
+    scan shows something at the goal the camera ranged, inside the monitor's stop zone
+    straight ahead: arrived. Nothing at the goal, something beside it, or the goal still
+    beyond the stop zone: no arrival, the search goes on.
     """
     # Under the camera's own arrival rules (near_area, arrive_bottom).
     close = TargetView(0.0, 0.3, 0.9, 0.1, image_row(0.6))
-    further = TargetView(0.0, -0.1, 0.9, 0.02, image_row(1.5))
-    for view, scan, expected in ((close, arc(0.6, 0.1), True), (close, np.zeros((0, 2)), False),
-                                 (further, arc(1.5, 0.1), False)):
+    beside = np.array([[0.28, y] for y in np.linspace(0.25, 0.35, 5)])
+    for driven, scan, expected in ((1.3, arc(0.28, 0.1), True),  # blind the last 0.32 m
+                                   (1.3, np.zeros((0, 2)), False),
+                                   (1.3, beside, False),
+                                   (0.0, arc(0.6, 0.1), False)):  # lost 0.4 m short
         controller = go_to_controller()
-        drive(controller, scan, 0.4, view=view)
+        drive(controller, arc(0.6, 0.1), 0.4, view=close)
+        controller.avoidance.move(0.25, 0.0, driven)  # the goal carried along
         outputs = drive(controller, scan, 4.0, view=UNSEEN, start=0.4)
         statuses = [o.status for o in outputs]
-        assert ('arrived' in statuses) == expected, statuses[-1]
+        assert ('arrived' in statuses) == expected, (driven, statuses[-1])
         if expected:
             assert all(o.linear == 0.0 for o in outputs[statuses.index('arrived'):])
 

@@ -20,6 +20,7 @@ from vla_ros.core.obstacles import (
     monitor,
     MonitorConfig,
     MonitorResult,
+    travel_distance,
 )
 from vla_ros.core.policy import ActionPolicy, IntentClassifier, ServoConfig, TargetView
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
@@ -311,19 +312,17 @@ class Controller:
         return linear, angular, f'approaching {thing} (going around an obstacle)'
 
     def _goal_within_reach(self, points) -> bool:
-        """Whether the goal, ranged by the camera when last seen, lies where the collision
-        monitor would stop the robot for it, and the scan still shows something there: the
+        """Whether what the scan shows at the goal (ranged by the camera when last seen) is
+        in the collision monitor's stop zone straight ahead, where the robot faces: the
         target, too close now for the camera to see (under the view, or filling it).
         """
         goal, monitor_config = self.avoidance.goal, self.settings.monitor
         if not self._goal_from_camera or points is None or not points.size:
             return False
-        front = monitor_config.footprint.front(np.zeros(1))[0]
-        radius = self.avoidance.config.goal_radius_m
-        if math.hypot(*goal) - front > monitor_config.stop_distance_m + radius:
-            return False
-        return bool(np.any(np.hypot(points[:, 0] - goal[0], points[:, 1] - goal[1])
-                           <= radius))
+        at_goal = points[np.hypot(points[:, 0] - goal[0], points[:, 1] - goal[1])
+                         <= self.avoidance.config.goal_radius_m]
+        return travel_distance(at_goal, monitor_config.footprint) <= (
+            monitor_config.stop_distance_m)
 
     def _obstacle_status(self, status: str, checked: MonitorResult, command) -> str:
         """The status with the collision monitor's part: slowed or stopped by an obstacle;
