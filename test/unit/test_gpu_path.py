@@ -2,6 +2,7 @@
 mode give what the processor and eager torch give, through the real model load.
 """
 
+import threading
 import time
 
 import numpy as np
@@ -51,16 +52,35 @@ def test_torch_preprocessing_gives_the_processors_embeddings_and_masks(tiny_clip
 
 
 def test_the_compiled_mode_embeds_a_frame_as_eager_torch_does(tiny_clip_dir):
+    """Frames, one a call, run compiled in the first thread that sends one; crops (the
+    verifier's, even one) and any other thread run eager, with the same numbers.
+    """
+    from torch._dynamo.utils import counters
+
     eager = ClipEncoder(load_model('clip', str(tiny_clip_dir), 'cpu', backend='torch'))
-    started = time.perf_counter()
     compiled = ClipEncoder(load_model('clip', str(tiny_clip_dir), 'cpu', backend='torch',
                                       compile_mode='default'))
-    print(f'compiled at load in {time.perf_counter() - started:.1f} s')
     assert compiled.loaded.runtime == 'torch cpu float32, compiled (default)'
-    for frame in frames():  # one frame a call: the compiled module
+    frame_path = compiled.engine._frame
+    crop = frames(1)[0]
+    assert np.allclose(compiled.encode_images([crop], frames=False),
+                       eager.encode_images([crop]), atol=1e-5)
+    assert frame_path.thread is None  # crops never compile
+    captured = counters['stats']['unique_graphs']
+    started = time.perf_counter()
+    for frame in frames():
         got, expected = compiled.encode_images([frame]), eager.encode_images([frame])
         assert float(np.sum(got * expected)) > 0.99999
-    batch = frames(3)  # crops to verify: several a call, eager
+    print(f'compiled on the first frame, 4 frames in {time.perf_counter() - started:.1f} s')
+    assert counters['stats']['unique_graphs'] > captured  # dynamo did compile it
+    assert frame_path.thread == threading.get_ident()
+    results = {}
+    other = threading.Thread(target=lambda: results.update(
+        embedding=compiled.encode_images([crop])))
+    other.start()
+    other.join()
+    assert np.allclose(results['embedding'], eager.encode_images([crop]), atol=1e-5)
+    batch = frames(3)  # several a call: eager
     assert np.allclose(compiled.encode_images(batch), eager.encode_images(batch), atol=1e-5)
 
 

@@ -2,7 +2,7 @@
 
 An engine is what `ClipEncoder` and `ClipSegSegmenter` call once their inputs are tensors:
 
-- CLIP: `image_features(pixel_values)` and `text_features(input_ids, attention_mask)`, each
+- CLIP: `image_features(pixel_values, frames)` and `text_features(input_ids, attention_mask)`, each
   an (N, dim) float tensor, not normalised;
 - CLIPSeg: `conditionals(input_ids, attention_mask)` (P, dim) and
   `probabilities(pixel_values, conditionals)` (N, P, h, w) sigmoid masks.
@@ -57,36 +57,53 @@ def cache_dir() -> Path:
 # Torch ------------------------------------------------------------------------------------
 # The torch engines run the very modules the OpenVINO engines convert (below), on the device.
 class _TorchEngine:
-    def __init__(self, model, device, dtype, image_shape, compile_mode='none'):
+    def __init__(self, model, device, dtype, compile_mode='none'):
         self.model, self.device, self.dtype = model, device, dtype
-        self.image_shape, self.compile_mode = image_shape, compile_mode
+        self.compile_mode = compile_mode
         self.description = f'torch {device} {str(dtype).replace("torch.", "")}' + (
             '' if compile_mode == 'none' else f', compiled ({compile_mode})')
 
-    def _compiled(self, module, *example):
-        """`module` compiled for calls shaped like `example` (another shape compiles again),
-        and run once: the first frame does not wait for the compiler. Eager with 'none'.
-        """
+    def _compiled(self, module):
+        """`module` as it runs with compile_mode (itself with 'none')."""
         if self.compile_mode == 'none':
             return module
-        compiled = torch.compile(module, mode=self.compile_mode, dynamic=False)
-        with torch.inference_mode():
-            compiled(*example)
-        return compiled
+        return CompiledInOneThread(module, self.compile_mode)
 
-    def _images(self, count: int) -> torch.Tensor:
-        return torch.zeros(count, *self.image_shape, device=self.device, dtype=self.dtype)
+
+class CompiledInOneThread:
+    """A module under torch.compile for the first thread that calls it, eager for any other.
+
+    A CUDA graph belongs to the thread that recorded it (PyTorch asserts otherwise:
+    pytorch/pytorch#123177), and one loaded model may serve nodes on several worker threads
+    (core.models.ModelCache). The first call compiles (seconds to minutes); a call of another
+    shape compiles again.
+    """
+
+    def __init__(self, module, mode: str):
+        self.eager = module
+        self.compiled = torch.compile(module, mode=mode, dynamic=False)
+        self.thread = None  # the thread it is compiled for
+        self._lock = threading.Lock()
+
+    def __call__(self, *inputs):
+        with self._lock:
+            if self.thread is None:
+                self.thread = threading.get_ident()
+            mine = self.thread == threading.get_ident()
+        return (self.compiled if mine else self.eager)(*inputs)
 
 
 class TorchClip(_TorchEngine):
-    def __init__(self, model, device, dtype, image_shape, compile_mode='none'):
-        super().__init__(model, device, dtype, image_shape, compile_mode)
+    def __init__(self, model, device, dtype, compile_mode='none'):
+        super().__init__(model, device, dtype, compile_mode)
         self._image, self._text = _ClipImage(model), _ClipText(model)
-        # A camera frame: one image a call. Crops to verify come in varying numbers.
-        self._one_image = self._compiled(self._image, self._images(1))
+        self._frame = self._compiled(self._image)  # a camera frame: one image a call
 
-    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        image = self._one_image if len(pixel_values) == 1 else self._image
+    def image_features(self, pixel_values: torch.Tensor, frames: bool = True) -> torch.Tensor:
+        """`frames`: camera frames, one a call, may run compiled; crops to verify (several a
+        call, or one) run eager.
+        """
+        image = self._frame if frames and len(pixel_values) == 1 else self._image
         with torch.inference_mode():
             # A CUDA graph's output is overwritten by its next run: the caller keeps a copy.
             return image(pixel_values.to(self.device, self.dtype)).clone()
@@ -97,11 +114,9 @@ class TorchClip(_TorchEngine):
 
 
 class TorchClipSeg(_TorchEngine):
-    def __init__(self, model, device, dtype, image_shape, compile_mode='none'):
-        super().__init__(model, device, dtype, image_shape, compile_mode)
-        # The frame and the fovea's window with one prompt: the YAML's default.
-        self._masks = self._compiled(_ClipSegMasks(model), self._images(2),
-                                     self.conditionals(*_token_inputs(1)))
+    def __init__(self, model, device, dtype, compile_mode='none'):
+        super().__init__(model, device, dtype, compile_mode)
+        self._masks = self._compiled(_ClipSegMasks(model))
 
     def conditionals(self, input_ids, attention_mask) -> torch.Tensor:
         with torch.inference_mode():
@@ -288,7 +303,7 @@ class OpenVinoClip:
         self.converted = runtime.converted
         self.description = _description(runtime, self._image)
 
-    def image_features(self, pixel_values) -> torch.Tensor:
+    def image_features(self, pixel_values, frames: bool = True) -> torch.Tensor:
         return torch.from_numpy(self._image(pixel_values.numpy().astype(np.float32)))
 
     def text_features(self, input_ids, attention_mask) -> torch.Tensor:
@@ -323,5 +338,4 @@ def make_engine(kind: str, model, processor, backend: str, device, dtype,
     if backend == 'openvino':
         engine = OpenVinoClip if kind == 'clip' else OpenVinoClipSeg
         return engine(model, processed_shape(processor), precision, threads, cache)
-    return (TorchClip if kind == 'clip' else TorchClipSeg)(
-        model, device, dtype, processed_shape(processor), compile_mode)
+    return (TorchClip if kind == 'clip' else TorchClipSeg)(model, device, dtype, compile_mode)

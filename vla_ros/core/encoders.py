@@ -50,10 +50,13 @@ class ClipEncoder:
     def _normalised(features: torch.Tensor) -> np.ndarray:
         return F.normalize(features.float(), dim=-1).cpu().numpy()
 
-    def encode_images(self, images) -> np.ndarray:
-        """(N, dim) embeddings of N RGB uint8 arrays."""
+    def encode_images(self, images, frames: bool = True) -> np.ndarray:
+        """(N, dim) embeddings of N RGB uint8 arrays. `frames`: camera frames (a compiled
+        engine runs one a call compiled); crops pass False.
+        """
         _check_rgb(images)
-        return self._normalised(self.engine.image_features(self.loaded.pixel_values(images)))
+        return self._normalised(self.engine.image_features(self.loaded.pixel_values(images),
+                                                           frames))
 
     def tokenize(self, texts):
         """Token ids and mask, truncated to the model's context length."""

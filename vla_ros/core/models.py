@@ -257,6 +257,11 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
         raise ModelLoadError(
             f'cannot load {kind} model from {where}: {first_line} -- {advice}.') from err
     model = model.to(torch_device).eval()
+    try:  # before the engine: compiling or converting takes a while, this fails at once
+        image_preprocessor = (TorchImageProcessor(processor.image_processor, torch_device)
+                              if on_device else None)
+    except ValueError as err:
+        raise ModelLoadError(f'{kind} model {resolved}: {err}.') from err
     try:
         engine = make_engine(kind, model, processor, backend, torch_device, torch_dtype,
                              precision, threads, compile_mode=compile_mode)
@@ -265,11 +270,6 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
             f"cannot run the {kind} model '{resolved}' on {backend}: {type(err).__name__}: "
             f"{str(err).strip().splitlines()[0] if str(err).strip() else ''} -- set backend "
             "to 'torch'.") from err
-    try:
-        image_preprocessor = (TorchImageProcessor(processor.image_processor, torch_device)
-                              if on_device else None)
-    except ValueError as err:
-        raise ModelLoadError(f'{kind} model {resolved}: {err}.') from err
     name = Path(resolved).name if local else resolved
     return LoadedModel(kind=kind, source=resolved, name=name, model=model,
                        processor=processor, device=torch_device, dtype=torch_dtype,
@@ -295,8 +295,12 @@ class ModelCache:
         backend = resolve_backend(backend, resolve_device(device), dtype)
         # Precision and threads are compiled into an OpenVINO model; torch ignores them.
         options = (precision, threads) if backend == 'openvino' else ()
+        try:
+            on_device = use_torch_preprocessing(preprocessing, resolve_device(device))
+        except ValueError as err:
+            raise ModelLoadError(f'{err}.') from err
         key = (kind, resolve_source(kind, source), device, dtype, backend, options,
-               preprocessing, compile_mode)
+               on_device, compile_mode)
         with self._lock:  # held while loading so two nodes never load the same model twice
             if key not in self._models:
                 self._models[key] = [load_model(kind, source, device, dtype, backend,

@@ -42,6 +42,13 @@ class TorchImageProcessor:
         unsupported = [name for name in ('do_pad', 'do_reduce_labels') if config.get(name)]
         if config.get('do_resize') and config.get('resample') not in _MODES:
             unsupported.append(f"resample {config.get('resample')}")
+        # The sizes this class computes as transformers does; any other form is refused.
+        if config.get('do_resize') and set(_size(config, 'size')) not in (
+                {'shortest_edge'}, {'height', 'width'}):
+            unsupported.append(f"size {config.get('size')}")
+        if config.get('do_center_crop') and set(_size(config, 'crop_size')) != {'height',
+                                                                               'width'}:
+            unsupported.append(f"crop_size {config.get('crop_size')}")
         if unsupported:
             raise ValueError(f'{type(image_processor).__name__} with {", ".join(unsupported)} '
                              "has no torch equivalent here; set preprocessing to 'processor'")

@@ -67,7 +67,7 @@ class TargetVerifier:
         """Per crop: the prompt's similarity minus the best contrast's (> 0: the prompt wins)."""
         if self._texts is None:
             raise RuntimeError('set_prompt() must be called before verifying')
-        similarity = self.encoder.encode_images(crops) @ self._texts.T
+        similarity = self.encoder.encode_images(crops, frames=False) @ self._texts.T
         return similarity[:, 0] - similarity[:, 1:].max(axis=1)
 
     def accept(self, rgb: np.ndarray, regions) -> list:
