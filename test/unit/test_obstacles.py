@@ -17,6 +17,7 @@ from vla_ros.core.obstacles import (
     free_headings,
     monitor,
     MonitorConfig,
+    run_span,
     Scan,
     travel_distance,
     turn_blocked,
@@ -535,3 +536,71 @@ def test_a_return_once_taken_for_the_target_is_not_kept_against_the_camera():
     assert math.hypot(*avoidance.goal) == pytest.approx(1.0, abs=0.02)
     avoidance.see_goal(0.0, box, floor_range=(1.9, 1.9))  # the target is further
     assert math.hypot(*avoidance.goal) == pytest.approx(1.9, abs=0.02)
+
+
+def seen_at(distance: float, half_width: float, bottom_distance: float, area=0.05):
+    """go_to_controller's view of an object `half_width` wide either side, its front
+    `distance` ahead, its mask ending where the floor is `bottom_distance` ahead.
+    """
+    half_angle = math.atan(half_width / (distance - 0.16))
+    width = math.tan(half_angle) / math.tan(math.radians(35.0))
+    return TargetView(0.0, -0.2, 0.9, area, image_row(bottom_distance), width=width)
+
+
+def test_the_targets_run_of_returns_ranges_it_when_its_mask_ends_far_above_its_foot():
+    """Seen in the simulator (seed 7): a close white capsule's mask ends mid-image, a metre
+    beyond it on the floor. Its own returns span the bearings its mask spans: that is the
+    target, not an obstacle to go round.
+    """
+    controller = go_to_controller()
+    outputs = drive(controller, arc(0.6, 0.06), 1.0, view=seen_at(0.6, 0.06, 1.6))
+    assert not any('going around' in output.status for output in outputs)
+    assert math.hypot(*controller.avoidance.goal) < 0.65
+
+
+@pytest.mark.parametrize('box_half_width', [0.2, 0.015])
+def test_a_box_in_front_wider_or_much_narrower_than_the_target_is_not_taken_for_it(
+        box_half_width):
+    """The target 1.3 m away, 0.12 m wide either side; a box 0.5 m ahead in its
+    direction hides the part of it behind: the box's run of returns does not span the
+    target's mask, so the camera's range stands and the box is an obstacle. (A box whose
+    bearings come within SPAN_TOLERANCE of the mask's would pass for the target.)
+    """
+    controller = go_to_controller()
+    box, target = arc(0.5, box_half_width), arc(1.3, 0.12)
+    hidden = np.abs(target[:, 1] / (target[:, 0] - 0.16)) < box_half_width / (0.5 - 0.16)
+    view = seen_at(1.3, 0.12, 1.3)
+    controller.avoidance.see_goal(0.0, np.vstack([box, target[~hidden]]),
+                                  controller._floor_range(view), 0.16, controller._span(view))
+    assert math.hypot(*controller.avoidance.goal) == pytest.approx(1.3, abs=0.06)
+
+
+def test_a_run_of_returns_is_not_cut_by_the_background_showing_between_its_own():
+    """Seen from the camera, returns of a wall far behind fall between the target's own
+    near its edges (the laser sees from elsewhere): they do not end its run.
+    """
+    target = np.radians(np.arange(-17.0, 15.0, 1.5))
+    wall = np.radians(np.arange(-16.7, 15.0, 2.0))
+    angles = np.concatenate([target, wall])
+    ranges = np.concatenate([np.full(target.size, 0.3), np.full(wall.size, 3.0)])
+    low, high = run_span(angles, ranges, 5)
+    assert (math.degrees(low), math.degrees(high)) == pytest.approx((-17.0, 14.5))
+
+
+def test_a_goal_its_run_matched_stays_through_a_frame_whose_mask_does_not_match():
+    """Frame to frame a close target's mask comes out wider, or cut: the goal its run of
+    returns matched stays while the scan shows it on the ray (seen in the simulator, seed
+    15: the goal jumped a metre behind the target, which became an obstacle). A goal
+    matched once does not stay where the scan shows nothing any more.
+    """
+    controller = go_to_controller()
+    avoidance, target = controller.avoidance, arc(0.6, 0.06)
+    view = seen_at(0.6, 0.06, 1.6)
+    floor, span = controller._floor_range(view), controller._span(view)
+    avoidance.see_goal(0.0, target, floor, 0.16, span)
+    assert avoidance.matched and math.hypot(*avoidance.goal) < 0.65
+    wider = (2 * span[0], 2 * span[1])
+    avoidance.see_goal(0.0, target, floor, 0.16, wider)
+    assert avoidance.matched and math.hypot(*avoidance.goal) < 0.65
+    avoidance.see_goal(0.0, np.zeros((0, 2)), floor, 0.16, wider)
+    assert not avoidance.matched and math.hypot(*avoidance.goal) == pytest.approx(1.6, abs=0.05)

@@ -116,9 +116,9 @@ IMAGE_RUNTIME = (
           "model's own (PIL, on the CPU); torch = the same with torch on the model's device "
           '(within one grey level); auto = torch on CUDA, the processor otherwise',
           choices=PREPROCESSING, read_only=True),
-    Param('compile_mode', 'none', 'backend torch only: torch.compile the image work at '
-          'start (reduce-overhead = CUDA graphs on a GPU, for one frame a call); none = '
-          'eager. Compiling takes seconds to minutes at start', choices=COMPILE_MODES,
+    Param('compile_mode', 'none', "backend torch only: torch.compile a frame's image work "
+          '(reduce-overhead = CUDA graphs on a GPU, for one frame a call); none = eager. The '
+          'first frame compiles, for seconds to minutes', choices=COMPILE_MODES,
           read_only=True),
 )
 COMMAND_VERBS = Param(

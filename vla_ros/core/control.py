@@ -238,8 +238,20 @@ class Controller:
 
     def _bearing(self, view: TargetView) -> float:
         """The target's bearing in base_link (left > 0) from its image x (right > 0)."""
+        return self._image_bearing(view.x)
+
+    def _image_bearing(self, x: float) -> float:
         half_fov = math.radians(self.settings.camera_hfov_deg) / 2.0
-        return -math.atan(view.x * math.tan(half_fov))
+        return -math.atan(x * math.tan(half_fov))
+
+    def _span(self, view: TargetView) -> tuple | None:
+        """(lowest, highest) bearing of the mask's sides, taken as even about its centroid
+        (the box's left edge is not published); None when the width is not known.
+        """
+        if not view.width > 0.0:
+            return None
+        return (self._image_bearing(min(view.x + view.width, 1.0)),
+                self._image_bearing(max(view.x - view.width, -1.0)))
 
     def _floor_range(self, view: TargetView) -> tuple | None:
         """(nearest, furthest) the target's lowest point can be ahead of base_link (forward x:
@@ -278,7 +290,8 @@ class Controller:
             floor_range = self._floor_range(target)
             self._goal_from_camera = floor_range is not None
             avoidance.see_goal(self._bearing(target), points, floor_range,
-                               origin_x=self.settings.camera_mount[0] if floor_range else 0.0)
+                               origin_x=self.settings.camera_mount[0] if floor_range else 0.0,
+                               span=self._span(target))
         if avoidance.goal is None:
             return wanted.linear, wanted.angular, wanted.status
         clear = avoidance.path_clear(points)
@@ -301,7 +314,7 @@ class Controller:
                 if self._goal_within_reach(points):
                     return 0.0, 0.0, self.policy.give_up('arrived')
                 # Faced, and not in sight there: the policy's own search turns on from here.
-                avoidance.goal = None
+                avoidance.forget_goal()
             return wanted.linear, wanted.angular, wanted.status
         state.searching_since = None  # a detour is no search: its own timeout applies
         linear, angular, stuck = avoidance.steer(points, now)

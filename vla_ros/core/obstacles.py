@@ -359,6 +359,35 @@ class AvoidanceConfig:
 HEADINGS = np.radians(np.arange(-180.0, 180.0, 5.0))
 GOAL_WINDOW_RAD = math.radians(4.0)  # scan returns this near the target's bearing may be it
 GOAL_RANGE_MARGIN_M = 0.05  # a return this far outside the camera's floor range still counts
+# The target's own run of returns spans the bearings its mask spans, to within this fraction
+# of the mask's angular width (or the minimum) at either edge.
+SPAN_TOLERANCE = 0.2
+SPAN_TOLERANCE_MIN_RAD = math.radians(2.0)
+RUN_GAP_RAD = math.radians(2.5)  # neighbouring returns of one object are at most this apart
+RUN_STEP_M = 0.1  # ... in bearing, and in range
+# Returns this much further than the one a run starts from lie behind the object. Seen from
+# the camera rather than the laser, some appear between its own near its edges.
+RUN_BACKGROUND_M = 0.5
+
+
+def run_span(angles: np.ndarray, ranges: np.ndarray, index: int) -> tuple:
+    """(lowest, highest) bearing of the run of returns that return `index` belongs to:
+    neighbours in bearing, each within RUN_GAP_RAD and RUN_STEP_M of the next, what lies
+    behind it left out.
+    """
+    keep = ranges <= ranges[index] + RUN_BACKGROUND_M
+    order = np.flatnonzero(keep)[np.argsort(angles[keep])]
+    sorted_angles, sorted_ranges = angles[order], ranges[order]
+    joined = (np.diff(sorted_angles) <= RUN_GAP_RAD) & (
+        np.abs(np.diff(sorted_ranges)) <= RUN_STEP_M)
+    position = int(np.flatnonzero(order == index)[0])
+    low = position
+    while low > 0 and joined[low - 1]:
+        low -= 1
+    high = position
+    while high < len(joined) and joined[high]:
+        high += 1
+    return float(sorted_angles[low]), float(sorted_angles[high])
 
 
 class Avoidance:
@@ -373,22 +402,34 @@ class Avoidance:
         self.reset()
 
     def reset(self) -> None:
-        self.goal = None  # (x, y) in base_link
+        self.forget_goal()
         self.detouring = False
         self.side = 0.0  # which side of the goal the detour passes (+1 left, -1 right)
         self.heading = None  # the heading taken last, carried along like the goal
         self.stuck_since = None
 
+    def forget_goal(self) -> None:
+        self.goal = None  # (x, y) in base_link
+        self.matched = False  # the goal is on a run of returns that spanned the target's mask
+
     def see_goal(self, bearing: float, points: np.ndarray | None,
-                 floor_range: tuple | None = None, origin_x: float = 0.0) -> None:
+                 floor_range: tuple | None = None, origin_x: float = 0.0,
+                 span: tuple | None = None) -> None:
         """The target is in sight at `bearing`, seen from (origin_x, 0) in base_link (the
         camera). Its range is the scan's nearest return within a few degrees of that ray
         whose forward x is in `floor_range` ((nearest, furthest) the camera's view of the
         floor allows, core.control) and near enough to matter to the way being checked; none:
         the ray at the furthest. Without a floor range: the nearest return near the ray (which
         a low obstacle in front of the target would be), or far.
+
+        `span`: the (lowest, highest) bearing of the mask's sides. The nearest return in it,
+        nearer than the furthest, is the target wherever its run of returns spans the same
+        bearings: a mask ending high above the object's foot then still finds its return,
+        while a box in front, wider or narrower than the target, does not pass for it.
         """
         cos_b, sin_b = math.cos(bearing), math.sin(bearing)
+        matched = self.matched
+        self.matched = False
         if floor_range is None:
             distance = 3.0
         else:  # the camera sees ahead: |bearing| is under half its field of view
@@ -396,19 +437,46 @@ class Avoidance:
         if points is not None and points.size:
             dx, dy = points[:, 0] - origin_x, points[:, 1]
             ranges = np.hypot(dx, dy)
-            near = np.abs(np.angle(np.exp(1j * (np.arctan2(dy, dx) - bearing)))) < (
+            near_ray = np.abs(np.angle(np.exp(1j * (np.arctan2(dy, dx) - bearing)))) < (
                 GOAL_WINDOW_RAD)
+            near = near_ray
             if floor_range is not None:
                 # Further out the camera's floor range is wide (a row spans metres there) and
                 # a return on it matters to no check of the way: the camera's range stands.
                 reach = (self.config.lookahead_m + self.footprint.circumradius
                          + self.config.clearance_m)
                 ahead = points[:, 0]
-                near &= (ahead >= floor_range[0] - GOAL_RANGE_MARGIN_M) & (
-                    ahead <= floor_range[1] + GOAL_RANGE_MARGIN_M) & (ahead <= reach)
+                within = (ahead <= floor_range[1] + GOAL_RANGE_MARGIN_M) & (ahead <= reach)
+                near = near_ray & within & (ahead >= floor_range[0] - GOAL_RANGE_MARGIN_M)
+                run = None if span is None else self._matching_run(
+                    np.arctan2(dy, dx), ranges, within, span)
+                if run is None and matched and self.goal is not None:
+                    # A goal its run matched stays while the scan shows it on the ray: a
+                    # frame whose mask comes out wider or cut does not undo the match.
+                    kept = near_ray & within & (np.hypot(points[:, 0] - self.goal[0],
+                                                         points[:, 1] - self.goal[1])
+                                                <= 2 * GOAL_RANGE_MARGIN_M)
+                    run = float(np.min(ranges[kept])) if np.any(kept) else None
+                if run is not None:
+                    near = np.zeros_like(near)
+                    distance, self.matched = run, True
             if np.any(near):
                 distance = float(np.min(ranges[near]))
         self.goal = (origin_x + distance * cos_b, distance * sin_b)
+
+    @staticmethod
+    def _matching_run(angles, ranges, candidates, span) -> float | None:
+        """The range of the nearest candidate return in `span` whose run spans it too."""
+        low, high = span
+        tolerance = max(SPAN_TOLERANCE * (high - low), SPAN_TOLERANCE_MIN_RAD)
+        inside = candidates & (angles >= low - tolerance) & (angles <= high + tolerance)
+        if not np.any(inside):
+            return None
+        nearest = int(np.argmin(np.where(inside, ranges, np.inf)))
+        run_low, run_high = run_span(angles, ranges, nearest)
+        if abs(run_low - low) <= tolerance and abs(run_high - high) <= tolerance:
+            return float(ranges[nearest])
+        return None
 
     def move(self, linear: float, angular: float, dt: float) -> None:
         """Carry the goal along one commanded step (the base turned and drove under it)."""

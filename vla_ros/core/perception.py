@@ -111,4 +111,5 @@ class Perception:
 
 def target_view(target: Target) -> TargetView:
     """What the policy needs of a target (the fields the node's messages carry)."""
-    return TargetView(target.x, target.y, target.confidence, target.area, bottom=target.bottom)
+    return TargetView(target.x, target.y, target.confidence, target.area, bottom=target.bottom,
+                      width=target.width)

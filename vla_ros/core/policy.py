@@ -169,8 +169,9 @@ class ServoConfig:
 
 @dataclass(frozen=True)
 class TargetView:
-    """What the segmenter last saw: normalised centroid, confidence, area fraction, and
-    the lowest row (same coordinates as y; 1 = the bottom edge of the image).
+    """What the segmenter last saw: normalised centroid, confidence, area fraction, the
+    lowest row (same coordinates as y; 1 = the bottom edge of the image) and the width as a
+    fraction of the image's (0: not known).
     """
 
     x: float
@@ -178,6 +179,7 @@ class TargetView:
     confidence: float
     area: float
     bottom: float = -1.0
+    width: float = 0.0
 
     @property
     def visible(self) -> bool:

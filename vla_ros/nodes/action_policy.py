@@ -407,7 +407,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         for key in [key for key, entry in self.targets.items() if entry[2] < newest_arrival]:
             del self.targets[key]
         view = TargetView(x=point.point.x, y=point.point.y, confidence=point.point.z,
-                          area=extent.vector.x, bottom=extent.vector.z)
+                          area=extent.vector.x, bottom=extent.vector.z, width=extent.vector.y)
         return view, arrived
 
     def _clock_age(self, now: float, policy_now: float):

@@ -242,7 +242,7 @@ def last_view(targets: dict, extents: dict) -> TargetView | None:
     if not complete:
         return None
     point, extent = targets[complete[-1]].point, extents[complete[-1]].vector
-    return TargetView(point.x, point.y, point.z, extent.x, bottom=extent.z)
+    return TargetView(point.x, point.y, point.z, extent.x, bottom=extent.z, width=extent.y)
 
 
 def segmenter_latency(msg, into: list) -> None:
