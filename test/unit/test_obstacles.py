@@ -538,6 +538,15 @@ def test_a_return_once_taken_for_the_target_is_not_kept_against_the_camera():
     assert math.hypot(*avoidance.goal) == pytest.approx(1.9, abs=0.02)
 
 
+def face(distance: float, half_width: float) -> np.ndarray:
+    """A flat face `distance` ahead, `half_width` either side, as a 1-degree scan from
+    base_link sees it.
+    """
+    edge = math.degrees(math.atan(half_width / distance))
+    angles = np.radians(np.arange(-math.floor(edge), math.floor(edge) + 1.0))
+    return np.column_stack([np.full(angles.size, distance), distance * np.tan(angles)])
+
+
 def seen_at(distance: float, half_width: float, bottom_distance: float, area=0.05):
     """go_to_controller's view of an object `half_width` wide either side, its front
     `distance` ahead, its mask ending where the floor is `bottom_distance` ahead.
@@ -553,26 +562,27 @@ def test_the_targets_run_of_returns_ranges_it_when_its_mask_ends_far_above_its_f
     target, not an obstacle to go round.
     """
     controller = go_to_controller()
-    outputs = drive(controller, arc(0.6, 0.06), 1.0, view=seen_at(0.6, 0.06, 1.6))
+    outputs = drive(controller, face(0.5, 0.08), 1.0, view=seen_at(0.5, 0.08, 1.6))
     assert not any('going around' in output.status for output in outputs)
-    assert math.hypot(*controller.avoidance.goal) < 0.65
+    assert math.hypot(*controller.avoidance.goal) < 0.55
 
 
-@pytest.mark.parametrize('box_half_width', [0.2, 0.015])
+@pytest.mark.parametrize('box_half_width', [0.2, 0.02])
 def test_a_box_in_front_wider_or_much_narrower_than_the_target_is_not_taken_for_it(
         box_half_width):
-    """The target 1.3 m away, 0.12 m wide either side; a box 0.5 m ahead in its
-    direction hides the part of it behind: the box's run of returns does not span the
-    target's mask, so the camera's range stands and the box is an obstacle. (A box whose
-    bearings come within SPAN_TOLERANCE of the mask's would pass for the target.)
+    """The target 0.7 m away, 0.15 m wide either side (its mask spans 31 degrees); a box
+    0.4 m ahead in its direction hides the part of it behind: the box's run of returns
+    does not span the target's mask, so the camera's range stands and the box is an
+    obstacle. (A box whose bearings come within SPAN_TOLERANCE of the mask's would pass.)
     """
     controller = go_to_controller()
-    box, target = arc(0.5, box_half_width), arc(1.3, 0.12)
-    hidden = np.abs(target[:, 1] / (target[:, 0] - 0.16)) < box_half_width / (0.5 - 0.16)
-    view = seen_at(1.3, 0.12, 1.3)
+    box, target = face(0.4, box_half_width), face(0.7, 0.15)
+    hidden = np.abs(target[:, 1] / target[:, 0]) <= box_half_width / 0.4  # from the laser
+    view = seen_at(0.7, 0.15, 0.7)
     controller.avoidance.see_goal(0.0, np.vstack([box, target[~hidden]]),
                                   controller._floor_range(view), 0.16, controller._span(view))
-    assert math.hypot(*controller.avoidance.goal) == pytest.approx(1.3, abs=0.06)
+    assert math.hypot(*controller.avoidance.goal) == pytest.approx(0.7, abs=0.03)
+    assert not controller.avoidance.matched
 
 
 def test_a_run_of_returns_is_not_cut_by_the_background_showing_between_its_own():
@@ -583,8 +593,9 @@ def test_a_run_of_returns_is_not_cut_by_the_background_showing_between_its_own()
     wall = np.radians(np.arange(-16.7, 15.0, 2.0))
     angles = np.concatenate([target, wall])
     ranges = np.concatenate([np.full(target.size, 0.3), np.full(wall.size, 3.0)])
-    low, high = run_span(angles, ranges, 5)
+    low, high, returns = run_span(angles, ranges, 5)
     assert (math.degrees(low), math.degrees(high)) == pytest.approx((-17.0, 14.5))
+    assert returns == target.size
 
 
 def test_a_goal_its_run_matched_stays_through_a_frame_whose_mask_does_not_match():
@@ -594,13 +605,33 @@ def test_a_goal_its_run_matched_stays_through_a_frame_whose_mask_does_not_match(
     matched once does not stay where the scan shows nothing any more.
     """
     controller = go_to_controller()
-    avoidance, target = controller.avoidance, arc(0.6, 0.06)
-    view = seen_at(0.6, 0.06, 1.6)
+    avoidance, target = controller.avoidance, face(0.5, 0.08)
+    view = seen_at(0.5, 0.08, 1.6)
     floor, span = controller._floor_range(view), controller._span(view)
     avoidance.see_goal(0.0, target, floor, 0.16, span)
-    assert avoidance.matched and math.hypot(*avoidance.goal) < 0.65
+    assert avoidance.matched and math.hypot(*avoidance.goal) < 0.55
     wider = (2 * span[0], 2 * span[1])
     avoidance.see_goal(0.0, target, floor, 0.16, wider)
-    assert avoidance.matched and math.hypot(*avoidance.goal) < 0.65
-    avoidance.see_goal(0.0, np.zeros((0, 2)), floor, 0.16, wider)
+    assert avoidance.matched and math.hypot(*avoidance.goal) < 0.55
+    elsewhere = face(1.0, 0.1) + np.array([0.0, 0.8])  # the scan shows nothing at the goal
+    avoidance.see_goal(0.0, elsewhere, floor, 0.16, wider)
     assert not avoidance.matched and math.hypot(*avoidance.goal) == pytest.approx(1.6, abs=0.05)
+    avoidance.see_goal(0.0, target, floor, 0.16, span)  # kept for a while, not for ever
+    for _ in range(40):
+        avoidance.see_goal(0.0, target, floor, 0.16, wider)
+    assert math.hypot(*avoidance.goal) == pytest.approx(1.6, abs=0.05)
+
+
+@pytest.mark.parametrize('obstacle_half_width', [0.075, 0.015])
+def test_a_far_targets_narrow_mask_is_not_matched_by_a_box_or_pole_in_front(
+        obstacle_half_width):
+    """A target 0.3 m wide, 1.6 m away: its mask spans 12 degrees, which a 0.15 m box at
+    0.9 m spans too (found in review: the robot arrived at the box). So narrow masks are not
+    matched: the camera's range stands.
+    """
+    controller = go_to_controller()
+    view = seen_at(1.6, 0.15, 1.6)
+    scan = np.vstack([face(0.9, obstacle_half_width), face(1.6, 0.15)])
+    controller.avoidance.see_goal(0.0, scan, controller._floor_range(view), 0.16,
+                                  controller._span(view))
+    assert math.hypot(*controller.avoidance.goal) == pytest.approx(1.6, abs=0.06)

@@ -360,9 +360,13 @@ HEADINGS = np.radians(np.arange(-180.0, 180.0, 5.0))
 GOAL_WINDOW_RAD = math.radians(4.0)  # scan returns this near the target's bearing may be it
 GOAL_RANGE_MARGIN_M = 0.05  # a return this far outside the camera's floor range still counts
 # The target's own run of returns spans the bearings its mask spans, to within this fraction
-# of the mask's angular width (or the minimum) at either edge.
+# of the mask's angular width at either edge. Only a close target's mask is matched (one this
+# wide): a far one's lowest row ranges it well, and a far target's narrow mask is matched as
+# easily by a box or a pole in front of it.
 SPAN_TOLERANCE = 0.2
-SPAN_TOLERANCE_MIN_RAD = math.radians(2.0)
+MIN_MATCHED_SPAN_RAD = math.radians(20.0)
+MIN_RUN_RETURNS = 3
+MAX_KEPT_TICKS = 20  # a matched goal is kept through this many unmatched ticks (1 s at 20 Hz)
 RUN_GAP_RAD = math.radians(2.5)  # neighbouring returns of one object are at most this apart
 RUN_STEP_M = 0.1  # ... in bearing, and in range
 # Returns this much further than the one a run starts from lie behind the object. Seen from
@@ -371,9 +375,9 @@ RUN_BACKGROUND_M = 0.5
 
 
 def run_span(angles: np.ndarray, ranges: np.ndarray, index: int) -> tuple:
-    """(lowest, highest) bearing of the run of returns that return `index` belongs to:
-    neighbours in bearing, each within RUN_GAP_RAD and RUN_STEP_M of the next, what lies
-    behind it left out.
+    """(lowest, highest) bearing and number of returns of the run that return `index`
+    belongs to: neighbours in bearing, each within RUN_GAP_RAD and RUN_STEP_M of the next,
+    what lies behind it left out.
     """
     keep = ranges <= ranges[index] + RUN_BACKGROUND_M
     order = np.flatnonzero(keep)[np.argsort(angles[keep])]
@@ -387,7 +391,7 @@ def run_span(angles: np.ndarray, ranges: np.ndarray, index: int) -> tuple:
     high = position
     while high < len(joined) and joined[high]:
         high += 1
-    return float(sorted_angles[low]), float(sorted_angles[high])
+    return float(sorted_angles[low]), float(sorted_angles[high]), high - low + 1
 
 
 class Avoidance:
@@ -410,7 +414,9 @@ class Avoidance:
 
     def forget_goal(self) -> None:
         self.goal = None  # (x, y) in base_link
-        self.matched = False  # the goal is on a run of returns that spanned the target's mask
+        # The goal is on a run of returns that spanned the target's mask (1), kept through
+        # n - 1 ticks' sightings since (n); 0: not.
+        self.matched = 0
 
     def see_goal(self, bearing: float, points: np.ndarray | None,
                  floor_range: tuple | None = None, origin_x: float = 0.0,
@@ -428,8 +434,7 @@ class Avoidance:
         while a box in front, wider or narrower than the target, does not pass for it.
         """
         cos_b, sin_b = math.cos(bearing), math.sin(bearing)
-        matched = self.matched
-        self.matched = False
+        matched, self.matched = self.matched, 0
         if floor_range is None:
             distance = 3.0
         else:  # the camera sees ahead: |bearing| is under half its field of view
@@ -450,16 +455,19 @@ class Avoidance:
                 near = near_ray & within & (ahead >= floor_range[0] - GOAL_RANGE_MARGIN_M)
                 run = None if span is None else self._matching_run(
                     np.arctan2(dy, dx), ranges, within, span)
-                if run is None and matched and self.goal is not None:
+                keep = 0 < matched <= MAX_KEPT_TICKS and self.goal is not None
+                if run is None and keep:
                     # A goal its run matched stays while the scan shows it on the ray: a
                     # frame whose mask comes out wider or cut does not undo the match.
                     kept = near_ray & within & (np.hypot(points[:, 0] - self.goal[0],
                                                          points[:, 1] - self.goal[1])
                                                 <= 2 * GOAL_RANGE_MARGIN_M)
-                    run = float(np.min(ranges[kept])) if np.any(kept) else None
-                if run is not None:
+                    if np.any(kept):
+                        near = np.zeros_like(near)
+                        distance, self.matched = float(np.min(ranges[kept])), matched + 1
+                elif run is not None:
                     near = np.zeros_like(near)
-                    distance, self.matched = run, True
+                    distance, self.matched = run, 1
             if np.any(near):
                 distance = float(np.min(ranges[near]))
         self.goal = (origin_x + distance * cos_b, distance * sin_b)
@@ -468,13 +476,16 @@ class Avoidance:
     def _matching_run(angles, ranges, candidates, span) -> float | None:
         """The range of the nearest candidate return in `span` whose run spans it too."""
         low, high = span
-        tolerance = max(SPAN_TOLERANCE * (high - low), SPAN_TOLERANCE_MIN_RAD)
+        if high - low < MIN_MATCHED_SPAN_RAD:
+            return None
+        tolerance = SPAN_TOLERANCE * (high - low)
         inside = candidates & (angles >= low - tolerance) & (angles <= high + tolerance)
         if not np.any(inside):
             return None
         nearest = int(np.argmin(np.where(inside, ranges, np.inf)))
-        run_low, run_high = run_span(angles, ranges, nearest)
-        if abs(run_low - low) <= tolerance and abs(run_high - high) <= tolerance:
+        run_low, run_high, returns = run_span(angles, ranges, nearest)
+        if returns >= MIN_RUN_RETURNS and abs(run_low - low) <= tolerance and (
+                abs(run_high - high) <= tolerance):
             return float(ranges[nearest])
         return None
 
