@@ -273,7 +273,9 @@ CONTROL = (
     Param('camera_bottom_tolerance', 0.0, "how far above the target's true lowest point the "
           "segmenter's lowest row may lie (image units, 2 = the image's height; a coarse or "
           "partial mask). With camera_mount, the scan's return in the target's direction "
-          'within the floor distances this allows is taken as the target', (0.0, 1.0)),
+          'within the floor distances this allows is taken as the target (a close target '
+          'is first matched by the width of its run of returns: README, Obstacles)',
+          (0.0, 1.0)),
     Param('require_camera_for_motion', True, 'plain motions ("move forward") also need a live '
           'camera stream', read_only=True),
     Param('min_intent_similarity', 0.5, 'cosine similarity an instruction needs to its '
