@@ -385,12 +385,10 @@ def run_span(angles: np.ndarray, ranges: np.ndarray, index: int) -> tuple:
     joined = (np.diff(sorted_angles) <= RUN_GAP_RAD) & (
         np.abs(np.diff(sorted_ranges)) <= RUN_STEP_M)
     position = int(np.flatnonzero(order == index)[0])
-    low = position
-    while low > 0 and joined[low - 1]:
-        low -= 1
-    high = position
-    while high < len(joined) and joined[high]:
-        high += 1
+    breaks = np.flatnonzero(~joined)  # break i lies between sorted returns i and i + 1
+    before, after = breaks[breaks < position], breaks[breaks >= position]
+    low = int(before[-1]) + 1 if before.size else 0
+    high = int(after[0]) if after.size else len(order) - 1
     return float(sorted_angles[low]), float(sorted_angles[high]), high - low + 1
 
 
