@@ -184,6 +184,13 @@ def _model_class(kind: str):
     return CLIPModel if kind == 'clip' else CLIPSegForImageSegmentation
 
 
+def _preprocessing_on_device(preprocessing: str, device: torch.device) -> bool:
+    try:
+        return use_torch_preprocessing(preprocessing, device)
+    except ValueError as err:
+        raise ModelLoadError(f'{err}.') from err
+
+
 def runtime_options(values: dict) -> dict:
     """A model node's checked parameter values as ModelCache.get's keywords: how it runs
     its models (the node, and the evaluator standing in for it, load them alike).
@@ -230,10 +237,7 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
         raise ModelLoadError(
             f"compile_mode '{compile_mode}' compiles torch's work, but the backend is "
             f"'{backend}'; set backend to 'torch' or compile_mode to 'none'.")
-    try:
-        on_device = use_torch_preprocessing(preprocessing, torch_device)
-    except ValueError as err:
-        raise ModelLoadError(f'{err}.') from err
+    on_device = _preprocessing_on_device(preprocessing, torch_device)
     local = Path(resolved).is_dir()
     if local:
         _check_config_kind(kind, resolved)
@@ -295,10 +299,7 @@ class ModelCache:
         backend = resolve_backend(backend, resolve_device(device), dtype)
         # Precision and threads are compiled into an OpenVINO model; torch ignores them.
         options = (precision, threads) if backend == 'openvino' else ()
-        try:
-            on_device = use_torch_preprocessing(preprocessing, resolve_device(device))
-        except ValueError as err:
-            raise ModelLoadError(f'{err}.') from err
+        on_device = _preprocessing_on_device(preprocessing, resolve_device(device))
         key = (kind, resolve_source(kind, source), device, dtype, backend, options,
                on_device, compile_mode)
         with self._lock:  # held while loading so two nodes never load the same model twice

@@ -426,10 +426,12 @@ class Avoidance:
         the ray at the furthest. Without a floor range: the nearest return near the ray (which
         a low obstacle in front of the target would be), or far.
 
-        `span`: the (lowest, highest) bearing of the mask's sides. The nearest return in it,
-        nearer than the furthest, is the target wherever its run of returns spans the same
-        bearings: a mask ending high above the object's foot then still finds its return,
-        while a box in front, wider or narrower than the target, does not pass for it.
+        `span`: the (lowest, highest) bearing of the mask's sides. For a close target (a span
+        of MIN_MATCHED_SPAN_RAD or more), the nearest return in it, nearer than the furthest,
+        is the target wherever its run of returns spans the same bearings (SPAN_TOLERANCE):
+        a mask ending high above the object's foot then still finds its return, while a box
+        in front much wider or narrower than the target does not pass for it. A goal so
+        matched stays on the ray's return near it for up to MAX_KEPT_TICKS unmatched calls.
         """
         cos_b, sin_b = math.cos(bearing), math.sin(bearing)
         matched, self.matched = self.matched, 0
