@@ -263,8 +263,12 @@ class OpenVinoRuntime:
         # OpenVINO's own cache of the compiled form, kept inside the IR's folder: a blob can
         # only belong to its IR, and deleting a folder removes both.
         config = dict(self.config, CACHE_DIR=str(folder / 'compiled'))
-        compiled = self.core.compile_model(self.core.read_model(xml), 'CPU', config)
-        return _Compiled(compiled)
+        compiled = _Compiled(self.core.compile_model(self.core.read_model(xml), 'CPU', config))
+        # Once here, on the loading thread: the binding sets itself up on its first tensor
+        # access, and two nodes' workers making that first access at once deadlocked in it
+        # (seen in `vla-ros up`: one thread in a static initialiser's guard, the other waiting).
+        compiled(*(tensor.numpy() for tensor in example))
+        return compiled
 
     def _save(self, converted, folder: Path) -> None:
         # Written aside and renamed: two nodes starting together may convert the same model,
