@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from geometry_msgs.msg import PointStamped, Twist, TwistStamped, Vector3Stamped
+from geometry_msgs.msg import Twist, TwistStamped
 import pytest
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool, String
@@ -22,6 +22,7 @@ from visualization_msgs.msg import Marker
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.fixtures.ros_graph import RosGraph, stop_as_a_terminal_does, wait_until
+from vla_ros.fixtures.targets import TargetPublisher
 from vla_ros.nodes.action_policy import ActionPolicyNode
 from vla_ros.nodes.common import embedding_msg
 from vla_ros.nodes.qos import LATCHED
@@ -78,8 +79,7 @@ class SimulatedRobot:
         self.clock = ros.probe.get_clock()
         message_type = TwistStamped if stamped else Twist
         ros.probe.create_subscription(message_type, 'cmd_vel', self.on_cmd_vel, 10)
-        self.targets = ros.publisher(PointStamped, 'target', 5)
-        self.extents = ros.publisher(Vector3Stamped, 'target_extent', 5)
+        self.targets = TargetPublisher(ros.probe)
         self.last = time.monotonic()
         ros.probe.create_timer(0.02, self.integrate)
         ros.probe.create_timer(1 / 15, self.publish_view)
@@ -116,14 +116,7 @@ class SimulatedRobot:
             return
         x, confidence, area = self.view()
         stamp = self.clock.now().to_msg() if self.fixed_stamp is None else self.fixed_stamp
-        extent = Vector3Stamped()
-        extent.header.stamp = stamp
-        extent.vector.x = area
-        point = PointStamped()
-        point.header.stamp = stamp
-        point.point.x, point.point.z = x, confidence
-        self.extents.publish(extent)
-        self.targets.publish(point)
+        self.targets.publish(stamp, x=x, confidence=confidence, area=area)
 
 
 def collect_status(ros):

@@ -401,7 +401,7 @@ def test_parameter_validation_gives_reasons(ros, tiny_clipseg_dir, models):
     assert node.set_parameters([Parameter('max_rate_hz', value=12.5)])[0].successful
     assert node.worker._min_period == pytest.approx(0.08)
     assert node.set_parameters([Parameter('mask_threshold', value=0.3)])[0].successful
-    assert node.perception.settings.mask_threshold == 0.3
+    assert node.perception.perception.settings.mask_threshold == 0.3
 
 
 def test_bad_configuration_fails_at_start(ros, tmp_path, models):

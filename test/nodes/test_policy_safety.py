@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from geometry_msgs.msg import PointStamped, Twist, Vector3Stamped
+from geometry_msgs.msg import PointStamped, Twist
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
@@ -31,6 +31,7 @@ from test_action_policy import (  # noqa: I100 - the sibling test module's helpe
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.fixtures.ros_graph import wait_until
+from vla_ros.fixtures.targets import TargetPublisher
 from vla_ros.nodes.common import embedding_msg
 from vla_ros.nodes.qos import LATCHED
 
@@ -149,8 +150,7 @@ class SimTime:
         self.offset = start - time.monotonic()
         self.clock_on = self.targets_on = True
         self.clock = ros.publisher(Clock, '/clock', 10)
-        self.targets = ros.publisher(PointStamped, 'target', 5)
-        self.extents = ros.publisher(Vector3Stamped, 'target_extent', 5)
+        self.targets = TargetPublisher(ros.probe)
         ros.probe.create_timer(0.02, self.tick)
         ros.probe.create_timer(1 / 15, self.publish_target)
 
@@ -166,11 +166,7 @@ class SimTime:
 
     def publish_target(self):
         if self.targets_on:
-            extent, point = Vector3Stamped(), PointStamped()
-            extent.header.stamp = point.header.stamp = self.now()
-            extent.vector.x, point.point.z = 0.02, 0.8
-            self.extents.publish(extent)
-            self.targets.publish(point)
+            self.targets.publish(self.now(), confidence=0.8, area=0.02)
 
 
 @pytest.mark.parametrize('event', ['jump back 900 s', '/clock stops'])
@@ -235,11 +231,9 @@ def test_a_target_from_the_future_is_dropped_and_poisons_nothing(ros, tiny_clip_
     statuses = collect_status(ros)
     Instructor(ros, node).say('go to the object')
     assert wait_until(lambda: robot.command[0] > 0.1, 20)
-    extent, point = Vector3Stamped(), PointStamped()
-    extent.header.stamp.sec = point.header.stamp.sec = 2**31 - 1
-    extent.vector.x, point.point.z = 0.02, 0.9
-    robot.extents.publish(extent)
-    robot.targets.publish(point)
+    future = ros.probe.get_clock().now().to_msg()
+    future.sec = 2**31 - 1
+    robot.targets.publish(future, confidence=0.9, area=0.02)
     seen = len(statuses)
     time.sleep(2.5)  # the old policy stopped for good 1 s after such a stamp
     assert 'stopped: stale input' not in data(statuses[seen:]), data(statuses[seen:])
@@ -256,7 +250,7 @@ def test_nan_targets_are_dropped_with_a_warning(ros, tiny_clip_dir, models, capf
     point = PointStamped()
     point.point.x = math.nan
     point.header.stamp = ros.probe.get_clock().now().to_msg()
-    robot.targets.publish(point)
+    robot.targets.points.publish(point)
     assert wait_until(lambda: 'holds NaN or infinity' in capfd.readouterr().err, 3)
     assert robot.command == (0.0, 0.0) and 'approaching object' not in data(statuses)
 
@@ -300,17 +294,12 @@ def test_a_yaml_above_the_ceiling_fails_at_start(ros, tiny_clip_dir, models):
 # 6. The watchdog over DDS, with a producer killed -------------------------------------------
 PRODUCER = """
 import rclpy, time
-from geometry_msgs.msg import PointStamped, Vector3Stamped
+from vla_ros.fixtures.targets import TargetPublisher
 rclpy.init()
 node = rclpy.create_node('target_producer')
-points = node.create_publisher(PointStamped, 'target', 5)
-extents = node.create_publisher(Vector3Stamped, 'target_extent', 5)
+targets = TargetPublisher(node)
 while True:
-    point, extent = PointStamped(), Vector3Stamped()
-    point.header.stamp = extent.header.stamp = node.get_clock().now().to_msg()
-    point.point.z, extent.vector.x = 0.8, 0.02
-    extents.publish(extent)
-    points.publish(point)
+    targets.publish(node.get_clock().now().to_msg(), confidence=0.8, area=0.02)
     time.sleep(0.1)
 """
 

@@ -153,3 +153,103 @@ def test_a_short_gap_is_forgiven_and_the_hold_restarts_after_fresh_input():
         gap = drive(control, 0.9, target=None, target_age=None, start=start + 0.6)
         assert gap[-1].status == 'stopped: stale input'
     assert drive(control, 0.5, start=4.5)[-1].status == 'approaching red ball'
+
+
+# Slow perception: targets tracked between segmentations ----------------------------------
+def test_a_tracked_target_whose_segmentation_is_too_old_stops_the_robot():
+    """A segmenter that stalls while the tracker goes on: fresh frames, an old segmentation."""
+    control = controller(max_segmentation_age_s=3.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    outputs = drive(control, 2.0, segmentation_age=1.0)
+    assert outputs[-1].linear > 0.0
+    stalled = control.tick(2.0, AHEAD, 0.0, 0.0, segmentation_age=3.1)
+    assert (stalled.linear, stalled.angular) == (0.0, 0.0)
+    assert stalled.status == 'stopped: stale segmentation' and stalled.target is None
+    # A new segmentation brings it back (within input_lost_s).
+    assert control.tick(2.05, AHEAD, 0.0, 0.0, segmentation_age=0.2).status == (
+        'approaching red ball')
+
+
+def test_a_five_second_segmenter_stall_gives_the_command_up_after_input_lost_s():
+    control = controller(max_segmentation_age_s=2.0, input_lost_s=3.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    drive(control, 1.0, segmentation_age=0.5)
+    outputs = drive(control, 5.0, start=1.0, segmentation_age=None) if False else [
+        control.tick(1.0 + 0.05 * i, AHEAD, 0.0, 0.0, segmentation_age=0.5 + 0.05 * i)
+        for i in range(100)]
+    assert all(out.linear == 0.0 and out.angular == 0.0 for out in outputs
+               if out.status.startswith('stopped'))
+    assert not any(out.linear > 0.0 for out in outputs[40:])  # age 2.5 s and over
+    assert outputs[-1].status == 'stopped: input lost'
+
+
+def search(control, seconds, segmentation_age, start=0.0):
+    """Ticks with nothing in view; `segmentation_age(now)` says how old the newest
+    segmentation is.
+    """
+    nothing = TargetView(0.0, 0.0, 0.0, 0.0)
+    return [(now, control.tick(now, nothing, 0.0, 0.0,
+                               segmentation_age=segmentation_age(now)))
+            for now in (start + 0.05 * i for i in range(int(round(seconds / 0.05))))]
+
+
+def test_a_search_with_a_slow_segmenter_turns_a_step_then_looks():
+    servo = ServoConfig(confirm_s=0.0, search_speed_rps=0.4, search_step_rad=1.0)
+    control = controller(servo=servo, max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    period, latency = 2.5, 2.5  # a frame segmented every 2.5 s, its result 2.5 s later
+
+    def age(now):
+        done = max(math.floor((now - latency) / period), 0)
+        return now - done * period
+    ticks = search(control, 14.0, age)
+    turning = [now for now, out in ticks if out.angular != 0.0]
+    assert turning and turning[0] < 0.3
+    # The first step ends after 1 rad at 0.4 rad/s (2.5 s, a little more to speed up) ...
+    still = [now for now, out in ticks if out.angular == 0.0 and now > 2.0]
+    assert 2.5 <= still[0] <= 2.8
+    # ... and it looks until a frame taken since it stopped has been segmented: the
+    # frame of 5.0 s, back at 7.5 s.
+    resumed = [now for now, out in ticks if out.angular != 0.0 and now > still[0]]
+    assert 7.5 <= resumed[0] <= 7.6
+    assert all(out.status == 'searching red ball' for _, out in ticks)
+
+
+def test_the_looks_do_not_count_towards_the_search_timeout():
+    servo = ServoConfig(confirm_s=0.0, search_speed_rps=0.5, search_step_rad=1.0,
+                        search_timeout_s=4.0)
+    control = controller(servo=servo, max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    ticks = search(control, 12.0, lambda now: now % 3.0)  # a segmentation every 3 s
+    ended = next(now for now, out in ticks if out.status == 'not found')
+    turned = sum(0.05 for now, out in ticks if out.angular != 0.0)
+    # Two steps of 2 s with a look of 1 s between them.
+    assert ended == pytest.approx(5.0, abs=0.1) and turned == pytest.approx(4.0, abs=0.1)
+
+
+def test_without_segmentation_ages_the_search_turns_without_looks():
+    control = controller(servo=ServoConfig(confirm_s=0.0, search_timeout_s=30.0))
+    control.follow(GO_TO, 'red ball', 0.0)
+    ticks = search(control, 10.0, lambda now: None)
+    assert all(out.angular != 0.0 for now, out in ticks if now > 0.5)
+
+
+NEAR = TargetView(x=0.0, y=0.5, confidence=0.9, area=0.2, bottom=0.8)  # arrived by its foot
+
+
+def test_an_arrival_seen_on_a_tracked_target_waits_for_a_fresh_segmentation():
+    control = controller(max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    drive(control, 1.0, segmentation_age=0.5)
+    # The tracker says the foot is low enough; its segmentation is 2 s old.
+    holding = [control.tick(1.0 + 0.05 * i, NEAR, 0.0, 0.0, segmentation_age=2.0 + 0.05 * i)
+               for i in range(20)]
+    assert all(out.status == 'approaching red ball (checking arrival)' for out in holding)
+    assert all((out.linear, out.angular) == (0.0, 0.0) for out in holding)
+    # A segmentation of a frame taken since it stopped disagrees: on it goes.
+    not_yet = TargetView(x=0.0, y=0.4, confidence=0.9, area=0.12, bottom=0.55)
+    on = control.tick(2.0, not_yet, 0.0, 0.0, segmentation_age=0.5)
+    assert on.status == 'approaching red ball'
+    # ... and when one agrees, it has arrived.
+    control.tick(2.05, NEAR, 0.0, 0.0, segmentation_age=1.0)
+    assert control.tick(2.1, NEAR, 0.0, 0.0, segmentation_age=0.05).status == 'arrived'

@@ -310,7 +310,8 @@ def run_eval(args) -> int:
                 result = pipeline.run(scene, max_time_s=args.max_time, command=command)
             else:
                 result = run_episode(scene, pipeline, max_time_s=args.max_time,
-                                     command=command, expected=kind)
+                                     command=command, expected=kind,
+                                     perception_latency=args.perception_latency)
             result.template = template
             results.append(result)
             rate = sum(result.success for result in results) / len(results)
@@ -325,6 +326,10 @@ def run_eval(args) -> int:
                         args.transport)
     summary['params_file'] = str(params_file)
     summary['clutter'] = args.clutter
+    summary['segmenter_max_rate_hz'] = settings.segmenter['max_rate_hz']
+    summary['track_targets'] = settings.segmenter['track_targets']
+    summary['perception_latency'] = ('auto' if args.perception_latency is None
+                                     else args.perception_latency)
     summary['target_verification'] = args.mode == 'real' and settings.segmenter[
         'verify_targets']
     summary['fovea'] = args.mode == 'real' and settings.segmenter['fovea']
@@ -372,6 +377,21 @@ def report_commands(summary) -> None:
         print(f'[eval] commands that failed: {", ".join(failed)}')
 
 
+def perception_latency(text: str):
+    """--perception-latency: None for auto, else seconds >= 0."""
+    import argparse
+
+    if text == 'auto':
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not auto or a number of seconds") from None
+    if not 0.0 <= seconds < 60.0 or not math.isfinite(seconds):
+        raise argparse.ArgumentTypeError(f'{seconds:g} s: give 0 to 60 seconds')
+    return seconds
+
+
 def add_arguments(parser):
     parser.add_argument('--mode', choices=('real', 'oracle'), default='real',
                         help='real: the deployed models; oracle: ground-truth target and intent')
@@ -409,6 +429,12 @@ def add_arguments(parser):
     parser.add_argument('--clutter', type=int, default=0, metavar='N',
                         help='N boxes and walls in each scene, two of three across the way '
                         "to the target (the scene is otherwise the seed's usual one)")
+    parser.add_argument('--perception-latency', type=perception_latency, default=None,
+                        metavar='auto|SECONDS',
+                        help='lockstep: how long the segmenter is busy with a frame before '
+                        'its result arrives (auto, the default: 1 / its max_rate_hz or the '
+                        "model's measured time, whichever is longer); the tracker follows "
+                        'the target on every camera frame meanwhile')
     parser.add_argument('--no-fovea', dest='fovea', action='store_false',
                         help='real mode: segment the whole frame only, without the 2x look '
                              'at its middle')

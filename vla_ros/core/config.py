@@ -138,6 +138,9 @@ PERCEPTION = (
           'twice the resolution, for far objects; one more image per frame', read_only=True),
     Param('fovea_top', Fovea.top, "the fovea's top edge as a fraction of the image height: "
           'put the window over the far floor', (0.0, 0.5), read_only=True),
+    Param('track_targets', True, 'follow the target from camera frame to frame between '
+          "segmentations (optical flow): targets at the camera's rate, each saying how old "
+          'its segmentation is; false: a target per segmentation', read_only=True),
     Param('verify_targets', True, "a CLIP must name each region's crop as the target's prompt "
           '(best among verification_contrasts) before it can be the target: refuses '
           'look-alikes', read_only=True),
@@ -203,7 +206,10 @@ SERVO = (
     Param('search_speed_rps', _servo.search_speed_rps, 'turn rate while searching (rad/s)',
           (0.0, 5.0)),
     Param('search_timeout_s', _servo.search_timeout_s, 'search this long, then stop: '
-          '"not found"', (0.0, 3600.0)),
+          '"not found" (turning time; the looks in between are not counted)', (0.0, 3600.0)),
+    Param('search_step_rad', _servo.search_step_rad, 'a search turns this far, then holds '
+          'still until a frame taken since has been segmented (a slow segmenter sees every '
+          "view); keep it under the camera's horizontal field of view", (0.05, 6.3)),
     Param('found_tolerance', _servo.found_tolerance, 'look_for: |x| at which the target is '
           'found', (0.0, 1.0)),
     Param('min_target_area', _servo.min_target_area, 'smaller target regions (image '
@@ -256,6 +262,10 @@ CONTROL = (
     Param('input_timeout_s', INPUT_TIMEOUT_S, 'zero output when the inputs the '
           'current intent needs are older than this (judged on a clock that cannot jump)',
           (0.01, 60.0), read_only=True),
+    Param('max_segmentation_age_s', 6.0, 'zero output when the segmentation behind the '
+          'target (it may have been tracked since) is older than this; keep it above the '
+          "scene_segmenter's period plus its time a segmentation", (0.05, 600.0),
+          read_only=True),
     Param('input_lost_s', 10.0, 'a command held this long for stale input is given up '
           "('stopped: input lost'): the robot never resumes it when the input comes back",
           (0.1, 3600.0), read_only=True),

@@ -50,6 +50,7 @@ class ControlSettings:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     control_rate_hz: float = 20.0
     input_timeout_s: float = INPUT_TIMEOUT_S
+    max_segmentation_age_s: float = 6.0  # a target's segmentation older than this: stale
     input_lost_s: float = 10.0  # held this long for stale input: the command is given up
     require_camera_for_motion: bool = True
     min_intent_similarity: float = 0.5
@@ -73,7 +74,8 @@ class ControlSettings:
                    camera_mount=config.camera_mount(values),
                    camera_bottom_tolerance=values['camera_bottom_tolerance'],
                    **{name: values[name] for name in (
-                       'control_rate_hz', 'input_timeout_s', 'input_lost_s',
+                       'control_rate_hz', 'input_timeout_s', 'max_segmentation_age_s',
+                       'input_lost_s',
                        'require_camera_for_motion',
                        'min_intent_similarity', 'intent_margin')},
                    command_verbs=tuple(values['command_verbs']))
@@ -179,10 +181,14 @@ class Controller:
     def tick(self, now: float, target: TargetView | None, target_age: float | None,
              camera_age: float | None, estop: bool = False, enabled: bool = True,
              clock_age: float | None = None, scan=None,
-             scan_age: float | None = None) -> ControlOutput:
+             scan_age: float | None = None,
+             segmentation_age: float | None = None) -> ControlOutput:
         """One control period. Ages are in seconds (None: never received). `clock_age`: how
         long `now` has not moved, when it is a clock that can stop (simulated time). `scan`:
         the newest laser scan's obstacle points in base_link ((N, 2), core.obstacles.Scan).
+        `segmentation_age`: how old the segmentation behind the target is (it may have been
+        tracked since; None: the target is its own segmentation); a target whose
+        segmentation is older than `max_segmentation_age_s` is stale however new its frame.
 
         While an input the command needs is stale the policy's clock stands still: a search
         or a timed motion does not run out while the robot cannot act on it. Stale for
@@ -197,13 +203,16 @@ class Controller:
         now = self._policy_now
         settings = self.settings
         timeout = settings.input_timeout_s
-        target_fresh = target is not None and target_age is not None and target_age <= timeout
+        segmentation_fresh = segmentation_age is None or (
+            segmentation_age <= settings.max_segmentation_age_s)
+        target_fresh = (target is not None and target_age is not None and target_age <= timeout
+                        and segmentation_fresh)
         camera_fresh = camera_age is not None and camera_age <= timeout
         scan_fresh = scan is not None and scan_age is not None and (
             scan_age <= settings.monitor.scan_timeout_s)
         points = scan if scan_fresh else None
         fresh_target = target if target_fresh else None
-        wanted = self.policy.step(now, fresh_target)
+        wanted = self.policy.step(now, fresh_target, segmentation_age)
         linear, angular, status = self._avoid(wanted, fresh_target, points, now)
         moving = wanted.needs_target or wanted.needs_camera
         fresh = (not wanted.needs_target or target_fresh) and (
@@ -216,7 +225,8 @@ class Controller:
         command = self.safety.filter(linear, angular, estop=estop, enabled=enabled,
                                      inputs_fresh=fresh and not scan_missing,
                                      clock_running=clock_running, dt=dt,
-                                     stale_reason='stale input' if not fresh else 'stale scan')
+                                     stale_reason=self._stale_reason(
+                                         fresh, segmentation_fresh))
         checked = monitor(command.linear, command.angular, points, settings.monitor)
         # What was sent is where the next acceleration limit starts from.
         self.safety.linear, self.safety.angular = checked.linear, checked.angular
@@ -235,6 +245,12 @@ class Controller:
         self.avoidance.move(checked.linear, checked.angular, self._last_step)
         return ControlOutput(checked.linear, checked.angular, status, fresh_target, reason,
                              jump, checked.state, checked.free_m)
+
+    @staticmethod
+    def _stale_reason(fresh: bool, segmentation_fresh: bool) -> str:
+        if fresh:
+            return 'stale scan'
+        return 'stale input' if segmentation_fresh else 'stale segmentation'
 
     def _bearing(self, view: TargetView) -> float:
         """The target's bearing in base_link (left > 0) from its image x (right > 0)."""

@@ -14,6 +14,7 @@ import numpy as np
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import find_target, Fovea, mask_image, resize_mask, Target
 from vla_ros.core.text import command_object
+from vla_ros.core.tracking import TargetTracker, Track
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,22 @@ class Sight:
     probabilities: np.ndarray
     target: Target
     threshold: float  # the mask threshold the target was found with
+
+    def region(self) -> np.ndarray | None:
+        """The target's pixels (boolean, at the model's resolution): the first prompt's
+        probabilities above the threshold inside the target's box; None when there is none.
+        """
+        if not self.target.visible:
+            return None
+        probability = self.probabilities[0]
+        height, width = probability.shape
+        rows = (np.arange(height) * 2.0 + 1.0) / height - 1.0
+        cols = (np.arange(width) * 2.0 + 1.0) / width - 1.0
+        target = self.target
+        inside = ((rows[:, None] >= target.top) & (rows[:, None] <= target.bottom)
+                  & (cols[None, :] >= target.left)
+                  & (cols[None, :] <= target.left + 2.0 * target.width))
+        return inside & (probability >= self.threshold)
 
     def labels(self, height: int, width: int) -> np.ndarray:
         """The mono8 label image (0 none, i + 1 prompt i) at a frame's size."""
@@ -107,6 +124,62 @@ class Perception:
         self.regions_checked += len(verdicts)
         self.regions_refused += verdicts.count(False)
         return verdicts
+
+
+class TrackedPerception:
+    """Detect slow, track fast: the segmentation (Perception: CLIPSeg and the verifier) runs
+    at the segmenter's rate on the newest frame, the tracker (core.tracking) on every camera
+    frame in between.
+
+    `segment(rgb)` is the slow part (the segmentation worker), `deliver(sight, stamp, rgb)`
+    hands its result over when it is done (the node: at once; the evaluator: after the
+    modelled latency), `frame(rgb, stamp)` runs on every camera frame (the tracking thread)
+    and returns the target on that frame. A delivered segmentation replaces the track at the
+    next frame, brought forward from the frame it ran on. With `tracking` off, a target is
+    only what a segmentation found on its own frame.
+    """
+
+    def __init__(self, perception: Perception, tracker: TargetTracker | None = None):
+        self.perception, self.tracker = perception, tracker
+        self._lock = threading.Lock()
+        self._delivered = None  # (sight, stamp, rgb) not yet taken by the frame thread
+        self._following = ()  # the prompts the track is of (frame thread)
+
+    @property
+    def tracking(self) -> bool:
+        return self.tracker is not None
+
+    def prompts(self) -> tuple:
+        return self.perception.prompts()
+
+    def segment(self, rgb: np.ndarray) -> Sight | None:
+        return self.perception.see(rgb)
+
+    def deliver(self, sight: Sight, stamp: float, rgb: np.ndarray) -> None:
+        with self._lock:
+            self._delivered = (sight, stamp, rgb)
+
+    def frame(self, rgb: np.ndarray, stamp: float) -> Track | None:
+        """The target on this frame (None: nothing to look for, or no segmentation of the
+        current command yet; a Track whose target is not visible: nothing there).
+        """
+        with self._lock:
+            delivered, self._delivered = self._delivered, None
+        prompts = self.perception.prompts()
+        if not self.tracking:
+            if delivered is None or delivered[0].prompts != prompts:
+                return None
+            sight, segmented_stamp, _ = delivered
+            return Track(sight.target, segmented_stamp, False, 1.0, segmented_stamp)
+        if prompts != self._following:  # a new command: the old track is of something else
+            self._following = prompts
+            self.tracker.reset('a new command')
+        if delivered is not None and delivered[0].prompts == prompts:
+            sight, segmented_stamp, segmented_rgb = delivered
+            self.tracker.segmented(sight.target, sight.region(), segmented_stamp,
+                                   segmented_rgb)
+        track = self.tracker.frame(rgb, stamp)
+        return track if prompts else None
 
 
 def target_view(target: Target) -> TargetView:

@@ -159,7 +159,11 @@ class ServoConfig:
     min_approach_fraction: float = 0.25  # slowest approach, as a fraction of the speed
     search_speed_rps: float = 0.4
     search_direction: float = 1.0  # +1 turns left (counter-clockwise), -1 right
-    search_timeout_s: float = 20.0
+    search_timeout_s: float = 20.0  # of turning: the looks between steps are not counted
+    # Turn this far, then hold still until a frame taken since has been segmented: with a
+    # segmenter slower than the turn, a view turned past before its segmentation came back
+    # would never be seen (the tracker cannot bring back what has left the view).
+    search_step_rad: float = 1.0
     found_tolerance: float = 0.15  # look_for: |x| at which the target counts as found
     # Tracking: a segmenter's stray blob flickers from frame to frame, a real target persists.
     min_target_area: float = 0.0005  # smaller regions are not a target (noise)
@@ -196,6 +200,10 @@ class PolicyState:
     last_seen: TargetView | None = None  # the latest tracked sighting (kept to aim the search)
     last_seen_at: float = 0.0
     tracking: bool = False
+    turning_since: float | None = None  # a search's current turn began (None: looking)
+    looking_since: float = 0.0  # ... or its look began
+    turned_s: float = 0.0  # the search's turning time before the current turn
+    arrival_look_since: float | None = None  # stopped to check an arrival on a fresh view
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
     reason: str = 'idle'
     refusal: str = ''  # why the command was not understood ('' when it was)
@@ -335,7 +343,11 @@ class ActionPolicy:
                                  reason='')
         return intent.name
 
-    def step(self, now: float, target: TargetView | None) -> PolicyOutput:
+    def step(self, now: float, target: TargetView | None,
+             segmentation_age: float | None = None) -> PolicyOutput:
+        """One decision; `segmentation_age`: how old the segmentation behind `target` is
+        (None: the target is its own segmentation, as fresh as its frame).
+        """
         state, config = self.state, self.servo_config
         intent = state.intent
         if intent is None:
@@ -352,8 +364,7 @@ class ActionPolicy:
                                 needs_camera=True)
         thing = state.object_phrase or 'target'
         if intent.behaviour == 'go_to' and self._too_close_to_see(target):
-            state.done = 'arrived'
-            return PolicyOutput(0.0, 0.0, state.done)
+            return self._arrive(now, segmentation_age, thing)
         target, in_sight = self._track(now, target)
         if target is not None and not in_sight:
             # Briefly out of sight: turn to where it was, never drive blind or arrive on it.
@@ -369,19 +380,55 @@ class ActionPolicy:
                 return PolicyOutput(0.0, angular, f'searching {thing}', needs_target=True)
             linear, angular, arrived = servo(target, config)
             if arrived:
-                state.done = 'arrived'
-                return PolicyOutput(0.0, 0.0, state.done)
+                return self._arrive(now, segmentation_age, thing)
+            state.arrival_look_since = None
             return PolicyOutput(linear, angular, f'approaching {thing}', needs_target=True)
         if state.searching_since is None:
-            state.searching_since = now
-        if now - state.searching_since >= config.search_timeout_s:
+            state.searching_since = state.turning_since = now
+            state.turned_s = 0.0
+        turning = self._search_turning(now, segmentation_age)
+        turned = state.turned_s + (now - state.turning_since if turning else 0.0)
+        if turned >= config.search_timeout_s:
             state.done = 'not found'
             return PolicyOutput(0.0, 0.0, state.done)
         direction = config.search_direction
         if state.last_seen is not None and state.last_seen.x != 0.0:
             direction = -math.copysign(1.0, state.last_seen.x)  # towards where it went out
-        return PolicyOutput(0.0, direction * config.search_speed_rps,
+        return PolicyOutput(0.0, direction * config.search_speed_rps if turning else 0.0,
                             f'searching {thing}', needs_target=True)
+
+    def _search_turning(self, now: float, segmentation_age: float | None) -> bool:
+        """Whether the search turns now (else it looks): a turn of search_step_rad, then a
+        look until a frame taken since the look began has been segmented. A target that is
+        its own segmentation (no age given) is seen at once: no look.
+        """
+        state, config = self.state, self.servo_config
+        if state.turning_since is not None:
+            step_s = config.search_step_rad / max(config.search_speed_rps, 1e-6)
+            if segmentation_age is None or now - state.turning_since < step_s:
+                return True
+            state.turned_s += now - state.turning_since
+            state.turning_since, state.looking_since = None, now
+            return False
+        if segmentation_age is not None and now - segmentation_age <= state.looking_since:
+            return False  # the newest segmentation is of a frame from before the look
+        state.turning_since = now
+        return True
+
+    def _arrive(self, now: float, segmentation_age: float | None, thing: str) -> PolicyOutput:
+        """'arrived', once a segmentation of the view since the robot stopped agrees: a
+        target followed by the tracker since an older segmentation (a far, coarse mask
+        scaled up) may look arrived before it is. Meanwhile the robot holds still.
+        """
+        state = self.state
+        if segmentation_age is not None:
+            if state.arrival_look_since is None:
+                state.arrival_look_since = now
+            if now - segmentation_age <= state.arrival_look_since:
+                return PolicyOutput(0.0, 0.0, f'approaching {thing} (checking arrival)',
+                                    needs_target=True)
+        state.done = 'arrived'
+        return PolicyOutput(0.0, 0.0, state.done)
 
     def _moving_status(self, thing: str) -> str:
         verb = 'searching' if self.state.intent.behaviour == 'look_for' else 'approaching'

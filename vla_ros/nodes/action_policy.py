@@ -22,7 +22,7 @@ from rclpy.duration import Duration
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import LaserScan
+from sensor_msgs.msg import LaserScan, TimeReference
 from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker, MarkerArray
@@ -71,6 +71,15 @@ def scan_problem(msg) -> str:
     if not 0.0 <= msg.range_min < msg.range_max:
         return f'range_min {msg.range_min:g} and range_max {msg.range_max:g} are not a range'
     return ''
+
+
+def segmentation_lead(source: TimeReference) -> float:
+    """How much older the segmentation behind a target is than the target's own frame
+    (seconds; < 0: a time_ref after the frame, malformed). Both stamps come from the camera's
+    clock, so the difference holds whatever this node's clock says.
+    """
+    frame, segmented = source.header.stamp, source.time_ref
+    return (frame.sec - segmented.sec) + (frame.nanosec - segmented.nanosec) * 1e-9
 
 
 def _source_of(info) -> tuple:
@@ -124,11 +133,14 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.pending = None  # (embedding, its text or None, arrival time)
         self.last_refused = ''
         self.last_camera_time = None  # arrival times are on the steady clock
-        self.targets = {}  # stamp -> [PointStamped, Vector3Stamped, arrival time]
+        # stamp -> [PointStamped, Vector3Stamped, TimeReference, arrival time]: the three
+        # halves of one target (scene_segmenter publishes them together)
+        self.targets = {}
         self.last_status = None
         self.marker_shown = False
         self.last_command = (0.0, 0.0)
         self.last_target_time = None
+        self.last_segmentation_age = None  # at the last tick
         self.scan = None  # (the newest LaserScan, arrival time)
         self.scan_checked = None  # the newest LaserScan looked at
         self.scan_points = None  # ((N, 2) points in base_link, arrival) of the newest good one
@@ -181,6 +193,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             (Float32MultiArray, 'image_embedding', self.on_camera_alive, 1),
             (PointStamped, 'target', self.on_target, 5),
             (Vector3Stamped, 'target_extent', self.on_target_extent, 5),
+            (TimeReference, 'target_source', self.on_target_source, 5),
             (String, 'instruction', self.on_instruction, LATCHED)]
         self._inputs = [self.create_subscription(*entry) for entry in inputs]
         quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
@@ -325,11 +338,11 @@ class ActionPolicyNode(Autostart, LifecycleNode):
     def _target_entry(self, header, half: int):
         key = (header.stamp.sec, header.stamp.nanosec)
         if key in self.targets and self.targets[key][half] is not None:
-            del self.targets[key]  # a stamp used again (a camera that repeats them): new pair
+            del self.targets[key]  # a stamp used again (a camera that repeats them): new set
         if key not in self.targets:
             if len(self.targets) >= 8:  # bounded: forget the oldest unmatched halves
-                del self.targets[min(self.targets, key=lambda key: self.targets[key][2])]
-            self.targets[key] = [None, None, self.now()]
+                del self.targets[min(self.targets, key=lambda key: self.targets[key][3])]
+            self.targets[key] = [None, None, None, self.now()]
         return self.targets[key]
 
     def _usable(self, msg, topic: str, numbers) -> bool:
@@ -354,6 +367,15 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         vector = msg.vector
         if self._usable(msg, 'target_extent', (vector.x, vector.y, vector.z)):
             self._target_entry(msg.header, 1)[1] = msg
+
+    def on_target_source(self, msg):
+        lead = segmentation_lead(msg)
+        if lead < 0.0:
+            self.get_logger().warning(
+                'dropped a target_source message: its segmentation (time_ref) is stamped '
+                f'{-lead:.3f} s after its own frame', throttle_duration_sec=THROTTLE_S)
+        elif self._usable(msg, 'target_source', (lead,)):
+            self._target_entry(msg.header, 2)[2] = msg
 
     def _estop_publishers(self) -> dict:
         """GUID -> node name of every publisher on estop now."""
@@ -394,21 +416,22 @@ class ActionPolicyNode(Autostart, LifecycleNode):
 
     # Control ----------------------------------------------------------------------------
     def latest_target(self):
-        """(TargetView, arrival time) of the last target to arrive whose extent has too.
+        """(TargetView, arrival time, how much older its segmentation is than its frame) of
+        the last target to arrive whose other two halves have too.
 
         By arrival, not by stamp: stamps from a restarted or re-clocked source may go back.
         """
-        complete = [(arrived, key) for key, (point, extent, arrived) in self.targets.items()
-                    if point is not None and extent is not None]
+        complete = [(entry[3], key) for key, entry in self.targets.items()
+                    if None not in entry[:3]]
         if not complete:
-            return None, None
+            return None, None, None
         newest_arrival, newest = max(complete)
-        point, extent, arrived = self.targets[newest]
-        for key in [key for key, entry in self.targets.items() if entry[2] < newest_arrival]:
+        point, extent, source, arrived = self.targets[newest]
+        for key in [key for key, entry in self.targets.items() if entry[3] < newest_arrival]:
             del self.targets[key]
         view = TargetView(x=point.point.x, y=point.point.y, confidence=point.point.z,
                           area=extent.vector.x, bottom=extent.vector.z, width=extent.vector.y)
-        return view, arrived
+        return view, arrived, segmentation_lead(source)
 
     def _clock_age(self, now: float, policy_now: float):
         """Steady seconds since simulated time last moved (None without use_sim_time)."""
@@ -438,13 +461,15 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             else:
                 self.get_logger().info(f'instruction: {status}')
             self.last_refused = status if refused else ''
-        target, target_time = self.latest_target()
+        target, target_time, lead = self.latest_target()
         points, scan_age = self.latest_scan(now)
+        target_age = None if target_time is None else now - target_time
         output = self.controller.tick(
-            policy_now, target, None if target_time is None else now - target_time,
+            policy_now, target, target_age,
             None if self.last_camera_time is None else now - self.last_camera_time,
             estop=self.estop.engaged, enabled=self.enabled,
-            clock_age=self._clock_age(now, policy_now), scan=points, scan_age=scan_age)
+            clock_age=self._clock_age(now, policy_now), scan=points, scan_age=scan_age,
+            segmentation_age=None if target_age is None else target_age + lead)
         self.last_output, self.ticks = output, self.ticks + 1
         if self.ticks % ZONES_EVERY == 0:
             self.publish_zones(output)
@@ -455,6 +480,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                 '(input ages are on the steady clock)', throttle_duration_sec=THROTTLE_S)
         self.publish_marker(output.target)
         self.last_command, self.last_target_time = (output.linear, output.angular), target_time
+        self.last_segmentation_age = None if target_age is None else target_age + lead
         self.publish_velocity(output.linear, output.angular)
         self.publish_status(output.status)
 
@@ -475,6 +501,8 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             'e-stop': str(self.estop.engaged), 'e-stop sources pressed': len(self.estop.pressed),
             'enabled': str(self.enabled),
             'target age (s)': age(self.last_target_time),
+            'segmentation age (s)': 'never' if self.last_segmentation_age is None
+            else f'{self.last_segmentation_age:.2f}',
             'camera age (s)': age(self.last_camera_time),
             'cmd_vel linear.x': f'{self.last_command[0]:+.3f}',
             'cmd_vel angular.z': f'{self.last_command[1]:+.3f}',
@@ -490,7 +518,8 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         scan_off = self.scan is not None and (
             self.last_output is None or self.last_output.obstacle == 'no scan')
         level = WARN if held.startswith(('stopped: e-stop', 'stopped: disabled',
-                                         'stopped: stale input', 'stopped: stale scan')) \
+                                         'stopped: stale input', 'stopped: stale scan',
+                                         'stopped: stale segmentation')) \
             or scan_off else OK
         if scan_off and level == WARN and not held.startswith('stopped'):
             held = f'{held}; scan stale or malformed: collision monitor off'

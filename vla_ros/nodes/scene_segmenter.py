@@ -1,22 +1,41 @@
-"""scene_segmenter: frames + the command's object phrase -> CLIPSeg mask, overlay and target."""
+"""scene_segmenter: frames + the command's object phrase -> CLIPSeg mask, overlay and target.
+
+Two loops: CLIPSeg (with the verifier) on the model worker at max_rate_hz, on the newest
+frame; with track_targets, the tracker on every camera frame on its own worker, so targets
+come at the camera's rate, each saying how old the segmentation behind it is.
+"""
 
 from dataclasses import replace
 
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PointStamped, Vector3Stamped
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, TimeReference
 from std_msgs.msg import String
 
 from vla_ros.core.config import verifier_config as verifier_config_of
 from vla_ros.core.diagnostics import RefusalWatch
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import to_image_msg, to_rgb
-from vla_ros.core.perception import Perception, PerceptionSettings
+from vla_ros.core.inference import LatestWorker
+from vla_ros.core.perception import Perception, PerceptionSettings, TrackedPerception
 from vla_ros.core.segmentation import mask_image, render_overlay, resize_mask
+from vla_ros.core.tracking import TargetTracker, Track
 from vla_ros.core.verification import TargetVerifier
 from vla_ros.nodes.common import ModelNode, run_node
 from vla_ros.nodes.qos import LATCHED, OVERRIDABLE, RELIABLE_LATEST, SENSOR_DATA
 
 MAX_PROMPTS = 254  # the mono8 label image numbers them 1..254
+MAX_TRACKING_HZ = 120.0  # the tracker keeps up with the camera, up to this
+HEADERS_KEPT = 8
+
+
+def stamp_ns(header) -> int:
+    """A header's stamp as integer nanoseconds: exact, for telling frames apart."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def stamp_msg(nanoseconds: int) -> Time:
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
 class SceneSegmenter(ModelNode):
@@ -30,7 +49,9 @@ class SceneSegmenter(ModelNode):
         self.verifier_config = verifier_config_of(self.values)
         self.mask_encoding = self.values['mask_encoding']
         self.image_topic, self.image_type = self.image_input()
-        self.perception = None  # while active
+        self.perception = None  # while active (a TrackedPerception)
+        self.tracking_worker = None  # while active, with track_targets
+        self._headers = {}  # stamp -> header of the newest frames (tracking thread)
         self._verifier_model = None
         self.refusals = RefusalWatch()
         self.start()
@@ -41,8 +62,10 @@ class SceneSegmenter(ModelNode):
         self.overlay_pub = self.output(Image, 'segmentation/overlay', RELIABLE_LATEST)
         self.target_pub = self.output(PointStamped, 'target', RELIABLE_LATEST,
                                       qos_overriding_options=OVERRIDABLE)
-        # PointStamped has no room for size: the policy pairs this with `target` by stamp.
+        # PointStamped has no room for size, nor for where the target came from: the policy
+        # pairs these two with `target` by stamp.
         self.extent_pub = self.output(Vector3Stamped, 'target_extent', RELIABLE_LATEST)
+        self.source_pub = self.output(TimeReference, 'target_source', RELIABLE_LATEST)
 
     def load(self):
         verifier = None
@@ -51,10 +74,17 @@ class SceneSegmenter(ModelNode):
             verifier = TargetVerifier(ClipEncoder(self._verifier_model), self.verifier_config)
         with self._parameter_lock:
             settings = PerceptionSettings.from_values(self.values)
-        self.perception = Perception(ClipSegSegmenter(self.loaded), settings, verifier)
+        tracker = TargetTracker() if self.values['track_targets'] else None
+        self.perception = TrackedPerception(
+            Perception(ClipSegSegmenter(self.loaded), settings, verifier), tracker)
+        if tracker is not None:
+            self.tracking_worker = LatestWorker(
+                self.track, self.publish_track, MAX_TRACKING_HZ,
+                name=f'{self.get_name()}_tracker', on_error=self._report_error,
+                rejected_errors=(ValueError,)).start()
 
     def subscribe(self):
-        image = self.input(self.image_type, self.image_topic, self.worker.submit, SENSOR_DATA,
+        image = self.input(self.image_type, self.image_topic, self.on_image, SENSOR_DATA,
                            qos_overriding_options=OVERRIDABLE)
         # The command embedder's latched `instruction`: a restarted (or re-activated)
         # segmenter learns the current command at once (`command` itself is volatile, as
@@ -62,14 +92,22 @@ class SceneSegmenter(ModelNode):
         instruction = self.input(String, 'instruction', self.on_instruction, LATCHED)
         return f'{image.topic_name} and {instruction.topic_name}'
 
+    def on_image(self, msg):
+        self.worker.submit(msg)
+        if self.tracking_worker is not None:
+            self.tracking_worker.submit(msg)
+
     def unload(self):
+        if self.tracking_worker is not None and not self.tracking_worker.stop(timeout=5.0):
+            self.get_logger().warning('tracking thread did not stop within 5 s')
+        self.tracking_worker = None
         self.perception = None
         if self._verifier_model is not None:
             self._model_cache.release(self._verifier_model)
             self._verifier_model = None
 
     def on_instruction(self, msg):
-        self.perception.command(msg.data)
+        self.perception.perception.command(msg.data)
 
     def validate_parameter(self, parameter):
         if parameter.name == 'prompts' and len(parameter.value or []) > MAX_PROMPTS:
@@ -80,8 +118,9 @@ class SceneSegmenter(ModelNode):
         super().apply_parameter(parameter)
         self.mask_encoding = self.values['mask_encoding']
         if self.perception is not None:
-            self.perception.configure(replace(PerceptionSettings.from_values(self.values),
-                                              fovea=self.perception.settings.fovea))
+            perception = self.perception.perception
+            perception.configure(replace(PerceptionSettings.from_values(self.values),
+                                         fovea=perception.settings.fovea))
 
     def process(self, msg):
         with self._parameter_lock:
@@ -92,9 +131,13 @@ class SceneSegmenter(ModelNode):
         # Target and masks at the model's resolution (352 px for CLIPSeg rd64; twice that
         # with the fovea), not the camera's: the target is in normalised coordinates, and it
         # is several times cheaper.
-        sight = self.perception.see(rgb)
+        sight = self.perception.segment(rgb)
         if sight is None:
             return None
+        if self.perception.tracking:  # the tracker publishes the target, on every frame
+            self.perception.deliver(sight, stamp_ns(msg.header), rgb)
+            # ... and now, not only at the next frame (a camera may have stopped)
+            self.tracking_worker.submit(msg)
         threshold = sight.threshold  # the frame's own, even if a live change came since
         height, width = rgb.shape[:2]
         labels = sight.labels(height, width)
@@ -103,34 +146,79 @@ class SceneSegmenter(ModelNode):
         overlay = None
         if self.overlay_pub.get_subscription_count() > 0:  # drawn only for a viewer
             overlay = render_overlay(rgb, labels, sight.prompts, sight.target)
-        return msg.header, mask, overlay, sight.target
+        own = None if self.perception.tracking else Track(sight.target, 0, False, 1.0)
+        return msg.header, mask, overlay, own
+
+    def track(self, msg):
+        """The tracking worker: the target on the newest frame (a delivered segmentation
+        first), published with that frame's header.
+        """
+        if not self.perception.prompts():
+            return None
+        stamp = stamp_ns(msg.header)
+        self._headers[stamp] = msg.header
+        while len(self._headers) > HEADERS_KEPT:
+            self._headers.pop(next(iter(self._headers)))
+        track = self.perception.frame(to_rgb(msg, self.max_image_pixels), stamp)
+        if track is None:
+            return None
+        return self._headers.get(track.stamp, msg.header), track
+
+    def publish_track(self, result):
+        self.publish_target(*result)
 
     def diagnostic_problem(self, now):
-        perception = self.perception
+        perception = self.perception.perception
         if perception.verifier is None:
             return ''
         return self.refusals.problem(now, perception.regions_checked, perception.regions_refused,
                                      perception.frames_with_target)
 
     def diagnostic_values(self):
-        if self.perception.verifier is None:
-            return {'target verification': 'off'}
+        values = self._tracking_values()
+        perception = self.perception.perception
+        if perception.verifier is None:
+            return {**values, 'target verification': 'off'}
         # Refusals explain a mask in rviz with no target: the CLIP did not call it the prompt.
-        return {'target verification': self.values['verification_model'] or 'embedded CLIP',
-                'regions checked by verification': self.perception.regions_checked,
-                'regions refused by verification': self.perception.regions_refused}
+        return {**values,
+                'target verification': self.values['verification_model'] or 'embedded CLIP',
+                'regions checked by verification': perception.regions_checked,
+                'regions refused by verification': perception.regions_refused}
+
+    def _tracking_values(self) -> dict:
+        tracker, worker = self.perception.tracker, self.tracking_worker
+        if tracker is None or worker is None:
+            return {'target tracking': 'off'}
+        stats = worker.stats()
+        return {'target tracking': 'on', 'frames tracked': tracker.frames_tracked,
+                'tracks lost': tracker.tracks_lost,
+                'track': tracker.reason or 'following',
+                'tracking ms p50': 'none' if stats.latency_p50 is None
+                else f'{1e3 * stats.latency_p50:.1f}',
+                'frames rejected by the tracker': stats.rejected}
 
     def publish_result(self, result):
-        header, mask, overlay, target = result
+        header, mask, overlay, own = result
         self.mask_pub.publish(to_image_msg(mask, header))
         if overlay is not None:
             self.overlay_pub.publish(to_image_msg(overlay, header))
+        if own is not None:  # tracking off: the target of this segmentation
+            self.publish_target(header, replace(own, segmented_stamp=stamp_ns(header)))
+
+    def publish_target(self, header, track: Track):
+        """target_extent, target_source, then target (the policy acts once all three came):
+        `header` is the frame the target is on.
+        """
+        target = track.target
+        source = TimeReference(header=header, time_ref=stamp_msg(track.segmented_stamp),
+                               source='tracked' if track.tracked else 'segmented')
         point = PointStamped(header=header)
         point.point.x, point.point.y, point.point.z = target.x, target.y, target.confidence
         extent = Vector3Stamped(header=header)
         extent.vector.x, extent.vector.y = target.area, target.width
         extent.vector.z = target.bottom
-        self.extent_pub.publish(extent)  # first, so the target never waits for its extent
+        self.extent_pub.publish(extent)  # first, so the target never waits for its halves
+        self.source_pub.publish(source)
         self.target_pub.publish(point)
 
 

@@ -19,10 +19,16 @@ import numpy as np
 
 from vla_ros.core import config
 from vla_ros.core.control import Controller, ControlSettings, is_final
-from vla_ros.core.perception import Perception, PerceptionSettings, target_view
+from vla_ros.core.perception import (
+    Perception,
+    PerceptionSettings,
+    target_view,
+    TrackedPerception,
+)
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
 from vla_ros.core.text import clean_command, command_object
+from vla_ros.core.tracking import TargetTracker
 from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import ScanSettings, simulated_robot, SimWorld
 
@@ -74,7 +80,8 @@ class EpisodeResult:
     command: str
     mode: str
     outcome: str  # success | collision | wrong object | stopped short | not found | timeout |
-    #               intent (the command was not understood as go_to) | input lost | blocked
+    #               intent (the command was not understood as go_to) | input lost | blocked |
+    #               stale input (held for want of fresh targets when time ran out)
     success: bool
     spl: float
     time_s: float
@@ -193,13 +200,15 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
         return 'input lost', final
     if status == 'blocked':
         return 'blocked', final
+    if status.startswith('stopped: stale'):
+        return 'stale input', final
     if status.startswith(('stopped', 'done', 'not understood')):
         return 'intent', final
     return ('timeout' if timed_out else 'stopped short'), final
 
 
 CAUSES = ('perception: miss', 'perception: false detection', 'perception: wrong object',
-          'control', 'language', 'transport', 'timeout', 'blocked')
+          'perception: too slow', 'control', 'language', 'transport', 'timeout', 'blocked')
 
 
 def failure_cause(outcome: str, last_view_on: str) -> str:
@@ -214,6 +223,8 @@ def failure_cause(outcome: str, last_view_on: str) -> str:
         return 'language'
     if outcome == 'input lost':
         return 'transport'  # the watchdog gave up: inputs stopped arriving
+    if outcome == 'stale input':
+        return 'perception: too slow'  # targets (or their segmentations) came too seldom
     if outcome == 'blocked':
         return 'blocked'  # no way round the obstacles was found
     if outcome in ('collision', 'not found', 'stopped short', 'timeout'):
@@ -247,45 +258,62 @@ def refusal_outcome(status: str, moved: bool) -> str:
 
 def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 160,
                 height: int = 120, record_every: int = 0, command: str = None,
-                expected: str = 'go_to') -> EpisodeResult:
+                expected: str = 'go_to', perception_latency: float = None) -> EpisodeResult:
     """Drive one episode; `record_every` > 0 keeps every n-th camera frame (for GIFs).
     `expected` not_understood scores a command that must not move the robot.
+
+    The segmenter is busy for `perception_latency` seconds a segmentation (None: auto, its
+    period 1 / max_rate_hz or the time the model really took, whichever is longer): the
+    result of a frame reaches the tracker that long after the frame, as on a robot, and the
+    next segmentation starts then, on the newest frame. The tracker runs on every frame.
     """
     settings = pipeline.settings
     command = scene.command if command is None else command
     world = SimWorld(scene, width, height)
     try:
         perception, controller = pipeline.perception(world, scene), pipeline.controller()
+        tracker = TargetTracker() if settings.segmenter.get('track_targets', True) else None
+        tracked = TrackedPerception(perception, tracker)
         control_dt = 1.0 / settings.control.control_rate_hz
         frame_period = 1.0 / settings.camera_rate_hz
         perception_period = 1.0 / settings.segmenter['max_rate_hz']
         scan_settings, laser = settings.scan, config.laser_pose(settings.policy)
         scan_rng = np.random.default_rng(scene.seed)
         scan = scan_time = None
-        next_scan = 0.0
+        next_scan = next_segmentation = 0.0
+        in_flight = None  # (due time, sight, its frame's time, its frame)
         start = world.pose()
         start_distance = world.distance_to(scene.target_index)
         status = pipeline.instruct(controller, perception, command, 0.0)
         statuses = [status]
         trajectory, frames, latencies = [(start.x, start.y)], [], []
-        view = target_time = camera_time = last_perceived = None
+        view = target_time = camera_time = segmented_time = None
         next_frame, frame_count, path, timed_out, moved = 0.0, 0, 0.0, True, False
         while world.time < max_time_s:
             now = world.time
             if now + 1e-9 >= next_frame:
                 next_frame += frame_period
                 camera_time = now
-                due = last_perceived is None or now - last_perceived + 1e-9 >= perception_period
-                rgb = world.render() if pipeline.mode == 'real' or record_every else None
-                if due:
+                rgb = world.render()
+                if in_flight is not None and now + 1e-9 >= in_flight[0]:
+                    tracked.deliver(*in_flight[1:])
+                    in_flight = None
+                if in_flight is None and now + 1e-9 >= next_segmentation:
                     started = time.perf_counter()
-                    sight = perception.see(rgb)
-                    latencies.append(time.perf_counter() - started)
-                    last_perceived = now
+                    sight = tracked.segment(rgb)
+                    took = time.perf_counter() - started
+                    latencies.append(took)
+                    busy = (max(perception_period, took) if perception_latency is None
+                            else perception_latency)
+                    next_segmentation = now + max(perception_period, busy)
                     if sight is not None:
-                        view, target_time = target_view(sight.target), now
+                        in_flight = (now + busy, sight, now, rgb)
+                track = tracked.frame(rgb, now)
+                if track is not None:
+                    view, target_time = target_view(track.target), now
+                    segmented_time = track.segmented_stamp
                 if record_every and frame_count % record_every == 0:
-                    frames.append((rgb, perception.previous))
+                    frames.append((rgb, None if track is None else track.target))
                 frame_count += 1
             if now + 1e-9 >= next_scan:
                 next_scan += 1.0 / scan_settings.rate_hz
@@ -294,7 +322,9 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 scan_time = now
             output = controller.tick(now, view, None if target_time is None
                                      else now - target_time, now - camera_time,
-                                     scan=scan, scan_age=now - scan_time)
+                                     scan=scan, scan_age=now - scan_time,
+                                     segmentation_age=None if segmented_time is None
+                                     else now - segmented_time)
             status = output.status
             moved = moved or output.linear != 0.0 or output.angular != 0.0
             if status != statuses[-1]:
