@@ -331,6 +331,45 @@ def test_a_killed_producer_stops_the_robot_within_the_timeout(ros, tiny_clip_dir
     assert blind <= 0.5 + period + 0.15, blind
 
 
+STALLED_SEGMENTER = """
+import rclpy, sys, time
+from vla_ros.fixtures.targets import TargetPublisher
+rclpy.init()
+node = rclpy.create_node('stalled_segmenter')
+targets = TargetPublisher(node)
+segmented = node.get_clock().now().to_msg()  # its last segmentation; then only the tracker
+while True:
+    targets.publish(node.get_clock().now().to_msg(), confidence=0.8, area=0.02,
+                    segmented=segmented, tracked=True)
+    time.sleep(0.1)
+"""
+
+
+def test_a_stalled_segmenter_stops_the_robot_though_tracked_targets_keep_coming(
+        ros, tiny_clip_dir, models):
+    """The tracker goes on at camera rate, CLIPSeg has stalled: the segmentation behind the
+    targets ages past max_segmentation_age_s and the robot stops, from another process.
+    """
+    node = make_policy(ros, tiny_clip_dir, models, max_segmentation_age_s=1.5)
+    twists, statuses = [], collect_status(ros)
+    ros.probe.create_subscription(Twist, 'cmd_vel', lambda msg: twists.append(
+        (time.monotonic(), msg.linear.x)), 10)
+    producer = subprocess.Popen([sys.executable, '-c', STALLED_SEGMENTER],
+                                env=dict(os.environ))
+    try:
+        started = time.monotonic()
+        Instructor(ros, node).say('go to the object')
+        assert wait_until(lambda: twists and twists[-1][1] > 0.05, 20)
+        assert wait_until(lambda: 'stopped: stale segmentation' in data(statuses), 10)
+        stopped = time.monotonic()
+        time.sleep(0.5)
+        assert all(linear == 0.0 for at, linear in twists if at > stopped)
+        assert stopped - started >= 1.5  # not before the bound
+    finally:
+        producer.kill()
+        producer.wait()
+
+
 # 7. Restarts --------------------------------------------------------------------------------
 def test_a_restarted_policy_waits_for_a_new_command(ros, tiny_clip_dir, models):
     # The stack's latched instruction, given before this policy started.

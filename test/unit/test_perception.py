@@ -54,3 +54,20 @@ def test_a_new_prompt_forgets_the_last_target_and_tells_the_verifier(segmenter,
     perception.command('go to the green cube')
     perception.see(FRAME)
     assert verifier.prompt == 'green cube'
+
+
+def test_no_model_time_once_the_policy_has_ended_the_command(segmenter):
+    perception = Perception(segmenter, PerceptionSettings(fovea=None))
+    perception.command('go to the red ball')
+    perception.command_status('approaching red ball')
+    assert perception.see(FRAME) is not None
+    perception.command_status('arrived')
+    assert perception.prompts() == () and perception.see(FRAME) is None
+    perception.command_status('go_to')  # the policy took a new command first
+    assert perception.prompts() == ('red ball',)
+    perception.command_status('not found')
+    perception.command('go to the blue cube')  # a new command
+    assert perception.prompts() == ('blue cube',)
+    fixed = Perception(segmenter, PerceptionSettings(prompts=('cup',), fovea=None))
+    fixed.command_status('arrived')
+    assert fixed.prompts() == ('cup',)  # fixed prompts are always segmented

@@ -201,3 +201,32 @@ def test_settings_are_checked():
         TrackerSettings(min_kept=0.0)
     with pytest.raises(ValueError, match='max_side'):
         TrackerSettings(max_side=8)
+
+
+def far_object(centre_x: float, cover: bool = False):
+    """A small plain disc (a far object: too few pixels for corners) on a smooth floor."""
+    import cv2
+    columns = np.linspace(60, 110, WIDTH, dtype=np.float32)
+    rgb = np.repeat(np.repeat(columns[None, :, None], HEIGHT, 0), 3, 2).astype(np.uint8)
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    cv2.circle(mask, (int(round(centre_x)), 40), 3, 1, -1)
+    rgb[mask > 0] = (230, 40, 40)
+    if cover:
+        rgb[30:50, int(centre_x) - 8:int(centre_x) + 8] = 90
+    return rgb, mask > 0
+
+
+def test_a_region_too_small_for_features_is_followed_by_its_patch():
+    tracker = TargetTracker()
+    rgb, mask = far_object(50)
+    track = started(tracker, rgb, mask)
+    assert tracker._points is None and tracker._patch is not None  # no corners in it
+    for step in range(1, 11):
+        rgb, mask = far_object(50 + 3 * step)
+        track = tracker.frame(rgb, float(step))
+        assert track.target.visible, tracker.reason
+        assert abs(track.target.x - region_target(mask).x) < 0.02
+    assert track.confidence >= tracker.settings.min_match
+    # Covered: the patch no longer matches, the track ends.
+    assert not tracker.frame(far_object(80, cover=True)[0], 11.0).target.visible
+    assert 'no longer looks' in tracker.reason

@@ -205,11 +205,12 @@ SERVO = (
           choices=tuple(SEARCH_DIRECTIONS)),
     Param('search_speed_rps', _servo.search_speed_rps, 'turn rate while searching (rad/s)',
           (0.0, 5.0)),
-    Param('search_timeout_s', _servo.search_timeout_s, 'search this long, then stop: '
-          '"not found" (turning time; the looks in between are not counted)', (0.0, 3600.0)),
-    Param('search_step_rad', _servo.search_step_rad, 'a search turns this far, then holds '
-          'still until a frame taken since has been segmented (a slow segmenter sees every '
-          "view); keep it under the camera's horizontal field of view", (0.05, 6.3)),
+    Param('search_timeout_s', _servo.search_timeout_s, 'stop searching ("not found") after '
+          'turning as far as search_speed_rps turns in this long', (0.0, 3600.0)),
+    Param('search_sweep_rad', _servo.search_sweep_rad, 'a search turns at most this far in '
+          "one of the segmenter's cycles (a frame's wait plus its segmentation), slower than "
+          "search_speed_rps with a slow segmenter; keep it under the camera's horizontal field "
+          'of view', (0.05, 6.3)),
     Param('found_tolerance', _servo.found_tolerance, 'look_for: |x| at which the target is '
           'found', (0.0, 1.0)),
     Param('min_target_area', _servo.min_target_area, 'smaller target regions (image '

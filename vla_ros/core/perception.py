@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 
+from vla_ros.core.control import is_final
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import find_target, Fovea, mask_image, resize_mask, Target
 from vla_ros.core.text import command_object
@@ -79,6 +80,7 @@ class Perception:
         self.settings = settings
         self._lock = threading.Lock()
         self._command_object = ''
+        self._command_ended = False  # the policy has finished (or refused) the command
         self._looking_for = ()  # the prompts of the last frame (frame thread)
         self.previous = None  # the last frame's target, which find_target keeps following
         self.regions_checked = self.regions_refused = 0  # by the verifier
@@ -93,12 +95,23 @@ class Perception:
         """Take a typed command; returns the object phrase it asks for ('' = nothing)."""
         with self._lock:
             self._command_object = command_object(text, self.settings.command_verbs)
+            self._command_ended = False
             return self._command_object
+
+    def command_status(self, status: str) -> None:
+        """The policy's status: once it has ended the command (arrived, not found, ...),
+        the command's object is not looked for (no model time spent) until a new command or
+        a status that is not final (a new command the policy took first).
+        """
+        with self._lock:
+            self._command_ended = is_final(status)
 
     def prompts(self) -> tuple:
         with self._lock:
             if self.settings.prompts:
                 return self.settings.prompts
+            if self._command_ended:
+                return ()
             return (self._command_object,) if self._command_object else ()
 
     def see(self, rgb: np.ndarray) -> Sight | None:

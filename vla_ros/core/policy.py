@@ -159,11 +159,13 @@ class ServoConfig:
     min_approach_fraction: float = 0.25  # slowest approach, as a fraction of the speed
     search_speed_rps: float = 0.4
     search_direction: float = 1.0  # +1 turns left (counter-clockwise), -1 right
-    search_timeout_s: float = 20.0  # of turning: the looks between steps are not counted
-    # Turn this far, then hold still until a frame taken since has been segmented: with a
-    # segmenter slower than the turn, a view turned past before its segmentation came back
-    # would never be seen (the tracker cannot bring back what has left the view).
-    search_step_rad: float = 1.0
+    # Not found after turning as far as search_speed_rps turns in this long.
+    search_timeout_s: float = 20.0
+    # The search turns at most this far in one segmentation cycle (a frame's wait for the
+    # segmenter plus its time a segmentation): with a slow segmenter, a view turned past before
+    # its segmentation came back would never be seen (the tracker cannot bring back what has
+    # left the view), so the turn slows to it.
+    search_sweep_rad: float = 1.0
     found_tolerance: float = 0.15  # look_for: |x| at which the target counts as found
     # Tracking: a segmenter's stray blob flickers from frame to frame, a real target persists.
     min_target_area: float = 0.0005  # smaller regions are not a target (noise)
@@ -200,9 +202,8 @@ class PolicyState:
     last_seen: TargetView | None = None  # the latest tracked sighting (kept to aim the search)
     last_seen_at: float = 0.0
     tracking: bool = False
-    turning_since: float | None = None  # a search's current turn began (None: looking)
-    looking_since: float = 0.0  # ... or its look began
-    turned_s: float = 0.0  # the search's turning time before the current turn
+    turned_rad: float = 0.0  # how far the search has turned
+    search_tick: tuple | None = None  # (time, turn rate) of the search's last tick
     arrival_look_since: float | None = None  # stopped to check an arrival on a fresh view
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
     reason: str = 'idle'
@@ -287,6 +288,9 @@ class ActionPolicy:
     classifier: IntentClassifier | None
     servo_config: ServoConfig = field(default_factory=ServoConfig)
     state: PolicyState = field(default_factory=PolicyState)
+    # The segmenter's cycle (s), learnt from the targets' segmentation ages, across commands.
+    _cycle: float = field(default=0.0, repr=False)
+    _last_age: float | None = field(default=None, repr=False)
 
     def set_instruction(self, embedding, command: ParsedCommand, now: float) -> str:
         """A new command (its CLIP text embedding and what the grammar made of its text)
@@ -348,6 +352,7 @@ class ActionPolicy:
         """One decision; `segmentation_age`: how old the segmentation behind `target` is
         (None: the target is its own segmentation, as fresh as its frame).
         """
+        self._watch_segmentation(segmentation_age)
         state, config = self.state, self.servo_config
         intent = state.intent
         if intent is None:
@@ -383,37 +388,42 @@ class ActionPolicy:
                 return self._arrive(now, segmentation_age, thing)
             state.arrival_look_since = None
             return PolicyOutput(linear, angular, f'approaching {thing}', needs_target=True)
+        if state.seen_since is not None:
+            # A sighting being confirmed: hold still, not turn it out of view (with a slow
+            # segmenter, turning away loses it for seconds).
+            return PolicyOutput(0.0, 0.0, f'searching {thing}', needs_target=True)
         if state.searching_since is None:
-            state.searching_since = state.turning_since = now
-            state.turned_s = 0.0
-        turning = self._search_turning(now, segmentation_age)
-        turned = state.turned_s + (now - state.turning_since if turning else 0.0)
-        if turned >= config.search_timeout_s:
+            state.searching_since, state.turned_rad, state.search_tick = now, 0.0, None
+        if state.search_tick is not None:
+            then, rate = state.search_tick
+            state.turned_rad += rate * max(now - then, 0.0)
+        if state.turned_rad >= config.search_timeout_s * config.search_speed_rps:
             state.done = 'not found'
             return PolicyOutput(0.0, 0.0, state.done)
         direction = config.search_direction
         if state.last_seen is not None and state.last_seen.x != 0.0:
             direction = -math.copysign(1.0, state.last_seen.x)  # towards where it went out
-        return PolicyOutput(0.0, direction * config.search_speed_rps if turning else 0.0,
-                            f'searching {thing}', needs_target=True)
+        rate = self._search_rate()
+        state.search_tick = (now, rate)
+        return PolicyOutput(0.0, direction * rate, f'searching {thing}', needs_target=True)
 
-    def _search_turning(self, now: float, segmentation_age: float | None) -> bool:
-        """Whether the search turns now (else it looks): a turn of search_step_rad, then a
-        look until a frame taken since the look began has been segmented. A target that is
-        its own segmentation (no age given) is seen at once: no look.
+    def _watch_segmentation(self, segmentation_age: float | None) -> None:
+        """Learn the segmenter's cycle: the age a segmentation had reached when the next came."""
+        if segmentation_age is None:
+            return
+        if self._last_age is not None and segmentation_age < self._last_age:
+            self._cycle = self._last_age
+        self._last_age = segmentation_age
+
+    def _search_rate(self) -> float:
+        """search_speed_rps, or slower, so that one segmentation cycle (the longest seen, or
+        the segmentation's age now if longer) turns at most search_sweep_rad.
         """
-        state, config = self.state, self.servo_config
-        if state.turning_since is not None:
-            step_s = config.search_step_rad / max(config.search_speed_rps, 1e-6)
-            if segmentation_age is None or now - state.turning_since < step_s:
-                return True
-            state.turned_s += now - state.turning_since
-            state.turning_since, state.looking_since = None, now
-            return False
-        if segmentation_age is not None and now - segmentation_age <= state.looking_since:
-            return False  # the newest segmentation is of a frame from before the look
-        state.turning_since = now
-        return True
+        config = self.servo_config
+        cycle = max(self._cycle, self._last_age or 0.0)
+        if cycle <= 0.0:
+            return config.search_speed_rps
+        return min(config.search_speed_rps, config.search_sweep_rad / cycle)
 
     def _arrive(self, now: float, segmentation_age: float | None, thing: str) -> PolicyOutput:
         """'arrived', once a segmentation of the view since the robot stopped agrees: a
@@ -439,9 +449,16 @@ class ActionPolicy:
         target gone or broken up.
         """
         state, config = self.state, self.servo_config
-        if target is None or not state.tracking or state.last_seen.area < config.near_area:
+        last = state.last_seen
+        if target is None or not state.tracking or last.area < config.near_area:
             return False
-        return not target.visible or target.area < config.near_shrink * state.last_seen.area
+        if not target.visible:
+            return True
+        # Shrunk where it was: a smaller region elsewhere is another sighting (a segmenter
+        # that saw the target elsewhere after a tracked false detection), not the near one.
+        # (The box's half width in image units is `width`; unknown width: anywhere.)
+        in_place = not last.width > 0.0 or abs(target.x - last.x) <= last.width
+        return in_place and target.area < config.near_shrink * last.area
 
     def _track(self, now: float, target: TargetView | None):
         """(target to act on or None, whether it is in sight now). A sighting is acted on

@@ -4,7 +4,9 @@ A segmentation (CLIPSeg, then the verifier) starts a track; the tracker then fol
 region from camera frame to frame with pyramidal Lucas-Kanade flow on corner features inside
 it, a few milliseconds a frame, until its evidence ends: too few features left (the target
 left the view, or something passed in front of it and took them), or the region's centre
-outside the image. It never starts a target by itself.
+outside the image. A region too small or too plain to have features (a far object a few
+pixels wide) is followed by matching its patch instead (position only, no scale), until the
+patch no longer matches. It never starts a target by itself.
 
 A segmentation arrives late (the model was busy for a second or more): it was computed on a
 frame the tracker has already seen, so the tracker keeps the recent frames and brings the
@@ -36,6 +38,8 @@ class TrackerSettings:
     min_kept: float = 0.35  # ... or fewer than this fraction of the features it started with
     max_flow_error_px: float = 1.0  # forward-backward disagreement that drops a feature
     history_frames: int = 100  # frames kept to bring a late segmentation forward
+    min_match: float = 0.7  # a featureless region's patch must correlate this well
+    search_px: int = 12  # ... within this many pixels of where it was (at max_side)
 
     def __post_init__(self):
         if self.max_side < 32:
@@ -71,6 +75,8 @@ class TargetTracker:
         self.settings = settings
         self._frames = deque(maxlen=settings.history_frames)  # (stamp, grey), oldest first
         self._points = None  # (N, 1, 2) float32 features on the newest frame
+        self._patch = None  # a featureless region's patch (grey, with some floor around)
+        self._match = 0.0  # how well the patch matched on the newest frame
         self._started_with = 0
         self._target = None  # the region's box and centroid on the newest frame
         self._segmented_stamp = None
@@ -82,6 +88,7 @@ class TargetTracker:
     def reset(self, reason: str = 'no segmentation yet') -> None:
         """Forget the track (a new command: another thing to look for); frames are kept."""
         self._points, self._target, self._segmented_stamp = None, None, None
+        self._patch = None
         self.reason = reason
 
     @property
@@ -89,8 +96,11 @@ class TargetTracker:
         if self._target is None and self._segmented_stamp is None:
             return None
         target = NOT_VISIBLE if self._target is None else self._target
-        confidence = 0.0 if self._points is None else len(self._points) / max(
-            self._started_with, 1)
+        if self._patch is not None:
+            confidence = self._match
+        else:
+            confidence = 0.0 if self._points is None else len(self._points) / max(
+                self._started_with, 1)
         stamp = self._frames[-1][0] if self._frames else self._segmented_stamp
         return Track(target, self._segmented_stamp, self._tracked, min(confidence, 1.0),
                      stamp)
@@ -130,16 +140,19 @@ class TargetTracker:
             self._end('the segmentation found nothing')
             return self.track
         grey = self._frames[index][1]
-        self._target = target
+        self._target, self._patch, self._match = target, None, 1.0
         self._points = self._features(grey, region, target)
         self._started_with = 0 if self._points is None else len(self._points)
         if self._points is None:
-            # A region without corners (a plain object on a plain floor) cannot be
-            # followed: it is good for its own frame only.
-            self._points = np.zeros((0, 1, 2), np.float32)
-            if index != len(self._frames) - 1:
-                self._end('the segmented region has no features to follow')
-            return self.track
+            self._patch = _patch(grey, target)
+            if self._patch is None:
+                # Plain all over (a plain object on a plain floor): nothing to follow it
+                # by; it is good for its own frame only.
+                if index != len(self._frames) - 1:
+                    self._end('the segmented region has nothing to follow it by')
+                else:
+                    self.reason = 'the segmented region has nothing to follow it by'
+                return self.track
         self.reason = ''
         for later in range(index + 1, len(self._frames)):
             self._follow(self._frames[later - 1][1], self._frames[later][1])
@@ -196,8 +209,11 @@ class TargetTracker:
         """Move the features and the region from `previous` to `grey`, or end the track."""
         if self._target is None:
             return
+        if self._patch is not None:
+            self._follow_patch(grey)
+            return
         points = self._points
-        if len(points) < self.settings.min_features:
+        if points is None or len(points) < self.settings.min_features:
             self._end('too few features to follow')
             return
         ahead, status, _ = cv2.calcOpticalFlowPyrLK(previous, grey, points, None,
@@ -234,10 +250,65 @@ class TargetTracker:
         if not (-1.0 <= self._target.x <= 1.0 and -1.0 <= self._target.y <= 1.0):
             self._end('the target left the view')
 
+    def _follow_patch(self, grey: np.ndarray) -> None:
+        """Move a featureless region to where its patch matches best nearby, or end it."""
+        patch, (height, width) = self._patch, grey.shape
+        box_left, box_top = _corner(self._target, width, height)
+        reach = self.settings.search_px
+        x0, y0 = max(box_left - reach, 0), max(box_top - reach, 0)
+        x1 = min(box_left + patch.shape[1] + reach, width)
+        y1 = min(box_top + patch.shape[0] + reach, height)
+        window = grey[y0:y1, x0:x1]
+        if window.shape[0] < patch.shape[0] or window.shape[1] < patch.shape[1]:
+            self._end('the target left the view')
+            return
+        scores = cv2.matchTemplate(window, patch, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (found_x, found_y) = cv2.minMaxLoc(scores)
+        self._match = float(best) if np.isfinite(best) else 0.0
+        if self._match < self.settings.min_match:
+            self._end(f'the region no longer looks as segmented (match {self._match:.2f}: '
+                      'covered, out of view or changed)')
+            return
+        shift = np.array([x0 + found_x - box_left, y0 + found_y - box_top], np.float64)
+        self._target = _moved(self._target, shift * 2.0 / np.array([width, height]), 1.0)
+        if not (-1.0 <= self._target.x <= 1.0 and -1.0 <= self._target.y <= 1.0):
+            self._end('the target left the view')
+
     def _end(self, reason: str) -> None:
         if self._target is not None:
             self.tracks_lost += 1
-        self._target, self._points, self.reason = None, None, reason
+        self._target, self._points, self._patch, self.reason = None, None, None, reason
+
+
+PATCH_MARGIN = 0.25  # of the box's size, added on each side: its outline against the floor
+
+
+def _patch(grey: np.ndarray, target: Target):
+    """The grey patch over a target's box with a margin, or None when it is (nearly) plain."""
+    height, width = grey.shape
+    left, top = _corner(target, width, height)
+    right = int(round((target.left + 2 * target.width + 1) * width / 2 + _margin(target, width,
+                                                                                   height)))
+    bottom = int(round((target.bottom + 1) * height / 2 + _margin(target, width, height)))
+    left, top = max(left, 0), max(top, 0)
+    right, bottom = min(max(right, left + 3), width), min(max(bottom, top + 3), height)
+    patch = grey[top:bottom, left:right]
+    if patch.shape[0] < 3 or patch.shape[1] < 3 or float(patch.std()) < 2.0:
+        return None
+    return np.ascontiguousarray(patch)
+
+
+def _margin(target: Target, width: int, height: int) -> float:
+    box = max(target.width * width, (target.bottom - target.top) * height / 2)
+    return max(PATCH_MARGIN * box, 2.0)
+
+
+def _corner(target: Target, width: int, height: int) -> tuple:
+    """(left, top) in pixels of a target's patch (its box less the margin), clipped at 0."""
+    margin = _margin(target, width, height)
+    left = int(round((target.left + 1) * width / 2 - margin))
+    top = int(round((target.top + 1) * height / 2 - margin))
+    return max(left, 0), max(top, 0)
 
 
 def _median_scale(before: np.ndarray, after: np.ndarray) -> float:

@@ -52,6 +52,7 @@ class SceneSegmenter(ModelNode):
         self.perception = None  # while active (a TrackedPerception)
         self.tracking_worker = None  # while active, with track_targets
         self._headers = {}  # stamp -> header of the newest frames (tracking thread)
+        self._published = None  # the stamp of the newest frame a target was published for
         self._verifier_model = None
         self.refusals = RefusalWatch()
         self.start()
@@ -75,6 +76,7 @@ class SceneSegmenter(ModelNode):
         with self._parameter_lock:
             settings = PerceptionSettings.from_values(self.values)
         tracker = TargetTracker() if self.values['track_targets'] else None
+        self._headers, self._published = {}, None
         self.perception = TrackedPerception(
             Perception(ClipSegSegmenter(self.loaded), settings, verifier), tracker)
         if tracker is not None:
@@ -90,6 +92,8 @@ class SceneSegmenter(ModelNode):
         # segmenter learns the current command at once (`command` itself is volatile, as
         # `ros2 topic pub` sends it).
         instruction = self.input(String, 'instruction', self.on_instruction, LATCHED)
+        # The policy's status: no segmenting once it has ended the command (arrived ...).
+        self.input(String, 'status', self.on_status, LATCHED)
         return f'{image.topic_name} and {instruction.topic_name}'
 
     def on_image(self, msg):
@@ -108,6 +112,9 @@ class SceneSegmenter(ModelNode):
 
     def on_instruction(self, msg):
         self.perception.perception.command(msg.data)
+
+    def on_status(self, msg):
+        self.perception.perception.command_status(msg.data)
 
     def validate_parameter(self, parameter):
         if parameter.name == 'prompts' and len(parameter.value or []) > MAX_PROMPTS:
@@ -160,8 +167,11 @@ class SceneSegmenter(ModelNode):
         while len(self._headers) > HEADERS_KEPT:
             self._headers.pop(next(iter(self._headers)))
         track = self.perception.frame(to_rgb(msg, self.max_image_pixels), stamp)
-        if track is None:
+        if track is None or (self._published is not None and track.stamp <= self._published):
+            # Once per frame: a camera that repeats a frame's stamp (frozen) must not make
+            # the target look fresh to the policy.
             return None
+        self._published = track.stamp
         return self._headers.get(track.stamp, msg.header), track
 
     def publish_track(self, result):
