@@ -1,7 +1,7 @@
 """Frames per second of the two image nodes side by side, as the launch file runs them.
 
     python benchmarks/stack_rate.py [--seconds 20] [--rate 30] [--threads 0 1]
-                                    [--full-size DIR]
+                                    [--tracking on off] [--full-size DIR]
 
 camera_embedder and scene_segmenter each run in their own process with config/vla.yaml (the
 embedded models, fovea and target verification on), on this machine's cores and real DDS,
@@ -14,7 +14,9 @@ comes back (image_embedding, target) and reads each node's worker time per frame
 see the same machine; 0 is torch's default (one thread per core in each process).
 `--full-size DIR`: the nodes run random-weight CLIP ViT-B/32 and CLIPSeg rd64 instead (the
 full-size architectures, written to DIR if missing; the verification CLIP too), on the
-YAML's backend. Prints a table and writes JSON (--output).
+YAML's backend. `--tracking on off` runs each round with the segmenter's tracker and without
+it (the baseline: a target per segmentation); masks count the segmentations. Prints a table
+and writes JSON (--output).
 """
 
 import argparse
@@ -78,13 +80,14 @@ def node_threads(threads: str) -> dict:
     return dict(zip(NODES, values * 2 if len(values) == 1 else values))
 
 
-def start_nodes(threads: str, rate: float, folder: Path, models: dict):
+def start_nodes(threads: str, rate: float, folder: Path, models: dict, tracking: bool):
     # A second params file, read after the stack's: its per-node values replace the YAML's
     # (a plain -p does not, the YAML names the nodes).
     overrides = folder / 'overrides.yaml'
     overrides.write_text(''.join(
         f'/**/{name}:\n  ros__parameters:\n    max_rate_hz: {float(rate)}\n'
         f'    cpu_threads: {count}\n    device: cpu\n'
+        + (f'    track_targets: {str(tracking).lower()}\n' if name == 'scene_segmenter' else '')
         + ''.join(f"    {key}: '{value}'\n" for key, value in models.get(name, {}).items())
         for name, count in node_threads(threads).items()))
     arguments = ['--ros-args', '--params-file', str(paths.default_params_file()),
@@ -107,8 +110,8 @@ def stop_nodes(processes):
 
 
 def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate,
-              models=None):
-    counts = {'image_embedding': [], 'target': []}
+              models=None, tracking=True):
+    counts = {'image_embedding': [], 'target': [], 'segmentation': []}
     latency = {}
 
     def on_diagnostics(array):
@@ -123,12 +126,15 @@ def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate
                                  10),
         node.create_subscription(PointStamped, '/vla/target',
                                  lambda msg: counts['target'].append(time.monotonic()), 10),
+        # One mask per segmentation: targets in between are the tracker's.
+        node.create_subscription(Image, '/vla/segmentation/mask', lambda msg: counts[
+            'segmentation'].append(time.monotonic()), 10),
         node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)]
     images = node.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
     # What the command embedder latches for the segmenter (it is not started here).
     commands = node.create_publisher(String, '/vla/instruction', QoSProfile(
         depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-    processes = start_nodes(threads, max_rate, folder, models or {})
+    processes = start_nodes(threads, max_rate, folder, models or {}, tracking)
     try:
         print(f'[stack_rate] cpu_threads={threads}: loading the models ...', flush=True)
         sent, started = 0, time.monotonic()
@@ -171,7 +177,7 @@ def run_round(node, executor, messages, threads, rate, seconds, folder, max_rate
             node.destroy_subscription(subscription)
         node.destroy_publisher(images)
         node.destroy_publisher(commands)
-    result = {'cpu_threads': threads, 'max_rate_hz': max_rate,
+    result = {'cpu_threads': threads, 'max_rate_hz': max_rate, 'tracking': tracking,
               'camera_hz': sent_in_window / seconds}
     for topic, stamps in counts.items():
         inside = [stamp for stamp in stamps if window_start <= stamp < window_end]
@@ -191,6 +197,9 @@ def main(argv=None):
                         help="cpu_threads values to compare (0 = torch's default; "
                         "'1/2' = camera_embedder 1, scene_segmenter 2)")
     parser.add_argument('--rounds', type=int, default=2, help='turns through --threads')
+    parser.add_argument('--tracking', nargs='+', choices=('on', 'off'), default=['on'],
+                        help="the segmenter's track_targets in turn (off: a target per "
+                        'segmentation, the baseline)')
     parser.add_argument('--input', choices=('episodes', 'views'), default='episodes',
                         help='episodes: the camera streams of 5 oracle episodes; views: 20 '
                         'views of different scenes, cycled (the worst case)')
@@ -221,25 +230,29 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as folder:
             for _ in range(args.rounds):
                 for threads in args.threads:
-                    results.append(run_round(node, executor, messages, threads, args.rate,
-                                             args.seconds, Path(folder),
-                                             args.max_rate or args.rate, models))
-                print('  ' + json.dumps(results[-1]), flush=True)
+                    for tracking in args.tracking:
+                        results.append(run_round(node, executor, messages, threads,
+                                                 args.rate, args.seconds, Path(folder),
+                                                 args.max_rate or args.rate, models,
+                                                 tracking == 'on'))
+                        print('  ' + json.dumps(results[-1]), flush=True)
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown()
     print(f'\n{os.cpu_count()} CPUs, camera at {args.rate:g} Hz ({args.input}, '
           f'{len(frames)} frames), {args.seconds:g} s per round')
-    print('| cpu_threads | camera (Hz) | image_embedding (Hz) | target (Hz) '
-          '| camera_embedder ms/frame | scene_segmenter ms/frame |')
-    print('|---|---|---|---|---|---|')
+    print('| cpu_threads | tracking | camera (Hz) | image_embedding (Hz) | segmentations (Hz) '
+          '| target (Hz) | targets / segmentations | camera_embedder ms/frame '
+          '| scene_segmenter ms/frame |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for result in results:
         threads = 'default' if result['cpu_threads'] == '0' else result['cpu_threads']
-        print(f"| {threads} | {result['camera_hz']:.1f} | "
-              f"{result['image_embedding_hz']:.1f} | "
-              f"{result['target_hz']:.1f} | {result['camera_embedder_ms_p50']} | "
-              f"{result['scene_segmenter_ms_p50']} |")
+        ratio = result['target_hz'] / max(result['segmentation_hz'], 1e-9)
+        print(f"| {threads} | {'on' if result['tracking'] else 'off'} | "
+              f"{result['camera_hz']:.1f} | {result['image_embedding_hz']:.1f} | "
+              f"{result['segmentation_hz']:.2f} | {result['target_hz']:.1f} | {ratio:.1f}x | "
+              f"{result['camera_embedder_ms_p50']} | {result['scene_segmenter_ms_p50']} |")
     if args.output:
         args.output.write_text(json.dumps({
             'cpus': os.cpu_count(), 'input': args.input, 'frames': len(frames),

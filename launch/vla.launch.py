@@ -43,7 +43,7 @@ def launch_nodes(context):
             extra = yaml.safe_load(value('policy_params'))
             if not isinstance(extra, dict):
                 raise ValueError('policy_params: write a YAML mapping, e.g. '
-                                 '"{require_scan: true}", got ' + repr(value('policy_params')))
+                                 '"{require_scan: \'true\'}", got ' + repr(value('policy_params')))
             overrides.update(extra)
         if name in IMAGE_NODES:
             remappings += [('image', image_topic),
@@ -92,7 +92,7 @@ def generate_launch_description():
                               "monitor, remapped to the policy's scan"),
         DeclareLaunchArgument('policy_params', default_value='',
                               description="action_policy values above params_file, as a YAML "
-                              "mapping: \"{require_scan: true, camera_mount: '0.16 0.28 12'}\""),
+                              "mapping: \"{require_scan: 'true', camera_mount: '0.16 0.28 12'}\""),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               choices=['true', 'false'],
                               description='use /clock (simulation) instead of wall time'),

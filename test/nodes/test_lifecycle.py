@@ -75,6 +75,7 @@ def test_segmenter_deactivates_stops_inferring_frees_its_model_and_comes_back(
     frame = to_image_msg(np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8))
 
     def fed_and_answered(count):
+        frame.header.stamp.sec += 1  # a camera's next frame (the same one again is dropped)
         images.publish(frame)
         return len(targets) >= count
 

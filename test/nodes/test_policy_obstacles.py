@@ -89,7 +89,7 @@ def test_a_wall_ahead_stops_forward_motion_from_a_scan_of_either_qos(ros, tiny_c
 
 
 def test_a_required_scan_that_stops_coming_stops_the_robot(ros, tiny_clip_dir, models):
-    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models, require_scan=True)
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models, require_scan='true')
     assert wait_until(lambda: 'stopped: stale scan' in data(statuses), 5), data(statuses)
     assert held_still(robot, 0.5)
     scanner = Scanner(ros)
@@ -101,7 +101,7 @@ def test_a_required_scan_that_stops_coming_stops_the_robot(ros, tiny_clip_dir, m
 
 def test_a_malformed_scan_is_dropped_with_a_warning(ros, tiny_clip_dir, models):
     logs = ros.collect(Log, '/rosout', QoSProfile(depth=100))
-    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models, require_scan=True)
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models, require_scan='true')
     scanner = Scanner(ros)
     scanner.message = scan_message(increment=math.nan)
     assert wait_until(lambda: any('dropped a scan message' in log.msg for log in logs), 5)
@@ -129,7 +129,7 @@ def test_an_optional_monitor_says_when_its_scans_turn_malformed(ros, tiny_clip_d
     from diagnostic_msgs.msg import DiagnosticArray
 
     diagnostics = ros.collect(DiagnosticArray, '/diagnostics')
-    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models)
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models, require_scan='false')
     scanner = Scanner(ros)
     scanner.message = scan_message(wall_m=0.5)
     assert wait_until(lambda: any('slowing for an obstacle' in s for s in data(statuses)), 5)
@@ -142,3 +142,50 @@ def test_an_optional_monitor_says_when_its_scans_turn_malformed(ros, tiny_clip_d
                    and 'collision monitor off' in status.message
                    for message in diagnostics for status in message.status)
     assert wait_until(warned, 5)
+
+
+def mostly_invalid_scan(near_m=0.25):
+    """360 beams: the 144 ahead read `near_m` (something close), the other 216 are NaN."""
+    msg = scan_message()
+    msg.ranges = [near_m if abs(msg.angle_min + beam * msg.angle_increment) < math.radians(72)
+                  else math.nan for beam in range(BEAMS)]
+    return msg
+
+
+def test_valid_beams_are_used_however_many_others_are_nan(ros, tiny_clip_dir, models):
+    """216 of 360 beams NaN once dropped the whole scan, and the robot drove on at 0.25 m/s
+    with the monitor off, towards what the other 144 saw 0.25 m ahead.
+    """
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models)
+    scanner = Scanner(ros)
+    assert wait_until(lambda: robot.command[0] > 0.1, 10)
+    scanner.message = mostly_invalid_scan()
+    assert wait_until(lambda: any('stopped by an obstacle' in s for s in data(statuses)), 5)
+    assert held_still(robot, 0.5)
+    scanner.message = mostly_invalid_scan(near_m=math.nan)  # all NaN: no scan at all
+    assert wait_until(lambda: data(statuses)[-1] == 'stopped: scan lost', 5), data(statuses)
+    assert held_still(robot, 0.5)
+
+
+def test_by_default_a_scanner_that_stops_stops_the_robot(ros, tiny_clip_dir, models):
+    """require_scan auto: required once a scan has come (the monitor was silently off)."""
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models)
+    assert node.values['require_scan'] == 'auto'
+    scanner = Scanner(ros)
+    assert wait_until(lambda: robot.command[0] > 0.1, 10)
+    scanner.on = False
+    assert wait_until(lambda: robot.command == (0.0, 0.0), 1.5)
+    assert data(statuses)[-1] == 'stopped: scan lost'
+    scanner.on = True
+    assert wait_until(lambda: robot.command[0] > 0.1, 5)
+
+
+def test_by_default_a_robot_without_a_scanner_drives_and_is_told_once(ros, tiny_clip_dir,
+                                                                      models, capfd):
+    node, robot, statuses = moving_forward(ros, tiny_clip_dir, models)
+    assert wait_until(lambda: robot.command[0] > 0.1, 10)
+    assert wait_until(lambda: 'the collision monitor has no source' in capfd.readouterr().err,
+                      5)
+    wait_until(lambda: False, 3.5)
+    assert 'the collision monitor has no source' not in capfd.readouterr().err  # once
+    assert robot.command[0] > 0.1

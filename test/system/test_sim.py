@@ -109,6 +109,22 @@ def test_an_episode_runs_with_the_params_files_values(tmp_path):
     assert slower.time_s > 1.5 * usual.time_s
 
 
+def test_an_oracle_episode_arrives_with_a_segmenter_at_0_4_hz_and_its_latency():
+    """Segmentations 2.5 s apart, each 2.5 s late: the tracker keeps the target current in
+    between. Without it the robot is held between targets (the stack before tracking).
+    """
+    from dataclasses import replace
+
+    settings = oracle().settings
+    slow = replace(settings, segmenter={**settings.segmenter, 'max_rate_hz': 0.4})
+    result = run_episode(generate_scene(100), OracleMode(slow))
+    assert result.outcome == 'success', result.summary()
+    untracked = replace(slow, segmenter={**slow.segmenter, 'track_targets': False})
+    held = run_episode(generate_scene(100), OracleMode(untracked), max_time_s=30.0)
+    assert held.outcome != 'success'
+    assert 'stopped: stale input' in held.statuses
+
+
 def test_a_command_the_policy_does_not_understand_ends_the_episode_unmoved(tiny_clip_dir,
                                                                             tiny_clipseg_dir):
     """Real mode runs the nodes' pipeline: intent matching of a random tiny CLIP refuses."""
@@ -140,9 +156,10 @@ def test_failures_are_put_down_to_perception_control_language_or_time():
     assert failure_cause('timeout', 'target') == 'timeout'
     assert failure_cause('intent', 'none') == 'language'
     assert failure_cause('input lost', 'target') == 'transport'
+    assert failure_cause('stale input', 'target') == 'perception: too slow'
     assert {failure_cause(outcome, on) for outcome in
             ('collision', 'wrong object', 'stopped short', 'not found', 'timeout', 'intent',
-             'input lost')
+             'input lost', 'stale input')
             for on in ('target', 'other', 'none')} <= set(CAUSES)
 
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from vla_ros.core.control import Controller, ControlSettings, is_final, stamp_problem
-from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig, TargetView
+from vla_ros.core.policy import DEFAULT_INTENTS, Segmentation, ServoConfig, TargetView
 
 GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')
 FORWARD = next(intent for intent in DEFAULT_INTENTS if intent.name == 'move_forward')
@@ -156,41 +156,70 @@ def test_a_short_gap_is_forgiven_and_the_hold_restarts_after_fresh_input():
 
 
 # Slow perception: targets tracked between segmentations ----------------------------------
+def seg(now, age):
+    """The segmentation behind a target on the frame of `now`, `age` seconds old."""
+    return Segmentation(age=age, frame_stamp=now, segmented_stamp=now - age)
+
+
+def ticks(control, start, seconds, target, age_of):
+    """Ticks every 50 ms; `age_of(now)` is the age of the newest segmentation (None: none)."""
+    outputs = []
+    for i in range(int(round(seconds / 0.05))):
+        now = start + 0.05 * i
+        age = age_of(now)
+        outputs.append((now, control.tick(now, target, 0.0, 0.0, segmentation=None
+                                          if age is None else seg(now, age))))
+    return outputs
+
+
+def every(period, latency=None, first=0.0):
+    """Ages of a segmenter that segments a frame every `period` s, each `latency` s late."""
+    latency = period if latency is None else latency
+
+    def age(now):
+        done = max(math.floor((now - first - latency) / period + 1e-9), 0)
+        return now - first - done * period
+    return age
+
+
 def test_a_tracked_target_whose_segmentation_is_too_old_stops_the_robot():
     """A segmenter that stalls while the tracker goes on: fresh frames, an old segmentation."""
     control = controller(max_segmentation_age_s=3.0)
     control.follow(GO_TO, 'red ball', 0.0)
-    outputs = drive(control, 2.0, segmentation_age=1.0)
-    assert outputs[-1].linear > 0.0
-    stalled = control.tick(2.0, AHEAD, 0.0, 0.0, segmentation_age=3.1)
+    outputs = ticks(control, 0.0, 2.0, AHEAD, every(0.5))
+    assert outputs[-1][1].linear > 0.0
+    stalled = control.tick(2.0, AHEAD, 0.0, 0.0, segmentation=seg(2.0, 3.1))
     assert (stalled.linear, stalled.angular) == (0.0, 0.0)
     assert stalled.status == 'stopped: stale segmentation' and stalled.target is None
     # A new segmentation brings it back (within input_lost_s).
-    assert control.tick(2.05, AHEAD, 0.0, 0.0, segmentation_age=0.2).status == (
+    assert control.tick(2.05, AHEAD, 0.0, 0.0, segmentation=seg(2.05, 0.2)).status == (
         'approaching red ball')
+
+
+def test_a_fast_segmenter_that_stalls_stops_the_robot_within_a_second():
+    """Seen at 10 Hz, a segmentation 1 s old is a stall, whatever max_segmentation_age_s."""
+    control = controller(max_segmentation_age_s=6.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    ticks(control, 0.0, 2.0, AHEAD, every(0.1))
+    assert control.segmentation_bound() == pytest.approx(1.0)
+    stall = ticks(control, 2.0, 3.0, AHEAD, lambda now: now - 1.9)  # the last, at 1.9 s
+    moving = [now for now, out in stall if out.linear > 0.0]
+    assert moving and max(moving) <= 2.95
+    assert stall[-1][1].status == 'stopped: stale segmentation'
 
 
 def test_a_five_second_segmenter_stall_gives_the_command_up_after_input_lost_s():
     control = controller(max_segmentation_age_s=2.0, input_lost_s=3.0)
     control.follow(GO_TO, 'red ball', 0.0)
-    drive(control, 1.0, segmentation_age=0.5)
-    outputs = drive(control, 5.0, start=1.0, segmentation_age=None) if False else [
-        control.tick(1.0 + 0.05 * i, AHEAD, 0.0, 0.0, segmentation_age=0.5 + 0.05 * i)
-        for i in range(100)]
-    assert all(out.linear == 0.0 and out.angular == 0.0 for out in outputs
-               if out.status.startswith('stopped'))
-    assert not any(out.linear > 0.0 for out in outputs[40:])  # age 2.5 s and over
-    assert outputs[-1].status == 'stopped: input lost'
+    ticks(control, 0.0, 1.0, AHEAD, lambda now: 0.5)
+    outputs = ticks(control, 1.0, 5.0, AHEAD, lambda now: now - 0.5)
+    assert all(out.linear == 0.0 and out.angular == 0.0 for now, out in outputs
+               if now - 0.5 > 2.0)
+    assert any(out.linear > 0.0 for now, out in outputs if now - 0.5 < 1.9)
+    assert outputs[-1][1].status == 'stopped: input lost'
 
 
-def search(control, seconds, segmentation_age, start=0.0):
-    """Ticks with nothing in view; `segmentation_age(now)` says how old the newest
-    segmentation is.
-    """
-    nothing = TargetView(0.0, 0.0, 0.0, 0.0)
-    return [(now, control.tick(now, nothing, 0.0, 0.0,
-                               segmentation_age=segmentation_age(now)))
-            for now in (start + 0.05 * i for i in range(int(round(seconds / 0.05))))]
+NOTHING = TargetView(0.0, 0.0, 0.0, 0.0)
 
 
 def test_a_search_with_a_slow_segmenter_turns_slower_as_far_as_a_fast_one():
@@ -198,47 +227,81 @@ def test_a_search_with_a_slow_segmenter_turns_slower_as_far_as_a_fast_one():
                         search_timeout_s=10.0)
     control = controller(servo=servo, max_segmentation_age_s=10.0)
     control.follow(GO_TO, 'red ball', 0.0)
-    period = latency = 2.5  # a frame segmented every 2.5 s, its result 2.5 s later
-
-    def age(now):
-        done = max(math.floor((now - latency) / period), 0)
-        return now - done * period
-    ticks = search(control, 40.0, age)
+    searched = ticks(control, 0.0, 40.0, NOTHING, every(2.5))  # a frame in 2.5 s, 2.5 s late
     # Once it has seen a cycle (5 s from a frame to the next result), 1 rad in 5 s.
-    assert all(out.angular == pytest.approx(0.2, abs=0.005) for now, out in ticks
+    assert all(out.angular == pytest.approx(0.2, abs=0.005) for now, out in searched
                if 6.0 < now < 15.0)
-    assert ticks[20][1].angular == pytest.approx(0.4)  # no cycle seen yet: full speed
+    assert searched[20][1].angular == pytest.approx(0.4)  # no cycle seen yet: full speed
     # Not found after 4 rad (what 0.4 rad/s turns in 10 s), later than 10 s.
-    ended = next(now for now, out in ticks if out.status == 'not found')
-    turned = sum(0.05 * out.angular for now, out in ticks)
+    ended = next(now for now, out in searched if out.status == 'not found')
+    turned = sum(0.05 * out.angular for now, out in searched)
     assert turned == pytest.approx(4.0, abs=0.05) and ended > 15.0
 
 
-def test_a_fast_segmenter_leaves_the_search_at_full_speed():
+@pytest.mark.parametrize('ages', [lambda now: None, every(0.1)], ids=['own frames', '10 Hz'])
+def test_a_fast_segmenter_leaves_the_search_at_full_speed(ages):
     control = controller(servo=ServoConfig(confirm_s=0.0, search_timeout_s=30.0),
                          max_segmentation_age_s=10.0)
     control.follow(GO_TO, 'red ball', 0.0)
-    for ages in (lambda now: None, lambda now: (now % 0.1) + 0.1):  # own frames; 10 Hz
-        ticks = search(control, 5.0, ages)
-        assert all(out.angular == pytest.approx(0.4) for now, out in ticks if now > 0.5)
+    searched = ticks(control, 0.0, 5.0, NOTHING, ages)
+    assert all(out.angular == pytest.approx(0.4) for now, out in searched if now > 0.5)
+
+
+def test_pauses_and_holds_do_not_count_as_search_turns():
+    """A sighting every other tick holds the search still on those ticks: only the ticks
+    that turned count towards the timeout (2 s of turning at 0.4 rad/s here).
+    """
+    servo = ServoConfig(search_speed_rps=0.4, search_timeout_s=2.0)
+    control = controller(servo=servo, max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    blob = TargetView(0.5, 0.0, 0.9, 0.02)
+    outputs = [control.tick(0.05 * i, blob if i % 2 else NOTHING, 0.0, 0.0)
+               for i in range(1000)]  # each turning tick turns 0.1 rad/s (accelerations)
+    ended = next(i for i, out in enumerate(outputs) if out.status == 'not found')
+    turned = sum(0.05 * out.angular for out in outputs[:ended])
+    assert turned == pytest.approx(0.8, abs=0.02)  # what was sent, not what was asked
+
+
+def test_one_segmentation_followed_by_the_tracker_is_not_a_confirmed_sighting():
+    """A false blob in one segmentation is repeated by the tracker on every frame of its
+    cycle: it must be seen by a second segmentation before the robot steers at it.
+    """
+    control = controller(servo=ServoConfig(confirm_s=0.25), max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    blob = TargetView(0.5, 0.0, 0.9, 0.02)
+    # Segmentations at 0, 1, 2 s (1 Hz, 1 s late): only the one of 1 s saw the blob; the
+    # tracker shows it from 2 s (its delivery) until 3 s (the next one says nothing).
+    held = [control.tick(2.0 + 0.05 * i, blob, 0.0, 0.0, segmentation=Segmentation(
+        age=1.0 + 0.05 * i, frame_stamp=2.0 + 0.05 * i, segmented_stamp=1.0))
+        for i in range(20)]
+    assert all(out.status == 'searching red ball' and (out.linear, out.angular) == (0, 0)
+               for out in held)  # held still while it is confirmed, never steered at
+    # A second segmentation sees it too: now it is a target.
+    confirmed = control.tick(3.0, blob, 0.0, 0.0, segmentation=Segmentation(1.0, 3.0, 2.0))
+    assert confirmed.status == 'approaching red ball' and confirmed.angular < 0.0
 
 
 NEAR = TargetView(x=0.0, y=0.5, confidence=0.9, area=0.2, bottom=0.8)  # arrived by its foot
 
 
-def test_an_arrival_seen_on_a_tracked_target_waits_for_a_fresh_segmentation():
+def test_an_arrival_seen_on_a_tracked_target_waits_for_a_segmentation_since_the_stop():
     control = controller(max_segmentation_age_s=10.0)
     control.follow(GO_TO, 'red ball', 0.0)
-    drive(control, 1.0, segmentation_age=0.5)
-    # The tracker says the foot is low enough; its segmentation is 2 s old.
-    holding = [control.tick(1.0 + 0.05 * i, NEAR, 0.0, 0.0, segmentation_age=2.0 + 0.05 * i)
-               for i in range(20)]
+    ticks(control, 0.0, 1.0, AHEAD, lambda now: 0.5)
+    # The tracker says the foot is low enough (frame of 1.0 s); its segmentation is of 0.5 s.
+    holding = [control.tick(1.0 + 0.05 * i, NEAR, 0.0, 0.0, segmentation=Segmentation(
+        age=0.5 + 0.05 * i, frame_stamp=1.0 + 0.05 * i, segmented_stamp=0.5))
+        for i in range(20)]
     assert all(out.status == 'approaching red ball (checking arrival)' for out in holding)
     assert all((out.linear, out.angular) == (0.0, 0.0) for out in holding)
-    # A segmentation of a frame taken since it stopped disagrees: on it goes.
+    # A segmentation of a frame from before the stop (0.9 s) cannot decide it.
+    assert control.tick(2.0, NEAR, 0.0, 0.0, segmentation=Segmentation(
+        1.1, 2.0, 0.9)).status == 'approaching red ball (checking arrival)'
+    # One of a frame since the stop disagrees: on it goes.
     not_yet = TargetView(x=0.0, y=0.4, confidence=0.9, area=0.12, bottom=0.55)
-    on = control.tick(2.0, not_yet, 0.0, 0.0, segmentation_age=0.5)
-    assert on.status == 'approaching red ball'
-    # ... and when one agrees, it has arrived.
-    control.tick(2.05, NEAR, 0.0, 0.0, segmentation_age=1.0)
-    assert control.tick(2.1, NEAR, 0.0, 0.0, segmentation_age=0.05).status == 'arrived'
+    assert control.tick(2.05, not_yet, 0.0, 0.0, segmentation=Segmentation(
+        0.95, 2.05, 1.1)).status == 'approaching red ball'
+    # ... and when one agrees (after the next stop), it has arrived.
+    control.tick(2.1, NEAR, 0.0, 0.0, segmentation=Segmentation(1.0, 2.1, 1.1))
+    assert control.tick(2.2, NEAR, 0.0, 0.0, segmentation=Segmentation(
+        0.05, 2.2, 2.15)).status == 'arrived'

@@ -304,7 +304,8 @@ def drive(controller, points, seconds, view=FAR,
     outputs = []
     for tick in range(int(seconds * 20)):
         now = start + tick / 20
-        outputs.append(controller.tick(now, view, 0.0, 0.0, scan=points, scan_age=0.0))
+        outputs.append(controller.tick(now, view, 0.0, 0.0, scan=points,
+                                       scan_age=None if points is None else 0.0))
     return outputs
 
 
@@ -318,7 +319,7 @@ def test_go_to_goes_round_an_obstacle_in_front():
 
 
 def test_a_required_scan_that_is_missing_or_stale_stops_motion():
-    controller = go_to_controller(monitor=MonitorConfig(require_scan=True))
+    controller = go_to_controller(monitor=MonitorConfig(require_scan='true'))
     view = FAR
     for tick in range(40):
         output = controller.tick(tick / 20, view, 0.0, 0.0, scan=None, scan_age=None)
@@ -329,11 +330,20 @@ def test_a_required_scan_that_is_missing_or_stale_stops_motion():
 
 
 def test_an_optional_scan_that_went_stale_says_the_monitor_is_off():
-    controller = go_to_controller()
+    controller = go_to_controller(monitor=MonitorConfig(require_scan='false'))
     drive(controller, np.zeros((0, 2)), 1.0)
     output = controller.tick(1.0, FAR, 0.0, 0.0,
                              scan=np.zeros((0, 2)), scan_age=3.0)
     assert output.status.endswith('(scan stale: collision monitor off)')
+
+
+def test_by_default_a_scan_is_required_once_one_has_come():
+    """require_scan auto: a scanner that stops stops the robot; none at all: it drives."""
+    controller = go_to_controller()
+    assert drive(controller, None, 1.0)[-1].linear > 0.0  # no scanner: unmonitored
+    drive(controller, np.zeros((0, 2)), 1.0, start=1.0)
+    lost = controller.tick(2.0, FAR, 0.0, 0.0, scan=np.zeros((0, 2)), scan_age=3.0)
+    assert (lost.linear, lost.angular, lost.status) == (0.0, 0.0, 'stopped: scan lost')
 
 
 def test_walled_in_go_to_ends_blocked_and_stays_still():

@@ -306,3 +306,13 @@ def test_a_long_refused_command_is_quoted_short():
     status = ActionPolicy(toy_classifier()).set_instruction(
         one_hot(2), parse_command('blah ' * 100), 0.0)
     assert status.startswith('not understood: blah blah') and len(status) < 100
+
+
+def test_an_embedding_of_absurd_magnitude_is_refused():
+    """1e38 in every component overflowed float32 to a norm of inf: the direction became
+    all zeros, and a command whose grammar allows one behaviour drove on it.
+    """
+    classifier = toy_classifier()
+    huge = classifier.classify(one_hot(1) * 1e38)
+    assert huge.intent is None and huge.reason.startswith('invalid embedding: its norm')
+    assert classifier.classify(one_hot(1) * 30.0).intent.name == 'turn_left'  # raw CLIP

@@ -95,7 +95,7 @@ def run_replay(args) -> int:
 
     from vla_ros.commands.eval import load_pipeline
     from vla_ros.core import paths
-    from vla_ros.core.images import ImageConversionError, to_rgb
+    from vla_ros.core.images import camera_frame, ImageConversionError
     from vla_ros.core.models import ModelLoadError
     from vla_ros.core.perception import target_view
     from vla_ros.core.text import clean_command
@@ -146,7 +146,7 @@ def run_replay(args) -> int:
             now = timestamp * 1e-9 - start
             msg = reader.deserialize(raw, connection.msgtype)
             try:
-                rgb = to_rgb(msg, settings.segmenter['max_image_pixels'])
+                rgb = camera_frame(msg, settings.segmenter['max_image_pixels'])
             except ImageConversionError as error:
                 dropped += 1
                 print(f'[replay] frame {index} dropped: {error}', file=sys.stderr)

@@ -12,7 +12,7 @@ from typing import Any
 
 from vla_ros.core.backends import BACKENDS, COMPILE_MODES, PRECISIONS
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
-from vla_ros.core.obstacles import AvoidanceConfig, Footprint, MonitorConfig
+from vla_ros.core.obstacles import AvoidanceConfig, Footprint, MonitorConfig, REQUIRE_SCAN
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
 from vla_ros.core.preprocessing import PREPROCESSING
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits
@@ -48,6 +48,9 @@ class Param:
                     isinstance(item, str) for item in value):
                 raise ConfigError(f'{self.name}: expected a list of strings, got {value!r}')
             value = tuple(value)
+        elif kind is str and isinstance(value, bool) and str(value).lower() in self.choices:
+            raise ConfigError(f"{self.name}: write '{str(value).lower()}' in quotes (a string: "
+                              f'one of {", ".join(self.choices)}), got {value!r}')
         elif type(value) is not kind:
             raise ConfigError(f'{self.name}: expected {kind.__name__}, got {value!r}')
         if self.range is not None and not self.range[0] <= value <= self.range[1]:
@@ -228,10 +231,11 @@ OBSTACLES = (
           "'[[0.3, 0.25], [0.3, -0.25], [-0.3, -0.25], [-0.3, 0.25]]'; empty = the circle"),
     Param('scan_timeout_s', _monitor.scan_timeout_s, 'a scan older than this is no scan',
           (0.01, 60.0)),
-    Param('require_scan', _monitor.require_scan, 'no motion without a fresh scan (stopped: '
-          'stale scan); false: a robot without a scanner drives unmonitored, and a scan that '
-          'came and stopped (or is malformed) is said on status and /diagnostics (WARN)',
-          read_only=True),
+    Param('require_scan', _monitor.require_scan, 'true: no motion without a fresh scan '
+          '(stopped: stale scan); auto: so once a scan has come (a scanner that stops stops the '
+          'robot: stopped: scan lost), while none has, motion is unmonitored (WARN); false: a '
+          'scan is optional, one that came and stopped is said on status and /diagnostics',
+          choices=REQUIRE_SCAN, read_only=True),
     Param('laser_pose', '0.0 0.0 0.0', "'x y yaw_deg' of the scanner in base_link (m, m, "
           'degrees)', read_only=True),
     Param('stop_distance_m', _monitor.stop_distance_m, 'no linear motion towards a scan point '

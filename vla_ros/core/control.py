@@ -22,7 +22,13 @@ from vla_ros.core.obstacles import (
     MonitorResult,
     travel_distance,
 )
-from vla_ros.core.policy import ActionPolicy, IntentClassifier, ServoConfig, TargetView
+from vla_ros.core.policy import (
+    ActionPolicy,
+    IntentClassifier,
+    Segmentation,
+    ServoConfig,
+    TargetView,
+)
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
 from vla_ros.core.text import parse_command, ParsedCommand
 
@@ -99,6 +105,8 @@ MAX_STEP_PERIODS = 10
 FAR_M = 5.0  # the distance given to a target seen at the horizon
 PROGRESS_M = 0.1  # a detour that brings the goal this much nearer is making progress
 FACING_RAD = 0.1  # a lost target's goal this near straight ahead has been faced
+STALL_CYCLES = 5.0  # a segmentation this many of the segmenter's cycles old: it has stalled
+MIN_STALL_S = 1.0
 
 
 class Controller:
@@ -117,6 +125,7 @@ class Controller:
         self._detour_nearest = math.inf  # the goal's nearest distance on this detour
         self._held_by_obstacle = 0.0  # policy seconds a wanted motion has been stopped for one
         self._goal_from_camera = False  # the goal's range was bounded by the camera's view
+        self._scan_seen = False  # a scan has come (require_scan auto: required from then on)
 
     def _advance(self, now: float, paused: bool = False) -> float:
         """Move the policy's clock with `now` (not while `paused`); return the part of the
@@ -182,13 +191,13 @@ class Controller:
              camera_age: float | None, estop: bool = False, enabled: bool = True,
              clock_age: float | None = None, scan=None,
              scan_age: float | None = None,
-             segmentation_age: float | None = None) -> ControlOutput:
+             segmentation: Segmentation | None = None) -> ControlOutput:
         """One control period. Ages are in seconds (None: never received). `clock_age`: how
         long `now` has not moved, when it is a clock that can stop (simulated time). `scan`:
         the newest laser scan's obstacle points in base_link ((N, 2), core.obstacles.Scan).
-        `segmentation_age`: how old the segmentation behind the target is (it may have been
-        tracked since; None: the target is its own segmentation); a target whose
-        segmentation is older than `max_segmentation_age_s` is stale however new its frame.
+        `segmentation`: the one behind the target (it may have been tracked since; None: the
+        target is its own segmentation); a target whose segmentation is older than
+        segmentation_bound() is stale however new its frame.
 
         While an input the command needs is stale the policy's clock stands still: a search
         or a timed motion does not run out while the robot cannot act on it. Stale for
@@ -203,8 +212,8 @@ class Controller:
         now = self._policy_now
         settings = self.settings
         timeout = settings.input_timeout_s
-        segmentation_fresh = segmentation_age is None or (
-            segmentation_age <= settings.max_segmentation_age_s)
+        segmentation_fresh = segmentation is None or (
+            segmentation.age <= self.segmentation_bound())
         target_fresh = (target is not None and target_age is not None and target_age <= timeout
                         and segmentation_fresh)
         camera_fresh = camera_age is not None and camera_age <= timeout
@@ -212,13 +221,16 @@ class Controller:
             scan_age <= settings.monitor.scan_timeout_s)
         points = scan if scan_fresh else None
         fresh_target = target if target_fresh else None
-        wanted = self.policy.step(now, fresh_target, segmentation_age)
+        wanted = self.policy.step(now, fresh_target, segmentation)
         linear, angular, status = self._avoid(wanted, fresh_target, points, now)
         moving = wanted.needs_target or wanted.needs_camera
         fresh = (not wanted.needs_target or target_fresh) and (
             not wanted.needs_camera or not settings.require_camera_for_motion
             or camera_fresh)
-        scan_missing = moving and settings.monitor.require_scan and not scan_fresh
+        self._scan_seen = self._scan_seen or scan is not None
+        require = settings.monitor.require_scan
+        scan_required = require == 'true' or (require == 'auto' and self._scan_seen)
+        scan_missing = moving and scan_required and not scan_fresh
         dt = None if self._last_tick is None else now - self._last_tick
         self._last_tick = now
         clock_running = clock_age is None or clock_age <= timeout
@@ -226,10 +238,11 @@ class Controller:
                                      inputs_fresh=fresh and not scan_missing,
                                      clock_running=clock_running, dt=dt,
                                      stale_reason=self._stale_reason(
-                                         fresh, segmentation_fresh))
+                                         fresh, segmentation_fresh, require))
         checked = monitor(command.linear, command.angular, points, settings.monitor)
         # What was sent is where the next acceleration limit starts from.
         self.safety.linear, self.safety.angular = checked.linear, checked.angular
+        self.policy.turned_at(now, checked.angular)  # a search counts the turn really made
         reason = command.stop_reason
         status = f'stopped: {reason}' if reason else self._obstacle_status(
             status, checked, command)
@@ -246,10 +259,22 @@ class Controller:
         return ControlOutput(checked.linear, checked.angular, status, fresh_target, reason,
                              jump, checked.state, checked.free_m)
 
+    def segmentation_bound(self) -> float:
+        """How old a target's segmentation may be: max_segmentation_age_s, or less where the
+        segmenter has been seen to be fast (STALL_CYCLES of its cycle, at least
+        MIN_STALL_S): a fast segmenter that stops leaves the robot on the tracker alone for
+        about a second, not for the bound a slow one needs.
+        """
+        bound = self.settings.max_segmentation_age_s
+        cycle = self.policy.segmentation_cycle
+        if cycle > 0.0:
+            bound = min(bound, max(STALL_CYCLES * cycle, MIN_STALL_S))
+        return bound
+
     @staticmethod
-    def _stale_reason(fresh: bool, segmentation_fresh: bool) -> str:
-        if fresh:
-            return 'stale scan'
+    def _stale_reason(fresh: bool, segmentation_fresh: bool, require_scan: str) -> str:
+        if fresh:  # the scan is what is missing
+            return 'stale scan' if require_scan == 'true' else 'scan lost'
         return 'stale input' if segmentation_fresh else 'stale segmentation'
 
     def _bearing(self, view: TargetView) -> float:
@@ -381,6 +406,22 @@ class Controller:
     def stop(self) -> None:
         """Forget the speed reached, so the next command starts from rest."""
         self.safety.reset()
+
+
+# What the segmenter's messages can hold (core.segmentation.Target); anything else is a
+# faulty or hostile publisher's.
+TARGET_RANGES = (('x', -1.0, 1.0), ('y', -1.0, 1.0), ('confidence', 0.0, 1.0))
+EXTENT_RANGES = (('area', 0.0, 1.0), ('width', 0.0, 1.0), ('bottom', -1.0, 1.0))
+
+
+def range_problem(numbers, ranges) -> str:
+    """Why these numbers (in the order of `ranges`) cannot be a target's ('' when they can)."""
+    for value, (name, low, high) in zip(numbers, ranges):
+        if not math.isfinite(value):
+            return f'its {name} is {value}'
+        if not low <= value <= high:
+            return f'its {name} {value:g} is outside [{low:g}, {high:g}]'
+    return ''
 
 
 def stamp_problem(stamp_s: float, now_s: float, tolerance_s: float) -> str:

@@ -13,6 +13,10 @@ from types import SimpleNamespace
 import numpy as np
 
 DEFAULT_MAX_PIXELS = 4096 * 3072  # ~12.6 MP: a 4K camera passes, an 8K frame is refused
+# The smallest frame the models can use: a ViT patch (16 px) a side, and no strip narrower
+# than a tenth of its length (a driver fault, not a camera's view).
+MIN_FRAME_SIDE = 16
+MAX_ASPECT_RATIO = 10.0
 
 
 class ImageConversionError(ValueError):
@@ -184,6 +188,26 @@ def to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         raise ImageConversionError(
             f"encoding '{getattr(msg, 'encoding', 'compressed')}' did not convert to rgb8")
     return np.ascontiguousarray(rgb)
+
+
+def camera_frame(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A camera frame for the models: to_rgb, refusing frames the models cannot use."""
+    rgb = to_rgb(msg, max_pixels)
+    check_frame_size(*rgb.shape[:2])
+    return rgb
+
+
+def check_frame_size(height: int, width: int) -> None:
+    """Refuse a frame the models cannot use: a side under MIN_FRAME_SIDE pixels, or longer
+    than MAX_ASPECT_RATIO times its other side.
+    """
+    if min(height, width) < MIN_FRAME_SIDE:
+        raise ImageConversionError(
+            f'frame of {width}x{height} is too small: at least {MIN_FRAME_SIDE} px a side')
+    if max(height, width) > MAX_ASPECT_RATIO * min(height, width):
+        raise ImageConversionError(
+            f'frame of {width}x{height} is a strip, not a view (aspect ratio over '
+            f'{MAX_ASPECT_RATIO:g}:1)')
 
 
 # The encodings this package writes, derived from the array rather than a lookup table.

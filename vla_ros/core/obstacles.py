@@ -278,6 +278,9 @@ def zone_outline(footprint: Footprint, distance: float, forward: bool = True) ->
     return _hull(np.vstack((outline, shifted)))
 
 
+REQUIRE_SCAN = ('auto', 'true', 'false')
+
+
 @dataclass(frozen=True)
 class MonitorConfig:
     footprint: Footprint = Footprint()
@@ -286,9 +289,13 @@ class MonitorConfig:
     slowdown_min_ratio: float = 0.3
     stop_turn_rad: float = 0.3  # a polygon footprint: no turn that sweeps a point within this
     scan_timeout_s: float = 0.5
-    require_scan: bool = False
+    # true: no motion without a fresh scan; auto: so once a scan has come; false: never
+    require_scan: str = 'auto'
 
     def __post_init__(self):
+        if self.require_scan not in REQUIRE_SCAN:
+            raise ValueError(f"collision monitor: require_scan '{self.require_scan}' is not one "
+                             f'of {", ".join(REQUIRE_SCAN)}')
         if not 0.0 <= self.stop_distance_m <= self.slowdown_distance_m:
             raise ValueError('collision monitor: need 0 <= stop_distance_m <= '
                              'slowdown_distance_m')

@@ -13,7 +13,14 @@ import numpy as np
 
 from vla_ros.core.control import is_final
 from vla_ros.core.policy import TargetView
-from vla_ros.core.segmentation import find_target, Fovea, mask_image, resize_mask, Target
+from vla_ros.core.segmentation import (
+    find_target,
+    Fovea,
+    mask_image,
+    region_of,
+    resize_mask,
+    Target,
+)
 from vla_ros.core.text import command_object
 from vla_ros.core.tracking import TargetTracker, Track
 
@@ -50,20 +57,13 @@ class Sight:
     threshold: float  # the mask threshold the target was found with
 
     def region(self) -> np.ndarray | None:
-        """The target's pixels (boolean, at the model's resolution): the first prompt's
-        probabilities above the threshold inside the target's box; None when there is none.
+        """The target's pixels (boolean, at the model's resolution): the connected region
+        above the threshold that became the target (not others in its box, such as a
+        refused look-alike); None when there is none.
         """
         if not self.target.visible:
             return None
-        probability = self.probabilities[0]
-        height, width = probability.shape
-        rows = (np.arange(height) * 2.0 + 1.0) / height - 1.0
-        cols = (np.arange(width) * 2.0 + 1.0) / width - 1.0
-        target = self.target
-        inside = ((rows[:, None] >= target.top) & (rows[:, None] <= target.bottom)
-                  & (cols[None, :] >= target.left)
-                  & (cols[None, :] <= target.left + 2.0 * target.width))
-        return inside & (probability >= self.threshold)
+        return region_of(self.probabilities[0], self.threshold, self.target)
 
     def labels(self, height: int, width: int) -> np.ndarray:
         """The mono8 label image (0 none, i + 1 prompt i) at a frame's size."""
@@ -155,8 +155,9 @@ class TrackedPerception:
     def __init__(self, perception: Perception, tracker: TargetTracker | None = None):
         self.perception, self.tracker = perception, tracker
         self._lock = threading.Lock()
-        self._delivered = None  # (sight, stamp, rgb) not yet taken by the frame thread
+        self._delivered = None  # (sight, stamp, rgb, epoch) not yet taken by the frame thread
         self._following = ()  # the prompts the track is of (frame thread)
+        self._newest = None  # the track's target on the newest frame (None: not visible)
 
     @property
     def tracking(self) -> bool:
@@ -165,12 +166,26 @@ class TrackedPerception:
     def prompts(self) -> tuple:
         return self.perception.prompts()
 
+    @property
+    def epoch(self) -> int:
+        """The tracker's frame history generation: read it before segmenting a frame and
+        deliver with it (a segmentation of a frame from before a restart is dropped).
+        """
+        return 0 if self.tracker is None else self.tracker.epoch
+
     def segment(self, rgb: np.ndarray) -> Sight | None:
+        """Segment a frame (the newest): the region followed so far is the one to continue
+        (core.segmentation.find_target), where the tracker has it now, not where the last
+        segmentation saw it seconds ago.
+        """
+        if self.tracking:
+            with self._lock:
+                self.perception.previous = self._newest
         return self.perception.see(rgb)
 
-    def deliver(self, sight: Sight, stamp: float, rgb: np.ndarray) -> None:
+    def deliver(self, sight: Sight, stamp: float, rgb: np.ndarray, epoch: int = 0) -> None:
         with self._lock:
-            self._delivered = (sight, stamp, rgb)
+            self._delivered = (sight, stamp, rgb, epoch)
 
     def frame(self, rgb: np.ndarray, stamp: float) -> Track | None:
         """The target on this frame (None: nothing to look for, or no segmentation of the
@@ -182,16 +197,20 @@ class TrackedPerception:
         if not self.tracking:
             if delivered is None or delivered[0].prompts != prompts:
                 return None
-            sight, segmented_stamp, _ = delivered
+            sight, segmented_stamp, _, _ = delivered
             return Track(sight.target, segmented_stamp, False, 1.0, segmented_stamp)
         if prompts != self._following:  # a new command: the old track is of something else
             self._following = prompts
             self.tracker.reset('a new command')
-        if delivered is not None and delivered[0].prompts == prompts:
-            sight, segmented_stamp, segmented_rgb = delivered
-            self.tracker.segmented(sight.target, sight.region(), segmented_stamp,
-                                   segmented_rgb)
-        track = self.tracker.frame(rgb, stamp)
+        track = self.tracker.frame(rgb, stamp)  # first: it may restart the history
+        if delivered is not None and delivered[0].prompts == prompts and (
+                delivered[3] == self.tracker.epoch):
+            sight, segmented_stamp, segmented_rgb, _ = delivered
+            track = self.tracker.segmented(sight.target, sight.region(), segmented_stamp,
+                                           segmented_rgb)
+        with self._lock:
+            self._newest = track.target if track is not None and track.target.visible \
+                else None
         return track if prompts else None
 
 

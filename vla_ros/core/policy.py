@@ -16,6 +16,7 @@ import numpy as np
 from vla_ros.core.text import parse_command, ParsedCommand
 
 BEHAVIOURS = ('stop', 'motion', 'go_to', 'look_for')
+MAX_EMBEDDING_NORM = 1e3  # no CLIP embedding is longer (normalised 1, raw tens)
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,12 @@ class IntentClassifier:
                                f"this policy's model gives {self.dim}")
         if not np.all(np.isfinite(vector)):
             return IntentMatch(None, 0.0, 0.0, 'invalid embedding: it holds NaN or infinity')
-        norm = float(np.linalg.norm(vector))
+        norm = float(np.linalg.norm(vector.astype(np.float64)))  # 1e38s overflow float32
         if norm < 1e-6:
             return IntentMatch(None, 0.0, 0.0, 'zero embedding')
+        if norm > MAX_EMBEDDING_NORM:
+            return IntentMatch(None, 0.0, 0.0, f'invalid embedding: its norm is {norm:.3g} (a '
+                               "CLIP embedding's is 1, normalised, or tens, raw)")
         scores = self.scores(vector / norm)
         allowed = [index for index, intent in enumerate(self.intents)
                    if behaviours is None or intent.behaviour in behaviours]
@@ -192,6 +196,18 @@ class TargetView:
         return self.confidence > 0.0 and math.isfinite(self.x) and math.isfinite(self.area)
 
 
+@dataclass(frozen=True)
+class Segmentation:
+    """The segmentation behind a target (the tracker may have followed it since): its age in
+    seconds on the caller's clock, and on the camera's clock the stamps of the target's own
+    frame and of the frame that was segmented.
+    """
+
+    age: float
+    frame_stamp: float
+    segmented_stamp: float
+
+
 @dataclass
 class PolicyState:
     intent: Intent | None = None
@@ -204,7 +220,10 @@ class PolicyState:
     tracking: bool = False
     turned_rad: float = 0.0  # how far the search has turned
     search_tick: tuple | None = None  # (time, turn rate) of the search's last tick
-    arrival_look_since: float | None = None  # stopped to check an arrival on a fresh view
+    arrival_look_from: float | None = None  # stopped to check an arrival: the newest
+    # frame's stamp then; a segmentation of a later frame decides
+    segmentations_seen: int = 0  # distinct segmentations behind the current sightings
+    last_segmented: float | None = None  # ... the newest one's frame stamp
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
     reason: str = 'idle'
     refusal: str = ''  # why the command was not understood ('' when it was)
@@ -225,6 +244,13 @@ DIRECTION_SIGNS = {'left': ('angular', 1), 'right': ('angular', -1), 'forward': 
                    'backwards': ('linear', -1), 'clockwise': ('angular', -1),
                    'counterclockwise': ('angular', 1), 'anticlockwise': ('angular', 1),
                    'around': ('angular', 0), 'round': ('angular', 0)}  # 0: either way
+
+
+def _own_segmentation(segmentation: Segmentation) -> bool:
+    """Whether the target is its own frame's segmentation (not followed since): each such
+    target is a segmentation, even where a camera repeats its stamps.
+    """
+    return segmentation.segmented_stamp == segmentation.frame_stamp
 
 
 @lru_cache(maxsize=64)
@@ -304,6 +330,7 @@ class ActionPolicy:
         intent's phrasings do ("turn": which way?), is refused too.
         """
         self.state = PolicyState(object_phrase=command.object_phrase, started_at=now)
+        self._last_age = None  # ages seen before this command say nothing of a cycle
         if not command.text:
             return self._refuse(command, command.problem or 'empty command')
         if command.problem:
@@ -343,22 +370,27 @@ class ActionPolicy:
 
     def follow(self, intent: Intent, object_phrase: str, now: float) -> str:
         """Take an intent as given (the evaluator's oracle mode skips recognition)."""
+        self._last_age = None  # ages seen before this command say nothing of a cycle
         self.state = PolicyState(intent=intent, object_phrase=object_phrase, started_at=now,
                                  reason='')
         return intent.name
 
     def step(self, now: float, target: TargetView | None,
-             segmentation_age: float | None = None) -> PolicyOutput:
-        """One decision; `segmentation_age`: how old the segmentation behind `target` is
-        (None: the target is its own segmentation, as fresh as its frame).
+             segmentation: Segmentation | None = None) -> PolicyOutput:
+        """One decision; `segmentation`: the one behind `target` (None: the target is its own
+        segmentation, as fresh as its frame).
         """
-        self._watch_segmentation(segmentation_age)
         state, config = self.state, self.servo_config
+        if state.search_tick is not None:  # the last tick turned to search: count that turn
+            then, rate = state.search_tick
+            state.turned_rad += rate * max(now - then, 0.0)
+            state.search_tick = None  # a search tick sets it again
         intent = state.intent
         if intent is None:
             return PolicyOutput(0.0, 0.0, state.reason)
         if state.done:
             return PolicyOutput(0.0, 0.0, state.done)
+        self._watch_segmentation(segmentation)
         if intent.behaviour == 'stop':
             return PolicyOutput(0.0, 0.0, 'stopped: stop command')
         if intent.behaviour == 'motion':
@@ -369,8 +401,8 @@ class ActionPolicy:
                                 needs_camera=True)
         thing = state.object_phrase or 'target'
         if intent.behaviour == 'go_to' and self._too_close_to_see(target):
-            return self._arrive(now, segmentation_age, thing)
-        target, in_sight = self._track(now, target)
+            return self._arrive(segmentation, thing)
+        target, in_sight = self._track(now, target, segmentation)
         if target is not None and not in_sight:
             # Briefly out of sight: turn to where it was, never drive blind or arrive on it.
             return PolicyOutput(0.0, turn_towards(target.x, config), self._moving_status(thing),
@@ -385,18 +417,15 @@ class ActionPolicy:
                 return PolicyOutput(0.0, angular, f'searching {thing}', needs_target=True)
             linear, angular, arrived = servo(target, config)
             if arrived:
-                return self._arrive(now, segmentation_age, thing)
-            state.arrival_look_since = None
+                return self._arrive(segmentation, thing)
+            state.arrival_look_from = None
             return PolicyOutput(linear, angular, f'approaching {thing}', needs_target=True)
         if state.seen_since is not None:
             # A sighting being confirmed: hold still, not turn it out of view (with a slow
             # segmenter, turning away loses it for seconds).
             return PolicyOutput(0.0, 0.0, f'searching {thing}', needs_target=True)
         if state.searching_since is None:
-            state.searching_since, state.turned_rad, state.search_tick = now, 0.0, None
-        if state.search_tick is not None:
-            then, rate = state.search_tick
-            state.turned_rad += rate * max(now - then, 0.0)
+            state.searching_since, state.turned_rad = now, 0.0
         if state.turned_rad >= config.search_timeout_s * config.search_speed_rps:
             state.done = 'not found'
             return PolicyOutput(0.0, 0.0, state.done)
@@ -407,16 +436,31 @@ class ActionPolicy:
         state.search_tick = (now, rate)
         return PolicyOutput(0.0, direction * rate, f'searching {thing}', needs_target=True)
 
-    def _watch_segmentation(self, segmentation_age: float | None) -> None:
-        """Learn the segmenter's cycle: the age a segmentation had reached when the next came."""
-        if segmentation_age is None:
+    def turned_at(self, now: float, angular: float) -> None:
+        """The turn rate really sent after this tick's decision (limits, e-stop, monitor): a
+        search counts that, not the rate it asked for.
+        """
+        if self.state.search_tick is not None:
+            self.state.search_tick = (now, abs(angular))
+
+    @property
+    def segmentation_cycle(self) -> float:
+        """The segmenter's last cycle (s): the age a segmentation reached before the next
+        came (its period plus its time a segmentation); 0 while unknown.
+        """
+        return self._cycle
+
+    def _watch_segmentation(self, segmentation: Segmentation | None) -> None:
+        """Learn the segmenter's cycle while a command uses it (not across pauses)."""
+        if segmentation is None:
             return
-        if self._last_age is not None and segmentation_age < self._last_age:
+        age = segmentation.age
+        if self._last_age is not None and age < self._last_age:
             self._cycle = self._last_age
-        self._last_age = segmentation_age
+        self._last_age = age
 
     def _search_rate(self) -> float:
-        """search_speed_rps, or slower, so that one segmentation cycle (the longest seen, or
+        """search_speed_rps, or slower, so that one segmentation cycle (the last one, or
         the segmentation's age now if longer) turns at most search_sweep_rad.
         """
         config = self.servo_config
@@ -425,16 +469,17 @@ class ActionPolicy:
             return config.search_speed_rps
         return min(config.search_speed_rps, config.search_sweep_rad / cycle)
 
-    def _arrive(self, now: float, segmentation_age: float | None, thing: str) -> PolicyOutput:
-        """'arrived', once a segmentation of the view since the robot stopped agrees: a
+    def _arrive(self, segmentation: Segmentation | None, thing: str) -> PolicyOutput:
+        """'arrived', once a segmentation of a frame taken after the robot stopped agrees: a
         target followed by the tracker since an older segmentation (a far, coarse mask
-        scaled up) may look arrived before it is. Meanwhile the robot holds still.
+        scaled up) may look arrived before it is. Meanwhile the robot holds still. Stamps,
+        not ages: both are on the camera's clock, whatever clock the policy runs on.
         """
         state = self.state
-        if segmentation_age is not None:
-            if state.arrival_look_since is None:
-                state.arrival_look_since = now
-            if now - segmentation_age <= state.arrival_look_since:
+        if segmentation is not None and not _own_segmentation(segmentation):
+            if state.arrival_look_from is None:
+                state.arrival_look_from = segmentation.frame_stamp
+            if segmentation.segmented_stamp <= state.arrival_look_from:
                 return PolicyOutput(0.0, 0.0, f'approaching {thing} (checking arrival)',
                                     needs_target=True)
         state.done = 'arrived'
@@ -460,18 +505,28 @@ class ActionPolicy:
         in_place = not last.width > 0.0 or abs(target.x - last.x) <= last.width
         return in_place and target.area < config.near_shrink * last.area
 
-    def _track(self, now: float, target: TargetView | None):
+    def _track(self, now: float, target: TargetView | None,
+               segmentation: Segmentation | None = None):
         """(target to act on or None, whether it is in sight now). A sighting is acted on
-        after `confirm_s` of unbroken sightings; a tracked target is then held, as last
-        seen, through gaps shorter than `lost_hold_s`.
+        after `confirm_s` of unbroken sightings, which two segmentations saw (one
+        segmentation's blob, followed by the tracker, is there on every frame of its cycle:
+        time alone would confirm a single false detection); a tracked target is then held,
+        as last seen, through gaps shorter than `lost_hold_s`.
         """
         state, config = self.state, self.servo_config
         seen = (target is not None and target.visible
                 and target.area >= config.min_target_area)
         if seen:
             if state.seen_since is None:
-                state.seen_since = now
-            if state.tracking or now - state.seen_since >= config.confirm_s:
+                state.seen_since, state.segmentations_seen = now, 0
+                state.last_segmented = None
+            if segmentation is not None and (
+                    segmentation.segmented_stamp != state.last_segmented
+                    or _own_segmentation(segmentation)):
+                state.segmentations_seen += 1
+                state.last_segmented = segmentation.segmented_stamp
+            enough = segmentation is None or state.segmentations_seen >= 2
+            if state.tracking or (now - state.seen_since >= config.confirm_s and enough):
                 state.tracking, state.last_seen, state.last_seen_at = True, target, now
                 return target, True
             return None, False

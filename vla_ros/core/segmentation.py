@@ -72,6 +72,24 @@ def find_regions(probability: np.ndarray, threshold: float) -> list:
     return regions
 
 
+def region_of(probability: np.ndarray, threshold: float, target: Target) -> np.ndarray:
+    """The pixels of the connected region above `threshold` whose box is `target`'s (as
+    find_regions measures it): a boolean HxW mask.
+    """
+    above = np.ascontiguousarray(probability >= threshold, dtype=np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+    if count <= 1:
+        return np.zeros(probability.shape, bool)
+    height, width = probability.shape
+    left = 2.0 * stats[1:, cv2.CC_STAT_LEFT] / width - 1.0
+    top = 2.0 * stats[1:, cv2.CC_STAT_TOP] / height - 1.0
+    box_width = stats[1:, cv2.CC_STAT_WIDTH] / width
+    bottom = 2.0 * (stats[1:, cv2.CC_STAT_TOP] + stats[1:, cv2.CC_STAT_HEIGHT]) / height - 1.0
+    mismatch = (np.abs(left - target.left) + np.abs(top - target.top)
+                + np.abs(box_width - target.width) + np.abs(bottom - target.bottom))
+    return labels == 1 + int(np.argmin(mismatch))
+
+
 def pixel_at(x: float, y: float, height: int, width: int):
     """(row, column) of the pixel under normalised image point (x, y)."""
     return (min(max(int((y + 1) * height / 2), 0), height - 1),

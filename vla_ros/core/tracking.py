@@ -37,7 +37,10 @@ class TrackerSettings:
     min_features: int = 4  # fewer left: the track ends
     min_kept: float = 0.35  # ... or fewer than this fraction of the features it started with
     max_flow_error_px: float = 1.0  # forward-backward disagreement that drops a feature
-    history_frames: int = 100  # frames kept to bring a late segmentation forward
+    # Frames kept to bring a late segmentation forward: this long (s; keep it above the
+    # policy's max_segmentation_age_s), and at most this many (memory, time to catch up).
+    history_s: float = 8.0
+    history_frames: int = 400
     min_match: float = 0.7  # a featureless region's patch must correlate this well
     search_px: int = 12  # ... within this many pixels of where it was (at max_side)
 
@@ -71,8 +74,11 @@ class TargetTracker:
     of them is done; one thread calls both.
     """
 
-    def __init__(self, settings: TrackerSettings = TrackerSettings()):
+    def __init__(self, settings: TrackerSettings = TrackerSettings(),
+                 stamps_per_second: float = 1.0):
+        """`stamps_per_second`: the unit of the stamps given (1e9: integer nanoseconds)."""
         self.settings = settings
+        self._history = settings.history_s * stamps_per_second
         self._frames = deque(maxlen=settings.history_frames)  # (stamp, grey), oldest first
         self._points = None  # (N, 1, 2) float32 features on the newest frame
         self._patch = None  # a featureless region's patch (grey, with some floor around)
@@ -84,6 +90,9 @@ class TargetTracker:
         self.frames_tracked = 0
         self.tracks_lost = 0
         self.reason = 'no segmentation yet'  # why there is no track ('' while there is one)
+        # Counts restarts of the frame history (stamps that went back, another frame size):
+        # a segmentation of a frame from before one says nothing of the frames after it.
+        self.epoch = 0
 
     def reset(self, reason: str = 'no segmentation yet') -> None:
         """Forget the track (a new command: another thing to look for); frames are kept."""
@@ -106,18 +115,24 @@ class TargetTracker:
                      stamp)
 
     def frame(self, rgb: np.ndarray, stamp: float) -> Track | None:
-        """Follow the track onto a new camera frame (stamps only go forward: an older or
-        repeated one is ignored). None until a segmentation has come.
+        """Follow the track onto a new camera frame. A repeated stamp (a frozen camera) is
+        ignored; a stamp older than the newest (a restarted driver, a bag played again) or
+        another frame size restarts the history, and nothing is said of the target (not
+        even "not visible") until a segmentation of the new frames. None until a
+        segmentation has come.
         """
-        if self._frames and stamp <= self._frames[-1][0]:
+        if self._frames and stamp == self._frames[-1][0]:
             return self.track
         grey = self._grey(rgb)
-        if self._frames and grey.shape != self._frames[-1][1].shape:
-            self._frames.clear()  # another frame size: nothing before it can be followed
-            if self._target is not None:
-                self._end('the frame size changed')
+        if self._frames and stamp < self._frames[-1][0]:
+            self._restart("the camera's stamps went back: waiting for a segmentation of the "
+                          'new frames')
+        elif self._frames and grey.shape != self._frames[-1][1].shape:
+            self._restart('the frame size changed: waiting for a segmentation at the new size')
         previous = self._frames[-1][1] if self._frames else None
         self._frames.append((stamp, grey))
+        while self._frames and self._frames[0][0] < stamp - self._history:
+            self._frames.popleft()
         if self._target is not None and previous is not None:
             self._follow(previous, grey)
             self._tracked = True
@@ -131,6 +146,9 @@ class TargetTracker:
         resolution; None when nothing was found). It replaces the track, brought forward
         through the frames seen since; a segmentation that finds nothing ends the track.
         """
+        if rgb is not None and self._frames and (
+                self._grey(rgb).shape != self._frames[-1][1].shape):
+            return self.track  # of a frame size no longer seen: says nothing of this view
         index = self._frame_index(stamp, rgb)
         self._segmented_stamp, self._tracked = stamp, False
         if index is None:
@@ -169,7 +187,8 @@ class TargetTracker:
         stamps = [held for held, _ in self._frames]
         if stamp in stamps:
             return len(stamps) - 1 - stamps[::-1].index(stamp)
-        if rgb is None or (stamps and stamp < stamps[0] and len(stamps) == self._frames.maxlen):
+        if rgb is None or (stamps and stamp < stamps[-1] - self._history) or (
+                stamps and stamp < stamps[0] and len(stamps) == self._frames.maxlen):
             return None
         grey = self._grey(rgb)
         if self._frames and grey.shape != self._frames[-1][1].shape:
@@ -273,6 +292,13 @@ class TargetTracker:
         self._target = _moved(self._target, shift * 2.0 / np.array([width, height]), 1.0)
         if not (-1.0 <= self._target.x <= 1.0 and -1.0 <= self._target.y <= 1.0):
             self._end('the target left the view')
+
+    def _restart(self, reason: str) -> None:
+        self._frames.clear()
+        if self._target is not None:
+            self.tracks_lost += 1
+        self.epoch += 1
+        self.reset(reason)
 
     def _end(self, reason: str) -> None:
         if self._target is not None:

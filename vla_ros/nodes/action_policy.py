@@ -28,12 +28,19 @@ from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_ros.core.config import build_intents, intent_params, laser_pose, NODE_TABLES
-from vla_ros.core.control import Controller, ControlSettings, stamp_problem
+from vla_ros.core.control import (
+    Controller,
+    ControlSettings,
+    EXTENT_RANGES,
+    range_problem,
+    stamp_problem,
+    TARGET_RANGES,
+)
 from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.core.obstacles import Scan, zone_outline
-from vla_ros.core.policy import TargetView
+from vla_ros.core.policy import Segmentation, TargetView
 from vla_ros.core.safety import EstopSources
 from vla_ros.core.text import clean_command
 from vla_ros.nodes.common import (
@@ -56,7 +63,7 @@ ESTOP_QOS = (LATCHED, QoSProfile(depth=10),
 
 
 ZONES_EVERY = 5  # control ticks between two collision_zones messages (rviz needs few)
-MIN_READABLE = 0.5  # a scan with fewer beams that read (not NaN) is malformed
+NO_SCAN_WARNING_S = 3.0  # after activation: no scan yet (require_scan auto) is said once
 
 
 def scan_problem(msg) -> str:
@@ -71,6 +78,14 @@ def scan_problem(msg) -> str:
     if not 0.0 <= msg.range_min < msg.range_max:
         return f'range_min {msg.range_min:g} and range_max {msg.range_max:g} are not a range'
     return ''
+
+
+REQUIRE_SCAN_SAID = {'true': 'required', 'false': 'optional',
+                     'auto': 'required once a scan has come'}
+
+
+def seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def segmentation_lead(source: TimeReference) -> float:
@@ -148,6 +163,8 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.laser_pose = laser_pose(self.values)
         self.last_output = None
         self.ticks = 0
+        self.no_scan_timer = None
+        self.dropped_inputs = {}  # topic -> messages dropped as unusable, since start
 
         self.create_service(SetBool, '~/enable', self.on_enable)
         self.create_service(Trigger, '~/clear_estop', self.on_clear_estop)
@@ -214,10 +231,27 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             f'{self.values["hard_max_linear_mps"]:g} m/s {self.values["hard_max_angular_rps"]:g}'
             f' rad/s), input timeout {self.values["input_timeout_s"]:g} s, collision monitor on '
             f'{self.resolve_topic_name("scan")} '
-            f'({"required" if self.values["require_scan"] else "optional"})')
+            f'({REQUIRE_SCAN_SAID[self.values["require_scan"]]})')
+        if self.values['require_scan'] == 'auto':
+            self.no_scan_timer = self.create_timer(NO_SCAN_WARNING_S, self.warn_if_no_scan,
+                                                   clock=self.steady)
         return result
 
+    def warn_if_no_scan(self):
+        """Once after activation: a robot without a scanner is told its monitor is off."""
+        self.destroy_timer(self.no_scan_timer)
+        self.no_scan_timer = None
+        if self.scan is None:
+            self.get_logger().warning(
+                f'no scan on {self.resolve_topic_name("scan")} since activation: the '
+                'collision monitor has no source and motion is unmonitored (require_scan '
+                'auto: from the first scan on, one is required and a scanner that stops '
+                "stops the robot; set require_scan 'true' to need one from the start)")
+
     def on_deactivate(self, state):
+        if self.no_scan_timer is not None:
+            self.destroy_timer(self.no_scan_timer)
+            self.no_scan_timer = None
         self._stop_driving('stopped: inactive')
         self._release()
         self.get_logger().info('inactive: zero sent, inputs dropped, model released')
@@ -320,11 +354,13 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                             angle_increment=msg.angle_increment, range_min=msg.range_min,
                             range_max=msg.range_max, laser_x=self.laser_pose[0],
                             laser_y=self.laser_pose[1], laser_yaw=self.laser_pose[2])
-                if scan.readable_fraction < MIN_READABLE:
-                    problem = (f'only {scan.readable_fraction:.0%} of its beams read '
-                               '(NaN: erroneous)')
+                # Every beam that reads is used, however many others do not (REP 117: NaN
+                # is an erroneous reading); a scan without one says nothing.
+                if scan.readable_fraction == 0.0:
+                    problem = 'none of its beams read (all NaN: erroneous)'
             self.scan_problem = problem
             if problem:
+                self.count_dropped('scan')
                 self.get_logger().warning(f'dropped a scan message: {problem}',
                                           throttle_duration_sec=THROTTLE_S)
             else:
@@ -345,32 +381,41 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             self.targets[key] = [None, None, None, self.now()]
         return self.targets[key]
 
-    def _usable(self, msg, topic: str, numbers) -> bool:
-        """Whether a target half can be used; a clear, throttled warning when not."""
+    def _usable(self, msg, topic: str, numbers, ranges=None) -> bool:
+        """Whether a target half can be used; a clear, throttled warning and a count when
+        not.
+        """
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         problem = stamp_problem(stamp, self.get_clock().now().nanoseconds * 1e-9,
                                 self.values['future_stamp_tolerance_s'])
         if not problem and not all(math.isfinite(value) for value in numbers):
             problem = f'it holds NaN or infinity {tuple(numbers)}'
+        if not problem and ranges is not None:
+            problem = range_problem(numbers, ranges)
         if problem:
+            self.count_dropped(topic)
             self.get_logger().warning(f'dropped a {topic} message: {problem}',
                                       throttle_duration_sec=THROTTLE_S)
         return not problem
 
+    def count_dropped(self, topic: str) -> None:
+        self.dropped_inputs[topic] = self.dropped_inputs.get(topic, 0) + 1
+
     def on_target(self, msg):
         point = msg.point
-        if self._usable(msg, 'target', (point.x, point.y, point.z)):
+        if self._usable(msg, 'target', (point.x, point.y, point.z), TARGET_RANGES):
             self._target_entry(msg.header, 0)[0] = msg
             self.last_camera_time = self.now()
 
     def on_target_extent(self, msg):
         vector = msg.vector
-        if self._usable(msg, 'target_extent', (vector.x, vector.y, vector.z)):
+        if self._usable(msg, 'target_extent', (vector.x, vector.y, vector.z), EXTENT_RANGES):
             self._target_entry(msg.header, 1)[1] = msg
 
     def on_target_source(self, msg):
         lead = segmentation_lead(msg)
         if lead < 0.0:
+            self.count_dropped('target_source')
             self.get_logger().warning(
                 'dropped a target_source message: its segmentation (time_ref) is stamped '
                 f'{-lead:.3f} s after its own frame', throttle_duration_sec=THROTTLE_S)
@@ -416,8 +461,8 @@ class ActionPolicyNode(Autostart, LifecycleNode):
 
     # Control ----------------------------------------------------------------------------
     def latest_target(self):
-        """(TargetView, arrival time, how much older its segmentation is than its frame) of
-        the last target to arrive whose other two halves have too.
+        """(TargetView, arrival time, its target_source) of the last target to arrive whose
+        other two halves have too.
 
         By arrival, not by stamp: stamps from a restarted or re-clocked source may go back.
         """
@@ -431,7 +476,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             del self.targets[key]
         view = TargetView(x=point.point.x, y=point.point.y, confidence=point.point.z,
                           area=extent.vector.x, bottom=extent.vector.z, width=extent.vector.y)
-        return view, arrived, segmentation_lead(source)
+        return view, arrived, source
 
     def _clock_age(self, now: float, policy_now: float):
         """Steady seconds since simulated time last moved (None without use_sim_time)."""
@@ -461,15 +506,18 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             else:
                 self.get_logger().info(f'instruction: {status}')
             self.last_refused = status if refused else ''
-        target, target_time, lead = self.latest_target()
+        target, target_time, source = self.latest_target()
         points, scan_age = self.latest_scan(now)
         target_age = None if target_time is None else now - target_time
+        segmentation = None if source is None else Segmentation(
+            age=target_age + segmentation_lead(source), frame_stamp=seconds(source.header.stamp),
+            segmented_stamp=seconds(source.time_ref))
         output = self.controller.tick(
             policy_now, target, target_age,
             None if self.last_camera_time is None else now - self.last_camera_time,
             estop=self.estop.engaged, enabled=self.enabled,
             clock_age=self._clock_age(now, policy_now), scan=points, scan_age=scan_age,
-            segmentation_age=None if target_age is None else target_age + lead)
+            segmentation=segmentation)
         self.last_output, self.ticks = output, self.ticks + 1
         if self.ticks % ZONES_EVERY == 0:
             self.publish_zones(output)
@@ -480,7 +528,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                 '(input ages are on the steady clock)', throttle_duration_sec=THROTTLE_S)
         self.publish_marker(output.target)
         self.last_command, self.last_target_time = (output.linear, output.angular), target_time
-        self.last_segmentation_age = None if target_age is None else target_age + lead
+        self.last_segmentation_age = None if segmentation is None else segmentation.age
         self.publish_velocity(output.linear, output.angular)
         self.publish_status(output.status)
 
@@ -513,13 +561,16 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             'free travel (m)': 'n/a' if not self.last_output else f'{self.last_output.free_m:.2f}',
             'scan required': str(self.values['require_scan']),
             'scan problem': self.scan_problem or 'none',
+            'inputs dropped as unusable': ', '.join(
+                f'{topic} {count}' for topic, count in sorted(self.dropped_inputs.items()))
+            or 'none',
         }
         held = self.last_status or ''
         scan_off = self.scan is not None and (
             self.last_output is None or self.last_output.obstacle == 'no scan')
         level = WARN if held.startswith(('stopped: e-stop', 'stopped: disabled',
                                          'stopped: stale input', 'stopped: stale scan',
-                                         'stopped: stale segmentation')) \
+                                         'stopped: stale segmentation', 'stopped: scan lost')) \
             or scan_off else OK
         if scan_off and level == WARN and not held.startswith('stopped'):
             held = f'{held}; scan stale or malformed: collision monitor off'

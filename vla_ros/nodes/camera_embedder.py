@@ -5,9 +5,9 @@ import json
 from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
-from vla_ros.core.images import to_rgb
+from vla_ros.core.images import camera_frame
 from vla_ros.nodes.common import embedding_msg, ModelNode, run_node
-from vla_ros.nodes.qos import OVERRIDABLE, RELIABLE_LATEST, SENSOR_DATA
+from vla_ros.nodes.qos import OVERRIDABLE, RELIABLE_LATEST
 
 
 class CameraEmbedder(ModelNode):
@@ -31,8 +31,7 @@ class CameraEmbedder(ModelNode):
         self.encoder = ClipEncoder(self.loaded)
 
     def subscribe(self):
-        return self.input(self.image_type, self.image_topic, self.worker.submit, SENSOR_DATA,
-                          qos_overriding_options=OVERRIDABLE).topic_name
+        return self.camera_input(self.worker.submit).topic_name
 
     def unload(self):
         self.encoder, self._label_cache = None, ((), None)
@@ -53,7 +52,7 @@ class CameraEmbedder(ModelNode):
     def process(self, msg):
         with self._parameter_lock:
             labels, top_k = tuple(self.labels), self.top_k
-        rgb = to_rgb(msg, self.max_image_pixels)
+        rgb = camera_frame(msg, self.max_image_pixels)
         embedding = self.encoder.encode_images([rgb])[0]
         scores = None
         if labels:

@@ -9,20 +9,21 @@ from dataclasses import replace
 
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PointStamped, Vector3Stamped
+import numpy as np
 from sensor_msgs.msg import Image, TimeReference
 from std_msgs.msg import String
 
 from vla_ros.core.config import verifier_config as verifier_config_of
 from vla_ros.core.diagnostics import RefusalWatch
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
-from vla_ros.core.images import to_image_msg, to_rgb
+from vla_ros.core.images import camera_frame, to_image_msg
 from vla_ros.core.inference import LatestWorker
 from vla_ros.core.perception import Perception, PerceptionSettings, TrackedPerception
 from vla_ros.core.segmentation import mask_image, render_overlay, resize_mask
 from vla_ros.core.tracking import TargetTracker, Track
 from vla_ros.core.verification import TargetVerifier
-from vla_ros.nodes.common import ModelNode, run_node
-from vla_ros.nodes.qos import LATCHED, OVERRIDABLE, RELIABLE_LATEST, SENSOR_DATA
+from vla_ros.nodes.common import ModelNode, run_node, THROTTLE_S
+from vla_ros.nodes.qos import LATCHED, OVERRIDABLE, RELIABLE_LATEST
 
 MAX_PROMPTS = 254  # the mono8 label image numbers them 1..254
 MAX_TRACKING_HZ = 120.0  # the tracker keeps up with the camera, up to this
@@ -53,6 +54,10 @@ class SceneSegmenter(ModelNode):
         self.tracking_worker = None  # while active, with track_targets
         self._headers = {}  # stamp -> header of the newest frames (tracking thread)
         self._published = None  # the stamp of the newest frame a target was published for
+        self._newest_image = None  # the newest camera message (the callback's hand-over)
+        self._newest_stamp = 0  # its stamp (ns), as given to the workers
+        self._newest_camera_stamp = None  # ... the camera's own, when that was replaced
+        self.frames_repeated = 0  # the same message again (a frozen driver): dropped
         self._verifier_model = None
         self.refusals = RefusalWatch()
         self.start()
@@ -75,7 +80,9 @@ class SceneSegmenter(ModelNode):
             verifier = TargetVerifier(ClipEncoder(self._verifier_model), self.verifier_config)
         with self._parameter_lock:
             settings = PerceptionSettings.from_values(self.values)
-        tracker = TargetTracker() if self.values['track_targets'] else None
+        tracker = (TargetTracker(stamps_per_second=1e9) if self.values['track_targets']
+                   else None)
+        self._newest_image, self._newest_stamp, self._newest_camera_stamp = None, 0, None
         self._headers, self._published = {}, None
         self.perception = TrackedPerception(
             Perception(ClipSegSegmenter(self.loaded), settings, verifier), tracker)
@@ -86,8 +93,7 @@ class SceneSegmenter(ModelNode):
                 rejected_errors=(ValueError,)).start()
 
     def subscribe(self):
-        image = self.input(self.image_type, self.image_topic, self.on_image, SENSOR_DATA,
-                           qos_overriding_options=OVERRIDABLE)
+        image = self.camera_input(self.on_image)
         # The command embedder's latched `instruction`: a restarted (or re-activated)
         # segmenter learns the current command at once (`command` itself is volatile, as
         # `ros2 topic pub` sends it).
@@ -97,9 +103,39 @@ class SceneSegmenter(ModelNode):
         return f'{image.topic_name} and {instruction.topic_name}'
 
     def on_image(self, msg):
+        if not self._ordered(msg):
+            return
+        self._newest_image = msg
         self.worker.submit(msg)
         if self.tracking_worker is not None:
             self.tracking_worker.submit(msg)
+
+    def _ordered(self, msg) -> bool:
+        """Give frames stamps that order them (the tracker and the policy tell frames and
+        segmentations apart by stamp): a frame stamped no later than the last one is the same
+        message again when its pixels are too (a frozen driver: dropped, it must not look
+        fresh), else a driver that repeats stamps (or never sets them), was restarted, or a
+        bag played again: stamped on arrival, with a throttled warning. Cheap: it compares
+        pixels only for a stamp that did not move on.
+        """
+        last = self._newest_image
+        stamp = stamp_ns(msg.header)
+        if last is None or stamp > self._newest_stamp:
+            self._newest_stamp = self._newest_camera_stamp = stamp
+            return True
+        if stamp == self._newest_camera_stamp and np.array_equal(
+                np.frombuffer(msg.data, np.uint8), np.frombuffer(last.data, np.uint8)):
+            self.frames_repeated += 1
+            return False
+        self._newest_camera_stamp = stamp
+        arrival = max(self.get_clock().now().nanoseconds, self._newest_stamp + 1)
+        msg.header.stamp = stamp_msg(arrival)
+        self._newest_stamp = arrival
+        self.get_logger().warning(
+            'camera frames whose stamps repeat or go back (a driver that does not stamp, was '
+            'restarted, or a bag played again): stamped on arrival',
+            throttle_duration_sec=THROTTLE_S)
+        return True
 
     def unload(self):
         if self.tracking_worker is not None and not self.tracking_worker.stop(timeout=5.0):
@@ -111,10 +147,14 @@ class SceneSegmenter(ModelNode):
             self._verifier_model = None
 
     def on_instruction(self, msg):
-        self.perception.perception.command(msg.data)
+        perception = self.perception
+        if perception is not None:
+            perception.perception.command(msg.data)
 
     def on_status(self, msg):
-        self.perception.perception.command_status(msg.data)
+        perception = self.perception
+        if perception is not None:
+            perception.perception.command_status(msg.data)
 
     def validate_parameter(self, parameter):
         if parameter.name == 'prompts' and len(parameter.value or []) > MAX_PROMPTS:
@@ -130,21 +170,27 @@ class SceneSegmenter(ModelNode):
                                          fovea=perception.settings.fovea))
 
     def process(self, msg):
+        # Local references: a worker still busy when the node deactivates (a join that timed
+        # out) finishes on the objects it started with, not on None or a newer activation's.
+        perception, tracking_worker = self.perception, self.tracking_worker
         with self._parameter_lock:
             encoding = self.mask_encoding
-        if not self.perception.prompts():
+        if perception is None or not perception.prompts():
             return None  # no command yet: nothing to look for (and no frame to convert)
-        rgb = to_rgb(msg, self.max_image_pixels)
+        rgb = camera_frame(msg, self.max_image_pixels)
         # Target and masks at the model's resolution (352 px for CLIPSeg rd64; twice that
         # with the fovea), not the camera's: the target is in normalised coordinates, and it
         # is several times cheaper.
-        sight = self.perception.segment(rgb)
+        epoch = perception.epoch
+        sight = perception.segment(rgb)
         if sight is None:
             return None
-        if self.perception.tracking:  # the tracker publishes the target, on every frame
-            self.perception.deliver(sight, stamp_ns(msg.header), rgb)
-            # ... and now, not only at the next frame (a camera may have stopped)
-            self.tracking_worker.submit(msg)
+        if perception.tracking:  # the tracker publishes the target, on every frame
+            perception.deliver(sight, stamp_ns(msg.header), rgb, epoch)
+            # ... and now, not only at the next frame: the newest frame again (a camera that
+            # stopped gets the target of its last frame; one already published gets none)
+            if tracking_worker is not None and self._newest_image is not None:
+                tracking_worker.submit(self._newest_image)
         threshold = sight.threshold  # the frame's own, even if a live change came since
         height, width = rgb.shape[:2]
         labels = sight.labels(height, width)
@@ -153,20 +199,27 @@ class SceneSegmenter(ModelNode):
         overlay = None
         if self.overlay_pub.get_subscription_count() > 0:  # drawn only for a viewer
             overlay = render_overlay(rgb, labels, sight.prompts, sight.target)
-        own = None if self.perception.tracking else Track(sight.target, 0, False, 1.0)
+        own = None if perception.tracking else Track(sight.target, 0, False, 1.0)
         return msg.header, mask, overlay, own
 
     def track(self, msg):
         """The tracking worker: the target on the newest frame (a delivered segmentation
         first), published with that frame's header.
         """
-        if not self.perception.prompts():
+        perception = self.perception
+        if perception is None or not perception.prompts():
             return None
         stamp = stamp_ns(msg.header)
         self._headers[stamp] = msg.header
         while len(self._headers) > HEADERS_KEPT:
             self._headers.pop(next(iter(self._headers)))
-        track = self.perception.frame(to_rgb(msg, self.max_image_pixels), stamp)
+        epoch = perception.epoch
+        track = perception.frame(camera_frame(msg, self.max_image_pixels), stamp)
+        if perception.epoch != epoch:  # the frame history restarted
+            self._published, self._headers = None, {stamp: msg.header}
+            self.get_logger().warning(
+                f'target tracking restarted: {perception.tracker.reason}',
+                throttle_duration_sec=THROTTLE_S)
         if track is None or (self._published is not None and track.stamp <= self._published):
             # Once per frame: a camera that repeats a frame's stamp (frozen) must not make
             # the target look fresh to the policy.
@@ -201,6 +254,7 @@ class SceneSegmenter(ModelNode):
             return {'target tracking': 'off'}
         stats = worker.stats()
         return {'target tracking': 'on', 'frames tracked': tracker.frames_tracked,
+                'frames repeated (dropped)': self.frames_repeated,
                 'tracks lost': tracker.tracks_lost,
                 'track': tracker.reason or 'following',
                 'tracking ms p50': 'none' if stats.latency_p50 is None

@@ -25,7 +25,7 @@ from vla_ros.core.perception import (
     target_view,
     TrackedPerception,
 )
-from vla_ros.core.policy import TargetView
+from vla_ros.core.policy import Segmentation, TargetView
 from vla_ros.core.segmentation import pixel_at
 from vla_ros.core.text import clean_command, command_object
 from vla_ros.core.tracking import TargetTracker
@@ -323,8 +323,9 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
             output = controller.tick(now, view, None if target_time is None
                                      else now - target_time, now - camera_time,
                                      scan=scan, scan_age=now - scan_time,
-                                     segmentation_age=None if segmented_time is None
-                                     else now - segmented_time)
+                                     segmentation=None if segmented_time is None
+                                     else Segmentation(now - segmented_time, target_time,
+                                                       segmented_time))
             status = output.status
             moved = moved or output.linear != 0.0 or output.angular != 0.0
             if status != statuses[-1]:

@@ -148,7 +148,7 @@ def simulated_robot(width: int, height: int) -> dict:
     """
     return {'camera_hfov_deg': round(horizontal_fov_deg(width, height), 2),
             'camera_vfov_deg': CAMERA_FOVY_DEG, 'camera_mount': CAMERA_MOUNT,
-            'footprint_radius': ROBOT_RADIUS + 0.02, 'require_scan': True}
+            'footprint_radius': ROBOT_RADIUS + 0.02, 'require_scan': 'true'}
 
 
 @dataclass(frozen=True)
