@@ -165,6 +165,16 @@ def test_valid_beams_are_used_however_many_others_are_nan(ros, tiny_clip_dir, mo
     scanner.message = mostly_invalid_scan(near_m=math.nan)  # all NaN: no scan at all
     assert wait_until(lambda: data(statuses)[-1] == 'stopped: scan lost', 5), data(statuses)
     assert held_still(robot, 0.5)
+    # Blind ahead, clear behind: NaN is not free space, no forward motion.
+    blind = scan_message()
+    blind.ranges = [math.nan if math.cos(blind.angle_min + beam * blind.angle_increment) > 0
+                    else 3.0 for beam in range(BEAMS)]
+    scanner.message = blind
+    assert wait_until(lambda: data(statuses)[-1] == 'stopped: scan unreadable ahead', 5), (
+        data(statuses))
+    assert held_still(robot, 0.5)
+    scanner.message = scan_message()  # it reads again
+    assert wait_until(lambda: robot.command[0] > 0.1, 5)
 
 
 def test_by_default_a_scanner_that_stops_stops_the_robot(ros, tiny_clip_dir, models):
@@ -189,3 +199,9 @@ def test_by_default_a_robot_without_a_scanner_drives_and_is_told_once(ros, tiny_
     wait_until(lambda: False, 3.5)
     assert 'the collision monitor has no source' not in capfd.readouterr().err  # once
     assert robot.command[0] > 0.1
+
+
+def test_require_scan_written_as_a_yaml_bool_fails_at_start_and_says_to_quote_it(
+        ros, tiny_clip_dir, models):
+    with pytest.raises(ValueError, match="quote 'true' and 'false'"):
+        make_policy(ros, tiny_clip_dir, models, require_scan=True)

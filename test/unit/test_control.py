@@ -305,3 +305,19 @@ def test_an_arrival_seen_on_a_tracked_target_waits_for_a_segmentation_since_the_
     control.tick(2.1, NEAR, 0.0, 0.0, segmentation=Segmentation(1.0, 2.1, 1.1))
     assert control.tick(2.2, NEAR, 0.0, 0.0, segmentation=Segmentation(
         0.05, 2.2, 2.15)).status == 'arrived'
+
+
+def test_the_same_own_segmentation_read_again_is_one_segmentation():
+    """With tracking off every target is its own segmentation; the policy reads the newest
+    one on every tick until another comes: that is one segmentation, not one a tick.
+    """
+    control = controller(servo=ServoConfig(confirm_s=0.1), max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    blob = TargetView(0.5, 0.0, 0.9, 0.02)
+    once = Segmentation(age=0.0, frame_stamp=1.0, segmented_stamp=1.0, received=1.0)
+    outputs = [control.tick(1.0 + 0.05 * i, blob, 0.05 * i, 0.0, segmentation=once)
+               for i in range(8)]
+    assert all(out.status == 'searching red ball' and out.angular == 0.0 for out in outputs)
+    again = Segmentation(age=0.0, frame_stamp=1.0, segmented_stamp=1.0, received=1.4)
+    assert control.tick(1.45, blob, 0.05, 0.0, segmentation=again).status == (
+        'approaching red ball')  # a second one, though its stamps repeat

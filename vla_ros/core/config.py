@@ -210,6 +210,9 @@ SERVO = (
           (0.0, 5.0)),
     Param('search_timeout_s', _servo.search_timeout_s, 'stop searching ("not found") after '
           'turning as far as search_speed_rps turns in this long', (0.0, 3600.0)),
+    Param('arrival_check_s', _servo.arrival_check_s, 'an arrival seen on a tracked target '
+          'waits at most this long, still, for a segmentation of a frame taken since the stop',
+          (0.0, 600.0)),
     Param('search_sweep_rad', _servo.search_sweep_rad, 'a search turns at most this far in '
           "one of the segmenter's cycles (a frame's wait plus its segmentation), slower than "
           "search_speed_rps with a slow segmenter; keep it under the camera's horizontal field "
@@ -268,9 +271,9 @@ CONTROL = (
           'current intent needs are older than this (judged on a clock that cannot jump)',
           (0.01, 60.0), read_only=True),
     Param('max_segmentation_age_s', 6.0, 'zero output when the segmentation behind the '
-          'target (it may have been tracked since) is older than this; keep it above the '
-          "scene_segmenter's period plus its time a segmentation", (0.05, 600.0),
-          read_only=True),
+          'target (it may have been tracked since) is older than this (or than 5 cycles of a '
+          "segmenter seen to be fast, at least 1 s); keep it above the scene_segmenter's "
+          'period plus its time a segmentation', (0.05, 600.0), read_only=True),
     Param('input_lost_s', 10.0, 'a command held this long for stale input is given up '
           "('stopped: input lost'): the robot never resumes it when the input comes back",
           (0.1, 3600.0), read_only=True),

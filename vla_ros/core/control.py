@@ -191,13 +191,15 @@ class Controller:
              camera_age: float | None, estop: bool = False, enabled: bool = True,
              clock_age: float | None = None, scan=None,
              scan_age: float | None = None,
-             segmentation: Segmentation | None = None) -> ControlOutput:
+             segmentation: Segmentation | None = None,
+             scan_blind_ahead: bool = False) -> ControlOutput:
         """One control period. Ages are in seconds (None: never received). `clock_age`: how
         long `now` has not moved, when it is a clock that can stop (simulated time). `scan`:
         the newest laser scan's obstacle points in base_link ((N, 2), core.obstacles.Scan).
         `segmentation`: the one behind the target (it may have been tracked since; None: the
         target is its own segmentation); a target whose segmentation is older than
-        segmentation_bound() is stale however new its frame.
+        segmentation_bound() is stale however new its frame. `scan_blind_ahead`: too few of
+        the scan's beams ahead read (NaN): it may not see what is there, so no forward motion.
 
         While an input the command needs is stale the policy's clock stands still: a search
         or a timed motion does not run out while the robot cannot act on it. Stale for
@@ -230,15 +232,17 @@ class Controller:
         self._scan_seen = self._scan_seen or scan is not None
         require = settings.monitor.require_scan
         scan_required = require == 'true' or (require == 'auto' and self._scan_seen)
-        scan_missing = moving and scan_required and not scan_fresh
+        blind = scan_fresh and scan_blind_ahead and linear > 0.0
+        scan_missing = moving and ((scan_required and not scan_fresh) or blind)
         dt = None if self._last_tick is None else now - self._last_tick
         self._last_tick = now
         clock_running = clock_age is None or clock_age <= timeout
         command = self.safety.filter(linear, angular, estop=estop, enabled=enabled,
                                      inputs_fresh=fresh and not scan_missing,
                                      clock_running=clock_running, dt=dt,
-                                     stale_reason=self._stale_reason(
-                                         fresh, segmentation_fresh, require))
+                                     stale_reason='scan unreadable ahead' if fresh and blind
+                                     else self._stale_reason(fresh, segmentation_fresh,
+                                                             require))
         checked = monitor(command.linear, command.angular, points, settings.monitor)
         # What was sent is where the next acceleration limit starts from.
         self.safety.linear, self.safety.angular = checked.linear, checked.angular

@@ -89,6 +89,14 @@ class LatestWorker:
             self._pending, self._has_pending = item, True
             self._condition.notify()
 
+    def submit_if_idle(self, item: Any) -> bool:
+        """Hand over an item only when none is waiting (never replaces a newer one)."""
+        with self._condition:
+            if self._has_pending:
+                return False
+        self.submit(item)
+        return True
+
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the thread after the current item; True when it has ended within `timeout`."""
         with self._condition:

@@ -40,6 +40,15 @@ class Scan:
         ranges = np.asarray(self.ranges, np.float64)
         return float(np.mean(~np.isnan(ranges))) if ranges.size else 0.0
 
+    def readable_fraction_ahead(self) -> float:
+        """The share of the beams pointing ahead of base_link (within 90 degrees of its x
+        axis) that read: where a forward motion's zones are.
+        """
+        ranges = np.asarray(self.ranges, np.float64)
+        angles = self.angle_min + self.angle_increment * np.arange(ranges.size) + self.laser_yaw
+        ahead = np.cos(angles) > 0.0
+        return float(np.mean(~np.isnan(ranges[ahead]))) if ahead.any() else 0.0
+
     def points(self) -> np.ndarray:
         """(N, 2) obstacle points in base_link. +inf and beams beyond range_max saw nothing;
         -inf and readings under range_min are something too close to measure, taken at

@@ -170,6 +170,9 @@ class ServoConfig:
     # its segmentation came back would never be seen (the tracker cannot bring back what has
     # left the view), so the turn slows to it.
     search_sweep_rad: float = 1.0
+    # An arrival seen on a tracked target waits at most this long for a segmentation of a
+    # frame taken since the robot stopped.
+    arrival_check_s: float = 10.0
     found_tolerance: float = 0.15  # look_for: |x| at which the target counts as found
     # Tracking: a segmenter's stray blob flickers from frame to frame, a real target persists.
     min_target_area: float = 0.0005  # smaller regions are not a target (noise)
@@ -206,6 +209,7 @@ class Segmentation:
     age: float
     frame_stamp: float
     segmented_stamp: float
+    received: float | None = None  # when the target came (tells repeats of a stamp apart)
 
 
 @dataclass
@@ -222,8 +226,9 @@ class PolicyState:
     search_tick: tuple | None = None  # (time, turn rate) of the search's last tick
     arrival_look_from: float | None = None  # stopped to check an arrival: the newest
     # frame's stamp then; a segmentation of a later frame decides
+    arrival_look_since: float = 0.0  # ... since when (policy time)
     segmentations_seen: int = 0  # distinct segmentations behind the current sightings
-    last_segmented: float | None = None  # ... the newest one's frame stamp
+    last_segmented: tuple | None = None  # ... the newest one's stamps
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
     reason: str = 'idle'
     refusal: str = ''  # why the command was not understood ('' when it was)
@@ -317,6 +322,7 @@ class ActionPolicy:
     # The segmenter's cycle (s), learnt from the targets' segmentation ages, across commands.
     _cycle: float = field(default=0.0, repr=False)
     _last_age: float | None = field(default=None, repr=False)
+    _last_segmented: float | None = field(default=None, repr=False)
 
     def set_instruction(self, embedding, command: ParsedCommand, now: float) -> str:
         """A new command (its CLIP text embedding and what the grammar made of its text)
@@ -401,7 +407,7 @@ class ActionPolicy:
                                 needs_camera=True)
         thing = state.object_phrase or 'target'
         if intent.behaviour == 'go_to' and self._too_close_to_see(target):
-            return self._arrive(segmentation, thing)
+            return self._arrive(now, segmentation, thing)
         target, in_sight = self._track(now, target, segmentation)
         if target is not None and not in_sight:
             # Briefly out of sight: turn to where it was, never drive blind or arrive on it.
@@ -417,7 +423,7 @@ class ActionPolicy:
                 return PolicyOutput(0.0, angular, f'searching {thing}', needs_target=True)
             linear, angular, arrived = servo(target, config)
             if arrived:
-                return self._arrive(segmentation, thing)
+                return self._arrive(now, segmentation, thing)
             state.arrival_look_from = None
             return PolicyOutput(linear, angular, f'approaching {thing}', needs_target=True)
         if state.seen_since is not None:
@@ -451,13 +457,15 @@ class ActionPolicy:
         return self._cycle
 
     def _watch_segmentation(self, segmentation: Segmentation | None) -> None:
-        """Learn the segmenter's cycle while a command uses it (not across pauses)."""
+        """Learn the segmenter's cycle while a command uses it (not across pauses): the age
+        the last segmentation had reached when a new one came (not a jitter of arrivals).
+        """
         if segmentation is None:
             return
         age = segmentation.age
-        if self._last_age is not None and age < self._last_age:
+        if self._last_age is not None and segmentation.segmented_stamp != self._last_segmented:
             self._cycle = self._last_age
-        self._last_age = age
+        self._last_age, self._last_segmented = age, segmentation.segmented_stamp
 
     def _search_rate(self) -> float:
         """search_speed_rps, or slower, so that one segmentation cycle (the last one, or
@@ -469,7 +477,8 @@ class ActionPolicy:
             return config.search_speed_rps
         return min(config.search_speed_rps, config.search_sweep_rad / cycle)
 
-    def _arrive(self, segmentation: Segmentation | None, thing: str) -> PolicyOutput:
+    def _arrive(self, now: float, segmentation: Segmentation | None,
+                thing: str) -> PolicyOutput:
         """'arrived', once a segmentation of a frame taken after the robot stopped agrees: a
         target followed by the tracker since an older segmentation (a far, coarse mask
         scaled up) may look arrived before it is. Meanwhile the robot holds still. Stamps,
@@ -479,7 +488,13 @@ class ActionPolicy:
         if segmentation is not None and not _own_segmentation(segmentation):
             if state.arrival_look_from is None:
                 state.arrival_look_from = segmentation.frame_stamp
-            if segmentation.segmented_stamp <= state.arrival_look_from:
+                state.arrival_look_since = now
+            # Stamps that went back (a restarted camera or segmenter) are news too; and the
+            # check ends after arrival_check_s whatever comes (a segmenter that stopped
+            # deciding leaves the robot where it stands, arrived).
+            waiting = state.arrival_look_from - 1.0 < segmentation.segmented_stamp <= (
+                state.arrival_look_from)
+            if waiting and now - state.arrival_look_since < self.servo_config.arrival_check_s:
                 return PolicyOutput(0.0, 0.0, f'approaching {thing} (checking arrival)',
                                     needs_target=True)
         state.done = 'arrived'
@@ -520,11 +535,14 @@ class ActionPolicy:
             if state.seen_since is None:
                 state.seen_since, state.segmentations_seen = now, 0
                 state.last_segmented = None
-            if segmentation is not None and (
-                    segmentation.segmented_stamp != state.last_segmented
-                    or _own_segmentation(segmentation)):
+            # A target that is its own segmentation is a new one each time one comes, even
+            # where a camera repeats its stamps; the same message read again is not.
+            key = None if segmentation is None else (
+                segmentation.segmented_stamp, segmentation.received
+                if _own_segmentation(segmentation) else None)
+            if key is not None and key != state.last_segmented:  # one count per segmentation
                 state.segmentations_seen += 1
-                state.last_segmented = segmentation.segmented_stamp
+                state.last_segmented = key
             enough = segmentation is None or state.segmentations_seen >= 2
             if state.tracking or (now - state.seen_since >= config.confirm_s and enough):
                 state.tracking, state.last_seen, state.last_seen_at = True, target, now

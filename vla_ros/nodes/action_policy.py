@@ -64,6 +64,7 @@ ESTOP_QOS = (LATCHED, QoSProfile(depth=10),
 
 ZONES_EVERY = 5  # control ticks between two collision_zones messages (rviz needs few)
 NO_SCAN_WARNING_S = 3.0  # after activation: no scan yet (require_scan auto) is said once
+MIN_READABLE_AHEAD = 0.5  # fewer of the beams ahead reading (NaN): no forward motion
 
 
 def scan_problem(msg) -> str:
@@ -160,6 +161,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.scan_checked = None  # the newest LaserScan looked at
         self.scan_points = None  # ((N, 2) points in base_link, arrival) of the newest good one
         self.scan_problem = ''  # why the newest scan was dropped ('' when it was not)
+        self.scan_blind_ahead = False  # the newest good scan's beams ahead mostly NaN
         self.laser_pose = laser_pose(self.values)
         self.last_output = None
         self.ticks = 0
@@ -204,6 +206,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.pending, self.instruction, self.targets = None, None, {}
         self.last_camera_time = self.last_target_time = None
         self.scan = self.scan_points = self.scan_checked = None
+        self.scan_blind_ahead = False
         inputs = [
             (LaserScan, 'scan', self.on_scan, qos_profile_sensor_data),
             (Float32MultiArray, 'text_embedding', self.on_text_embedding, LATCHED),
@@ -365,6 +368,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                                           throttle_duration_sec=THROTTLE_S)
             else:
                 self.scan_points = (scan.points(), arrived)
+                self.scan_blind_ahead = scan.readable_fraction_ahead() < MIN_READABLE_AHEAD
         if self.scan_points is not None:
             return self.scan_points[0], now - self.scan_points[1]
         if self.scan is not None:
@@ -511,13 +515,13 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         target_age = None if target_time is None else now - target_time
         segmentation = None if source is None else Segmentation(
             age=target_age + segmentation_lead(source), frame_stamp=seconds(source.header.stamp),
-            segmented_stamp=seconds(source.time_ref))
+            segmented_stamp=seconds(source.time_ref), received=target_time)
         output = self.controller.tick(
             policy_now, target, target_age,
             None if self.last_camera_time is None else now - self.last_camera_time,
             estop=self.estop.engaged, enabled=self.enabled,
             clock_age=self._clock_age(now, policy_now), scan=points, scan_age=scan_age,
-            segmentation=segmentation)
+            segmentation=segmentation, scan_blind_ahead=self.scan_blind_ahead)
         self.last_output, self.ticks = output, self.ticks + 1
         if self.ticks % ZONES_EVERY == 0:
             self.publish_zones(output)
@@ -570,7 +574,8 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             self.last_output is None or self.last_output.obstacle == 'no scan')
         level = WARN if held.startswith(('stopped: e-stop', 'stopped: disabled',
                                          'stopped: stale input', 'stopped: stale scan',
-                                         'stopped: stale segmentation', 'stopped: scan lost')) \
+                                         'stopped: stale segmentation', 'stopped: scan lost',
+                                         'stopped: scan unreadable ahead')) \
             or scan_off else OK
         if scan_off and level == WARN and not held.startswith('stopped'):
             held = f'{held}; scan stale or malformed: collision monitor off'

@@ -3,6 +3,7 @@ the check of live changes, written once for every node.
 """
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.parameter import Parameter
 
 from vla_ros.core.config import ConfigError, Param
@@ -46,7 +47,14 @@ def declare(node, params: dict) -> dict:
                 value = ()
         else:
             default = list(param.default) if isinstance(param.default, tuple) else param.default
-            value = node.declare_parameter(name, default, descriptor_of(param)).value
+            try:
+                value = node.declare_parameter(name, default, descriptor_of(param)).value
+            except InvalidParameterTypeException as error:
+                hint = ''
+                if param.choices:  # e.g. require_scan: false, where 'false' is meant
+                    hint = (f" (one of {', '.join(param.choices)}: a string, so quote 'true' "
+                            "and 'false' in YAML and launch arguments)")
+                raise ConfigError(f'{name}: {error}{hint}') from None
         values[name] = param.check(value)
     return values
 

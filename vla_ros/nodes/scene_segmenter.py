@@ -27,6 +27,9 @@ from vla_ros.nodes.qos import LATCHED, OVERRIDABLE, RELIABLE_LATEST
 
 MAX_PROMPTS = 254  # the mono8 label image numbers them 1..254
 MAX_TRACKING_HZ = 120.0  # the tracker keeps up with the camera, up to this
+FUTURE_NS = 1_000_000_000  # a frame stamped further ahead of this node's clock is restamped
+FROZEN_AFTER_NS = 1_000_000_000  # the same message again for this long: a frozen driver
+RETRACK = object()  # the tracking worker's item: publish a delivered segmentation now
 HEADERS_KEPT = 8
 
 
@@ -58,6 +61,8 @@ class SceneSegmenter(ModelNode):
         self._newest_stamp = 0  # its stamp (ns), as given to the workers
         self._newest_camera_stamp = None  # ... the camera's own, when that was replaced
         self.frames_repeated = 0  # the same message again (a frozen driver): dropped
+        self._repeated_since = None  # ... since when (ns, this node's clock)
+        self._tracked = None  # (message, rgb) the tracking worker last followed
         self._verifier_model = None
         self.refusals = RefusalWatch()
         self.start()
@@ -83,6 +88,7 @@ class SceneSegmenter(ModelNode):
         tracker = (TargetTracker(stamps_per_second=1e9) if self.values['track_targets']
                    else None)
         self._newest_image, self._newest_stamp, self._newest_camera_stamp = None, 0, None
+        self._repeated_since, self._tracked = None, None
         self._headers, self._published = {}, None
         self.perception = TrackedPerception(
             Perception(ClipSegSegmenter(self.loaded), settings, verifier), tracker)
@@ -112,29 +118,35 @@ class SceneSegmenter(ModelNode):
 
     def _ordered(self, msg) -> bool:
         """Give frames stamps that order them (the tracker and the policy tell frames and
-        segmentations apart by stamp): a frame stamped no later than the last one is the same
-        message again when its pixels are too (a frozen driver: dropped, it must not look
-        fresh), else a driver that repeats stamps (or never sets them), was restarted, or a
-        bag played again: stamped on arrival, with a throttled warning. Cheap: it compares
-        pixels only for a stamp that did not move on.
+        segmentations apart by stamp). A frame stamped after the last one, and not ahead of
+        this node's clock, keeps its stamp. Any other is stamped on arrival, with a
+        throttled warning: a driver that repeats stamps (or never sets them), was restarted,
+        a bag played again, a clock far ahead. The same message again (the same stamp and
+        pixels) for over FROZEN_AFTER_NS is a frozen driver: dropped, so that its target
+        goes stale. Pixels are compared only for a stamp that did not move on.
         """
+        stamp, now = stamp_ns(msg.header), self.get_clock().now().nanoseconds
         last = self._newest_image
-        stamp = stamp_ns(msg.header)
-        if last is None or stamp > self._newest_stamp:
+        if (last is None or stamp > self._newest_stamp) and stamp <= now + FUTURE_NS:
             self._newest_stamp = self._newest_camera_stamp = stamp
+            self._repeated_since = None
             return True
-        if stamp == self._newest_camera_stamp and np.array_equal(
-                np.frombuffer(msg.data, np.uint8), np.frombuffer(last.data, np.uint8)):
-            self.frames_repeated += 1
-            return False
+        same = last is not None and stamp == self._newest_camera_stamp and np.array_equal(
+            np.frombuffer(msg.data, np.uint8), np.frombuffer(last.data, np.uint8))
+        if same:
+            self._repeated_since = self._repeated_since or now
+            if now - self._repeated_since > FROZEN_AFTER_NS:
+                self.frames_repeated += 1
+                return False
+        else:
+            self._repeated_since = None
         self._newest_camera_stamp = stamp
-        arrival = max(self.get_clock().now().nanoseconds, self._newest_stamp + 1)
-        msg.header.stamp = stamp_msg(arrival)
-        self._newest_stamp = arrival
+        msg.header.stamp = stamp_msg(now)
+        self._newest_stamp = now
         self.get_logger().warning(
-            'camera frames whose stamps repeat or go back (a driver that does not stamp, was '
-            'restarted, or a bag played again): stamped on arrival',
-            throttle_duration_sec=THROTTLE_S)
+            "camera frames stamped ahead of this node's clock, or whose stamps repeat or go "
+            'back (a driver that does not stamp, was restarted, a bag played again): stamped '
+            'on arrival', throttle_duration_sec=THROTTLE_S)
         return True
 
     def unload(self):
@@ -187,10 +199,10 @@ class SceneSegmenter(ModelNode):
             return None
         if perception.tracking:  # the tracker publishes the target, on every frame
             perception.deliver(sight, stamp_ns(msg.header), rgb, epoch)
-            # ... and now, not only at the next frame: the newest frame again (a camera that
-            # stopped gets the target of its last frame; one already published gets none)
-            if tracking_worker is not None and self._newest_image is not None:
-                tracking_worker.submit(self._newest_image)
+            # ... and now, not only at the next frame (a camera may have stopped): unless a
+            # frame is waiting for the tracker anyway
+            if tracking_worker is not None:
+                tracking_worker.submit_if_idle(RETRACK)
         threshold = sight.threshold  # the frame's own, even if a live change came since
         height, width = rgb.shape[:2]
         labels = sight.labels(height, width)
@@ -209,12 +221,19 @@ class SceneSegmenter(ModelNode):
         perception = self.perception
         if perception is None or not perception.prompts():
             return None
+        if msg is RETRACK:  # the last frame again, with the segmentation just delivered
+            if self._tracked is None:
+                return None
+            msg, rgb = self._tracked
+        else:
+            rgb = camera_frame(msg, self.max_image_pixels)
+            self._tracked = (msg, rgb)
         stamp = stamp_ns(msg.header)
         self._headers[stamp] = msg.header
         while len(self._headers) > HEADERS_KEPT:
             self._headers.pop(next(iter(self._headers)))
         epoch = perception.epoch
-        track = perception.frame(camera_frame(msg, self.max_image_pixels), stamp)
+        track = perception.frame(rgb, stamp)
         if perception.epoch != epoch:  # the frame history restarted
             self._published, self._headers = None, {stamp: msg.header}
             self.get_logger().warning(
