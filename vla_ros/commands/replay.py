@@ -151,7 +151,7 @@ def run_replay(args) -> int:
                 dropped += 1
                 print(f'[replay] frame {index} dropped: {error}', file=sys.stderr)
                 continue
-            sight = perception.see(rgb)
+            sight = perception.see(rgb, now)
             view = target_view(sight.target) if sight is not None else None
             output_now = controller.tick(now, view, 0.0 if view is not None else None, 0.0)
             status = output_now.status

@@ -114,8 +114,10 @@ class Perception:
                 return ()
             return (self._command_object,) if self._command_object else ()
 
-    def see(self, rgb: np.ndarray) -> Sight | None:
-        """The target in one RGB frame; None while there is nothing to look for."""
+    def see(self, rgb: np.ndarray, now: float = None) -> Sight | None:
+        """The target in one RGB frame (taken at `now`, seconds on any clock, if known);
+        None while there is nothing to look for.
+        """
         prompts = self.prompts()
         if not prompts:
             return None
@@ -127,13 +129,14 @@ class Perception:
             if self.verifier is not None:
                 self.verifier.set_prompt(prompts[0])
         probabilities = self.segmenter.probabilities(rgb, fovea)
-        accept = None if self.verifier is None else lambda regions: self._verify(rgb, regions)
+        accept = None if self.verifier is None else lambda regions: self._verify(rgb, regions,
+                                                                                   now)
         self.previous = find_target(probabilities[0], threshold, self.previous, accept)
         self.frames_with_target += self.previous.confidence > 0.0
         return Sight(prompts, probabilities, self.previous, threshold)
 
-    def _verify(self, rgb, regions):
-        verdicts = self.verifier.accept(rgb, regions)
+    def _verify(self, rgb, regions, now=None):
+        verdicts = self.verifier.accept(rgb, regions, now)
         self.regions_checked += len(verdicts)
         self.regions_refused += verdicts.count(False)
         return verdicts
@@ -173,7 +176,7 @@ class TrackedPerception:
         """
         return 0 if self.tracker is None else self.tracker.epoch
 
-    def segment(self, rgb: np.ndarray) -> Sight | None:
+    def segment(self, rgb: np.ndarray, now: float = None) -> Sight | None:
         """Segment a frame (the newest): the region followed so far is the one to continue
         (core.segmentation.find_target), where the tracker has it now, not where the last
         segmentation saw it seconds ago.
@@ -181,7 +184,7 @@ class TrackedPerception:
         if self.tracking:
             with self._lock:
                 self.perception.previous = self._newest
-        return self.perception.see(rgb)
+        return self.perception.see(rgb, now)
 
     def deliver(self, sight: Sight, stamp: float, rgb: np.ndarray, epoch: int = 0) -> None:
         with self._lock:

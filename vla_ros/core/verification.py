@@ -32,6 +32,9 @@ class VerifierConfig:
     min_area: float = 0.0005
     recheck_frames: int = 5  # 0: every region is checked in every frame (independent views)
     recheck_growth: float = 2.0
+    # ... and only between frames this close in time (s): a slow segmenter's next frame is a
+    # new view, where a region refused once would otherwise stay refused for many seconds.
+    recheck_within_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class TargetVerifier:
         self.prompt = None
         self._texts = None
         self._refused = []  # the last frame's refusals, to carry over
+        self._last_time = None  # when accept() last looked (the caller's clock)
 
     def set_prompt(self, phrase: str):
         """Encode the prompt and its contrasts (only when the prompt changed)."""
@@ -70,12 +74,18 @@ class TargetVerifier:
         similarity = self.encoder.encode_images(crops, frames=False) @ self._texts.T
         return similarity[:, 0] - similarity[:, 1:].max(axis=1)
 
-    def accept(self, rgb: np.ndarray, regions) -> list:
+    def accept(self, rgb: np.ndarray, regions, now: float = None) -> list:
         """One bool per region (largest first), for consecutive frames of one stream; call it
         on every frame (with [] when nothing is in view), since refusals carry over to the
         next call. Refused unseen: regions under min_area, those continuing a recent refusal,
-        and those past max_regions.
+        and those past max_regions. `now` (seconds, any clock): refusals older than
+        recheck_within_s are not carried over.
         """
+        if now is not None:
+            if self._last_time is not None and not (
+                    0.0 <= now - self._last_time <= self.config.recheck_within_s):
+                self._refused = []
+            self._last_time = now
         verdicts = [False] * len(regions)
         refused, to_check = [], []
         for index, region in enumerate(regions):

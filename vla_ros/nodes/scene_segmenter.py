@@ -194,7 +194,7 @@ class SceneSegmenter(ModelNode):
         # with the fovea), not the camera's: the target is in normalised coordinates, and it
         # is several times cheaper.
         epoch = perception.epoch
-        sight = perception.segment(rgb)
+        sight = perception.segment(rgb, stamp_ns(msg.header) * 1e-9)
         if sight is None:
             return None
         if perception.tracking:  # the tracker publishes the target, on every frame

@@ -300,7 +300,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                     in_flight = None
                 if in_flight is None and now + 1e-9 >= next_segmentation:
                     started = time.perf_counter()
-                    sight = tracked.segment(rgb)
+                    sight = tracked.segment(rgb, now)
                     took = time.perf_counter() - started
                     latencies.append(took)
                     busy = (max(perception_period, took) if perception_latency is None
