@@ -321,3 +321,31 @@ def test_the_same_own_segmentation_read_again_is_one_segmentation():
     again = Segmentation(age=0.0, frame_stamp=1.0, segmented_stamp=1.0, received=1.4)
     assert control.tick(1.45, blob, 0.05, 0.0, segmentation=again).status == (
         'approaching red ball')  # a second one, though its stamps repeat
+
+
+def test_an_arrival_check_at_0_4_hz_waits_for_the_next_segmentation():
+    """At the stop the segmentation behind the target is 3 s old: it must not count as one
+    whose stamps went back (it once did: 14 of 100 episodes stopped short).
+    """
+    control = controller(max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    assert ticks(control, 0.0, 10.0, AHEAD, every(2.5))[-1][1].linear > 0.0
+    holding = [control.tick(10.0 + 0.05 * i, NEAR, 0.0, 0.0, segmentation=Segmentation(
+        age=2.5 + 0.05 * i, frame_stamp=10.0 + 0.05 * i, segmented_stamp=7.5))
+        for i in range(40)]
+    assert all(out.status == 'approaching red ball (checking arrival)' for out in holding)
+    # A camera restarted: stamps below the one at the stop are news.
+    assert control.tick(12.05, NEAR, 0.0, 0.0, segmentation=Segmentation(
+        0.1, 0.2, 0.1)).status == 'arrived'
+
+
+def test_an_arrival_check_ends_after_arrival_check_s():
+    control = controller(servo=ServoConfig(confirm_s=0.0, arrival_check_s=2.0),
+                         max_segmentation_age_s=100.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    ticks(control, 0.0, 1.0, AHEAD, lambda now: 0.5)
+    statuses = [control.tick(1.0 + 0.05 * i, NEAR, 0.0, 0.0, segmentation=Segmentation(
+        age=0.5 + 0.05 * i, frame_stamp=1.0 + 0.05 * i, segmented_stamp=0.5)).status
+        for i in range(60)]
+    assert statuses[30] == 'approaching red ball (checking arrival)'
+    assert statuses[-1] == 'arrived'

@@ -114,3 +114,18 @@ def test_without_recheck_frames_every_frame_is_checked(encoder):
     for _ in range(3):
         verifier.accept(rgb, [region])
     assert checked == [1, 1, 1]
+
+
+def test_a_refusal_is_carried_over_only_between_frames_close_in_time(encoder):
+    """A segmenter at 0.4 Hz: 5 frames were 12.5 s of a target refused unseen."""
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    region = box(0.0, 0.4, 0.04)
+    verifier = refusing_verifier(encoder, rgb, region, recheck_frames=5)
+    verifier.accept(rgb, [region], now=10.0)
+    checked = counting(verifier)
+    verifier.accept(rgb, [region], now=10.1)  # 10 Hz: carried over
+    assert checked == []
+    verifier.accept(rgb, [region], now=12.6)  # 2.5 s later: a new view, checked
+    assert checked == [1]
+    verifier.accept(rgb, [region], now=5.0)  # time went back: checked
+    assert checked == [1, 1]

@@ -227,6 +227,7 @@ class PolicyState:
     arrival_look_from: float | None = None  # stopped to check an arrival: the newest
     # frame's stamp then; a segmentation of a later frame decides
     arrival_look_since: float = 0.0  # ... since when (policy time)
+    arrival_segmented: float = 0.0  # ... and the segmented stamp behind the target then
     segmentations_seen: int = 0  # distinct segmentations behind the current sightings
     last_segmented: tuple | None = None  # ... the newest one's stamps
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
@@ -488,11 +489,12 @@ class ActionPolicy:
         if segmentation is not None and not _own_segmentation(segmentation):
             if state.arrival_look_from is None:
                 state.arrival_look_from = segmentation.frame_stamp
+                state.arrival_segmented = segmentation.segmented_stamp
                 state.arrival_look_since = now
-            # Stamps that went back (a restarted camera or segmenter) are news too; and the
-            # check ends after arrival_check_s whatever comes (a segmenter that stopped
-            # deciding leaves the robot where it stands, arrived).
-            waiting = state.arrival_look_from - 1.0 < segmentation.segmented_stamp <= (
+            # Stamps that went back below the segmentation at the stop (a restarted camera
+            # or segmenter) are news too; and the check ends after arrival_check_s whatever
+            # comes (a segmenter that stopped deciding leaves the robot where it stands).
+            waiting = state.arrival_segmented <= segmentation.segmented_stamp <= (
                 state.arrival_look_from)
             if waiting and now - state.arrival_look_since < self.servo_config.arrival_check_s:
                 return PolicyOutput(0.0, 0.0, f'approaching {thing} (checking arrival)',
