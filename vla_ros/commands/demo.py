@@ -3,8 +3,9 @@
 The sim bridge and the stack run in one process over real DDS on simulated time. Modes:
   real    the four nodes as deployed: command -> embeddings -> CLIPSeg target -> policy;
   oracle  ground truth stands in for perception: the simulator's target pixels are published
-          as `target`/`target_extent`, and the go_to intent as the text embedding of its own
-          phrasing; the policy, safety layer, bridge and physics are the real ones.
+          as `target`/`target_extent`/`target_source`, and the go_to intent as the text
+          embedding of its own phrasing; the policy, safety layer, bridge and physics are the
+          real ones.
   auto    real when the embedded models exist (or models are given), else oracle.
 Writes runs/demo/seed-N/: episode.gif (camera with overlay), trajectory.png, summary.json.
 """
@@ -33,7 +34,7 @@ class Observer:
 
     def __init__(self, node, world, scene, oracle: bool, frame_every: int = 2):
         from geometry_msgs.msg import PointStamped, Vector3Stamped
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import Image, TimeReference
 
         from vla_ros.core.perception import Perception, PerceptionSettings
         from vla_ros.sim.episode import GroundTruthSegmenter
@@ -49,6 +50,7 @@ class Observer:
         if oracle:
             self.target_pub = node.create_publisher(PointStamped, 'target', 1)
             self.extent_pub = node.create_publisher(Vector3Stamped, 'target_extent', 1)
+            self.source_pub = node.create_publisher(TimeReference, 'target_source', 1)
         else:
             node.create_subscription(Image, 'segmentation/overlay', self.on_overlay, 1)
         node.create_subscription(Image, 'camera/image_raw', self.on_frame, 1)
@@ -59,6 +61,7 @@ class Observer:
     def on_frame(self, msg):
         from geometry_msgs.msg import PointStamped, Vector3Stamped
         import numpy as np
+        from sensor_msgs.msg import TimeReference
 
         from vla_ros.core.images import to_rgb
         from vla_ros.core.segmentation import render_overlay
@@ -76,6 +79,9 @@ class Observer:
             extent.vector.x, extent.vector.y, extent.vector.z = (target.area, target.width,
                                                                  target.bottom)
             self.extent_pub.publish(extent)
+            # Each frame its own segmentation (the ground truth's, at once).
+            self.source_pub.publish(TimeReference(header=msg.header, time_ref=msg.header.stamp,
+                                                  source='segmented'))
             self.target_pub.publish(point)
             if keep:
                 self.frames.append(render_overlay(to_rgb(msg), mask.astype(np.uint8),

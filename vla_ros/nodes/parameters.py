@@ -50,11 +50,12 @@ def declare(node, params: dict) -> dict:
             try:
                 value = node.declare_parameter(name, default, descriptor_of(param)).value
             except InvalidParameterTypeException as error:
-                hint = ''
-                if param.choices:  # e.g. require_scan: false, where 'false' is meant
-                    hint = (f" (one of {', '.join(param.choices)}: a string, so quote 'true' "
-                            "and 'false' in YAML and launch arguments)")
-                raise ConfigError(f'{name}: {error}{hint}') from None
+                if not param.choices:
+                    raise
+                # e.g. require_scan: false, where the string 'false' is meant
+                raise ConfigError(f"{name}: {error} (one of {', '.join(param.choices)}: a "
+                                  "string, so quote 'true' and 'false' in YAML and launch "
+                                  'arguments)') from None
         values[name] = param.check(value)
     return values
 
