@@ -146,10 +146,10 @@ class TargetTracker:
         resolution; None when nothing was found). It replaces the track, brought forward
         through the frames seen since; a segmentation that finds nothing ends the track.
         """
-        if rgb is not None and self._frames and (
-                self._grey(rgb).shape != self._frames[-1][1].shape):
+        grey = None if rgb is None else self._grey(rgb)
+        if grey is not None and self._frames and grey.shape != self._frames[-1][1].shape:
             return self.track  # of a frame size no longer seen: says nothing of this view
-        index = self._frame_index(stamp, rgb)
+        index = self._frame_index(stamp, grey)
         self._segmented_stamp, self._tracked = stamp, False
         if index is None:
             self._end('the segmented frame is no longer held (older than the frame history)')
@@ -180,18 +180,15 @@ class TargetTracker:
         return self.track
 
     # ---------------------------------------------------------------------------------
-    def _frame_index(self, stamp: float, rgb: np.ndarray = None):
-        """Where the frame stamped `stamp` is in the history (put there from `rgb` when it
-        is missing and newer than the oldest held), or None.
+    def _frame_index(self, stamp: float, grey: np.ndarray = None):
+        """Where the frame stamped `stamp` is in the history (put there from `grey`, that
+        frame, when it is missing and newer than the oldest held), or None.
         """
         stamps = [held for held, _ in self._frames]
         if stamp in stamps:
             return len(stamps) - 1 - stamps[::-1].index(stamp)
-        if rgb is None or (stamps and stamp < stamps[-1] - self._history) or (
+        if grey is None or (stamps and stamp < stamps[-1] - self._history) or (
                 stamps and stamp < stamps[0] and len(stamps) == self._frames.maxlen):
-            return None
-        grey = self._grey(rgb)
-        if self._frames and grey.shape != self._frames[-1][1].shape:
             return None
         index = sum(held < stamp for held in stamps)
         if len(self._frames) == self._frames.maxlen:
