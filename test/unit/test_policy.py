@@ -217,11 +217,13 @@ def test_a_flickering_or_tiny_blob_is_not_steered_at():
     blob = TargetView(0.5, 0.0, 0.9, 0.02)
     # Seen every other frame (a segmenter's stray blob): the robot keeps searching, never
     # steering at it; it holds still while a sighting is being confirmed (a slow segmenter's
-    # sighting is not turned out of view), and turns on between.
+    # sighting is not turned out of view), and turns on between: towards the lost sighting
+    # (right), where it began left.
     for tick in range(20):
         output = policy.step(0.1 * tick, blob if tick % 2 else None)
         assert output.status == 'searching red ball' and output.linear == 0.0
-        assert output.angular == (0.0 if tick % 2 else CONFIG.search_speed_rps)
+        search = CONFIG.search_speed_rps if tick == 0 else -CONFIG.search_speed_rps
+        assert output.angular == (0.0 if tick % 2 else search)
     speck = TargetView(0.5, 0.0, 0.9, CONFIG.min_target_area / 2)
     assert sighted(policy, 3.0, speck).status == 'searching red ball'
     assert sighted(policy, 5.0, blob).status == 'approaching red ball'
@@ -316,3 +318,17 @@ def test_an_embedding_of_absurd_magnitude_is_refused():
     huge = classifier.classify(one_hot(1) * 1e38)
     assert huge.intent is None and huge.reason.startswith('invalid embedding: its norm')
     assert classifier.classify(one_hot(1) * 30.0).intent.name == 'turn_left'  # raw CLIP
+
+
+def test_a_sighting_lost_before_it_was_confirmed_turns_the_search_towards_it_once():
+    """Seen at 0.4 Hz: a target glimpsed at the edge the search turns away from is gone
+    before a second segmentation can confirm it; the search turned on away from it and ran
+    out (7 of 100 episodes 'not found'). Once a command, so a stray blob on either side
+    cannot hold the search between them.
+    """
+    policy = policy_with(2, config=ServoConfig(search_direction=1.0))
+    assert policy.step(0.0, None).angular == CONFIG.search_speed_rps  # left
+    policy.step(1.0, TargetView(0.85, 0.0, 0.9, 0.02))  # at the right edge, unconfirmed
+    assert policy.step(1.1, None).angular == -CONFIG.search_speed_rps  # back to the right
+    policy.step(2.0, TargetView(-0.85, 0.0, 0.9, 0.02))  # another, left: no turning back
+    assert policy.step(2.1, None).angular == -CONFIG.search_speed_rps

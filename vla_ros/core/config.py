@@ -213,6 +213,9 @@ SERVO = (
     Param('arrival_check_s', _servo.arrival_check_s, 'an arrival seen on a tracked target '
           'waits at most this long, still, for a segmentation of a frame taken since the stop',
           (0.0, 600.0)),
+    Param('arrival_margin', _servo.arrival_margin, 'stopped to check an arrival, the target '
+          'still counts as arrived this far short of arrive_bottom and arrive_area_fraction '
+          "(a mask's edge moves about this much between segmentations)", (0.0, 0.5)),
     Param('search_sweep_rad', _servo.search_sweep_rad, 'a search turns at most this far in '
           "one of the segmenter's cycles (a frame's wait plus its segmentation), slower than "
           "search_speed_rps with a slow segmenter; keep it under the camera's horizontal field "

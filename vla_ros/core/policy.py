@@ -173,6 +173,10 @@ class ServoConfig:
     # An arrival seen on a tracked target waits at most this long for a segmentation of a
     # frame taken since the robot stopped.
     arrival_check_s: float = 10.0
+    # While stopped to check an arrival, the target still counts as arrived this far short of
+    # the thresholds (bottom row, and area fraction): a mask's edge moves by about this much
+    # between segmentations, and with a slow segmenter each step on costs a whole cycle.
+    arrival_margin: float = 0.05
     found_tolerance: float = 0.15  # look_for: |x| at which the target counts as found
     # Tracking: a segmenter's stray blob flickers from frame to frame, a real target persists.
     min_target_area: float = 0.0005  # smaller regions are not a target (noise)
@@ -222,6 +226,9 @@ class PolicyState:
     last_seen: TargetView | None = None  # the latest tracked sighting (kept to aim the search)
     last_seen_at: float = 0.0
     tracking: bool = False
+    glimpse: TargetView | None = None  # the sighting being confirmed now, if any
+    search_direction: float = 0.0  # the search's turn (+1 left, -1 right; 0: not chosen)
+    glimpse_followed: bool = False  # a lost glimpse has chosen the search's direction
     turned_rad: float = 0.0  # how far the search has turned
     search_tick: tuple | None = None  # (time, turn rate) of the search's last tick
     arrival_look_from: float | None = None  # stopped to check an arrival: the newest
@@ -290,13 +297,15 @@ def turn_towards(x: float, config: ServoConfig) -> float:
     return max(-config.max_turn_rps, min(config.max_turn_rps, -config.turn_gain * x))
 
 
-def servo(target: TargetView, config: ServoConfig):
-    """(v, w, arrived) for a visible target: turn towards it, drive when centred, slow near."""
+def servo(target: TargetView, config: ServoConfig, margin: float = 0.0):
+    """(v, w, arrived) for a visible target: turn towards it, drive when centred, slow near.
+    `margin`: how far short of the arrival thresholds still counts as arrived.
+    """
     # The bottom-edge cue only when centred: a floor row is a distance straight ahead, so a
     # target at the image's side with its foot that low is further away.
-    if target.area >= config.arrive_area_fraction or (
+    if target.area >= config.arrive_area_fraction - margin or (
             target.confidence >= config.arrive_confidence
-            and target.bottom >= config.arrive_bottom
+            and target.bottom >= config.arrive_bottom - margin
             and target.area >= config.arrive_min_area
             and abs(target.x) <= config.centred_tolerance):
         return 0.0, 0.0, True
@@ -422,7 +431,9 @@ class ActionPolicy:
                     return PolicyOutput(0.0, 0.0, state.done)
                 _, angular, _ = servo(target, config)
                 return PolicyOutput(0.0, angular, f'searching {thing}', needs_target=True)
-            linear, angular, arrived = servo(target, config)
+            checking = state.arrival_look_from is not None  # stopped to check: hysteresis
+            linear, angular, arrived = servo(target, config,
+                                             config.arrival_margin if checking else 0.0)
             if arrived:
                 return self._arrive(now, segmentation, thing)
             state.arrival_look_from = None
@@ -436,9 +447,7 @@ class ActionPolicy:
         if state.turned_rad >= config.search_timeout_s * config.search_speed_rps:
             state.done = 'not found'
             return PolicyOutput(0.0, 0.0, state.done)
-        direction = config.search_direction
-        if state.last_seen is not None and state.last_seen.x != 0.0:
-            direction = -math.copysign(1.0, state.last_seen.x)  # towards where it went out
+        direction = state.search_direction or config.search_direction
         rate = self._search_rate()
         state.search_tick = (now, rate)
         return PolicyOutput(0.0, direction * rate, f'searching {thing}', needs_target=True)
@@ -548,10 +557,24 @@ class ActionPolicy:
             enough = segmentation is None or state.segmentations_seen >= 2
             if state.tracking or (now - state.seen_since >= config.confirm_s and enough):
                 state.tracking, state.last_seen, state.last_seen_at = True, target, now
+                state.glimpse = None
                 return target, True
+            state.glimpse = target
             return None, False
         state.seen_since = None
+        if state.glimpse is not None and not state.glimpse_followed:
+            # A sighting lost before it was confirmed (with a slow segmenter, often one the
+            # search turned out of view): the search turns back towards it, once a command.
+            self._search_towards(state.glimpse)
+            state.glimpse_followed = True
+        state.glimpse = None
         if state.tracking and now - state.last_seen_at < config.lost_hold_s:
             return state.last_seen, False
+        if state.tracking:
+            self._search_towards(state.last_seen)  # where it went out of view
         state.tracking = False
         return None, False
+
+    def _search_towards(self, view: TargetView) -> None:
+        if view.x != 0.0:
+            self.state.search_direction = -math.copysign(1.0, view.x)
