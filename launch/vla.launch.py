@@ -36,7 +36,8 @@ def launch_nodes(context):
         model = value('clip_model') if name in CLIP_NODES else value('clipseg_model')
         if model:
             overrides['model'] = model
-        remappings = [('cmd_vel', cmd_vel_topic), ('scan', value('scan_topic'))] \
+        remappings = [('cmd_vel', cmd_vel_topic), ('scan', value('scan_topic')),
+                      ('odom', value('odom_topic'))] \
             if name == 'action_policy' else []
         if name == 'action_policy' and value('policy_params'):
             # Values of the robot (sim.launch.py's camera and scanner), above the file's.
@@ -90,6 +91,9 @@ def generate_launch_description():
         DeclareLaunchArgument('scan_topic', default_value='/scan',
                               description='laser scan (sensor_msgs/LaserScan) of the collision '
                               "monitor, remapped to the policy's scan"),
+        DeclareLaunchArgument('odom_topic', default_value='/odom',
+                              description='odometry (nav_msgs/Odometry) that carries a target '
+                              "out of sight, remapped to the policy's odom"),
         DeclareLaunchArgument('policy_params', default_value='',
                               description="action_policy values above params_file, as a YAML "
                               "mapping: \"{require_scan: 'true', camera_mount: '0.16 0.28 12'}\""),

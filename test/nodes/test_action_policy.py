@@ -13,6 +13,7 @@ import sys
 import time
 
 from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import Odometry
 import pytest
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool, String
@@ -68,13 +69,15 @@ class Instructor:
 class SimulatedRobot:
     """A unicycle that follows cmd_vel and a camera that reports a round target."""
 
-    def __init__(self, ros, target_xy=(2.0, 0.0), radius=0.2, heading=0.9, stamped=False):
+    def __init__(self, ros, target_xy=(2.0, 0.0), radius=0.2, heading=0.9, stamped=False,
+                 odometry=False):
         self.x = self.y = 0.0
         self.heading = heading
         self.target_xy, self.radius = target_xy, radius
         self.command = (0.0, 0.0)
         self.commands = []
         self.camera_on = True
+        self.hidden = False  # an occluder in front: the camera sees no target
         self.fixed_stamp = None  # a stamp for every view instead of the clock's
         self.clock = ros.probe.get_clock()
         message_type = TwistStamped if stamped else Twist
@@ -83,6 +86,21 @@ class SimulatedRobot:
         self.last = time.monotonic()
         ros.probe.create_timer(0.02, self.integrate)
         ros.probe.create_timer(1 / 15, self.publish_view)
+        self.odometry_on = odometry
+        if odometry:  # reliable, depth 10: as diff_drive_controller publishes it
+            self.odometry = ros.publisher(Odometry, 'odom', 10)
+            ros.probe.create_timer(0.05, self.publish_odometry)
+
+    def publish_odometry(self):
+        if not self.odometry_on:
+            return
+        msg = Odometry()
+        msg.header.stamp, msg.header.frame_id = self.clock.now().to_msg(), 'odom'
+        msg.child_frame_id = 'base_link'
+        msg.pose.pose.position.x, msg.pose.pose.position.y = self.x, self.y
+        msg.pose.pose.orientation.z = math.sin(self.heading / 2)
+        msg.pose.pose.orientation.w = math.cos(self.heading / 2)
+        self.odometry.publish(msg)
 
     def on_cmd_vel(self, msg):
         twist = msg.twist if isinstance(msg, TwistStamped) else msg
@@ -114,7 +132,7 @@ class SimulatedRobot:
     def publish_view(self):
         if not self.camera_on:
             return
-        x, confidence, area = self.view()
+        x, confidence, area = (0.0, 0.0, 0.0) if self.hidden else self.view()
         stamp = self.clock.now().to_msg() if self.fixed_stamp is None else self.fixed_stamp
         self.targets.publish(stamp, x=x, confidence=confidence, area=area)
 
@@ -189,6 +207,55 @@ def test_a_dead_target_stream_stops_the_robot(ros, tiny_clip_dir, models):
     # Within input_timeout_s: 0.5 s at 20 Hz is 10 periods, plus one in flight.
     assert 0 < len(moving_after) <= 0.5 * CONTROL_HZ + 2
     assert robot.commands[-5:] == [(0.0, 0.0)] * 5
+
+
+def hide_for(ros, tiny_clip_dir, models, seconds, odometry):
+    """Approach a target ahead-right, then hide it behind an occluder for `seconds`:
+    (statuses since, commands since, the robot).
+    """
+    node = make_policy(ros, tiny_clip_dir, models, odometry_hold_s=3.0)
+    robot = SimulatedRobot(ros, target_xy=(6.0, -1.0), heading=0.0, odometry=odometry)
+    statuses = collect_status(ros)
+    Instructor(ros, node).say('go to the object')
+    assert wait_until(lambda: robot.command[0] > 0.1, 20)
+    seen, sent = len(statuses), len(robot.commands)
+    robot.hidden = True
+    time.sleep(seconds)
+    return data(statuses[seen:]), robot.commands[sent:], robot, node
+
+
+def test_odometry_carries_a_target_hidden_by_an_occluder(ros, tiny_clip_dir, models):
+    statuses, commands, robot, _ = hide_for(ros, tiny_clip_dir, models, 2.0, odometry=True)
+    assert statuses == ['approaching object (out of sight: on odometry)']
+    assert sum(command[0] > 0.0 for command in commands) >= 0.75 * len(commands)
+    # Past odometry_hold_s with no sighting it is lost: the robot stops driving and searches.
+    assert wait_until(lambda: robot.command[0] == 0.0 and robot.command[1] != 0.0, 3)
+
+
+def test_without_odometry_a_hidden_target_is_not_driven_to(ros, tiny_clip_dir, models):
+    statuses, commands, _, _ = hide_for(ros, tiny_clip_dir, models, 2.0, odometry=False)
+    assert 'approaching object (out of sight: on odometry)' not in statuses
+    # What was already on its way, then at most a turn to where it was seen: no driving.
+    assert all(command[0] == 0.0 for command in commands[2:]), commands[:5]
+
+
+def test_odometry_that_stops_or_is_malformed_carries_nothing(ros, tiny_clip_dir, models):
+    node = make_policy(ros, tiny_clip_dir, models, odometry_hold_s=3.0)
+    robot = SimulatedRobot(ros, target_xy=(6.0, -1.0), heading=0.0, odometry=True)
+    Instructor(ros, node).say('go to the object')
+    assert wait_until(lambda: robot.command[0] > 0.1, 20)
+    broken = ros.publisher(Odometry, 'odom', 10)
+    bad = Odometry()
+    bad.pose.pose.position.x = math.nan
+    robot.odometry_on = False  # the driver stops; a broken one goes on
+    for _ in range(10):
+        broken.publish(bad)
+        time.sleep(0.05)
+    assert wait_until(lambda: node.dropped_inputs.get('odom', 0) >= 5, 5)
+    sent = len(robot.commands)
+    robot.hidden = True
+    time.sleep(1.5)
+    assert all(command[0] == 0.0 for command in robot.commands[sent + 2:])
 
 
 def test_disable_service_and_limits(ros, tiny_clip_dir, models):

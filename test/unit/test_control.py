@@ -5,6 +5,7 @@ import math
 import pytest
 
 from vla_ros.core.control import Controller, ControlSettings, is_final, stamp_problem
+from vla_ros.core.odometry import motion, Pose2D
 from vla_ros.core.policy import DEFAULT_INTENTS, Segmentation, ServoConfig, TargetView
 
 GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')
@@ -371,3 +372,85 @@ def test_an_arrival_check_takes_a_segmentation_just_short_of_the_thresholds():
     other = controller(max_segmentation_age_s=10.0)
     other.follow(GO_TO, 'red ball', 0.0)
     assert ticks(other, 0.0, 1.0, just_short, lambda now: 0.5)[-1][1].linear > 0.0
+
+
+def drive_on_odometry(control, target_at, seconds, odom_age=0.0, start=0.0, pose=None):
+    """Ticks every 50 ms with the robot's pose integrated from what was sent, given as
+    odometry `odom_age` old; `target_at(now)` is the target view (the segmentation is 0.2 s
+    old throughout). Returns [(now, output, pose)].
+    """
+    pose = pose or Pose2D(0.0, 0.0, 0.0)
+    outputs = []
+    for i in range(int(round(seconds / 0.05))):
+        now = start + 0.05 * i
+        out = control.tick(now, target_at(now), 0.0, 0.0, segmentation=seg(now, 0.2),
+                           odom=pose, odom_age=odom_age)
+        outputs.append((now, out, pose))
+        pose = Pose2D(pose.x + out.linear * 0.05 * math.cos(pose.yaw),
+                      pose.y + out.linear * 0.05 * math.sin(pose.yaw),
+                      pose.yaw + out.angular * 0.05)
+    return outputs
+
+
+RIGHT = TargetView(x=0.5, y=0.2, confidence=0.9, area=0.02)
+
+
+def test_odometry_carries_a_target_out_of_sight_and_the_robot_steers_on_to_it():
+    """The tracker loses the target (an occluder, blur): the robot turns to where odometry
+    says it is now, not on past it to where the image once showed it, and creeps on.
+    """
+    control = controller(max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    seen = drive_on_odometry(control, lambda now: RIGHT, 0.1)
+    bearing = control._image_bearing(RIGHT.x)  # -0.46 rad: right
+    gone = drive_on_odometry(control, lambda now: NOTHING, 2.5, start=0.1, pose=seen[-1][2])
+    statuses = {out.status for _, out, _ in gone}
+    assert statuses == {'approaching red ball (out of sight: on odometry)'}
+    turned = gone[-1][2].yaw - seen[-1][2].yaw
+    assert turned == pytest.approx(bearing, abs=0.05)  # faced it, did not turn on past
+    slowest = control.settings.servo.approach_speed_mps * (
+        control.settings.servo.min_approach_fraction)
+    assert 0.0 < gone[-1][1].linear <= slowest + 1e-9
+    # After odometry_hold_s without a sighting it is lost: the search begins.
+    later = drive_on_odometry(control, lambda now: NOTHING, 1.0, start=2.6, pose=gone[-1][2])
+    assert later[-1][1].status == 'searching red ball' and later[-1][1].linear == 0.0
+
+
+@pytest.mark.parametrize('odom_age', [None, 0.6], ids=['no odometry', 'odometry stopped'])
+def test_without_fresh_odometry_a_target_out_of_sight_is_not_driven_to(odom_age):
+    control = controller(max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    seen = drive_on_odometry(control, lambda now: RIGHT, 0.1)
+    pose = None if odom_age is None else seen[-1][2]
+    gone = [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
+                         odom=pose, odom_age=odom_age) for i in range(19)]
+    assert all(out.linear == 0.0 and out.angular < 0.0 for out in gone)  # turns, as last seen
+    assert all(out.status == 'approaching red ball' for out in gone)
+
+
+def test_odometry_never_brings_an_arrival_nor_outlives_the_segmentation_bound():
+    control = controller(max_segmentation_age_s=2.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    # Close, not arrived, and under near_area (a large target that vanishes is an arrival
+    # by its own rule: too close to be seen).
+    near = TargetView(x=0.0, y=0.5, confidence=0.9, area=0.1, bottom=0.69)
+    seen = drive_on_odometry(control, lambda now: near, 0.1)
+    pose = seen[-1][2]
+    outputs = []
+    for i in range(40):
+        now = 0.1 + 0.05 * i
+        outputs.append(control.tick(now, NOTHING, 0.0, 0.0, segmentation=seg(now, 0.2 + now),
+                                    odom=pose, odom_age=0.0))
+    assert not any(out.status == 'arrived' for out in outputs)
+    assert outputs[-1].status == 'stopped: stale segmentation'
+    assert (outputs[-1].linear, outputs[-1].angular) == (0.0, 0.0)
+
+
+def test_odometry_motion_is_in_the_frame_of_the_first_pose():
+    before, after = Pose2D(1.0, 1.0, math.pi / 2), Pose2D(1.0, 2.0, math.pi)
+    forward, left, turn = motion(before, after)
+    assert (forward, left, turn) == pytest.approx((1.0, 0.0, math.pi / 2))
+    wrapped = motion(Pose2D(0.0, 0.0, 3.0), Pose2D(0.0, 0.0, -3.0))[2]
+    assert wrapped == pytest.approx(2 * math.pi - 6.0)
+    assert Pose2D.from_quaternion(0.0, 0.0, math.sin(0.3), math.cos(0.3)).yaw == (
+        pytest.approx(0.6))

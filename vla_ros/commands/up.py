@@ -7,6 +7,7 @@ from vla_ros.nodes.stack import (
     DEFAULT_CMD_VEL_TOPIC,
     DEFAULT_IMAGE_TOPIC,
     DEFAULT_NAMESPACE,
+    DEFAULT_ODOM_TOPIC,
     DEFAULT_SCAN_TOPIC,
     parameter_overrides,
     ros_arguments,
@@ -31,7 +32,8 @@ def run_up(args) -> int:
         print(f'[up] {error}', flush=True)
         return 2
     ros_args = ros_arguments(args.params_file, args.namespace, args.image_topic,
-                             args.cmd_vel_topic, args.log_level, extra, args.scan_topic)
+                             args.cmd_vel_topic, args.log_level, extra, args.scan_topic,
+                             args.odom_topic)
     use_sim_time = None if args.use_sim_time is None else args.use_sim_time == 'true'
     overrides = parameter_overrides(args.clip_model, args.clipseg_model, args.device,
                                     use_sim_time)
@@ -48,8 +50,8 @@ def run_up(args) -> int:
         ignore_stop_signals()
         return 0
     print(f'[up] running in /{args.namespace.strip("/")}: camera {args.image_topic}, '
-          f'cmd_vel {args.cmd_vel_topic}, scan {args.scan_topic}; Ctrl-C stops (and sends a '
-          'zero Twist)', flush=True)
+          f'cmd_vel {args.cmd_vel_topic}, scan {args.scan_topic}, odom {args.odom_topic}; '
+          'Ctrl-C stops (and sends a zero Twist)', flush=True)
     try:
         stack.spin_until_interrupted()
     finally:
@@ -68,6 +70,8 @@ def add_arguments(parser):
     parser.add_argument('--cmd-vel-topic', default=DEFAULT_CMD_VEL_TOPIC)
     parser.add_argument('--scan-topic', default=DEFAULT_SCAN_TOPIC,
                         help='the laser scan (sensor_msgs/LaserScan) of the collision monitor')
+    parser.add_argument('--odom-topic', default=DEFAULT_ODOM_TOPIC,
+                        help='odometry (nav_msgs/Odometry) that carries a target out of sight')
     parser.add_argument('--use-sim-time', default=None, choices=('true', 'false'),
                         type=str.lower)
     parser.add_argument('--clip-model', default=None,

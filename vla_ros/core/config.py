@@ -228,6 +228,10 @@ SERVO = (
           'before the robot steers at it (rejects flickering false detections)', (0.0, 10.0)),
     Param('lost_hold_s', _servo.lost_hold_s, 'a tracked target out of sight this long is '
           'lost; until then the robot turns to where it was, without driving', (0.0, 10.0)),
+    Param('odometry_hold_s', _servo.odometry_hold_s, 'with fresh odometry (topic odom), a '
+          'tracked go_to target out of sight is lost after this long instead; until then the '
+          'odometry carries where it was and the robot steers on to it, no faster than its '
+          'slowest approach, never arriving on it', (0.0, 30.0)),
 )
 _monitor, _avoidance = MonitorConfig(), AvoidanceConfig()
 OBSTACLES = (

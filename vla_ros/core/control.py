@@ -22,6 +22,7 @@ from vla_ros.core.obstacles import (
     MonitorResult,
     travel_distance,
 )
+from vla_ros.core.odometry import motion, Pose2D
 from vla_ros.core.policy import (
     ActionPolicy,
     IntentClassifier,
@@ -126,6 +127,7 @@ class Controller:
         self._held_by_obstacle = 0.0  # policy seconds a wanted motion has been stopped for one
         self._goal_from_camera = False  # the goal's range was bounded by the camera's view
         self._scan_seen = False  # a scan has come (require_scan auto: required from then on)
+        self._odom_pose = None  # the odometry's pose at the last tick, while it is fresh
 
     def _advance(self, now: float, paused: bool = False) -> float:
         """Move the policy's clock with `now` (not while `paused`); return the part of the
@@ -159,6 +161,7 @@ class Controller:
 
     def _new_command(self) -> None:
         self._stale_held = None
+        self._odom_pose = None
         self.avoidance.reset()
         self._detour_since, self._held_by_obstacle = None, 0.0
 
@@ -192,7 +195,8 @@ class Controller:
              clock_age: float | None = None, scan=None,
              scan_age: float | None = None,
              segmentation: Segmentation | None = None,
-             scan_blind_ahead: bool = False) -> ControlOutput:
+             scan_blind_ahead: bool = False, odom: Pose2D | None = None,
+             odom_age: float | None = None) -> ControlOutput:
         """One control period. Ages are in seconds (None: never received). `clock_age`: how
         long `now` has not moved, when it is a clock that can stop (simulated time). `scan`:
         the newest laser scan's obstacle points in base_link ((N, 2), core.obstacles.Scan).
@@ -200,6 +204,9 @@ class Controller:
         target is its own segmentation); a target whose segmentation is older than
         segmentation_bound() is stale however new its frame. `scan_blind_ahead`: too few of
         the scan's beams ahead read (NaN): it may not see what is there, so no forward motion.
+        `odom`: the newest odometry pose (odom frame), `odom_age` its age: while it is fresh, a
+        go_to's target out of sight is carried by it and steered on for up to
+        odometry_hold_s (core.policy); without, the goal moves with the commands sent.
 
         While an input the command needs is stale the policy's clock stands still: a search
         or a timed motion does not run out while the robot cannot act on it. Stale for
@@ -223,8 +230,13 @@ class Controller:
             scan_age <= settings.monitor.scan_timeout_s)
         points = scan if scan_fresh else None
         fresh_target = target if target_fresh else None
-        wanted = self.policy.step(now, fresh_target, segmentation)
-        linear, angular, status = self._avoid(wanted, fresh_target, points, now)
+        odom_fresh = (odom is not None and odom_age is not None and odom_age <= timeout
+                      and odom.is_finite())
+        self._carry_goal(odom if odom_fresh else None)
+        wanted = self.policy.step(now, fresh_target, segmentation,
+                                  self._carried_x() if odom_fresh else None)
+        self._see_goal(wanted, fresh_target, points)
+        linear, angular, status = self._avoid(wanted, points, now)
         moving = wanted.needs_target or wanted.needs_camera
         fresh = (not wanted.needs_target or target_fresh) and (
             not wanted.needs_camera or not settings.require_camera_for_motion
@@ -259,7 +271,8 @@ class Controller:
                                 else self._stale_held + self._last_step)
             if self._stale_held >= settings.input_lost_s:
                 status = self.policy.give_up('stopped: input lost')
-        self.avoidance.move(checked.linear, checked.angular, self._last_step)
+        if not odom_fresh:  # dead reckoning on what was sent; odometry carries it otherwise
+            self.avoidance.move(checked.linear, checked.angular, self._last_step)
         return ControlOutput(checked.linear, checked.angular, status, fresh_target, reason,
                              jump, checked.state, checked.free_m)
 
@@ -320,23 +333,54 @@ class Controller:
             return FAR_M  # at or above the horizon: far
         return min(x + height / math.tan(below), FAR_M)
 
-    def _avoid(self, wanted, target: TargetView | None, points, now: float):
+    def _going(self, wanted) -> bool:
+        """Whether a go_to is under way (approaching or searching its target)."""
+        state = self.policy.state
+        return (state.intent is not None and state.intent.behaviour == 'go_to'
+                and not state.done and wanted.status.startswith(('approaching', 'searching')))
+
+    def _see_goal(self, wanted, target: TargetView | None, points) -> None:
+        """Place a go_to's target in base_link while it is tracked and in sight."""
+        if target is None or not target.visible or not self.policy.state.tracking or (
+                not self._going(wanted)):
+            return
+        floor_range = self._floor_range(target)
+        self._goal_from_camera = floor_range is not None
+        self.avoidance.see_goal(self._bearing(target), points, floor_range,
+                                origin_x=self.settings.camera_mount[0] if floor_range else 0.0,
+                                span=self._span(target))
+
+    def _carry_goal(self, odom: Pose2D | None) -> None:
+        """Move the goal by the odometry's motion since the last tick (None: stale; the
+        commands sent moved it instead).
+        """
+        if odom is not None and self._odom_pose is not None:
+            self.avoidance.shift(*motion(self._odom_pose, odom))
+        self._odom_pose = odom
+
+    def _carried_x(self) -> float | None:
+        """Where the goal now lies in the image's x (beyond +-1: out of view; behind the
+        camera: the side's far edge, 2), or None without a goal.
+        """
+        goal = self.avoidance.goal
+        if goal is None or self.policy.state.intent is None:
+            return None
+        origin = self.settings.camera_mount[0] if self.settings.camera_mount else 0.0
+        bearing = math.atan2(goal[1], goal[0] - origin)
+        half_fov = math.radians(self.settings.camera_hfov_deg) / 2.0
+        if abs(bearing) >= math.pi / 2.0:
+            return -math.copysign(2.0, bearing)
+        return -math.tan(bearing) / math.tan(half_fov)
+
+    def _avoid(self, wanted, points, now: float):
         """(linear, angular, status): the policy's wish, or a detour around what stands
         between the robot and the target of a go_to.
         """
         avoidance, state = self.avoidance, self.policy.state
-        going = (state.intent is not None and state.intent.behaviour == 'go_to'
-                 and not state.done and wanted.status.startswith(('approaching', 'searching')))
-        if not going or points is None or not avoidance.config.enabled:
+        if not self._going(wanted) or points is None or not avoidance.config.enabled:
             self._detour_since = None
             avoidance.detouring = False
             return wanted.linear, wanted.angular, wanted.status
-        if target is not None and target.visible and state.tracking:
-            floor_range = self._floor_range(target)
-            self._goal_from_camera = floor_range is not None
-            avoidance.see_goal(self._bearing(target), points, floor_range,
-                               origin_x=self.settings.camera_mount[0] if floor_range else 0.0,
-                               span=self._span(target))
         if avoidance.goal is None:
             return wanted.linear, wanted.angular, wanted.status
         clear = avoidance.path_clear(points)

@@ -412,7 +412,7 @@ class Avoidance:
     """The detour around what stands between the robot and its goal.
 
     `goal` is the target's position in base_link (from the camera's bearing and the scan's
-    range), moved with every commanded step while it is out of sight.
+    range), moved with the odometry (or, without, every commanded step) while out of sight.
     """
 
     def __init__(self, config: AvoidanceConfig, footprint: Footprint):
@@ -507,14 +507,18 @@ class Avoidance:
 
     def move(self, linear: float, angular: float, dt: float) -> None:
         """Carry the goal along one commanded step (the base turned and drove under it)."""
-        if dt <= 0.0:
-            return
-        turn = angular * dt
+        if dt > 0.0:
+            self.shift(linear * dt, 0.0, angular * dt)
+
+    def shift(self, forward: float, left: float, turn: float) -> None:
+        """Carry the goal along a motion of the base: (forward, left) in its old frame, then
+        `turn` (core.odometry.motion; a commanded step is forward, 0, angular * dt).
+        """
         if self.heading is not None:
             self.heading -= turn
         if self.goal is None:
             return
-        x, y = self.goal[0] - linear * dt, self.goal[1]
+        x, y = self.goal[0] - forward, self.goal[1] - left
         c, s = math.cos(-turn), math.sin(-turn)
         self.goal = (c * x - s * y, s * x + c * y)
 

@@ -7,7 +7,7 @@ otherwise the robot stays still and says why. Everything here is plain Python: t
 it and sends its output through the safety layer.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 import math
 
@@ -182,6 +182,9 @@ class ServoConfig:
     min_target_area: float = 0.0005  # smaller regions are not a target (noise)
     confirm_s: float = 0.25  # seen this long without a gap before the robot steers at it
     lost_hold_s: float = 1.0  # a tracked target unseen this long is lost: search again
+    # ... or, while odometry carries where it was, this long: the robot steers on towards it
+    # (no faster than its slowest approach, never arriving) until a frame shows it again.
+    odometry_hold_s: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -392,9 +395,12 @@ class ActionPolicy:
         return intent.name
 
     def step(self, now: float, target: TargetView | None,
-             segmentation: Segmentation | None = None) -> PolicyOutput:
+             segmentation: Segmentation | None = None,
+             carried_x: float | None = None) -> PolicyOutput:
         """One decision; `segmentation`: the one behind `target` (None: the target is its own
-        segmentation, as fresh as its frame).
+        segmentation, as fresh as its frame). `carried_x`: where the tracked target's last
+        sighting now lies in the image (|x| > 1: out of view), carried by the odometry (None:
+        no odometry).
         """
         state, config = self.state, self.servo_config
         if state.search_tick is not None:  # the last tick turned to search: count that turn
@@ -418,10 +424,17 @@ class ActionPolicy:
         thing = state.object_phrase or 'target'
         if intent.behaviour == 'go_to' and self._too_close_to_see(target):
             return self._arrive(now, segmentation, thing)
-        target, in_sight = self._track(now, target, segmentation)
+        target, in_sight = self._track(now, target, segmentation, carried_x is not None)
         if target is not None and not in_sight:
-            # Briefly out of sight: turn to where it was, never drive blind or arrive on it.
-            return PolicyOutput(0.0, turn_towards(target.x, config), self._moving_status(thing),
+            # Briefly out of sight: never arrive on it. With odometry, steer on to where it is
+            # now, slowly; without, turn to where it was seen and do not drive blind.
+            if carried_x is None or intent.behaviour != 'go_to':
+                return PolicyOutput(0.0, turn_towards(target.x, config),
+                                    self._moving_status(thing), needs_target=True)
+            linear, angular, _ = servo(replace(target, x=carried_x), config)
+            slowest = config.approach_speed_mps * config.min_approach_fraction
+            return PolicyOutput(min(linear, slowest), angular,
+                                f'approaching {thing} (out of sight: on odometry)',
                                 needs_target=True)
         if target is not None:
             state.searching_since = None
@@ -532,12 +545,13 @@ class ActionPolicy:
         return in_place and target.area < config.near_shrink * last.area
 
     def _track(self, now: float, target: TargetView | None,
-               segmentation: Segmentation | None = None):
+               segmentation: Segmentation | None = None, carried: bool = False):
         """(target to act on or None, whether it is in sight now). A sighting is acted on
         after `confirm_s` of unbroken sightings, which two segmentations saw (one
         segmentation's blob, followed by the tracker, is there on every frame of its cycle:
         time alone would confirm a single false detection); a tracked target is then held,
-        as last seen, through gaps shorter than `lost_hold_s`.
+        as last seen, through gaps shorter than `lost_hold_s` (`odometry_hold_s` while
+        odometry carries it).
         """
         state, config = self.state, self.servo_config
         seen = (target is not None and target.visible
@@ -568,7 +582,9 @@ class ActionPolicy:
             self._search_towards(state.glimpse)
             state.glimpse_followed = True
         state.glimpse = None
-        if state.tracking and now - state.last_seen_at < config.lost_hold_s:
+        hold = max(config.lost_hold_s, config.odometry_hold_s) if carried else (
+            config.lost_hold_s)
+        if state.tracking and now - state.last_seen_at < hold:
             return state.last_seen, False
         if state.tracking:
             self._search_towards(state.last_seen)  # where it went out of view

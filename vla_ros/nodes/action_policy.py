@@ -15,6 +15,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point, PointStamped, Twist, TwistStamped, Vector3Stamped
+from nav_msgs.msg import Odometry
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -40,6 +41,7 @@ from vla_ros.core.diagnostics import OK, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.core.obstacles import Scan, zone_outline
+from vla_ros.core.odometry import Pose2D
 from vla_ros.core.policy import Segmentation, TargetView
 from vla_ros.core.safety import EstopSources
 from vla_ros.core.text import clean_command
@@ -162,6 +164,9 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.scan_points = None  # ((N, 2) points in base_link, arrival) of the newest good one
         self.scan_problem = ''  # why the newest scan was dropped ('' when it was not)
         self.scan_blind_ahead = False  # the newest good scan's beams ahead mostly NaN
+        self.odom = None  # (the newest Odometry, arrival time)
+        self.odom_checked = None  # the newest Odometry looked at
+        self.odom_pose = None  # (Pose2D, arrival) of the newest good one
         self.laser_pose = laser_pose(self.values)
         self.last_output = None
         self.ticks = 0
@@ -206,9 +211,11 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.pending, self.instruction, self.targets = None, None, {}
         self.last_camera_time = self.last_target_time = None
         self.scan = self.scan_points = self.scan_checked = None
+        self.odom = self.odom_checked = self.odom_pose = None
         self.scan_blind_ahead = False
         inputs = [
             (LaserScan, 'scan', self.on_scan, qos_profile_sensor_data),
+            (Odometry, 'odom', self.on_odom, qos_profile_sensor_data),
             (Float32MultiArray, 'text_embedding', self.on_text_embedding, LATCHED),
             (Float32MultiArray, 'image_embedding', self.on_camera_alive, 1),
             (PointStamped, 'target', self.on_target, 5),
@@ -342,6 +349,30 @@ class ActionPolicyNode(Autostart, LifecycleNode):
 
     def on_scan(self, msg):
         self.scan = (msg, self.now())
+
+    def on_odom(self, msg):
+        self.odom = (msg, self.now())
+
+    def latest_odom(self, now: float):
+        """(pose in the odom frame, age) of the newest good odometry; (None, None) when none
+        came. One with a non-finite pose is dropped with a throttled warning and counted.
+        """
+        if self.odom is not None and self.odom[0] is not self.odom_checked:
+            msg, arrived = self.odom
+            self.odom_checked = msg
+            position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
+            pose = Pose2D.from_quaternion(position.x, position.y, orientation.z, orientation.w)
+            if pose.is_finite() and (orientation.z, orientation.w) != (0.0, 0.0):
+                self.odom_pose = (pose, arrived)
+            else:
+                self.count_dropped('odom')
+                self.get_logger().warning(
+                    'dropped an odom message: its pose holds NaN or infinity or no rotation '
+                    f'(x {position.x}, y {position.y}, orientation z {orientation.z} w '
+                    f'{orientation.w})', throttle_duration_sec=THROTTLE_S)
+        if self.odom_pose is None:
+            return None, None
+        return self.odom_pose[0], now - self.odom_pose[1]
 
     def latest_scan(self, now: float):
         """(obstacle points in base_link, age) of the newest good scan; (None, None) when no
@@ -512,6 +543,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             self.last_refused = status if refused else ''
         target, target_time, source = self.latest_target()
         points, scan_age = self.latest_scan(now)
+        odom, odom_age = self.latest_odom(now)
         target_age = None if target_time is None else now - target_time
         segmentation = None if source is None else Segmentation(
             age=target_age + segmentation_lead(source), frame_stamp=seconds(source.header.stamp),
@@ -521,7 +553,8 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             None if self.last_camera_time is None else now - self.last_camera_time,
             estop=self.estop.engaged, enabled=self.enabled,
             clock_age=self._clock_age(now, policy_now), scan=points, scan_age=scan_age,
-            segmentation=segmentation, scan_blind_ahead=self.scan_blind_ahead)
+            segmentation=segmentation, scan_blind_ahead=self.scan_blind_ahead, odom=odom,
+            odom_age=odom_age)
         self.last_output, self.ticks = output, self.ticks + 1
         if self.ticks % ZONES_EVERY == 0:
             self.publish_zones(output)
@@ -562,6 +595,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                       f'{self.values["max_angular_rps"]:g} rad/s',
             'collision monitor': self.last_output.obstacle if self.last_output else 'no scan',
             'scan age (s)': age(None if self.scan is None else self.scan[1]),
+            'odom age (s)': age(None if self.odom is None else self.odom[1]),
             'free travel (m)': 'n/a' if not self.last_output else f'{self.last_output.free_m:.2f}',
             'scan required': str(self.values['require_scan']),
             'scan problem': self.scan_problem or 'none',

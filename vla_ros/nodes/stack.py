@@ -13,6 +13,7 @@ DEFAULT_NAMESPACE = 'vla'
 DEFAULT_IMAGE_TOPIC = '/camera/image_raw'
 DEFAULT_CMD_VEL_TOPIC = '/cmd_vel'
 DEFAULT_SCAN_TOPIC = '/scan'
+DEFAULT_ODOM_TOPIC = '/odom'
 CLIP_NODES = ('camera_embedder', 'command_embedder', 'action_policy')
 CLIPSEG_NODES = ('scene_segmenter',)
 
@@ -27,12 +28,14 @@ def node_classes():
 
 def ros_arguments(params_file=None, namespace=DEFAULT_NAMESPACE,
                   image_topic=DEFAULT_IMAGE_TOPIC, cmd_vel_topic=DEFAULT_CMD_VEL_TOPIC,
-                  log_level=None, extra=(), scan_topic=DEFAULT_SCAN_TOPIC):
+                  log_level=None, extra=(), scan_topic=DEFAULT_SCAN_TOPIC,
+                  odom_topic=DEFAULT_ODOM_TOPIC):
     """The --ros-args every node of the stack gets, as the launch file gives them."""
     arguments = ['--ros-args', '--params-file', str(params_file or paths.default_params_file()),
                  '-r', f'__ns:=/{namespace.strip("/")}', '-r', f'image:={image_topic}',
                  '-r', f'image/compressed:={image_topic}/compressed',
-                 '-r', f'cmd_vel:={cmd_vel_topic}', '-r', f'scan:={scan_topic}']
+                 '-r', f'cmd_vel:={cmd_vel_topic}', '-r', f'scan:={scan_topic}',
+                 '-r', f'odom:={odom_topic}']
     if log_level:
         arguments += ['--log-level', log_level]
     return arguments + list(extra)

@@ -325,7 +325,8 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                                      scan=scan, scan_age=now - scan_time,
                                      segmentation=None if segmented_time is None
                                      else Segmentation(now - segmented_time, target_time,
-                                                       segmented_time, target_time))
+                                                       segmented_time, target_time),
+                                     odom=world.pose(), odom_age=0.0)
             status = output.status
             moved = moved or output.linear != 0.0 or output.angular != 0.0
             if status != statuses[-1]:

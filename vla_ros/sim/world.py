@@ -13,6 +13,7 @@ import threading
 import mujoco
 import numpy as np
 
+from vla_ros.core.odometry import Pose2D  # noqa: E402
 from vla_ros.sim.scene import ROBOT_RADIUS, Scene  # noqa: E402
 
 CAMERA_FOVY_DEG = 58.0
@@ -177,13 +178,6 @@ class ScanSettings:
                     laser_x=laser_pose[0], laser_y=laser_pose[1], laser_yaw=laser_pose[2])
 
 
-@dataclass(frozen=True)
-class Pose:
-    x: float
-    y: float
-    yaw: float
-
-
 class SimWorld:
     """Physics, camera rendering and ground truth for one scene."""
 
@@ -221,9 +215,9 @@ class SimWorld:
         self.data.qvel[:3] = 0.0
         mujoco.mj_forward(self.model, self.data)
 
-    def pose(self) -> Pose:
+    def pose(self) -> Pose2D:
         x, y, yaw = self.data.qpos[:3]
-        return Pose(float(x), float(y), float(yaw))
+        return Pose2D(float(x), float(y), float(yaw))
 
     def velocity(self):
         """(v forward, w) in the robot frame."""
