@@ -270,10 +270,13 @@ def segmenter_with_command(ros, tiny_clipseg_dir, models, command='go to the red
     return node
 
 
-@pytest.mark.parametrize('fovea', [False, True])
-def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models, fovea):
-    node = segmenter_with_command(ros, tiny_clipseg_dir, models, fovea=fovea, fovea_top=0.25)
+@pytest.mark.parametrize('fovea, input_size', [(False, 0), (True, 0), (False, 16)])
+def test_mask_and_target_carry_the_frame_header(ros, tiny_clipseg_dir, models, fovea,
+                                                input_size):
+    node = segmenter_with_command(ros, tiny_clipseg_dir, models, fovea=fovea, fovea_top=0.25,
+                                  input_size=input_size)
     assert node.perception.prompts() == ('red ball',)
+    assert node.loaded.processor.image_processor.size['height'] == (input_size or 32)
     masks = ros.collect(Image, 'segmentation/mask')
     targets = ros.collect(PointStamped, 'target')
     extents = ros.collect(Vector3Stamped, 'target_extent')

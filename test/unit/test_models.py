@@ -245,3 +245,46 @@ def test_segmenter_needs_prompts(tiny_clipseg_dir):
 def test_kinds_are_checked():
     with pytest.raises(ValueError, match='unknown model kind'):
         models.resolve_source('owlvit', '')
+
+
+@pytest.mark.parametrize('backend', ['torch', 'openvino'])
+def test_a_clipseg_input_size_segments_at_that_size_as_the_model_does(tiny_clipseg_dir,
+                                                                      backend):
+    """input_size 16 on a model whose processor uses 32: masks of 16 px, equal to the stock
+    model's forward on pixels its processor resized to 16.
+    """
+    loaded = load_model('clipseg', str(tiny_clipseg_dir), device='cpu', backend=backend,
+                        input_size=16)
+    segmenter = ClipSegSegmenter(loaded)
+    segmenter.set_prompts(['red ball'])
+    image = random_rgb(45, 80, 4)
+    probabilities = segmenter.probabilities(image)
+    assert probabilities.shape == (1, 16, 16)
+    stock = load_model('clipseg', str(tiny_clipseg_dir), device='cpu')
+    batch = stock.processor(text=['red ball'], images=[image], return_tensors='pt',
+                            size={'height': 16, 'width': 16})
+    assert batch['pixel_values'].shape[-1] == 16
+    with torch.inference_mode():
+        logits = stock.model(**batch).logits
+    assert np.allclose(probabilities[0], torch.sigmoid(logits).numpy().reshape(16, 16),
+                       atol=1e-4)
+
+
+@pytest.mark.parametrize('kind, size, message', [
+    ('clipseg', 20, 'multiple of the model\'s patch size 8'),
+    ('clipseg', 8, 'at least 16'),
+    ('clip', 16, 'only a CLIPSeg model'),
+])
+def test_an_input_size_a_model_cannot_take_is_refused_with_what_to_set(
+        tiny_clip_dir, tiny_clipseg_dir, kind, size, message):
+    folder = tiny_clipseg_dir if kind == 'clipseg' else tiny_clip_dir
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(kind, str(folder), device='cpu', input_size=size)
+
+
+def test_the_model_cache_keeps_input_sizes_apart(tiny_clipseg_dir):
+    cache = ModelCache()
+    native = cache.get('clipseg', str(tiny_clipseg_dir), 'cpu')
+    small = cache.get('clipseg', str(tiny_clipseg_dir), 'cpu', input_size=16)
+    assert small is not native
+    assert cache.get('clipseg', str(tiny_clipseg_dir), 'cpu', input_size=16) is small

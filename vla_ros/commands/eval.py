@@ -163,13 +163,13 @@ def plot_results(results, scenes, path: Path, title: str):
     plt.close(figure)
 
 
-def model_runtime(args, values: dict) -> dict:
-    """How a model node loads its models (core.models.runtime_options), with the command
-    line's device, backend and precision where it has them.
+def model_runtime(args, values: dict, kind: str = '') -> dict:
+    """How a model node loads its models of `kind` (core.models.runtime_options), with the
+    command line's device, backend and precision where it has them.
     """
     from vla_ros.core.models import runtime_options
 
-    options = runtime_options(values)
+    options = runtime_options(values, kind)
     for name in ('device', 'backend', 'precision'):
         options[name] = getattr(args, name, None) or options[name]
     return options
@@ -207,7 +207,8 @@ def load_pipeline(args, settings, params_file):
     intent_encoder = ClipEncoder(cache.get('clip', clip_source,
                                            args.device or settings.policy['device'],
                                            settings.policy['dtype']))
-    segmenter = ClipSegSegmenter(cache.get('clipseg', clipseg_source, **image_runtime))
+    segmenter = ClipSegSegmenter(cache.get('clipseg', clipseg_source, **model_runtime(
+        args, settings.segmenter, 'clipseg')))
     verifier_encoder = ClipEncoder(cache.get('clip', verification_source, **image_runtime))
     for role, model in runtime_roles(encoder, intent_encoder, segmenter, verifier_encoder):
         print(f'[eval] {role}: {model.loaded.runtime}', flush=True)

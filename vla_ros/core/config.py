@@ -129,6 +129,12 @@ COMMAND_VERBS = Param(
     'as "find" does (e.g. fetch, inspect); see README, Commands')
 
 # scene_segmenter ----------------------------------------------------------------------------
+SEGMENTER_INPUT = (
+    Param('input_size', 0, 'CLIPSeg input, pixels square (a multiple of its patch size, e.g. '
+          '224 for rd64, whose processor uses 352): fewer patches, less time a segmentation, '
+          "coarser masks; 0 = its processor's size. See benchmarks/README.md, input size",
+          (0, 4096), read_only=True),
+)
 PERCEPTION = (
     Param('prompts', (), "fixed prompts; when set they are segmented instead of the command's "
           'object (the first one is the target)'),
@@ -456,7 +462,7 @@ NODE_TABLES = {
               read_only=True),
     )),
     'scene_segmenter': table(model_params('CLIPSeg', 5.0), LIFECYCLE, STREAM, IMAGE_INPUT,
-                             IMAGE_RUNTIME, PERCEPTION),
+                             IMAGE_RUNTIME, SEGMENTER_INPUT, PERCEPTION),
     'action_policy': table(model_params('CLIP', 1.0)[:3], LIFECYCLE, SAFETY, SERVO,
                            OBSTACLES, CONTROL),  # no rate
 }

@@ -191,9 +191,9 @@ def _preprocessing_on_device(preprocessing: str, device: torch.device) -> bool:
         raise ModelLoadError(f'{err}.') from err
 
 
-def runtime_options(values: dict) -> dict:
+def runtime_options(values: dict, kind: str = '') -> dict:
     """A model node's checked parameter values as ModelCache.get's keywords: how it runs
-    its models (the node, and the evaluator standing in for it, load them alike).
+    its models of `kind` (the node, and the evaluator standing in for it, load them alike).
     """
     options = {'device': values['device'], 'dtype': values['dtype'],
                'backend': values['backend'], 'precision': values['precision'],
@@ -201,13 +201,41 @@ def runtime_options(values: dict) -> dict:
     for name in ('preprocessing', 'compile_mode'):  # the image nodes' (config.IMAGE_RUNTIME)
         if name in values:
             options[name] = values[name]
+    if kind == 'clipseg' and 'input_size' in values:  # scene_segmenter's
+        options['input_size'] = values['input_size']
     return options
+
+
+def set_input_size(kind: str, model, processor, input_size: int) -> None:
+    """Feed a CLIPSeg `input_size` pixels square instead of its processor's size (0: keep
+    it): fewer patches, less time a segmentation, coarser masks. CLIPSeg interpolates its
+    position embeddings and its decoder gives masks at the input's size; the size must be a
+    multiple of the patch size. CLIP's image tower is fixed to its size: refused.
+    """
+    if not input_size:
+        return
+    if kind != 'clipseg':
+        raise ModelLoadError(f'input_size {input_size}: only a CLIPSeg model takes another '
+                             'input size (CLIP is fixed to its own); set it to 0.')
+    patch = int(model.config.vision_config.patch_size)
+    if input_size % patch or input_size < 2 * patch:
+        raise ModelLoadError(
+            f"input_size {input_size}: must be a multiple of the model's patch size {patch} "
+            f'and at least {2 * patch} (e.g. {max(2, round(input_size / patch)) * patch}), '
+            'or 0 for the size its processor uses.')
+    image_processor = processor.image_processor
+    size = image_processor.to_dict().get('size')
+    if not isinstance(size, dict) or {key for key, value in size.items()
+                                      if value is not None} != {'height', 'width'}:
+        raise ModelLoadError(f'input_size {input_size}: the processor sizes images as '
+                             f'{size}, not by height and width; set it to 0.')
+    image_processor.size = {'height': input_size, 'width': input_size}
 
 
 def load_model(kind: str, source: str = '', device: str = 'auto',
                dtype: str = 'float32', backend: str = 'torch', precision: str = 'default',
                threads: int = 0, preprocessing: str = 'auto',
-               compile_mode: str = 'none') -> LoadedModel:
+               compile_mode: str = 'none', input_size: int = 0) -> LoadedModel:
     """Load a CLIP ('clip') or CLIPSeg ('clipseg') model and its processor, ready for inference.
 
     `source` is a Hugging Face id, a local folder, or empty for the embedded default.
@@ -215,7 +243,7 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     `threads` (0: all cores) apply to OpenVINO, which converts the model at the first start
     and caches it (vla_ros.core.backends.cache_dir). `preprocessing` (auto|processor|torch)
     and `compile_mode` (none|default|reduce-overhead, torch only): see core.preprocessing and
-    core.backends.
+    core.backends. `input_size`: set_input_size.
     """
     from transformers import AutoProcessor
     from transformers.utils import logging as transformers_logging
@@ -261,6 +289,7 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
         raise ModelLoadError(
             f'cannot load {kind} model from {where}: {first_line} -- {advice}.') from err
     model = model.to(torch_device).eval()
+    set_input_size(kind, model, processor, input_size)
     try:  # before the engine: compiling or converting takes a while, this fails at once
         image_preprocessor = (TorchImageProcessor(processor.image_processor, torch_device)
                               if on_device else None)
@@ -294,19 +323,19 @@ class ModelCache:
     def get(self, kind: str, source: str = '', device: str = 'auto',
             dtype: str = 'float32', backend: str = 'torch', precision: str = 'default',
             threads: int = 0, preprocessing: str = 'auto',
-            compile_mode: str = 'none') -> LoadedModel:
+            compile_mode: str = 'none', input_size: int = 0) -> LoadedModel:
         """The model, loaded on first use; each call is one more user until release()."""
         backend = resolve_backend(backend, resolve_device(device), dtype)
         # Precision and threads are compiled into an OpenVINO model; torch ignores them.
         options = (precision, threads) if backend == 'openvino' else ()
         on_device = _preprocessing_on_device(preprocessing, resolve_device(device))
         key = (kind, resolve_source(kind, source), device, dtype, backend, options,
-               on_device, compile_mode)
+               on_device, compile_mode, input_size)
         with self._lock:  # held while loading so two nodes never load the same model twice
             if key not in self._models:
                 self._models[key] = [load_model(kind, source, device, dtype, backend,
                                                 precision, threads, preprocessing,
-                                                compile_mode), 0]
+                                                compile_mode, input_size), 0]
             self._models[key][1] += 1
             return self._models[key][0]
 

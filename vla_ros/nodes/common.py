@@ -118,7 +118,7 @@ class ModelNode(Autostart, LifecycleNode):
         self.stale_input_s = self.values.get('diagnostics_stale_input_s')  # None: occasional
         self.max_drop_fraction = self.values['diagnostics_max_drop_fraction']
         self.cpu_threads = self.values['cpu_threads']
-        self.runtime_options = runtime_options(self.values)
+        self.runtime_options = runtime_options(self.values, model_kind)
         self._model_kind = model_kind
         self._model_cache = model_cache if model_cache is not None else ModelCache()
         self.loaded = None
@@ -170,7 +170,7 @@ class ModelNode(Autostart, LifecycleNode):
 
     def get_model(self, kind: str, source: str):
         """A model from the cache on this node's device, dtype and backend (release() it)."""
-        return self._model_cache.get(kind, source, **self.runtime_options)
+        return self._model_cache.get(kind, source, **runtime_options(self.values, kind))
 
     def _failed(self, transition: str, error: Exception) -> TransitionCallbackReturn:
         self._release()
