@@ -271,7 +271,7 @@ def test_a_clipseg_input_size_segments_at_that_size_as_the_model_does(tiny_clips
 
 
 @pytest.mark.parametrize('kind, size, message', [
-    ('clipseg', 20, 'multiple of the model\'s patch size 8'),
+    ('clipseg', 20, "multiple of the model's patch size 8"),
     ('clipseg', 8, 'at least 16'),
     ('clip', 16, 'only a CLIPSeg model'),
 ])
