@@ -20,13 +20,15 @@ Variants (`variants`): torch fp32 eager with the model's processor (the baseline
 with the preprocessing on the device (core.preprocessing), torch compiled (`compile_mode`:
 default on a CPU, with the processor; reduce-overhead = CUDA graphs on a GPU, with the
 preprocessing there, also in fp16), and on a CPU OpenVINO with its default precision and
-with f32. They run in turns, frame by frame, so
+with f32, and int8 (quantised on models/calibration; on a CPU without VNNI or AMX the node
+refuses it, the benchmark measures it anyway). They run in turns, frame by frame, so
 that a busy machine slows each alike; ratios are to torch fp32 eager in the same run.
 Accuracy: cosine of each embedding to torch fp32's; IoU of CLIPSeg masks at the 0.5
 threshold (and at torch's median probability, where random weights put half the pixels), on
 8 frames (full) or all of them (embedded). Load times: the first start (conversion, into an
 empty cache) and the second (from the cache). Writes JSON (--output) and prints a Markdown
-table.
+table, under the CPU's speed flags (AVX2, AVX-512, VNNI, bf16, AMX), which decide these
+figures.
 """
 
 import argparse
@@ -67,7 +69,10 @@ def variants(device: str) -> dict:
             'torch fp32 compiled': {'backend': 'torch', 'preprocessing': 'processor',
                                     'compile_mode': 'default'},
             'openvino default': {'backend': 'openvino', 'precision': 'default'},
-            'openvino f32': {'backend': 'openvino', 'precision': 'f32'}}
+            'openvino f32': {'backend': 'openvino', 'precision': 'f32'},
+            # Measured on any CPU (the node refuses int8 without VNNI or AMX: slower there).
+            'openvino int8': {'backend': 'openvino', 'precision': 'int8',
+                              'int8_on_any_cpu': True}}
 
 
 def frames_of(size: str, count: int):
@@ -248,7 +253,12 @@ def main(argv=None):
     def progress(line):
         print(f'[{time.perf_counter() - started:6.0f} s] {line}', flush=True)
 
+    from vla_ros.core.backends import isa_flags
+
+    progress(f"CPU flags: {' '.join(isa_flags()) or 'none of AVX2/AVX-512/VNNI/AMX'}; "
+             f'{os.cpu_count()} cores')
     results = {'torch': torch.__version__, 'openvino': openvino.__version__,
+               'cpu_flags': list(isa_flags()),
                'torch_threads': torch.get_num_threads(), 'threads': args.threads,
                'cpu_count': os.cpu_count(), 'device': args.device, 'gpu': (
                    torch.cuda.get_device_name() if args.device == 'cuda' else None),
@@ -266,6 +276,7 @@ def main(argv=None):
             results['sizes'][size] = run_size(size, dirs, args.frames, args.rounds,
                                               args.threads, cache_root, progress, args.device)
     text = table(results)
+    print(f"CPU flags: {' '.join(results['cpu_flags']) or 'none'}, {os.cpu_count()} cores\n")
     print(text)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=1) + '\n')

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 from pathlib import Path
-import platform
 import sys
 import tempfile
 import time
@@ -35,14 +34,10 @@ from perception_latency import build_full_size  # noqa: E402
 
 
 def cpu_flags() -> str:
-    """The ISA extensions a speed figure depends on, as the CPU reports them."""
-    try:
-        flags = next(line for line in Path('/proc/cpuinfo').read_text().splitlines()
-                     if line.startswith('flags')).split(':')[1].split()
-    except (OSError, StopIteration):
-        return platform.processor() or 'unknown'
-    wanted = ('avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_tile')
-    return ' '.join(flag for flag in wanted if flag in flags) or 'none of avx2/avx512/vnni/amx'
+    """The ISA extensions a speed figure depends on."""
+    from vla_ros.core.backends import isa_flags
+
+    return ' '.join(isa_flags()) or 'none of AVX2/AVX-512/VNNI/AMX'
 
 
 def views(count: int, width: int, height: int):

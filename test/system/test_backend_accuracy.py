@@ -1,6 +1,8 @@
 """The accuracy gates of the OpenVINO backend on the shipped models and rendered scenes:
 embeddings within cosine 0.995 of torch fp32, CLIPSeg masks within IoU 0.95 at the threshold,
-for each precision. They skip, with the reason, without openvino or the models.
+for the floating-point precisions; int8 (quantised on the shipped calibration renders, here
+on any CPU): image embeddings within cosine 0.99, masks of the object in view within IoU 0.9.
+They skip, with the reason, without openvino or the models.
 """
 
 import numpy as np
@@ -54,7 +56,10 @@ def cosines(a, b):
     return (a * b).sum(axis=1)  # both L2-normalised
 
 
-@pytest.mark.parametrize('precision', PRECISIONS)
+FLOATS = tuple(precision for precision in PRECISIONS if precision != 'int8')
+
+
+@pytest.mark.parametrize('precision', FLOATS)
 def test_clip_embeddings_stay_within_cosine_0_995(views, torch_clip, precision):
     reference = torch_clip
     encoder = ClipEncoder(load_model('clip', '', 'cpu', backend='openvino',
@@ -77,7 +82,7 @@ def test_clip_embeddings_stay_within_cosine_0_995(views, torch_clip, precision):
     assert np.mean(scores[0] == scores[1]) >= 0.9
 
 
-@pytest.mark.parametrize('precision', PRECISIONS)
+@pytest.mark.parametrize('precision', FLOATS)
 def test_clipseg_masks_stay_within_iou_0_95(views, torch_clipseg, precision):
     reference = torch_clipseg
     segmenter = ClipSegSegmenter(load_model('clipseg', '', 'cpu', backend='openvino',
@@ -99,3 +104,54 @@ def test_clipseg_masks_stay_within_iou_0_95(views, torch_clipseg, precision):
             union += (truth | mask).sum()
     assert masks >= len(views)  # the gate was tested on masks, not on empty images
     assert intersection >= 0.98 * union
+
+
+@pytest.fixture(scope='module')
+def int8_cache(tmp_path_factory):
+    """A cache of its own: the int8 parts are quantised here, as at a robot's first start."""
+    import os
+
+    folder = tmp_path_factory.mktemp('int8-cache')
+    before = os.environ.get('VLA_ROS_CACHE_DIR')
+    os.environ['VLA_ROS_CACHE_DIR'] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ['VLA_ROS_CACHE_DIR']
+    else:
+        os.environ['VLA_ROS_CACHE_DIR'] = before
+
+
+def test_int8_image_embeddings_stay_within_cosine_0_99(views, torch_clip, int8_cache):
+    loaded = load_model('clip', '', 'cpu', backend='openvino', precision='int8',
+                        int8_on_any_cpu=True)
+    assert loaded.engine.converted == ['clip-image', 'clip-image (int8)', 'clip-text']
+    encoder = ClipEncoder(loaded)
+    frames = [view.image for view in views]
+    pieces = [crop for view in views for crop in crops(view)]
+    for images in (frames, pieces):
+        assert cosines(torch_clip.encode_images(images), encoder.encode_images(images)).min() \
+            >= 0.99
+    again = load_model('clip', '', 'cpu', backend='openvino', precision='int8',
+                       int8_on_any_cpu=True)
+    assert again.engine.converted == []  # quantised once, then found in the cache
+
+
+def test_int8_masks_of_the_object_in_view_stay_within_iou_0_9(views, torch_clipseg,
+                                                              int8_cache):
+    segmenter = ClipSegSegmenter(load_model('clipseg', '', 'cpu', backend='openvino',
+                                            precision='int8', int8_on_any_cpu=True))
+    fovea = Fovea()
+    intersection = union = masks = 0
+    for view in views:
+        for index in view.visible():
+            item = view.objects[index]
+            for model in (torch_clipseg, segmenter):
+                model.set_prompts([f'{item.colour} {item.shape}'])
+            expected = torch_clipseg.probabilities(view.image, fovea)[0] >= THRESHOLD
+            got = segmenter.probabilities(view.image, fovea)[0] >= THRESHOLD
+            if expected.any():
+                masks += 1
+            intersection += (expected & got).sum()
+            union += (expected | got).sum()
+    assert masks >= len(views) // 2
+    assert intersection >= 0.9 * union

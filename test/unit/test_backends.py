@@ -223,3 +223,41 @@ def test_the_model_cache_keeps_backends_apart(tiny_clip_dir):
     assert on_torch.runtime == 'torch cpu float32'
     # Same backend and options: shared, as the runner shares one CLIP between nodes.
     assert cache.get('clip', str(tiny_clip_dir), 'cpu', backend='openvino') is on_openvino
+
+
+def test_the_cpus_speed_flags_are_read_from_cpuinfo():
+    cpuinfo = ('processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni amx_tile '
+               'amx_int8\nbogomips\t: 1\n')
+    assert backends.isa_flags(cpuinfo) == ('avx2', 'avx512f', 'avx512_vnni', 'amx_int8')
+    assert backends.isa_flags('processor\t: 0\n') == ()
+
+
+@pytest.mark.parametrize('flags, refused', [
+    (('avx2',), True), ((), True), (('avx2', 'avx512f'), True),
+    (('avx2', 'avx_vnni'), False), (('avx512f', 'avx512_vnni'), False), (('amx_int8',), False),
+])
+def test_int8_is_refused_where_it_would_be_slower(monkeypatch, tiny_clip_dir, flags, refused):
+    monkeypatch.setattr(backends, 'isa_flags', lambda: flags)
+    assert bool(backends.int8_problem()) == refused
+    if refused:
+        with pytest.raises(ModelLoadError, match="no VNNI or AMX.*set precision to 'default'"):
+            load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino', precision='int8')
+
+
+def test_int8_with_torch_says_to_use_openvino(tiny_clip_dir):
+    with pytest.raises(ModelLoadError, match="int8' is OpenVINO's.*set backend to 'openvino'"):
+        load_model('clip', str(tiny_clip_dir), 'cpu', backend='torch', precision='int8')
+
+
+def test_int8_is_quantised_once_and_cached_apart_from_f32(tiny_clip_dir, tiny_clipseg_dir,
+                                                          openvino_cache):
+    first = load_model('clipseg', str(tiny_clipseg_dir), 'cpu', backend='openvino',
+                       precision='int8', int8_on_any_cpu=True)
+    assert 'clipseg-masks (int8)' in first.engine.converted
+    assert list(openvino_cache.glob('clipseg-masks-*-int8-*'))
+    segmenter = ClipSegSegmenter(first)
+    segmenter.set_prompts(['red ball'])
+    assert segmenter.probabilities(varied_images()[0]).shape == (1, 32, 32)
+    again = load_model('clipseg', str(tiny_clipseg_dir), 'cpu', backend='openvino',
+                       precision='int8', int8_on_any_cpu=True)
+    assert again.engine.converted == []

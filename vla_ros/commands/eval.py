@@ -410,8 +410,8 @@ def add_arguments(parser):
                         help="real mode, lockstep: the models' runtime (default: the params "
                         "file's command_embedder and scene_segmenter backend)")
     parser.add_argument('--precision', default=None, choices=PRECISIONS,
-                        help="with the openvino backend: default (bf16 where the CPU has it) "
-                        "or f32 (default: the params file's)")
+                        help="with the openvino backend: default (bf16 where the CPU has it), "
+                        "f32, or int8 (VNNI or AMX CPUs) (default: the params file's)")
     parser.add_argument('--transport', choices=('lockstep', 'dds'), default='lockstep',
                         help='lockstep: the pipeline objects in this process, one control '
                         'period at a time (deterministic); dds: the four nodes as separate '

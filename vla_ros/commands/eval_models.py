@@ -88,8 +88,8 @@ def add_arguments(parser):
                         help='the runtime the models are measured on (the accuracy gate of '
                         'another backend: run it once with each)')
     parser.add_argument('--precision', default='default', choices=PRECISIONS,
-                        help='with the openvino backend: default (bf16 where the CPU has it) '
-                        'or f32')
+                        help='with the openvino backend: default (bf16 where the CPU has it), '
+                        'f32, or int8 (VNNI or AMX CPUs)')
     parser.add_argument('--output', default='', help='write the results as JSON here too')
     parser.add_argument('--write-cards', action='store_true',
                         help="write each model folder's README.md (model card) from the results")

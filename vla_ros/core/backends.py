@@ -12,7 +12,10 @@ on small torch modules that return exactly what the torch engine computes), so o
 folder or Hugging Face id serves both back ends. The converted IR is cached on disk (see
 `cache_dir`), keyed by a hash of the weights and config, the OpenVINO version and the
 module's input shapes; beside each IR, OpenVINO's own model cache (`CACHE_DIR`) keeps its
-compiled form.
+compiled form. With precision int8, the image parts (CLIP's image tower, CLIPSeg's masks) are
+quantised by NNCF's post-training quantisation, calibrated on the simulator renders shipped
+in models/calibration (core.calibration), and cached beside the f32 IR; the text parts stay
+as they are (a command is embedded once).
 Batch and text length stay dynamic dimensions: the crops, prompts and command lengths vary
 call to call, and padding text to the context length would run the text tower on up to
 77 tokens for a 6-token command.
@@ -31,16 +34,48 @@ import numpy as np
 import torch
 
 BACKENDS = ('auto', 'torch', 'openvino')
-PRECISIONS = ('default', 'f32')
+PRECISIONS = ('default', 'f32', 'int8')
+# The CPU extensions that make int8 faster than f32 (dot products of bytes); without one,
+# OpenVINO emulates them and int8 is slower.
+INT8_ISA = ('avx512_vnni', 'avx_vnni', 'amx_int8')
+SPEED_ISA = ('avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_bf16',
+             'amx_int8')
 COMPILE_MODES = ('none', 'default', 'reduce-overhead')
 # Changes whenever the converted modules below change what they compute: old IR is then
 # never loaded for new code.
 CONVERSION_VERSION = '1'
+QUANTISATION_VERSION = '1'  # likewise for the int8 settings in OpenVinoRuntime._quantised
 _TOKEN_LENGTH_EXAMPLE = 7
 
 
 def openvino_installed() -> bool:
     return importlib.util.find_spec('openvino') is not None
+
+
+def isa_flags(cpuinfo: str = None) -> tuple:
+    """Those of SPEED_ISA this CPU has (from /proc/cpuinfo's flags; () where unreadable)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path('/proc/cpuinfo').read_text()
+        except OSError:
+            return ()
+    flags = next((line.split(':', 1)[1].split() for line in cpuinfo.splitlines()
+                  if line.startswith('flags')), [])
+    return tuple(flag for flag in SPEED_ISA if flag in flags)
+
+
+def int8_problem(flags: tuple = None) -> str:
+    """Why precision int8 cannot be used here ('' when it can): NNCF missing, or a CPU
+    without VNNI or AMX, where int8 is slower than f32.
+    """
+    flags = isa_flags() if flags is None else flags
+    if not any(flag in flags for flag in INT8_ISA):
+        return (f"this CPU has no VNNI or AMX (it has {', '.join(flags) or 'none of '}"
+                f"{'' if flags else ', '.join(SPEED_ISA)}), so int8 would run slower than "
+                "f32: set precision to 'default'")
+    if importlib.util.find_spec('nncf') is None:
+        return 'it needs the nncf package (pip install nncf, the version in requirements.txt)'
+    return ''
 
 
 def cache_dir() -> Path:
@@ -242,8 +277,13 @@ class OpenVinoRuntime:
         self.precision = precision
         self.converted = []  # parts converted in this call (not found in the cache)
 
-    def compile(self, part: str, module, example, shapes) -> _Compiled:
-        """`module` (a torch module) compiled; its IR from the cache when there."""
+    def compile(self, part: str, module, example, shapes, calibration=None,
+                keep_float=()) -> _Compiled:
+        """`module` (a torch module) compiled; its IR from the cache when there. With
+        precision int8 and `calibration` (a callable giving a list of input tuples), the
+        part is quantised first, but for the operations whose names match a regular
+        expression of `keep_float`.
+        """
         ov = self.openvino
         key = hashlib.blake2b(
             f'{self.digest}|{part}|{shapes}|{ov.__version__}|{CONVERSION_VERSION}'.encode(),
@@ -260,6 +300,8 @@ class OpenVinoRuntime:
                     input=[ov.PartialShape(shape) for shape in shapes])
             self._save(converted, folder)
             self.converted.append(part)
+        if self.precision == 'int8' and calibration is not None:
+            folder, xml = self._quantised(part, key, xml, calibration, keep_float)
         # OpenVINO's own cache of the compiled form, kept inside the IR's folder: a blob can
         # only belong to its IR, and deleting a folder removes both.
         config = dict(self.config, CACHE_DIR=str(folder / 'compiled'))
@@ -269,6 +311,29 @@ class OpenVinoRuntime:
         # (seen in `vla-ros up`: one thread in a static initialiser's guard, the other waiting).
         compiled(*(tensor.numpy() for tensor in example))
         return compiled
+
+    def _quantised(self, part: str, key: str, xml: Path, calibration, keep_float) -> tuple:
+        """(folder, model.xml) of the part's int8 IR, quantised from its f32 IR at `xml` on
+        the calibration inputs when not in the cache.
+        """
+        import nncf
+
+        float_key = hashlib.blake2b(f'{QUANTISATION_VERSION}|{"|".join(keep_float)}'.encode(),
+                                    digest_size=4).hexdigest()
+        folder = self.cache / f'{part}-{key}-int8-{float_key}-nncf{nncf.__version__}'
+        quantised = folder / 'model.xml'
+        if not quantised.is_file():
+            inputs = calibration()
+            # SmoothQuant off: on the shipped CLIP it took the worst frame's cosine to f32
+            # from 0.994 down to 0.987.
+            model = nncf.quantize(
+                self.core.read_model(xml), nncf.Dataset(inputs),
+                model_type=nncf.ModelType.TRANSFORMER, subset_size=len(inputs),
+                ignored_scope=nncf.IgnoredScope(patterns=list(keep_float)),
+                advanced_parameters=nncf.AdvancedQuantizationParameters(smooth_quant_alpha=-1))
+            self._save(model, folder)
+            self.converted.append(f'{part} (int8)')
+        return folder, quantised
 
     def _save(self, converted, folder: Path) -> None:
         # Written aside and renamed: two nodes starting together may convert the same model,
@@ -287,7 +352,9 @@ class OpenVinoRuntime:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def inference_precision(self, compiled: _Compiled) -> str:
-        """The precision OpenVINO chose on this CPU (f32, bf16, ...)."""
+        """The precision OpenVINO chose on this CPU (f32, bf16, ...; int8: of what is left
+        in floating point).
+        """
         return str(compiled.compiled.get_property('INFERENCE_PRECISION_HINT')).lower() \
             .replace('<type: ', '').replace("'", '').replace('>', '').replace('float', 'f')
 
@@ -298,10 +365,20 @@ def _description(runtime: OpenVinoRuntime, compiled: _Compiled) -> str:
 
 
 class OpenVinoClip:
-    def __init__(self, model, image_shape, precision='default', threads=0, cache=None):
+    def __init__(self, model, image_shape, precision='default', threads=0, cache=None,
+                 calibration=None):
+        """`calibration`: int8's, a callable giving (frames, prompts, pixel values of
+        frames) (core.calibration).
+        """
         runtime = OpenVinoRuntime(model, precision, threads, cache)
+
+        def image_inputs():
+            frames, _, pixels = calibration()
+            return [(pixels([frame]),) for frame in frames]
+
         self._image = runtime.compile('clip-image', _ClipImage(model),
-                                      (torch.zeros(1, *image_shape),), [(-1, *image_shape)])
+                                      (torch.zeros(1, *image_shape),), [(-1, *image_shape)],
+                                      image_inputs if calibration else None)
         self._text = runtime.compile('clip-text', _ClipText(model), _token_inputs(2),
                                      [(-1, -1), (-1, -1)])
         self.converted = runtime.converted
@@ -315,16 +392,35 @@ class OpenVinoClip:
 
 
 class OpenVinoClipSeg:
-    def __init__(self, model, image_shape, precision='default', threads=0, cache=None):
+    def __init__(self, model, image_shape, precision='default', threads=0, cache=None,
+                 calibration=None, tokenizer=None):
+        """`calibration`: as OpenVinoClip's; `tokenizer` encodes its prompts."""
         runtime = OpenVinoRuntime(model, precision, threads, cache)
         dim = int(model.config.projection_dim)
+        self._text = runtime.compile('clipseg-text', _ClipText(model.clip), _token_inputs(2),
+                                     [(-1, -1), (-1, -1)])
+
+        def mask_inputs():
+            # As the node calls it: the frame and its fovea's crop, the object's prompt.
+            from vla_ros.core.segmentation import Fovea
+
+            frames, prompts, pixels = calibration()
+            fovea = Fovea()
+            inputs = []
+            for frame, prompt in zip(frames, prompts):
+                tokens = tokenizer([prompt], return_tensors='np')
+                inputs.append((pixels([frame, fovea.crop(frame)]), self._text(
+                    tokens['input_ids'], tokens['attention_mask'])))
+            return inputs
+
         # Examples with 2 images and 3 prompts: a size-1 example could be traced as a constant.
+        # int8: the image tower only; the small decoder in int8 cost masks 0.04 IoU (0.93
+        # against f32's, benchmarks/README.md, int8) for little time.
         self._masks = runtime.compile(
             'clipseg-masks', _ClipSegMasks(model),
             (torch.zeros(2, *image_shape), torch.zeros(3, dim)),
-            [(-1, *image_shape), (-1, dim)])
-        self._text = runtime.compile('clipseg-text', _ClipText(model.clip), _token_inputs(2),
-                                     [(-1, -1), (-1, -1)])
+            [(-1, *image_shape), (-1, dim)], mask_inputs if calibration else None,
+            keep_float=(r'.*\.decoder[./].*',))
         self.converted = runtime.converted
         self.description = _description(runtime, self._masks)
 
@@ -340,6 +436,21 @@ def make_engine(kind: str, model, processor, backend: str, device, dtype,
                 precision='default', threads=0, cache=None, compile_mode='none'):
     """The engine of a loaded model on a resolved backend ('torch' or 'openvino')."""
     if backend == 'openvino':
-        engine = OpenVinoClip if kind == 'clip' else OpenVinoClipSeg
-        return engine(model, processed_shape(processor), precision, threads, cache)
+        calibration = None
+        if precision == 'int8':
+            from vla_ros.core.calibration import calibration_views
+
+            def pixels(images):
+                return processor.image_processor(
+                    images=list(images), return_tensors='np',
+                    input_data_format='channels_last')['pixel_values'].astype(np.float32)
+
+            def calibration():
+                frames, prompts = calibration_views()
+                return frames, prompts, pixels
+        shape = processed_shape(processor)
+        if kind == 'clip':
+            return OpenVinoClip(model, shape, precision, threads, cache, calibration)
+        return OpenVinoClipSeg(model, shape, precision, threads, cache, calibration,
+                               processor.tokenizer)
     return (TorchClip if kind == 'clip' else TorchClipSeg)(model, device, dtype, compile_mode)

@@ -91,8 +91,10 @@ def model_params(kind: str, rate_hz: float) -> tuple:
               'CPU where it is installed (with dtype float32), torch otherwise (CUDA)',
               choices=BACKENDS, read_only=True),
         Param('precision', 'default', "OpenVINO's inference precision: default = its choice "
-              'for the CPU (bf16 where the CPU has it, else f32), f32 = full precision; torch '
-              'ignores it (see dtype)', choices=PRECISIONS, read_only=True),
+              'for the CPU (bf16 where the CPU has it, else f32), f32 = full precision, int8 = '
+              'the image parts quantised (NNCF, calibrated on shipped simulator renders) at the '
+              'first start, refused on a CPU without VNNI or AMX (slower there) and with torch; '
+              'torch ignores default and f32 (see dtype)', choices=PRECISIONS, read_only=True),
         Param('max_rate_hz', float(rate_hz),
               'most inferences per second; newer inputs replace waiting ones', (0.1, 120.0)),
         Param('cpu_threads', 0, "CPU threads for this node's inference (torch's or "

@@ -19,6 +19,7 @@ from vla_ros.core import paths
 from vla_ros.core.backends import (
     BACKENDS,
     COMPILE_MODES,
+    int8_problem,
     make_engine,
     openvino_installed,
     PRECISIONS,
@@ -235,7 +236,8 @@ def set_input_size(kind: str, model, processor, input_size: int) -> None:
 def load_model(kind: str, source: str = '', device: str = 'auto',
                dtype: str = 'float32', backend: str = 'torch', precision: str = 'default',
                threads: int = 0, preprocessing: str = 'auto',
-               compile_mode: str = 'none', input_size: int = 0) -> LoadedModel:
+               compile_mode: str = 'none', input_size: int = 0,
+               int8_on_any_cpu: bool = False) -> LoadedModel:
     """Load a CLIP ('clip') or CLIPSeg ('clipseg') model and its processor, ready for inference.
 
     `source` is a Hugging Face id, a local folder, or empty for the embedded default.
@@ -243,7 +245,9 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     `threads` (0: all cores) apply to OpenVINO, which converts the model at the first start
     and caches it (vla_ros.core.backends.cache_dir). `preprocessing` (auto|processor|torch)
     and `compile_mode` (none|default|reduce-overhead, torch only): see core.preprocessing and
-    core.backends. `input_size`: set_input_size.
+    core.backends. `input_size`: set_input_size. Precision int8 (OpenVINO, quantised at the
+    first start) is refused on a CPU where it would be slower than f32 (no VNNI or AMX),
+    unless `int8_on_any_cpu` (benchmarks and tests measure its accuracy anywhere).
     """
     from transformers import AutoProcessor
     from transformers.utils import logging as transformers_logging
@@ -258,6 +262,14 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     backend = resolve_backend(backend, torch_device, dtype)
     if precision not in PRECISIONS:
         raise ModelLoadError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}.")
+    if precision == 'int8':
+        if backend != 'openvino':
+            raise ModelLoadError(
+                f"precision 'int8' is OpenVINO's, but the backend is '{backend}'; set backend "
+                "to 'openvino' (a CPU), or precision to 'default'.")
+        problem = int8_problem()
+        if problem and not int8_on_any_cpu:
+            raise ModelLoadError(f"precision 'int8': {problem}.")
     if compile_mode not in COMPILE_MODES:
         raise ModelLoadError(
             f"compile_mode '{compile_mode}' is not one of {', '.join(COMPILE_MODES)}.")
