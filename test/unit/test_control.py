@@ -454,3 +454,20 @@ def test_odometry_motion_is_in_the_frame_of_the_first_pose():
     assert wrapped == pytest.approx(2 * math.pi - 6.0)
     assert Pose2D.from_quaternion(0.0, 0.0, math.sin(0.3), math.cos(0.3)).yaw == (
         pytest.approx(0.6))
+
+
+@pytest.mark.parametrize('jump', [Pose2D(0.0, 0.0, 0.0), Pose2D(5.0, -3.0, 0.0),
+                                  Pose2D(1.0, 0.0, 2.5)], ids=['reset', 'teleport', 'spin'])
+def test_odometry_that_jumps_carries_nothing(jump):
+    """A reset or relocalised odometry is no motion of the base: the goal is not moved by
+    it (it would be somewhere else entirely), the robot drives on nothing.
+    """
+    control = controller(max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    start = Pose2D(1.0, 1.0, 0.3)
+    drive_on_odometry(control, lambda now: RIGHT, 0.1, pose=start)
+    outputs = [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
+                            odom=jump, odom_age=0.0) for i in range(10)]
+    assert all(out.status == 'approaching red ball' and out.linear == 0.0
+               for out in outputs)  # as without odometry: a turn to where it was seen
+    assert control.avoidance.goal is None

@@ -107,6 +107,7 @@ FAR_M = 5.0  # the distance given to a target seen at the horizon
 PROGRESS_M = 0.1  # a detour that brings the goal this much nearer is making progress
 FACING_RAD = 0.1  # a lost target's goal this near straight ahead has been faced
 STALL_CYCLES = 5.0  # a segmentation this many of the segmenter's cycles old: it has stalled
+ODOM_SLACK_M, ODOM_SLACK_RAD = 0.1, 0.2  # odometry's own jitter between two ticks, at most
 MIN_STALL_S = 1.0
 
 
@@ -232,7 +233,7 @@ class Controller:
         fresh_target = target if target_fresh else None
         odom_fresh = (odom is not None and odom_age is not None and odom_age <= timeout
                       and odom.is_finite())
-        self._carry_goal(odom if odom_fresh else None)
+        self._carry_goal(odom if odom_fresh else None, now)
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None)
         self._see_goal(wanted, fresh_target, points)
@@ -350,13 +351,23 @@ class Controller:
                                 origin_x=self.settings.camera_mount[0] if floor_range else 0.0,
                                 span=self._span(target))
 
-    def _carry_goal(self, odom: Pose2D | None) -> None:
+    def _carry_goal(self, odom: Pose2D | None, now: float) -> None:
         """Move the goal by the odometry's motion since the last tick (None: stale; the
-        commands sent moved it instead).
+        commands sent moved it instead). A motion the base cannot make in the time (twice
+        its hard limits, and some slack) is a reset or a jump of the odometry, not a motion:
+        where the goal lies is then unknown, and it is forgotten.
         """
         if odom is not None and self._odom_pose is not None:
-            self.avoidance.shift(*motion(self._odom_pose, odom))
-        self._odom_pose = odom
+            before, then = self._odom_pose
+            forward, left, turn = motion(before, odom)
+            elapsed, limits = max(now - then, 0.0), self.settings.limits
+            if math.hypot(forward, left) > (
+                    2.0 * limits.hard_max_linear_mps * elapsed + ODOM_SLACK_M) or abs(turn) > (
+                    2.0 * limits.hard_max_angular_rps * elapsed + ODOM_SLACK_RAD):
+                self.avoidance.forget_goal()
+            else:
+                self.avoidance.shift(forward, left, turn)
+        self._odom_pose = None if odom is None else (odom, now)
 
     def _carried_x(self) -> float | None:
         """Where the goal now lies in the image's x (beyond +-1: out of view; behind the
