@@ -225,6 +225,17 @@ def test_the_model_cache_keeps_backends_apart(tiny_clip_dir):
     assert cache.get('clip', str(tiny_clip_dir), 'cpu', backend='openvino') is on_openvino
 
 
+def quantisers(cache, pattern) -> int:
+    """FakeQuantize operations in the IR of the cache folders matching `pattern`."""
+    import openvino
+
+    folders = list(cache.glob(pattern))
+    assert folders, f'no {pattern} in {cache}'
+    core = openvino.Core()
+    return sum(op.get_type_name() == 'FakeQuantize' for folder in folders
+               for op in core.read_model(folder / 'model.xml').get_ops())
+
+
 def test_the_cpus_speed_flags_are_read_from_cpuinfo():
     cpuinfo = ('processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni amx_tile '
                'amx_int8\nbogomips\t: 1\n')
@@ -254,10 +265,23 @@ def test_int8_is_quantised_once_and_cached_apart_from_f32(tiny_clip_dir, tiny_cl
     first = load_model('clipseg', str(tiny_clipseg_dir), 'cpu', backend='openvino',
                        precision='int8', int8_on_any_cpu=True)
     assert 'clipseg-masks (int8)' in first.engine.converted
-    assert list(openvino_cache.glob('clipseg-masks-*-int8-*'))
+    assert quantisers(openvino_cache, 'clipseg-masks-*-int8-*') > 0
+    assert quantisers(openvino_cache, 'clipseg-text-*') == 0  # the text part stays float
     segmenter = ClipSegSegmenter(first)
     segmenter.set_prompts(['red ball'])
     assert segmenter.probabilities(varied_images()[0]).shape == (1, 32, 32)
     again = load_model('clipseg', str(tiny_clipseg_dir), 'cpu', backend='openvino',
                        precision='int8', int8_on_any_cpu=True)
     assert again.engine.converted == []
+
+
+def test_new_calibration_frames_make_a_new_int8_model(tiny_clip_dir, openvino_cache,
+                                                      monkeypatch):
+    from vla_ros.core import calibration
+
+    load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino', precision='int8',
+               int8_on_any_cpu=True)
+    monkeypatch.setattr(calibration, 'calibration_digest', lambda: 'other frames')
+    again = load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino', precision='int8',
+                       int8_on_any_cpu=True)
+    assert again.engine.converted == ['clip-image (int8)']  # the f32 IR is reused

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from vla_ros.core.control import Controller, ControlSettings, is_final, stamp_problem
@@ -374,17 +375,19 @@ def test_an_arrival_check_takes_a_segmentation_just_short_of_the_thresholds():
     assert ticks(other, 0.0, 1.0, just_short, lambda now: 0.5)[-1][1].linear > 0.0
 
 
-def drive_on_odometry(control, target_at, seconds, odom_age=0.0, start=0.0, pose=None):
+def drive_on_odometry(control, target_at, seconds, odom_age=0.0, start=0.0, pose=None,
+                      scan=True):
     """Ticks every 50 ms with the robot's pose integrated from what was sent, given as
-    odometry `odom_age` old; `target_at(now)` is the target view (the segmentation is 0.2 s
-    old throughout). Returns [(now, output, pose)].
+    odometry `odom_age` old, with a fresh scan of open space (`scan`); `target_at(now)` is
+    the target view (the segmentation is 0.2 s old throughout). Returns [(now, output, pose)].
     """
     pose = pose or Pose2D(0.0, 0.0, 0.0)
     outputs = []
     for i in range(int(round(seconds / 0.05))):
         now = start + 0.05 * i
         out = control.tick(now, target_at(now), 0.0, 0.0, segmentation=seg(now, 0.2),
-                           odom=pose, odom_age=odom_age)
+                           odom=pose, odom_age=odom_age,
+                           scan=OPEN if scan else None, scan_age=0.0)
         outputs.append((now, out, pose))
         pose = Pose2D(pose.x + out.linear * 0.05 * math.cos(pose.yaw),
                       pose.y + out.linear * 0.05 * math.sin(pose.yaw),
@@ -393,6 +396,7 @@ def drive_on_odometry(control, target_at, seconds, odom_age=0.0, start=0.0, pose
 
 
 RIGHT = TargetView(x=0.5, y=0.2, confidence=0.9, area=0.02)
+OPEN = np.zeros((0, 2))  # a fresh scan's points: nothing near
 
 
 def test_odometry_carries_a_target_out_of_sight_and_the_robot_steers_on_to_it():
@@ -416,6 +420,28 @@ def test_odometry_carries_a_target_out_of_sight_and_the_robot_steers_on_to_it():
     assert later[-1][1].status == 'searching red ball' and later[-1][1].linear == 0.0
 
 
+def test_without_a_scan_odometry_turns_the_robot_to_a_target_out_of_sight_but_never_drives():
+    control = controller(max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    seen = drive_on_odometry(control, lambda now: RIGHT, 0.1, scan=False)
+    gone = drive_on_odometry(control, lambda now: NOTHING, 2.5, start=0.1, pose=seen[-1][2],
+                             scan=False)
+    assert gone[-1][2].yaw - seen[-1][2].yaw == pytest.approx(
+        control._image_bearing(RIGHT.x), abs=0.05)
+    assert all(out.linear == 0.0 for _, out, _ in gone)
+
+
+def test_odometry_hold_s_0_carries_nothing():
+    control = controller(servo=ServoConfig(confirm_s=0.0, odometry_hold_s=0.0),
+                         max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    seen = drive_on_odometry(control, lambda now: RIGHT, 0.1)
+    gone = drive_on_odometry(control, lambda now: NOTHING, 2.0, start=0.1, pose=seen[-1][2])
+    assert all(out.linear == 0.0 for _, out, _ in gone)
+    assert 'approaching red ball (out of sight: on odometry)' not in {
+        out.status for _, out, _ in gone}
+
+
 @pytest.mark.parametrize('odom_age', [None, 0.6], ids=['no odometry', 'odometry stopped'])
 def test_without_fresh_odometry_a_target_out_of_sight_is_not_driven_to(odom_age):
     control = controller(max_segmentation_age_s=10.0)
@@ -423,7 +449,8 @@ def test_without_fresh_odometry_a_target_out_of_sight_is_not_driven_to(odom_age)
     seen = drive_on_odometry(control, lambda now: RIGHT, 0.1)
     pose = None if odom_age is None else seen[-1][2]
     gone = [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
-                         odom=pose, odom_age=odom_age) for i in range(19)]
+                         odom=pose, odom_age=odom_age, scan=OPEN, scan_age=0.0)
+            for i in range(19)]
     assert all(out.linear == 0.0 and out.angular < 0.0 for out in gone)  # turns, as last seen
     assert all(out.status == 'approaching red ball' for out in gone)
 
@@ -467,7 +494,31 @@ def test_odometry_that_jumps_carries_nothing(jump):
     start = Pose2D(1.0, 1.0, 0.3)
     drive_on_odometry(control, lambda now: RIGHT, 0.1, pose=start)
     outputs = [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
-                            odom=jump, odom_age=0.0) for i in range(10)]
+                            odom=jump, odom_age=0.0, scan=OPEN, scan_age=0.0)
+               for i in range(10)]
     assert all(out.status == 'approaching red ball' and out.linear == 0.0
                for out in outputs)  # as without odometry: a turn to where it was seen
     assert control.avoidance.goal is None
+
+
+def test_odometry_that_repeats_its_pose_while_the_base_turns_is_stuck():
+    """A driver that keeps publishing one pose: fresh by arrival, yet the base turns under
+    it. Once half a radian was sent and it showed none, the commands carry the goal.
+    """
+    control = controller(max_segmentation_age_s=10.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    frozen = Pose2D(0.0, 0.0, 0.0)
+    drive_on_odometry(control, lambda now: RIGHT, 0.1, pose=frozen)
+    outputs = [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
+                            odom=frozen, odom_age=0.0, scan=OPEN, scan_age=0.0)
+               for i in range(60)]  # the base turns as sent; the odometry shows nothing
+    assert control.odometry_stuck
+    # Without the check it turned on the odometry's word for the whole hold, 1.3 rad past
+    # the target (seen in a review); here at most the half radian the check needs. Then the
+    # robot does as without odometry: turns to where it saw the target, and searches.
+    on_odometry = [out for out in outputs if out.status.endswith('on odometry)')]
+    assert sum(abs(out.angular) * 0.05 for out in on_odometry) <= 0.55
+    assert not outputs[-1].status.endswith('on odometry)')
+    # A new command trusts the odometry again.
+    control.follow(GO_TO, 'red ball', 3.2)
+    assert not control.odometry_stuck

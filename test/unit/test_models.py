@@ -273,6 +273,7 @@ def test_a_clipseg_input_size_segments_at_that_size_as_the_model_does(tiny_clips
 @pytest.mark.parametrize('kind, size, message', [
     ('clipseg', 20, "multiple of the model's patch size 8"),
     ('clipseg', 8, 'at least 16'),
+    ('clipseg', 72, 'more than twice'),
     ('clip', 16, 'only a CLIPSeg model'),
 ])
 def test_an_input_size_a_model_cannot_take_is_refused_with_what_to_set(

@@ -64,12 +64,12 @@ def isa_flags(cpuinfo: str = None) -> tuple:
     return tuple(flag for flag in SPEED_ISA if flag in flags)
 
 
-def int8_problem(flags: tuple = None) -> str:
-    """Why precision int8 cannot be used here ('' when it can): NNCF missing, or a CPU
-    without VNNI or AMX, where int8 is slower than f32.
+def int8_problem(flags: tuple = None, any_cpu: bool = False) -> str:
+    """Why precision int8 cannot be used here ('' when it can): NNCF missing, or (unless
+    `any_cpu`) a CPU without VNNI or AMX, where int8 is slower than f32.
     """
     flags = isa_flags() if flags is None else flags
-    if not any(flag in flags for flag in INT8_ISA):
+    if not any_cpu and not any(flag in flags for flag in INT8_ISA):
         return (f"this CPU has no VNNI or AMX (it has {', '.join(flags) or 'none of '}"
                 f"{'' if flags else ', '.join(SPEED_ISA)}), so int8 would run slower than "
                 "f32: set precision to 'default'")
@@ -314,12 +314,16 @@ class OpenVinoRuntime:
 
     def _quantised(self, part: str, key: str, xml: Path, calibration, keep_float) -> tuple:
         """(folder, model.xml) of the part's int8 IR, quantised from its f32 IR at `xml` on
-        the calibration inputs when not in the cache.
+        the calibration inputs when not in the cache (keyed by the settings and the
+        calibration files too).
         """
         import nncf
 
-        float_key = hashlib.blake2b(f'{QUANTISATION_VERSION}|{"|".join(keep_float)}'.encode(),
-                                    digest_size=4).hexdigest()
+        from vla_ros.core.calibration import calibration_digest
+
+        float_key = hashlib.blake2b(
+            f'{QUANTISATION_VERSION}|{"|".join(keep_float)}|{calibration_digest()}'.encode(),
+            digest_size=4).hexdigest()
         folder = self.cache / f'{part}-{key}-int8-{float_key}-nncf{nncf.__version__}'
         quantised = folder / 'model.xml'
         if not quantised.is_file():

@@ -4,6 +4,7 @@ downloaded. A robot's own frames calibrate better; these keep the build offline 
 """
 
 from functools import lru_cache
+import hashlib
 import json
 
 import numpy as np
@@ -11,12 +12,28 @@ import numpy as np
 from vla_ros.core import paths
 
 
+FILES = ('train.npz', 'train.jsonl')
+
+
+def calibration_folder():
+    return paths.share_dir() / 'models' / 'calibration'
+
+
+@lru_cache(maxsize=1)
+def calibration_digest() -> str:
+    """A hash of the calibration files: quantised models are cached under it."""
+    digest = hashlib.blake2b(digest_size=8)
+    for name in FILES:
+        digest.update((calibration_folder() / name).read_bytes())
+    return digest.hexdigest()
+
+
 @lru_cache(maxsize=1)
 def calibration_views() -> tuple:
     """(frames, prompts): HxWx3 uint8 renders and, for each, the object it was taken of
     (a view from anywhere: its scene's first object), as the segmenter is prompted.
     """
-    folder = paths.share_dir() / 'models' / 'calibration'
+    folder = calibration_folder()
     with np.load(folder / 'train.npz') as data:
         frames = list(data['images'])
     prompts = []

@@ -133,9 +133,9 @@ COMMAND_VERBS = Param(
 # scene_segmenter ----------------------------------------------------------------------------
 SEGMENTER_INPUT = (
     Param('input_size', 0, 'CLIPSeg input, pixels square (a multiple of its patch size, e.g. '
-          '224 for rd64, whose processor uses 352): fewer patches, less time a segmentation, '
-          "coarser masks; 0 = its processor's size. See benchmarks/README.md, input size",
-          (0, 4096), read_only=True),
+          '224 for rd64, whose processor uses 352; at most twice that): fewer patches, less '
+          "time a segmentation, coarser masks; 0 = its processor's size. See "
+          'benchmarks/README.md, CLIPSeg input size', (0, 1024), read_only=True),
 )
 PERCEPTION = (
     Param('prompts', (), "fixed prompts; when set they are segmented instead of the command's "
@@ -223,7 +223,7 @@ SERVO = (
           (0.0, 600.0)),
     Param('arrival_margin', _servo.arrival_margin, 'stopped to check an arrival, the target '
           'still counts as arrived this far short of arrive_bottom and arrive_area_fraction '
-          "(a mask's edge moves about this much between segmentations)", (0.0, 0.5)),
+          "(a mask's edge moves about this much between segmentations)", (0.0, 0.1)),
     Param('search_sweep_rad', _servo.search_sweep_rad, 'a search turns at most this far in '
           "one of the segmenter's cycles (a frame's wait plus its segmentation), slower than "
           "search_speed_rps with a slow segmenter; keep it under the camera's horizontal field "
@@ -237,9 +237,10 @@ SERVO = (
     Param('lost_hold_s', _servo.lost_hold_s, 'a tracked target out of sight this long is '
           'lost; until then the robot turns to where it was, without driving', (0.0, 10.0)),
     Param('odometry_hold_s', _servo.odometry_hold_s, 'with fresh odometry (topic odom), a '
-          'tracked go_to target out of sight is lost after this long instead; until then the '
-          'odometry carries where it was and the robot steers on to it, no faster than its '
-          'slowest approach, never arriving on it', (0.0, 30.0)),
+          'tracked go_to target out of sight is lost after this long instead (0: odometry '
+          'carries nothing); until then the odometry carries where it was and the robot turns '
+          'to it, and drives on no faster than its slowest approach where a fresh scan watches '
+          'the way, never arriving on it', (0.0, 5.0)),
 )
 _monitor, _avoidance = MonitorConfig(), AvoidanceConfig()
 OBSTACLES = (

@@ -108,6 +108,7 @@ PROGRESS_M = 0.1  # a detour that brings the goal this much nearer is making pro
 FACING_RAD = 0.1  # a lost target's goal this near straight ahead has been faced
 STALL_CYCLES = 5.0  # a segmentation this many of the segmenter's cycles old: it has stalled
 ODOM_SLACK_M, ODOM_SLACK_RAD = 0.1, 0.2  # odometry's own jitter between two ticks, at most
+ODOM_CHECK_M, ODOM_CHECK_RAD, ODOM_SHOWN = 0.25, 0.5, 0.25  # Controller._check_odometry
 MIN_STALL_S = 1.0
 
 
@@ -129,6 +130,10 @@ class Controller:
         self._goal_from_camera = False  # the goal's range was bounded by the camera's view
         self._scan_seen = False  # a scan has come (require_scan auto: required from then on)
         self._odom_pose = None  # the odometry's pose at the last tick, while it is fresh
+        # Motion sent and motion the odometry showed (m, rad, m, rad) since the last check;
+        # an odometry that shows too little of what was sent is stuck for this command.
+        self._odom_check = [0.0, 0.0, 0.0, 0.0]
+        self.odometry_stuck = False
 
     def _advance(self, now: float, paused: bool = False) -> float:
         """Move the policy's clock with `now` (not while `paused`); return the part of the
@@ -163,6 +168,7 @@ class Controller:
     def _new_command(self) -> None:
         self._stale_held = None
         self._odom_pose = None
+        self._odom_check, self.odometry_stuck = [0.0, 0.0, 0.0, 0.0], False
         self.avoidance.reset()
         self._detour_since, self._held_by_obstacle = None, 0.0
 
@@ -232,10 +238,11 @@ class Controller:
         points = scan if scan_fresh else None
         fresh_target = target if target_fresh else None
         odom_fresh = (odom is not None and odom_age is not None and odom_age <= timeout
-                      and odom.is_finite())
+                      and odom.is_finite() and not self.odometry_stuck)
         self._carry_goal(odom if odom_fresh else None, now)
         wanted = self.policy.step(now, fresh_target, segmentation,
-                                  self._carried_x() if odom_fresh else None)
+                                  self._carried_x() if odom_fresh else None,
+                                  drive_blind=points is not None)
         self._see_goal(wanted, fresh_target, points)
         linear, angular, status = self._avoid(wanted, points, now)
         moving = wanted.needs_target or wanted.needs_camera
@@ -274,6 +281,8 @@ class Controller:
                 status = self.policy.give_up('stopped: input lost')
         if not odom_fresh:  # dead reckoning on what was sent; odometry carries it otherwise
             self.avoidance.move(checked.linear, checked.angular, self._last_step)
+        else:
+            self._check_odometry(checked.linear, checked.angular)
         return ControlOutput(checked.linear, checked.angular, status, fresh_target, reason,
                              jump, checked.state, checked.free_m)
 
@@ -367,7 +376,24 @@ class Controller:
                 self.avoidance.forget_goal()
             else:
                 self.avoidance.shift(forward, left, turn)
+                self._odom_check[2] += math.hypot(forward, left)
+                self._odom_check[3] += abs(turn)
         self._odom_pose = None if odom is None else (odom, now)
+
+    def _check_odometry(self, linear: float, angular: float) -> None:
+        """Count what was sent against what the odometry showed: once ODOM_CHECK_M or
+        ODOM_CHECK_RAD was sent, an odometry that showed under ODOM_SHOWN of it (one that
+        repeats its pose while the base moves) is stuck, and the commands sent carry the goal
+        until the next command.
+        """
+        check = self._odom_check
+        check[0] += abs(linear) * self._last_step
+        check[1] += abs(angular) * self._last_step
+        if check[0] < ODOM_CHECK_M and check[1] < ODOM_CHECK_RAD:
+            return
+        self.odometry_stuck = (check[0] >= ODOM_CHECK_M and check[2] < ODOM_SHOWN * check[0]) or (
+            check[1] >= ODOM_CHECK_RAD and check[3] < ODOM_SHOWN * check[1])
+        self._odom_check = [0.0, 0.0, 0.0, 0.0]
 
     def _carried_x(self) -> float | None:
         """Where the goal now lies in the image's x (beyond +-1: out of view; behind the

@@ -230,6 +230,11 @@ def set_input_size(kind: str, model, processor, input_size: int) -> None:
                                       if value is not None} != {'height', 'width'}:
         raise ModelLoadError(f'input_size {input_size}: the processor sizes images as '
                              f'{size}, not by height and width; set it to 0.')
+    if input_size > 2 * max(size['height'], size['width']):
+        raise ModelLoadError(
+            f"input_size {input_size}: more than twice the processor's "
+            f"{size['height']}x{size['width']} (memory grows with the square of the patches); "
+            'set it at most to that, or 0.')
     image_processor.size = {'height': input_size, 'width': input_size}
 
 
@@ -267,8 +272,8 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
             raise ModelLoadError(
                 f"precision 'int8' is OpenVINO's, but the backend is '{backend}'; set backend "
                 "to 'openvino' (a CPU), or precision to 'default'.")
-        problem = int8_problem()
-        if problem and not int8_on_any_cpu:
+        problem = int8_problem(any_cpu=int8_on_any_cpu)
+        if problem:
             raise ModelLoadError(f"precision 'int8': {problem}.")
     if compile_mode not in COMPILE_MODES:
         raise ModelLoadError(
@@ -311,10 +316,12 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
         engine = make_engine(kind, model, processor, backend, torch_device, torch_dtype,
                              precision, threads, compile_mode=compile_mode)
     except Exception as err:  # noqa: BLE001 - OpenVINO's conversion errors have many types
+        advice = ("set precision to 'default'" if precision == 'int8'
+                  else "set backend to 'torch'")
         raise ModelLoadError(
             f"cannot run the {kind} model '{resolved}' on {backend}: {type(err).__name__}: "
-            f"{str(err).strip().splitlines()[0] if str(err).strip() else ''} -- set backend "
-            "to 'torch'.") from err
+            f"{str(err).strip().splitlines()[0] if str(err).strip() else ''} -- {advice}.") \
+            from err
     name = Path(resolved).name if local else resolved
     return LoadedModel(kind=kind, source=resolved, name=name, model=model,
                        processor=processor, device=torch_device, dtype=torch_dtype,

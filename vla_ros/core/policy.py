@@ -182,8 +182,9 @@ class ServoConfig:
     min_target_area: float = 0.0005  # smaller regions are not a target (noise)
     confirm_s: float = 0.25  # seen this long without a gap before the robot steers at it
     lost_hold_s: float = 1.0  # a tracked target unseen this long is lost: search again
-    # ... or, while odometry carries where it was, this long: the robot steers on towards it
-    # (no faster than its slowest approach, never arriving) until a frame shows it again.
+    # ... or, while odometry carries where it was, this long instead (0: not carried): the
+    # robot turns towards it, and drives on no faster than its slowest approach where a
+    # collision monitor watches, never arriving, until a frame shows it again.
     odometry_hold_s: float = 3.0
 
 
@@ -396,11 +397,12 @@ class ActionPolicy:
 
     def step(self, now: float, target: TargetView | None,
              segmentation: Segmentation | None = None,
-             carried_x: float | None = None) -> PolicyOutput:
+             carried_x: float | None = None, drive_blind: bool = False) -> PolicyOutput:
         """One decision; `segmentation`: the one behind `target` (None: the target is its own
         segmentation, as fresh as its frame). `carried_x`: where the tracked target's last
         sighting now lies in the image (|x| > 1: out of view), carried by the odometry (None:
-        no odometry).
+        no odometry); `drive_blind`: whether it may be driven to, not only turned to (a
+        collision monitor watches the way).
         """
         state, config = self.state, self.servo_config
         if state.search_tick is not None:  # the last tick turned to search: count that turn
@@ -424,16 +426,17 @@ class ActionPolicy:
         thing = state.object_phrase or 'target'
         if intent.behaviour == 'go_to' and self._too_close_to_see(target):
             return self._arrive(now, segmentation, thing)
-        target, in_sight = self._track(now, target, segmentation, carried_x is not None)
+        carried = carried_x is not None and config.odometry_hold_s > 0.0
+        target, in_sight = self._track(now, target, segmentation, carried)
         if target is not None and not in_sight:
             # Briefly out of sight: never arrive on it. With odometry, steer on to where it is
             # now, slowly; without, turn to where it was seen and do not drive blind.
-            if carried_x is None or intent.behaviour != 'go_to':
+            if not carried or intent.behaviour != 'go_to':
                 return PolicyOutput(0.0, turn_towards(target.x, config),
                                     self._moving_status(thing), needs_target=True)
             linear, angular, _ = servo(replace(target, x=carried_x), config)
             slowest = config.approach_speed_mps * config.min_approach_fraction
-            return PolicyOutput(min(linear, slowest), angular,
+            return PolicyOutput(min(linear, slowest) if drive_blind else 0.0, angular,
                                 f'approaching {thing} (out of sight: on odometry)',
                                 needs_target=True)
         if target is not None:
@@ -576,19 +579,18 @@ class ActionPolicy:
             state.glimpse = target
             return None, False
         state.seen_since = None
-        if state.glimpse is not None and not state.glimpse_followed:
+        if state.glimpse is not None and not state.glimpse_followed and state.glimpse.x != 0.0:
             # A sighting lost before it was confirmed (with a slow segmenter, often one the
             # search turned out of view): the search turns back towards it, once a command.
             self._search_towards(state.glimpse)
             state.glimpse_followed = True
         state.glimpse = None
-        hold = max(config.lost_hold_s, config.odometry_hold_s) if carried else (
-            config.lost_hold_s)
+        hold = config.odometry_hold_s if carried else config.lost_hold_s
         if state.tracking and now - state.last_seen_at < hold:
             return state.last_seen, False
         if state.tracking:
             self._search_towards(state.last_seen)  # where it went out of view
-        state.tracking = False
+        state.tracking, state.arrival_look_from = False, None
         return None, False
 
     def _search_towards(self, view: TargetView) -> None:

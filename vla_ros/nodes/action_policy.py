@@ -100,6 +100,24 @@ def segmentation_lead(source: TimeReference) -> float:
     return (frame.sec - segmented.sec) + (frame.nanosec - segmented.nanosec) * 1e-9
 
 
+MAX_TILT = 0.2  # |qx|, |qy| of an odometry pose: more is not a yaw about z (a planar base)
+
+
+def odometry_problem(msg) -> str:
+    """Why an Odometry's pose cannot be read as a planar base's ('' when it can)."""
+    position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
+    values = (position.x, position.y, orientation.x, orientation.y, orientation.z,
+              orientation.w)
+    if not all(math.isfinite(value) for value in values):
+        return f'its pose holds NaN or infinity {values}'
+    if (orientation.z, orientation.w) == (0.0, 0.0):
+        return 'its orientation has no rotation about z (z and w are 0)'
+    if max(abs(orientation.x), abs(orientation.y)) > MAX_TILT:
+        return (f'its orientation is tilted (x {orientation.x:.3f}, y {orientation.y:.3f}): '
+                'not a yaw about z of a planar base (odometry in another frame?)')
+    return ''
+
+
 def _source_of(info) -> tuple:
     """(a publisher's identity: its DDS writer GUID, an order key of its messages) from a
     message's info; (b'', None) where the middleware gives no GUID.
@@ -355,21 +373,27 @@ class ActionPolicyNode(Autostart, LifecycleNode):
 
     def latest_odom(self, now: float):
         """(pose in the odom frame, age) of the newest good odometry; (None, None) when none
-        came. One with a non-finite pose is dropped with a throttled warning and counted.
+        came. One whose pose is not a finite planar one (NaN, no rotation, tilted: not a
+        yaw about z) is dropped with a throttled warning and counted; one that repeats the
+        last one's stamp is no news (a frozen driver), and the odometry ages.
         """
         if self.odom is not None and self.odom[0] is not self.odom_checked:
             msg, arrived = self.odom
             self.odom_checked = msg
-            position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
-            pose = Pose2D.from_quaternion(position.x, position.y, orientation.z, orientation.w)
-            if pose.is_finite() and (orientation.z, orientation.w) != (0.0, 0.0):
-                self.odom_pose = (pose, arrived)
-            else:
+            problem = odometry_problem(msg)
+            stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            if problem:
                 self.count_dropped('odom')
+                self.get_logger().warning(f'dropped an odom message: {problem}',
+                                          throttle_duration_sec=THROTTLE_S)
+            elif stamp != (0, 0) and self.odom_pose is not None and stamp == self.odom_pose[2]:
                 self.get_logger().warning(
-                    'dropped an odom message: its pose holds NaN or infinity or no rotation '
-                    f'(x {position.x}, y {position.y}, orientation z {orientation.z} w '
-                    f'{orientation.w})', throttle_duration_sec=THROTTLE_S)
+                    'odom repeats its last stamp: not counted as fresh (a frozen driver?)',
+                    throttle_duration_sec=THROTTLE_S)
+            else:
+                position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
+                self.odom_pose = (Pose2D.from_quaternion(position.x, position.y, orientation.z,
+                                                         orientation.w), arrived, stamp)
         if self.odom_pose is None:
             return None, None
         return self.odom_pose[0], now - self.odom_pose[1]
@@ -556,6 +580,11 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             segmentation=segmentation, scan_blind_ahead=self.scan_blind_ahead, odom=odom,
             odom_age=odom_age)
         self.last_output, self.ticks = output, self.ticks + 1
+        if self.controller.odometry_stuck:
+            self.get_logger().warning(
+                'odom shows no motion while the base was sent to move: not used until the '
+                'next command (a frozen driver, or odometry of another frame)',
+                throttle_duration_sec=THROTTLE_S)
         if self.ticks % ZONES_EVERY == 0:
             self.publish_zones(output)
         if output.clock_jump_s:
@@ -595,7 +624,9 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                       f'{self.values["max_angular_rps"]:g} rad/s',
             'collision monitor': self.last_output.obstacle if self.last_output else 'no scan',
             'scan age (s)': age(None if self.scan is None else self.scan[1]),
-            'odom age (s)': age(None if self.odom is None else self.odom[1]),
+            'odom age (s)': age(None if self.odom_pose is None else self.odom_pose[1]),
+            'odometry': 'stuck: shows no motion the commands made (until the next command)'
+            if self.controller.odometry_stuck else 'ok',
             'free travel (m)': 'n/a' if not self.last_output else f'{self.last_output.free_m:.2f}',
             'scan required': str(self.values['require_scan']),
             'scan problem': self.scan_problem or 'none',
