@@ -11,7 +11,6 @@ import numpy as np
 
 from vla_ros.core import paths
 
-
 FILES = ('train.npz', 'train.jsonl')
 
 
