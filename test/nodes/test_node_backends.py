@@ -12,7 +12,7 @@ from vla_ros.core.backends import openvino_installed
 from vla_ros.core.config import ConfigError
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.images import to_image_msg
-from vla_ros.core.models import load_model, ModelCache
+from vla_ros.core.models import load_model, ModelCache, ModelLoadError
 from vla_ros.fixtures.ros_graph import wait_until
 from vla_ros.nodes.camera_embedder import CameraEmbedder
 from vla_ros.nodes.scene_segmenter import SceneSegmenter
@@ -61,11 +61,20 @@ def test_segmenter_on_torch_verifies_on_torch_too(ros, tiny_clipseg_dir, tiny_cl
 
 @pytest.mark.parametrize(('name', 'value', 'message'), [
     ('backend', 'onnxruntime', 'backend: .* is not one of auto, torch, openvino'),
-    ('precision', 'int8', 'precision: .* is not one of default, f32'),
+    ('precision', 'int4', 'precision: .* is not one of default, f32, int8'),
 ])
 def test_bad_backend_settings_fail_at_start(ros, tiny_clip_dir, name, value, message):
     with pytest.raises(ConfigError, match=message):
         make_node(ros, CameraEmbedder, tiny_clip_dir, **{name: value})
+
+
+def test_int8_on_a_cpu_without_vnni_fails_at_start_with_what_to_set(ros, tiny_clip_dir,
+                                                                   monkeypatch):
+    from vla_ros.core import backends
+
+    monkeypatch.setattr(backends, 'isa_flags', lambda: ('avx2',))
+    with pytest.raises(ModelLoadError, match="no VNNI or AMX .*set precision to 'default'"):
+        make_node(ros, CameraEmbedder, tiny_clip_dir, backend='openvino', precision='int8')
 
 
 def test_backend_is_read_only(ros, tiny_clip_dir):
