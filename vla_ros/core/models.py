@@ -106,7 +106,7 @@ def resolve_backend(backend: str, device: torch.device, dtype: str = 'float32') 
         if dtype != 'float32':
             raise ModelLoadError(
                 f"dtype '{dtype}' is a torch setting; with backend 'openvino' keep dtype "
-                "float32 and choose the precision parameter (default|f32).")
+                "float32 and choose the precision parameter (default|f32|int8).")
         if not openvino_installed():
             raise ModelLoadError(
                 "backend 'openvino' was requested but the openvino package is not installed; "
@@ -246,7 +246,7 @@ def load_model(kind: str, source: str = '', device: str = 'auto',
     """Load a CLIP ('clip') or CLIPSeg ('clipseg') model and its processor, ready for inference.
 
     `source` is a Hugging Face id, a local folder, or empty for the embedded default.
-    `backend` (auto|torch|openvino) chooses the runtime; `precision` (default|f32) and
+    `backend` (auto|torch|openvino) chooses the runtime; `precision` (default|f32|int8) and
     `threads` (0: all cores) apply to OpenVINO, which converts the model at the first start
     and caches it (vla_ros.core.backends.cache_dir). `preprocessing` (auto|processor|torch)
     and `compile_mode` (none|default|reduce-overhead, torch only): see core.preprocessing and
