@@ -1,7 +1,8 @@
-"""Bad input to action_policy from another process, through DDS, as a faulty driver or an
-adversary sends it: a scanner whose beams go mostly NaN while the valid ones see something
-close, then dies; a segmenter stand-in whose targets go out of range; odometry that jumps.
-The attacker is a separate Python process driven by lines on its stdin.
+"""Bad input from another process, through DDS, as a faulty driver or an adversary sends it:
+a camera driver that sends 1x1 frames, then recovers (to the image nodes); a scanner whose
+beams go mostly NaN while the valid ones see something close, then dies; a segmenter
+stand-in whose targets go out of range (to action_policy). The attacker is a separate Python
+process driven by lines on its stdin.
 """
 
 import os
@@ -26,7 +27,7 @@ ATTACKER = """
 import math, sys, threading, time
 import rclpy
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import LaserScan
+from sensor_msgs.msg import Image, LaserScan
 from vla_ros.fixtures.targets import TargetPublisher
 
 rclpy.init()
@@ -35,10 +36,22 @@ mode = {'value': sys.argv[1]}
 threading.Thread(target=lambda: [mode.update(value=line.strip()) for line in sys.stdin],
                  daemon=True).start()
 scans = node.create_publisher(LaserScan, 'scan', qos_profile_sensor_data)
+images = node.create_publisher(Image, 'image', qos_profile_sensor_data)
 targets = TargetPublisher(node)
 BEAMS = 360
+frame = 0
 while True:
     stamp = node.get_clock().now().to_msg()
+    frame += 1
+    if mode['value'].startswith('camera'):  # a driver: 64x48 frames, or a fault's 1x1
+        tiny = mode['value'] == 'camera tiny'
+        height, width = (1, 1) if tiny else (48, 64)
+        msg = Image(height=height, width=width, encoding='rgb8', step=3 * width)
+        msg.data = bytes((frame * 7 + index) % 256 for index in range(3 * width * height))
+        msg.header.stamp, msg.header.frame_id = stamp, 'tiny' if tiny else 'camera'
+        images.publish(msg)
+        time.sleep(0.05)
+        continue
     if mode['value'].startswith('scan'):
         msg = LaserScan(angle_min=-math.pi, angle_increment=2 * math.pi / BEAMS,
                         range_min=0.05, range_max=8.0)
@@ -77,6 +90,36 @@ class Attacker:
     def kill(self):
         self.process.kill()
         self.process.wait()
+
+
+def test_a_camera_driver_in_another_process_sends_1x1_frames_then_recovers(
+        ros, tiny_clip_dir, tiny_clipseg_dir, models):
+    """Issue 34, 1: 20 frames of 1x1 at 20 Hz once became targets 'not visible' and a false
+    'arrived'. Both image nodes drop and count them, nothing is published for them, and the
+    frames after them are used again.
+    """
+    from geometry_msgs.msg import PointStamped
+    from std_msgs.msg import Float32MultiArray
+    from test_perception_nodes import make_node, segmenter_with_command  # noqa: I100
+
+    from vla_ros.nodes.camera_embedder import CameraEmbedder
+
+    embedder = make_node(ros, CameraEmbedder, tiny_clip_dir, models)
+    segmenter = segmenter_with_command(ros, tiny_clipseg_dir, models)
+    targets = ros.collect(PointStamped, 'target')
+    embeddings = ros.collect(Float32MultiArray, 'image_embedding')
+    camera = Attacker('camera good')
+    try:
+        assert wait_until(lambda: len(targets) >= 3 and embeddings, 20)
+        camera.switch('camera tiny')
+        assert wait_until(lambda: segmenter.worker.stats().rejected >= 15
+                          and embedder.worker.stats().rejected >= 15, 10)
+        camera.switch('camera good')
+        published = len(targets)
+        assert wait_until(lambda: len(targets) >= published + 3, 10)
+    finally:
+        camera.kill()
+    assert not any(target.header.frame_id == 'tiny' for target in targets)
 
 
 def test_a_scanner_in_another_process_goes_mostly_nan_then_dies(ros, tiny_clip_dir, models):
