@@ -133,7 +133,9 @@ def test_a_scanner_in_another_process_goes_mostly_nan_then_dies(ros, tiny_clip_d
     scanner = Attacker('scan clear')
     try:
         Instructor(ros, node).say('move forward')
-        assert wait_until(lambda: robot.command[0] > 0.1, 20)
+        # The attacker's process is up and its scans arrive: only then is the test on.
+        assert wait_until(lambda: node.scan_points is not None and robot.command[0] > 0.1,
+                          20)
         scanner.switch('scan mostly nan')
         assert wait_until(lambda: any('stopped by an obstacle' in status
                                       for status in data(statuses)), 5), data(statuses)

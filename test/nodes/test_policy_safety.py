@@ -238,7 +238,9 @@ def test_a_target_from_the_future_is_dropped_and_poisons_nothing(ros, tiny_clip_
     time.sleep(2.5)  # the old policy stopped for good 1 s after such a stamp
     assert 'stopped: stale input' not in data(statuses[seen:]), data(statuses[seen:])
     assert robot.command[0] > 0.1
-    assert 'dropped a target message: its stamp is' in capfd.readouterr().err
+    # The three halves share one throttled warning: whichever the executor took first.
+    assert re.search(r'dropped a target(_extent|_source)? message: its stamp is',
+                     capfd.readouterr().err)
 
 
 def test_nan_targets_are_dropped_with_a_warning(ros, tiny_clip_dir, models, capfd):

@@ -285,3 +285,24 @@ def test_new_calibration_frames_make_a_new_int8_model(tiny_clip_dir, openvino_ca
     again = load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino', precision='int8',
                        int8_on_any_cpu=True)
     assert again.engine.converted == ['clip-image (int8)']  # the f32 IR is reused
+
+
+def test_another_image_processor_makes_a_new_int8_model(tiny_clip_dir, openvino_cache,
+                                                        tmp_path):
+    """The calibration's pixels depend on the processor's normalisation: a folder with the
+    same weights and another mean is quantised afresh.
+    """
+    load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino', precision='int8',
+               int8_on_any_cpu=True)
+    other = tmp_path / 'other-mean'
+    shutil.copytree(tiny_clip_dir, other)
+    config_file = other / 'preprocessor_config.json'
+    if not config_file.exists():
+        config_file = other / 'processor_config.json'
+    config = json.loads(config_file.read_text())
+    processor = config.get('image_processor', config)
+    processor['image_mean'] = [0.5, 0.5, 0.5]
+    config_file.write_text(json.dumps(config))
+    again = load_model('clip', str(other), 'cpu', backend='openvino', precision='int8',
+                       int8_on_any_cpu=True)
+    assert again.engine.converted == ['clip-image (int8)']

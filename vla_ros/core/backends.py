@@ -23,6 +23,7 @@ call to call, and padding text to the context length would run the text tower on
 
 import hashlib
 import importlib.util
+import json
 import os
 from pathlib import Path
 import shutil
@@ -322,8 +323,8 @@ class OpenVinoRuntime:
         from vla_ros.core.calibration import calibration_digest
 
         float_key = hashlib.blake2b(
-            f'{QUANTISATION_VERSION}|{"|".join(keep_float)}|{calibration_digest()}'.encode(),
-            digest_size=4).hexdigest()
+            f'{QUANTISATION_VERSION}|{"|".join(keep_float)}|{calibration_digest()}|'
+            f'{getattr(calibration, "settings", "")}'.encode(), digest_size=4).hexdigest()
         folder = self.cache / f'{part}-{key}-int8-{float_key}-nncf{nncf.__version__}'
         quantised = folder / 'model.xml'
         if not quantised.is_file():
@@ -379,6 +380,7 @@ class OpenVinoClip:
         def image_inputs():
             frames, _, pixels = calibration()
             return [(pixels([frame]),) for frame in frames]
+        image_inputs.settings = getattr(calibration, 'settings', '')
 
         # int8: the patch embedding and the projection in float took the worst of 40 frames'
         # cosine to f32 from 0.989 to 0.996 (benchmarks/README.md, int8).
@@ -420,6 +422,7 @@ class OpenVinoClipSeg:
                 inputs.append((pixels([frame, fovea.crop(frame)]), self._text(
                     tokens['input_ids'], tokens['attention_mask'])))
             return inputs
+        mask_inputs.settings = getattr(calibration, 'settings', '')
 
         # Examples with 2 images and 3 prompts: a size-1 example could be traced as a constant.
         # int8: the image tower only; the small decoder in int8 took the shipped model's
@@ -456,6 +459,9 @@ def make_engine(kind: str, model, processor, backend: str, device, dtype,
             def calibration():
                 frames, prompts = calibration_views()
                 return frames, prompts, pixels
+            # What makes the calibration's pixels: part of the quantised model's cache key.
+            calibration.settings = json.dumps(processor.image_processor.to_dict(),
+                                              sort_keys=True, default=str)
         shape = processed_shape(processor)
         if kind == 'clip':
             return OpenVinoClip(model, shape, precision, threads, cache, calibration)

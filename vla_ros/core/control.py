@@ -109,6 +109,7 @@ FACING_RAD = 0.1  # a lost target's goal this near straight ahead has been faced
 STALL_CYCLES = 5.0  # a segmentation this many of the segmenter's cycles old: it has stalled
 ODOM_SLACK_M, ODOM_SLACK_RAD = 0.1, 0.2  # odometry's own jitter between two ticks, at most
 ODOM_CHECK_M, ODOM_CHECK_RAD, ODOM_SHOWN = 0.25, 0.5, 0.25  # Controller._check_odometry
+ODOM_FAILED_WINDOWS = 2
 MIN_STALL_S = 1.0
 
 
@@ -133,6 +134,7 @@ class Controller:
         # Motion sent and motion the odometry showed (m, rad, m, rad) since the last check;
         # an odometry that shows too little of what was sent is stuck for this command.
         self._odom_check = [0.0, 0.0, 0.0, 0.0]
+        self._odom_failures = 0  # windows in a row in which it showed too little
         self.odometry_stuck = False
 
     def _advance(self, now: float, paused: bool = False) -> float:
@@ -168,7 +170,8 @@ class Controller:
     def _new_command(self) -> None:
         self._stale_held = None
         self._odom_pose = None
-        self._odom_check, self.odometry_stuck = [0.0, 0.0, 0.0, 0.0], False
+        self._odom_check, self._odom_failures = [0.0, 0.0, 0.0, 0.0], 0
+        self.odometry_stuck = False
         self.avoidance.reset()
         self._detour_since, self._held_by_obstacle = None, 0.0
 
@@ -237,9 +240,12 @@ class Controller:
             scan_age <= settings.monitor.scan_timeout_s)
         points = scan if scan_fresh else None
         fresh_target = target if target_fresh else None
-        odom_fresh = (odom is not None and odom_age is not None and odom_age <= timeout
-                      and odom.is_finite() and not self.odometry_stuck)
-        self._carry_goal(odom if odom_fresh else None, now)
+        odom_live = (odom is not None and odom_age is not None and odom_age <= timeout
+                     and odom.is_finite())
+        shown = self._odometry_motion(odom if odom_live else None, now)
+        odom_fresh = odom_live and not self.odometry_stuck
+        if odom_fresh and shown is not None:
+            self.avoidance.shift(*shown)
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None,
                                   drive_blind=points is not None)
@@ -281,8 +287,8 @@ class Controller:
                 status = self.policy.give_up('stopped: input lost')
         if not odom_fresh:  # dead reckoning on what was sent; odometry carries it otherwise
             self.avoidance.move(checked.linear, checked.angular, self._last_step)
-        else:
-            self._check_odometry(checked.linear, checked.angular)
+        if odom_live:  # stuck or not: a stuck odometry that shows motion again is trusted
+            self._check_odometry(checked.linear, checked.angular, shown)
         return ControlOutput(checked.linear, checked.angular, status, fresh_target, reason,
                              jump, checked.state, checked.free_m)
 
@@ -360,12 +366,13 @@ class Controller:
                                 origin_x=self.settings.camera_mount[0] if floor_range else 0.0,
                                 span=self._span(target))
 
-    def _carry_goal(self, odom: Pose2D | None, now: float) -> None:
-        """Move the goal by the odometry's motion since the last tick (None: stale; the
-        commands sent moved it instead). A motion the base cannot make in the time (twice
-        its hard limits, and some slack) is a reset or a jump of the odometry, not a motion:
-        where the goal lies is then unknown, and it is forgotten.
+    def _odometry_motion(self, odom: Pose2D | None, now: float):
+        """(forward, left, turn) the odometry shows since the last tick (None: stale, or no
+        pose before). A motion the base cannot make in the time (twice its hard limits, and
+        some slack) is a reset or a jump of the odometry, not a motion: where the goal lies
+        is then unknown, and it is forgotten.
         """
+        shown = None
         if odom is not None and self._odom_pose is not None:
             before, then = self._odom_pose
             forward, left, turn = motion(before, odom)
@@ -375,24 +382,29 @@ class Controller:
                     2.0 * limits.hard_max_angular_rps * elapsed + ODOM_SLACK_RAD):
                 self.avoidance.forget_goal()
             else:
-                self.avoidance.shift(forward, left, turn)
-                self._odom_check[2] += math.hypot(forward, left)
-                self._odom_check[3] += abs(turn)
+                shown = (forward, left, turn)
         self._odom_pose = None if odom is None else (odom, now)
+        return shown
 
-    def _check_odometry(self, linear: float, angular: float) -> None:
-        """Count what was sent against what the odometry showed: once ODOM_CHECK_M or
-        ODOM_CHECK_RAD was sent, an odometry that showed under ODOM_SHOWN of it (one that
-        repeats its pose while the base moves) is stuck, and the commands sent carry the goal
-        until the next command.
+    def _check_odometry(self, linear: float, angular: float, shown) -> None:
+        """Count what was sent against what the odometry showed: each time ODOM_CHECK_M or
+        ODOM_CHECK_RAD was sent, whether it showed at least ODOM_SHOWN of it. Two such
+        windows in a row that did not (one pose repeated while the base moves; one window
+        alone may be a slow start, or a base held downstream) make it stuck: the commands
+        sent carry the goal. One window that did makes it trusted again.
         """
         check = self._odom_check
         check[0] += abs(linear) * self._last_step
         check[1] += abs(angular) * self._last_step
+        if shown is not None:
+            check[2] += math.hypot(shown[0], shown[1])
+            check[3] += abs(shown[2])
         if check[0] < ODOM_CHECK_M and check[1] < ODOM_CHECK_RAD:
             return
-        self.odometry_stuck = (check[0] >= ODOM_CHECK_M and check[2] < ODOM_SHOWN * check[0]) or (
+        failed = (check[0] >= ODOM_CHECK_M and check[2] < ODOM_SHOWN * check[0]) or (
             check[1] >= ODOM_CHECK_RAD and check[3] < ODOM_SHOWN * check[1])
+        self._odom_failures = self._odom_failures + 1 if failed else 0
+        self.odometry_stuck = self._odom_failures >= ODOM_FAILED_WINDOWS
         self._odom_check = [0.0, 0.0, 0.0, 0.0]
 
     def _carried_x(self) -> float | None:

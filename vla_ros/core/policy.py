@@ -182,7 +182,7 @@ class ServoConfig:
     min_target_area: float = 0.0005  # smaller regions are not a target (noise)
     confirm_s: float = 0.25  # seen this long without a gap before the robot steers at it
     lost_hold_s: float = 1.0  # a tracked target unseen this long is lost: search again
-    # ... or, while odometry carries where it was, this long instead (0: not carried): the
+    # ... or, while odometry carries where it was, this long if longer (0: not carried): the
     # robot turns towards it, and drives on no faster than its slowest approach where a
     # collision monitor watches, never arriving, until a frame shows it again.
     odometry_hold_s: float = 3.0
@@ -585,7 +585,8 @@ class ActionPolicy:
             self._search_towards(state.glimpse)
             state.glimpse_followed = True
         state.glimpse = None
-        hold = config.odometry_hold_s if carried else config.lost_hold_s
+        hold = max(config.odometry_hold_s, config.lost_hold_s) if carried else (
+            config.lost_hold_s)
         if state.tracking and now - state.last_seen_at < hold:
             return state.last_seen, False
         if state.tracking:

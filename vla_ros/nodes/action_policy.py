@@ -374,8 +374,9 @@ class ActionPolicyNode(Autostart, LifecycleNode):
     def latest_odom(self, now: float):
         """(pose in the odom frame, age) of the newest good odometry; (None, None) when none
         came. One whose pose is not a finite planar one (NaN, no rotation, tilted: not a
-        yaw about z) is dropped with a throttled warning and counted; one that repeats the
-        last one's stamp is no news (a frozen driver), and the odometry ages.
+        yaw about z) is dropped with a throttled warning and counted; one whose stamp is not
+        after the last one's is no news (a frozen driver, an old message), and the odometry
+        ages.
         """
         if self.odom is not None and self.odom[0] is not self.odom_checked:
             msg, arrived = self.odom
@@ -386,10 +387,10 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                 self.count_dropped('odom')
                 self.get_logger().warning(f'dropped an odom message: {problem}',
                                           throttle_duration_sec=THROTTLE_S)
-            elif stamp != (0, 0) and self.odom_pose is not None and stamp == self.odom_pose[2]:
+            elif stamp != (0, 0) and self.odom_pose is not None and stamp <= self.odom_pose[2]:
                 self.get_logger().warning(
-                    'odom repeats its last stamp: not counted as fresh (a frozen driver?)',
-                    throttle_duration_sec=THROTTLE_S)
+                    'odom stamped no later than the last: not counted as fresh (a frozen '
+                    'driver, or a second publisher?)', throttle_duration_sec=THROTTLE_S)
             else:
                 position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
                 self.odom_pose = (Pose2D.from_quaternion(position.x, position.y, orientation.z,
