@@ -553,8 +553,8 @@ class ActionPolicy:
         after `confirm_s` of unbroken sightings, which two segmentations saw (one
         segmentation's blob, followed by the tracker, is there on every frame of its cycle:
         time alone would confirm a single false detection); a tracked target is then held,
-        as last seen, through gaps shorter than `lost_hold_s` (`odometry_hold_s` while
-        odometry carries it).
+        as last seen, through gaps shorter than `lost_hold_s` (or `odometry_hold_s`, if
+        longer, while odometry carries it).
         """
         state, config = self.state, self.servo_config
         seen = (target is not None and target.visible
