@@ -130,9 +130,9 @@ class Controller:
         self._held_by_obstacle = 0.0  # policy seconds a wanted motion has been stopped for one
         self._goal_from_camera = False  # the goal's range was bounded by the camera's view
         self._scan_seen = False  # a scan has come (require_scan auto: required from then on)
-        self._odom_pose = None  # the odometry's pose at the last tick, while it is fresh
-        # Motion sent and motion the odometry showed (m, rad, m, rad) since the last check;
-        # an odometry that shows too little of what was sent is stuck for this command.
+        self._odom_pose = None  # (the odometry's pose, policy time) at the last tick it was live
+        # Motion sent and motion the odometry showed (m, rad, m, rad) since the last check
+        # (_check_odometry: too little of it twice in a row, and the odometry is stuck).
         self._odom_check = [0.0, 0.0, 0.0, 0.0]
         self._odom_failures = 0  # windows in a row in which it showed too little
         self.odometry_stuck = False
