@@ -399,6 +399,13 @@ RIGHT = TargetView(x=0.5, y=0.2, confidence=0.9, area=0.02)
 OPEN = np.zeros((0, 2))  # a fresh scan's points: nothing near
 
 
+def out_of_sight(control, ticks, odom, odom_age=0.0):
+    """Ticks every 50 ms from 0.1 s with the target gone, the odometry fixed at `odom`."""
+    return [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
+                         odom=odom, odom_age=odom_age, scan=OPEN, scan_age=0.0)
+            for i in range(ticks)]
+
+
 def test_odometry_carries_a_target_out_of_sight_and_the_robot_steers_on_to_it():
     """The tracker loses the target (an occluder, blur): the robot turns to where odometry
     says it is now, not on past it to where the image once showed it, and creeps on.
@@ -447,10 +454,7 @@ def test_without_fresh_odometry_a_target_out_of_sight_is_not_driven_to(odom_age)
     control = controller(max_segmentation_age_s=10.0)
     control.follow(GO_TO, 'red ball', 0.0)
     seen = drive_on_odometry(control, lambda now: RIGHT, 0.1)
-    pose = None if odom_age is None else seen[-1][2]
-    gone = [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
-                         odom=pose, odom_age=odom_age, scan=OPEN, scan_age=0.0)
-            for i in range(19)]
+    gone = out_of_sight(control, 19, None if odom_age is None else seen[-1][2], odom_age)
     assert all(out.linear == 0.0 and out.angular < 0.0 for out in gone)  # turns, as last seen
     assert all(out.status == 'approaching red ball' for out in gone)
 
@@ -493,9 +497,7 @@ def test_odometry_that_jumps_carries_nothing(jump):
     control.follow(GO_TO, 'red ball', 0.0)
     start = Pose2D(1.0, 1.0, 0.3)
     drive_on_odometry(control, lambda now: RIGHT, 0.1, pose=start)
-    outputs = [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
-                            odom=jump, odom_age=0.0, scan=OPEN, scan_age=0.0)
-               for i in range(10)]
+    outputs = out_of_sight(control, 10, jump)
     assert all(out.status == 'approaching red ball' and out.linear == 0.0
                for out in outputs)  # as without odometry: a turn to where it was seen
     assert control.avoidance.goal is None
@@ -503,15 +505,14 @@ def test_odometry_that_jumps_carries_nothing(jump):
 
 def test_odometry_that_repeats_its_pose_while_the_base_turns_is_stuck():
     """A driver that keeps publishing one pose: fresh by arrival, yet the base turns under
-    it. Once half a radian was sent and it showed none, the commands carry the goal.
+    it. Once two windows of half a radian were sent and it showed none, the commands carry
+    the goal.
     """
     control = controller(max_segmentation_age_s=10.0)
     control.follow(GO_TO, 'red ball', 0.0)
     frozen = Pose2D(0.0, 0.0, 0.0)
     drive_on_odometry(control, lambda now: RIGHT, 0.1, pose=frozen)
-    outputs = [control.tick(0.1 + 0.05 * i, NOTHING, 0.0, 0.0, segmentation=seg(0.1, 0.2),
-                            odom=frozen, odom_age=0.0, scan=OPEN, scan_age=0.0)
-               for i in range(60)]  # the base turns as sent; the odometry shows nothing
+    outputs = out_of_sight(control, 60, frozen)  # the base turns; the odometry shows nothing
     assert control.odometry_stuck
     # Without the check it turned on the odometry's word for the whole hold, 1.3 rad past
     # the target (seen in a review); here at most the two half radians the check needs (one
