@@ -583,8 +583,9 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.last_output, self.ticks = output, self.ticks + 1
         if self.controller.odometry_stuck:
             self.get_logger().warning(
-                'odom shows no motion while the base was sent to move: not used until the '
-                'next command (a frozen driver, or odometry of another frame)',
+                'odom shows no motion while the base was sent to move: not used until it '
+                'shows that motion again or a new command comes (a frozen driver, odometry of '
+                'another frame, or a base held downstream)',
                 throttle_duration_sec=THROTTLE_S)
         if self.ticks % ZONES_EVERY == 0:
             self.publish_zones(output)
@@ -626,7 +627,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             'collision monitor': self.last_output.obstacle if self.last_output else 'no scan',
             'scan age (s)': age(None if self.scan is None else self.scan[1]),
             'odom age (s)': age(None if self.odom_pose is None else self.odom_pose[1]),
-            'odometry': 'stuck: shows no motion the commands made (until the next command)'
+            'odometry': 'stuck: shows no motion the commands made'
             if self.controller.odometry_stuck else 'ok',
             'free travel (m)': 'n/a' if not self.last_output else f'{self.last_output.free_m:.2f}',
             'scan required': str(self.values['require_scan']),
