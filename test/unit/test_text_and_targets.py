@@ -67,6 +67,24 @@ def test_a_region_continuing_an_accepted_target_is_not_asked_again():
     assert find_target(two, 0.5, previous=NOT_VISIBLE, accept=refuse_all) == NOT_VISIBLE
 
 
+def test_a_tiny_accepted_blob_does_not_vouch_for_a_refused_region_around_it():
+    """Seen in the simulator (seed 33): the verifier passed a 3-pixel blob on a purple
+    cylinder's edge; on the next segmentation the whole cylinder, refused on its own every
+    time, held the blob's centroid in its box and was taken without a check as the cube.
+    """
+    speck = find_target(blob(rows=slice(30, 32), cols=slice(8, 10)), 0.5)  # accepted, tiny
+    whole = blob(rows=slice(25, 40), cols=slice(0, 20))
+    asked = []
+
+    def refuse_all(regions):
+        asked.extend(round(r.area * 2400) for r in regions)
+        return [False] * len(regions)
+    assert find_target(whole, 0.5, previous=speck, accept=refuse_all) == NOT_VISIBLE
+    assert asked == [300]
+    grown = find_target(blob(rows=slice(26, 40), cols=slice(1, 20)), 0.5)  # nearly the same
+    assert find_target(whole, 0.5, previous=grown, accept=refuse_all).visible
+
+
 def test_crop_is_the_padded_square_around_the_box():
     rgb = np.zeros((40, 60, 3), np.uint8)
     rgb[10:20, 40:50] = 255  # a 10 x 10 object

@@ -40,6 +40,9 @@ NOT_VISIBLE = Target(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 SWITCH_AREA_RATIO = 3.0  # another region must be this much larger to take over a tracked one
+# A region continuing the accepted target is asked again once it is this much larger: a
+# speck the verifier passed does not vouch for a look-alike around it.
+CONTINUE_GROWTH = 3.0
 
 
 def find_regions(probability: np.ndarray, threshold: float) -> list:
@@ -110,12 +113,14 @@ def find_target(probability: np.ndarray, threshold: float, previous: Target = No
     `accept`, if given, is asked about the regions (largest first; on every frame, with an
     empty list when there is nothing to ask) and returns one bool each: only accepted ones
     can be chosen. A region that continues `previous` (one holds the other's centroid in its
-    box) is not asked again: `previous` was accepted, and the check of a near object's crop,
-    cut off by the image edges, flickers (seen in the simulator).
+    box) and is under CONTINUE_GROWTH times its area is not asked again: `previous` was
+    accepted, and the check of a near object's crop, cut off by the image edges, flickers
+    (seen in the simulator).
     """
     regions = find_regions(probability, threshold)
     if accept is not None:
-        continuing = [continues(region, previous) for region in regions]
+        continuing = [continues(region, previous)
+                      and region.area < CONTINUE_GROWTH * previous.area for region in regions]
         asked = [region for region, known in zip(regions, continuing) if not known]
         verdicts = iter(accept(asked))
         regions = [region for region, known in zip(regions, continuing)
