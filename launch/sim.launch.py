@@ -5,8 +5,9 @@
 
 sim_bridge publishes /camera/image_raw, /scan, /odom and /clock and drives on /cmd_vel, which
 are vla.launch.py's default topics; the stack runs on simulated time, with the simulated
-camera's geometry and its scan required for motion (vla_ros.sim.world.simulated_robot, as
-the evaluator runs it). `clutter:=4` puts boxes and walls in the way.
+camera's geometry, its scan required for motion and its objects as the verifier's contrasts
+(vla_ros.sim.world.simulated_robot and simulated_segmenter, as the evaluator runs it).
+`clutter:=4` puts boxes and walls in the way.
 """
 
 import os
@@ -19,7 +20,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 import yaml
 
-from vla_ros.sim.world import simulated_robot
+from vla_ros.sim.world import simulated_robot, simulated_segmenter
 
 WIDTH, HEIGHT = 320, 240  # sim_bridge's camera
 
@@ -52,5 +53,7 @@ def generate_launch_description():
                           'clipseg_model': LaunchConfiguration('clipseg_model'),
                           'policy_params': yaml.safe_dump(simulated_robot(WIDTH, HEIGHT),
                                                           default_flow_style=True).strip(),
+                          'segmenter_params': yaml.safe_dump(simulated_segmenter(),
+                                                             default_flow_style=True).strip(),
                           }.items())
     return LaunchDescription([*arguments, bridge, stack])

@@ -19,6 +19,7 @@ import yaml
 CLIP_NODES = ('command_embedder', 'camera_embedder', 'action_policy')
 CLIPSEG_NODES = ('scene_segmenter',)
 IMAGE_NODES = ('camera_embedder', 'scene_segmenter')
+NODE_PARAMS = {'action_policy': 'policy_params', 'scene_segmenter': 'segmenter_params'}
 
 
 def launch_nodes(context):
@@ -39,12 +40,14 @@ def launch_nodes(context):
         remappings = [('cmd_vel', cmd_vel_topic), ('scan', value('scan_topic')),
                       ('odom', value('odom_topic'))] \
             if name == 'action_policy' else []
-        if name == 'action_policy' and value('policy_params'):
-            # Values of the robot (sim.launch.py's camera and scanner), above the file's.
-            extra = yaml.safe_load(value('policy_params'))
+        argument = NODE_PARAMS.get(name)
+        if argument and value(argument):
+            # Values of the robot (sim.launch.py's camera, scanner and objects), above the
+            # file's.
+            extra = yaml.safe_load(value(argument))
             if not isinstance(extra, dict):
-                raise ValueError('policy_params: write a YAML mapping, e.g. '
-                                 '"{require_scan: \'true\'}", got ' + repr(value('policy_params')))
+                raise ValueError(f'{argument}: write a YAML mapping, e.g. '
+                                 '"{require_scan: \'true\'}", got ' + repr(value(argument)))
             overrides.update(extra)
         if name in IMAGE_NODES:
             remappings += [('image', image_topic),
@@ -97,6 +100,9 @@ def generate_launch_description():
         DeclareLaunchArgument('policy_params', default_value='',
                               description="action_policy values above params_file, as a YAML "
                               "mapping: \"{require_scan: 'true', camera_mount: '0.16 0.28 12'}\""),
+        DeclareLaunchArgument('segmenter_params', default_value='',
+                              description='scene_segmenter values above params_file, as a '
+                              'YAML mapping: "{verification_contrasts: [red mug, red ball]}"'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               choices=['true', 'false'],
                               description='use /clock (simulation) instead of wall time'),

@@ -119,6 +119,28 @@ def test_a_model_shared_in_one_process_stays_while_another_node_uses_it(
                      **first.runtime_options) is loaded  # still cached
 
 
+def test_every_node_starts_bare_with_a_model_and_nothing_else(
+        ros, tiny_clip_dir, tiny_clipseg_dir, capfd):
+    """As `ros2 run vla_ros <node> --ros-args -p model:=<folder>` starts it: no YAML. The
+    segmenter, with no contrast list, runs without verification and says so once.
+    """
+    from vla_ros.nodes.action_policy import ActionPolicyNode
+    from vla_ros.nodes.camera_embedder import CameraEmbedder
+    from vla_ros.nodes.command_embedder import CommandEmbedder
+
+    cache = ModelCache()
+    for node_class, model in ((CameraEmbedder, tiny_clip_dir), (CommandEmbedder, tiny_clip_dir),
+                              (SceneSegmenter, tiny_clipseg_dir),
+                              (ActionPolicyNode, tiny_clip_dir)):
+        node = ros.add(node_class(context=ros.context, model_cache=cache,
+                                  parameter_overrides=[Parameter('model', value=str(model))]))
+        assert lifecycle_get(ros, node.get_name()) == 'active', node.get_name()
+        if node_class is SceneSegmenter:
+            assert node.verifier_config is None
+    logged = capfd.readouterr().err
+    assert logged.count('targets are not verified: verification_contrasts lists nothing') == 1
+
+
 def test_activation_with_a_missing_model_fails_and_says_why(ros, tmp_path, capfd):
     node = ros.add(SceneSegmenter(context=ros.context, model_cache=ModelCache(),
                                   parameter_overrides=[

@@ -10,6 +10,7 @@ from vla_ros.core.control import ControlSettings
 from vla_ros.core.perception import PerceptionSettings
 from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig
 from vla_ros.core.safety import SafetyLimits
+from vla_ros.sim.episode import StackSettings
 from vla_ros.sim.scene import object_names
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'vla.yaml'
@@ -38,8 +39,10 @@ def test_the_yaml_configures_what_the_core_defaults_are():
     assert config.build_intents(policy) == DEFAULT_INTENTS
     segmenter = config.read_params_file(CONFIG, 'scene_segmenter')
     assert PerceptionSettings.from_values(segmenter) == PerceptionSettings()
-    # The verifier's contrasts are the simulator's objects; the core does not import them.
-    assert config.verifier_config(segmenter).contrasts == object_names()
+    # A robot lists its own look-alikes; the simulator passes its objects.
+    assert config.verifier_config(segmenter) is None
+    simulated = StackSettings.from_params_file(CONFIG).segmenter
+    assert config.verifier_config(simulated).contrasts == object_names()
 
 
 @pytest.mark.parametrize('name, value, message', [
@@ -84,8 +87,13 @@ def test_a_name_is_declared_once():
         config.table(config.SAFETY, config.SAFETY)
 
 
-def test_verification_without_contrasts_fails_at_start():
-    values = config.check_values('scene_segmenter', {'verification_contrasts': []})
-    with pytest.raises(config.ConfigError, match='verification_contrasts'):
-        config.verifier_config(values)
-    assert config.verifier_config({**values, 'verify_targets': False}) is None
+def test_verification_without_contrasts_is_off_and_says_why():
+    values = config.check_values('scene_segmenter', {'verification_contrasts': [' ']})
+    assert config.verifier_config(values) is None
+    assert 'verification_contrasts' in config.verification_off_reason(values)
+    listed = {**values, 'verification_contrasts': ['red mug']}
+    assert config.verifier_config(listed).contrasts == ('red mug',)
+    assert config.verification_off_reason(listed) == ''
+    assert config.verifier_config({**listed, 'verify_targets': False}) is None
+    assert 'verify_targets' in config.verification_off_reason({**listed,
+                                                               'verify_targets': False})

@@ -128,7 +128,7 @@ def run_demo(args) -> int:
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
     from vla_ros.sim.episode import classify_outcome, StackSettings
     from vla_ros.sim.scene import generate_scene
-    from vla_ros.sim.world import simulated_robot, SimWorld
+    from vla_ros.sim.world import simulated_robot, simulated_segmenter, SimWorld
 
     params_file = args.params_file or paths.default_params_file()
     try:
@@ -162,6 +162,8 @@ def run_demo(args) -> int:
     overrides['action_policy'].extend(
         Parameter(name, value=value)
         for name, value in simulated_robot(world.width, world.height).items())
+    overrides['scene_segmenter'].extend(
+        Parameter(name, value=value) for name, value in simulated_segmenter().items())
     started = time.monotonic()
     try:
         stack = Stack(ros_arguments(params_file, image_topic='/vla/camera/image_raw'),

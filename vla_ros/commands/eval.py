@@ -258,7 +258,6 @@ def run_eval(args) -> int:
     from tqdm import tqdm
 
     from vla_ros.core import paths
-    from vla_ros.core.config import verifier_config
     from vla_ros.core.models import ModelLoadError
     from vla_ros.sim.episode import run_episode, StackSettings
     from vla_ros.sim.scene import generate_scene
@@ -286,7 +285,6 @@ def run_eval(args) -> int:
                                                     'verify_targets': False})
         if not args.fovea:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
-        verifier_config(settings.segmenter)  # verify_targets without contrasts: say so now
         if args.transport == 'dds':
             from vla_ros.nodes.common import install_stop_signals
             from vla_ros.sim.dds import DdsEpisodes

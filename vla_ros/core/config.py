@@ -167,7 +167,7 @@ PERCEPTION = (
           'one refused in the last frame is refused unchecked for this many frames (or until '
           'its area doubles); 0 = check every frame', (0, 1000), read_only=True),
     Param('verification_contrasts', (), 'what a target could be confused with ("green ball" '
-          'for "green pyramid"); needed when verify_targets is true', read_only=True),
+          'for "green pyramid"); empty: no verification (said once at start)', read_only=True),
 )
 
 # action_policy ------------------------------------------------------------------------------
@@ -441,16 +441,25 @@ def laser_pose(values: dict) -> tuple:
 
 
 def verifier_config(values: dict) -> VerifierConfig | None:
-    """The verifier's configuration, or None when verify_targets is off."""
-    if not values['verify_targets']:
-        return None
+    """The verifier's configuration, or None when verify_targets is off or no contrast is
+    listed (verification_off_reason says which).
+    """
     contrasts = tuple(item for item in values['verification_contrasts'] if item.strip())
-    if not contrasts:
-        raise ConfigError('verification_contrasts: list the things a target could be '
-                          'confused with, or set verify_targets false')
+    if not values['verify_targets'] or not contrasts:
+        return None
     return VerifierConfig(contrasts=contrasts, padding=values['verification_padding'],
                           min_area=values['verification_min_area'],
                           recheck_frames=values['verification_recheck_frames'])
+
+
+def verification_off_reason(values: dict) -> str:
+    """Why the scene_segmenter runs no verifier ('' when it runs one)."""
+    if not values['verify_targets']:
+        return 'verify_targets is false'
+    if verifier_config(values) is None:
+        return ('verification_contrasts lists nothing a target could be confused with: list '
+                "your robot's look-alikes (e.g. [red mug, red ball, blue mug]) to turn it on")
+    return ''
 
 
 # The nodes' tables --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 from sensor_msgs.msg import Image, TimeReference
 from std_msgs.msg import String
 
-from vla_ros.core.config import verifier_config as verifier_config_of
+from vla_ros.core import config
 from vla_ros.core.diagnostics import RefusalWatch
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import camera_frame, to_image_msg
@@ -50,7 +50,10 @@ class SceneSegmenter(ModelNode):
         if len(self.values['prompts']) > MAX_PROMPTS:
             raise ValueError(f'prompts: at most {MAX_PROMPTS} (the mono8 label image numbers '
                              'them)')
-        self.verifier_config = verifier_config_of(self.values)
+        self.verifier_config = config.verifier_config(self.values)
+        if self.values['verify_targets'] and self.verifier_config is None:
+            self.get_logger().info(
+                f'targets are not verified: {config.verification_off_reason(self.values)}')
         self.mask_encoding = self.values['mask_encoding']
         self.image_topic, self.image_type = self.image_input()
         self.perception = None  # while active (a TrackedPerception)

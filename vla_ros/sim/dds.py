@@ -25,7 +25,7 @@ import yaml
 from vla_ros.core.control import is_final, record_change
 from vla_ros.core.policy import TargetView
 from vla_ros.sim.episode import classify_outcome, EpisodeResult, failure_cause, spl, view_lies_on
-from vla_ros.sim.world import simulated_robot, SimWorld
+from vla_ros.sim.world import simulated_robot, simulated_segmenter, SimWorld
 
 NODES = ('command_embedder', 'camera_embedder', 'scene_segmenter', 'action_policy')
 START_TIMEOUT_S = 180.0  # four model loads on two busy cores
@@ -88,6 +88,7 @@ def overlay(args, width: int = 160, height: int = 120) -> dict:
                                                     for parameter in parameters}}
                 for name, parameters in overrides.items()}
     segmenter = sections['/**/scene_segmenter']['ros__parameters']
+    segmenter.update(simulated_segmenter())
     if args.clip_model:  # as lockstep: the verifier uses the given CLIP too
         segmenter['verification_model'] = str(args.clip_model)
     if not args.verify:

@@ -30,7 +30,7 @@ from vla_ros.core.segmentation import pixel_at
 from vla_ros.core.text import clean_command, command_object
 from vla_ros.core.tracking import TargetTracker
 from vla_ros.sim.scene import Scene
-from vla_ros.sim.world import ScanSettings, simulated_robot, SimWorld
+from vla_ros.sim.world import ScanSettings, simulated_robot, simulated_segmenter, SimWorld
 
 SUCCESS_DISTANCE_M = 0.5  # robot rim to object within this, stopped, nothing touched first
 CAMERA_HZ = 10.0  # sim_bridge's camera_rate_hz default, as sim.launch.py starts it
@@ -52,7 +52,8 @@ class StackSettings:
         policy = config.read_params_file(path, 'action_policy')
         policy = config.check_values('action_policy', {**policy, **simulated_robot(
             width, height)})
-        return cls(policy, config.read_params_file(path, 'scene_segmenter'), camera_rate_hz)
+        segmenter = {**config.read_params_file(path, 'scene_segmenter'), **simulated_segmenter()}
+        return cls(policy, segmenter, camera_rate_hz)
 
     @property
     def control(self) -> ControlSettings:

@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 
 from vla_ros.core.odometry import Pose2D  # noqa: E402
-from vla_ros.sim.scene import ROBOT_RADIUS, Scene  # noqa: E402
+from vla_ros.sim.scene import object_names, ROBOT_RADIUS, Scene  # noqa: E402
 
 CAMERA_FOVY_DEG = 58.0
 BASE_HEIGHT = 0.06  # the body's origin above the floor
@@ -150,6 +150,13 @@ def simulated_robot(width: int, height: int) -> dict:
     return {'camera_hfov_deg': round(horizontal_fov_deg(width, height), 2),
             'camera_vfov_deg': CAMERA_FOVY_DEG, 'camera_mount': CAMERA_MOUNT,
             'footprint_radius': ROBOT_RADIUS + 0.02, 'require_scan': 'true'}
+
+
+def simulated_segmenter() -> dict:
+    """The scene_segmenter's values for the simulator (sim.launch.py passes them too): what
+    a target could be confused with there is every colour x shape its scenes draw.
+    """
+    return {'verification_contrasts': list(object_names())}
 
 
 @dataclass(frozen=True)
