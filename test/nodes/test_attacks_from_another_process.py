@@ -134,8 +134,8 @@ def test_a_scanner_in_another_process_goes_mostly_nan_then_dies(ros, tiny_clip_d
     try:
         Instructor(ros, node).say('move forward')
         # The attacker's process is up and its scans arrive: only then is the test on.
-        assert wait_until(lambda: node.scan_points is not None and robot.command[0] > 0.1,
-                          20)
+        assert wait_until(lambda: node.scans.seen and not node.scans.problem
+                          and robot.command[0] > 0.1, 20)
         scanner.switch('scan mostly nan')
         assert wait_until(lambda: any('stopped by an obstacle' in status
                                       for status in data(statuses)), 5), data(statuses)

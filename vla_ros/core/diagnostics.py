@@ -87,3 +87,22 @@ class RefusalWatch:
                     f'{now - since:.0f} s: is the target out of view, or are '
                     'verification_contrasts and verification_model right for it?')
         return ''
+
+
+# The policy's statuses that hold the robot for a fault an operator should see.
+HELD_FOR_A_FAULT = ('stopped: e-stop', 'stopped: disabled', 'stopped: stale input',
+                    'stopped: stale scan', 'stopped: stale segmentation', 'stopped: scan lost',
+                    'stopped: scan unreadable ahead')
+
+
+def control_report(status: str, values: dict, scan_seen: bool, obstacle: str | None) -> Report:
+    """action_policy's report: WARN while a fault holds the robot, or while a scanner that
+    has been seen no longer feeds the collision monitor (`obstacle`: the monitor's last
+    verdict, 'no scan' or None when it had none); OK otherwise.
+    """
+    status = status or ''
+    monitor_off = scan_seen and obstacle in (None, 'no scan')
+    if monitor_off and not status.startswith('stopped'):
+        return Report(WARN, f'{status}; scan stale or malformed: collision monitor off', values)
+    return Report(WARN if monitor_off or status.startswith(HELD_FOR_A_FAULT) else OK, status,
+                  values)

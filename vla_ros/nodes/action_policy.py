@@ -14,9 +14,8 @@ import math
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import Point, PointStamped, Twist, TwistStamped, Vector3Stamped
+from geometry_msgs.msg import PointStamped, Twist, TwistStamped, Vector3Stamped
 from nav_msgs.msg import Odometry
-import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
@@ -37,96 +36,36 @@ from vla_ros.core.control import (
     stamp_problem,
     TARGET_RANGES,
 )
-from vla_ros.core.diagnostics import OK, Report, WARN
+from vla_ros.core.diagnostics import control_report, Report, WARN
 from vla_ros.core.encoders import ClipEncoder
+from vla_ros.core.inputs import LatestOdometry, LatestScan, TargetPairing
 from vla_ros.core.models import ModelCache
-from vla_ros.core.obstacles import Scan, zone_outline
-from vla_ros.core.odometry import Pose2D
-from vla_ros.core.policy import Segmentation, TargetView
+from vla_ros.core.policy import Segmentation
 from vla_ros.core.safety import EstopSources
 from vla_ros.core.text import clean_command
+from vla_ros.nodes import conversions as convert
 from vla_ros.nodes.common import (
     Autostart,
     DIAGNOSTICS_PERIOD_S,
-    embedding_model_name,
-    embedding_text,
     publish_report,
     run_node,
     THROTTLE_S,
 )
+from vla_ros.nodes.markers import target_marker, zone_markers
 from vla_ros.nodes.parameters import check_change, declare
 from vla_ros.nodes.qos import LATCHED, RELIABLE_LATEST
 
+TEXT_WAIT_S = 0.5  # an embedding waits this long for its command's text (steady clock)
 # An e-stop must engage from a publisher of any QoS: one subscription per kind of publisher it
 # could match (latched state, reliable stream, best-effort stream); each press is idempotent.
-TEXT_WAIT_S = 0.5  # an embedding waits this long for its command's text (steady clock)
 ESTOP_QOS = (LATCHED, QoSProfile(depth=10),
              QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
 
 
 ZONES_EVERY = 5  # control ticks between two collision_zones messages (rviz needs few)
 NO_SCAN_WARNING_S = 3.0  # after activation: no scan yet (require_scan auto) is said once
-MIN_READABLE_AHEAD = 0.5  # fewer of the beams ahead reading (NaN): no forward motion
-
-
-def scan_problem(msg) -> str:
-    """Why a LaserScan cannot be used ('' when it can)."""
-    numbers = (msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)
-    if not all(math.isfinite(value) for value in numbers):
-        return f'its angles or range limits hold NaN or infinity {numbers}'
-    if len(msg.ranges) == 0:
-        return 'it has no ranges'
-    if len(msg.ranges) > 1 and msg.angle_increment == 0.0:
-        return 'angle_increment is 0 with more than one range'
-    if not 0.0 <= msg.range_min < msg.range_max:
-        return f'range_min {msg.range_min:g} and range_max {msg.range_max:g} are not a range'
-    return ''
-
-
 REQUIRE_SCAN_SAID = {'true': 'required', 'false': 'optional',
                      'auto': 'required once a scan has come'}
-
-
-def seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def segmentation_lead(source: TimeReference) -> float:
-    """How much older the segmentation behind a target is than the target's own frame
-    (seconds; < 0: a time_ref after the frame, malformed). Both stamps come from the camera's
-    clock, so the difference holds whatever this node's clock says.
-    """
-    frame, segmented = source.header.stamp, source.time_ref
-    return (frame.sec - segmented.sec) + (frame.nanosec - segmented.nanosec) * 1e-9
-
-
-MAX_TILT = 0.2  # |qx|, |qy| of an odometry pose: more is not a yaw about z (a planar base)
-
-
-def odometry_problem(msg) -> str:
-    """Why an Odometry's pose cannot be read as a planar base's ('' when it can)."""
-    position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
-    values = (position.x, position.y, orientation.x, orientation.y, orientation.z,
-              orientation.w)
-    if not all(math.isfinite(value) for value in values):
-        return f'its pose holds NaN or infinity {values}'
-    if (orientation.z, orientation.w) == (0.0, 0.0):
-        return 'its orientation has no rotation about z (z and w are 0)'
-    if max(abs(orientation.x), abs(orientation.y)) > MAX_TILT:
-        return (f'its orientation is tilted (x {orientation.x:.3f}, y {orientation.y:.3f}): '
-                'not a yaw about z of a planar base (odometry in another frame?)')
-    return ''
-
-
-def _source_of(info) -> tuple:
-    """(a publisher's identity: its DDS writer GUID, an order key of its messages) from a
-    message's info; (b'', None) where the middleware gives no GUID.
-    """
-    gid = bytes((info.get('publisher_gid') or {}).get('data', b''))
-    if not gid:
-        return gid, None
-    sequence = info.get('publication_sequence_number')
-    return gid, sequence if sequence is not None else info.get('source_timestamp')
 
 
 class ActionPolicyNode(Autostart, LifecycleNode):
@@ -169,22 +108,16 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         self.pending = None  # (embedding, its text or None, arrival time)
         self.last_refused = ''
         self.last_camera_time = None  # arrival times are on the steady clock
-        # stamp -> [PointStamped, Vector3Stamped, TimeReference, arrival time]: the three
-        # halves of one target (scene_segmenter publishes them together)
-        self.targets = {}
+        self.targets = TargetPairing()  # PointStamped, Vector3Stamped, TimeReference
         self.last_status = None
         self.marker_shown = False
         self.last_command = (0.0, 0.0)
         self.last_target_time = None
         self.last_segmentation_age = None  # at the last tick
-        self.scan = None  # (the newest LaserScan, arrival time)
-        self.scan_checked = None  # the newest LaserScan looked at
-        self.scan_points = None  # ((N, 2) points in base_link, arrival) of the newest good one
-        self.scan_problem = ''  # why the newest scan was dropped ('' when it was not)
-        self.scan_blind_ahead = False  # the newest good scan's beams ahead mostly NaN
-        self.odom = None  # (the newest Odometry, arrival time)
-        self.odom_checked = None  # the newest Odometry looked at
-        self.odom_pose = None  # (Pose2D, arrival) of the newest good one
+        # The newest LaserScan and Odometry with their arrival (the callbacks' hand-over),
+        # the last ones read at a tick, and what the core keeps of the good ones.
+        self.scan = self.odom = self.scan_read = self.odom_read = None
+        self.scans, self.odometry = LatestScan(), LatestOdometry()
         self.laser_pose = laser_pose(self.values)
         self.last_output = None
         self.ticks = 0
@@ -226,11 +159,10 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             self.encoder = self.controller = None
             return self.failed('activate', error)
         self.started_ns = time.time_ns()  # what was latched before now is not followed
-        self.pending, self.instruction, self.targets = None, None, {}
+        self.pending, self.instruction = None, None
         self.last_camera_time = self.last_target_time = None
-        self.scan = self.scan_points = self.scan_checked = None
-        self.odom = self.odom_checked = self.odom_pose = None
-        self.scan_blind_ahead = False
+        self.scan = self.odom = self.scan_read = self.odom_read = None
+        self.targets.clear(), self.scans.clear(), self.odometry.clear()
         inputs = [
             (LaserScan, 'scan', self.on_scan, qos_profile_sensor_data),
             (Odometry, 'odom', self.on_odom, qos_profile_sensor_data),
@@ -333,7 +265,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         return self.steady.now().nanoseconds * 1e-9
 
     def on_text_embedding(self, msg, info):
-        label = embedding_model_name(msg)
+        label = convert.embedding_model_name(msg)
         if label != self.encoder.name:
             self.get_logger().warning(
                 f"ignored a text embedding from model '{label}'; this policy compares with "
@@ -346,7 +278,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                 'holding still: the latched instruction was given before this node was '
                 'activated; send a new command (or set resume_instruction true to follow it)')
             return
-        self.pending = (list(msg.data), embedding_text(msg), self.now())
+        self.pending = (list(msg.data), convert.embedding_text(msg), self.now())
 
     def on_instruction(self, msg, info):
         if info['source_timestamp'] < self.started_ns and not self.values['resume_instruction']:
@@ -371,75 +303,33 @@ class ActionPolicyNode(Autostart, LifecycleNode):
     def on_odom(self, msg):
         self.odom = (msg, self.now())
 
-    def latest_odom(self, now: float):
-        """(pose in the odom frame, age) of the newest good odometry; (None, None) when none
-        came. One whose pose is not a finite planar one (NaN, no rotation, tilted: not a
-        yaw about z) is dropped with a throttled warning and counted; one whose stamp is not
-        after the last one's is no news (a frozen driver, an old message), and the odometry
-        ages.
+    def read_sensors(self, now: float):
+        """(scan points, scan age, odometry pose, odometry age) for this tick, reading the
+        newest LaserScan and Odometry if not read yet. One that cannot be used is dropped
+        with a throttled warning and counted; the last good one then ages. Odometry stamped
+        no later than the last is no news (a frozen driver, an old message).
         """
-        if self.odom is not None and self.odom[0] is not self.odom_checked:
-            msg, arrived = self.odom
-            self.odom_checked = msg
-            problem = odometry_problem(msg)
-            stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-            if problem:
-                self.count_dropped('odom')
-                self.get_logger().warning(f'dropped an odom message: {problem}',
-                                          throttle_duration_sec=THROTTLE_S)
-            elif stamp != (0, 0) and self.odom_pose is not None and stamp <= self.odom_pose[2]:
-                self.get_logger().warning(
-                    'odom stamped no later than the last: not counted as fresh (a frozen '
-                    'driver, or a second publisher?)', throttle_duration_sec=THROTTLE_S)
-            else:
-                position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
-                self.odom_pose = (Pose2D.from_quaternion(position.x, position.y, orientation.z,
-                                                         orientation.w), arrived, stamp)
-        if self.odom_pose is None:
-            return None, None
-        return self.odom_pose[0], now - self.odom_pose[1]
-
-    def latest_scan(self, now: float):
-        """(obstacle points in base_link, age) of the newest good scan; (None, None) when no
-        scan came, (no points, inf) when only malformed ones did. A malformed scan is dropped
-        with a throttled warning; the last good one then ages into staleness.
-        """
-        if self.scan is not None and self.scan[0] is not self.scan_checked:
+        if self.scan is not None and self.scan[0] is not self.scan_read:
             msg, arrived = self.scan
-            self.scan_checked = msg
-            problem = scan_problem(msg)
-            if not problem:
-                scan = Scan(ranges=msg.ranges, angle_min=msg.angle_min,
-                            angle_increment=msg.angle_increment, range_min=msg.range_min,
-                            range_max=msg.range_max, laser_x=self.laser_pose[0],
-                            laser_y=self.laser_pose[1], laser_yaw=self.laser_pose[2])
-                # Every beam that reads is used, however many others do not (REP 117: NaN
-                # is an erroneous reading); a scan without one says nothing.
-                if scan.readable_fraction == 0.0:
-                    problem = 'none of its beams read (all NaN: erroneous)'
-            self.scan_problem = problem
+            self.scan_read = msg
+            problem = self.scans.take(*convert.scan_of(msg, self.laser_pose), arrived)
             if problem:
                 self.count_dropped('scan')
                 self.get_logger().warning(f'dropped a scan message: {problem}',
                                           throttle_duration_sec=THROTTLE_S)
-            else:
-                self.scan_points = (scan.points(), arrived)
-                self.scan_blind_ahead = scan.readable_fraction_ahead() < MIN_READABLE_AHEAD
-        if self.scan_points is not None:
-            return self.scan_points[0], now - self.scan_points[1]
-        if self.scan is not None:
-            return np.zeros((0, 2)), math.inf
-        return None, None
-
-    def _target_entry(self, header, half: int):
-        key = (header.stamp.sec, header.stamp.nanosec)
-        if key in self.targets and self.targets[key][half] is not None:
-            del self.targets[key]  # a stamp used again (a camera that repeats them): new set
-        if key not in self.targets:
-            if len(self.targets) >= 8:  # bounded: forget the oldest unmatched halves
-                del self.targets[min(self.targets, key=lambda key: self.targets[key][3])]
-            self.targets[key] = [None, None, None, self.now()]
-        return self.targets[key]
+        if self.odom is not None and self.odom[0] is not self.odom_read:
+            msg, arrived = self.odom
+            self.odom_read = msg
+            pose, problem = convert.pose_of(msg)
+            if problem:
+                self.count_dropped('odom')
+                self.get_logger().warning(f'dropped an odom message: {problem}',
+                                          throttle_duration_sec=THROTTLE_S)
+            elif not self.odometry.take(pose, convert.stamp_key(msg.header), arrived):
+                self.get_logger().warning(
+                    'odom stamped no later than the last: not counted as fresh (a frozen '
+                    'driver, or a second publisher?)', throttle_duration_sec=THROTTLE_S)
+        return (*self.scans.points(now), *self.odometry.pose(now))
 
     def _usable(self, msg, topic: str, numbers, ranges=None) -> bool:
         """Whether a target half can be used; a clear, throttled warning and a count when
@@ -464,23 +354,23 @@ class ActionPolicyNode(Autostart, LifecycleNode):
     def on_target(self, msg):
         point = msg.point
         if self._usable(msg, 'target', (point.x, point.y, point.z), TARGET_RANGES):
-            self._target_entry(msg.header, 0)[0] = msg
+            self.targets.add(convert.stamp_key(msg.header), 0, msg, self.now())
             self.last_camera_time = self.now()
 
     def on_target_extent(self, msg):
         vector = msg.vector
         if self._usable(msg, 'target_extent', (vector.x, vector.y, vector.z), EXTENT_RANGES):
-            self._target_entry(msg.header, 1)[1] = msg
+            self.targets.add(convert.stamp_key(msg.header), 1, msg, self.now())
 
     def on_target_source(self, msg):
-        lead = segmentation_lead(msg)
+        lead = convert.segmentation_lead(msg)
         if lead < 0.0:
             self.count_dropped('target_source')
             self.get_logger().warning(
                 'dropped a target_source message: its segmentation (time_ref) is stamped '
                 f'{-lead:.3f} s after its own frame', throttle_duration_sec=THROTTLE_S)
         elif self._usable(msg, 'target_source', (lead,)):
-            self._target_entry(msg.header, 2)[2] = msg
+            self.targets.add(convert.stamp_key(msg.header), 2, msg, self.now())
 
     def _estop_publishers(self) -> dict:
         """GUID -> node name of every publisher on estop now."""
@@ -488,7 +378,7 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                 for info in self.get_publishers_info_by_topic(self.estop_topic)}
 
     def on_estop(self, msg, info):
-        source, order = _source_of(info)
+        source, order = convert.publisher_of(info)
         if not self.estop.update(source, bool(msg.data), order):
             return
         if self.estop.engaged:
@@ -520,24 +410,6 @@ class ActionPolicyNode(Autostart, LifecycleNode):
         return response
 
     # Control ----------------------------------------------------------------------------
-    def latest_target(self):
-        """(TargetView, arrival time, its target_source) of the last target to arrive whose
-        other two halves have too.
-
-        By arrival, not by stamp: stamps from a restarted or re-clocked source may go back.
-        """
-        complete = [(entry[3], key) for key, entry in self.targets.items()
-                    if None not in entry[:3]]
-        if not complete:
-            return None, None, None
-        newest_arrival, newest = max(complete)
-        point, extent, source, arrived = self.targets[newest]
-        for key in [key for key, entry in self.targets.items() if entry[3] < newest_arrival]:
-            del self.targets[key]
-        view = TargetView(x=point.point.x, y=point.point.y, confidence=point.point.z,
-                          area=extent.vector.x, bottom=extent.vector.z, width=extent.vector.y)
-        return view, arrived, source
-
     def _clock_age(self, now: float, policy_now: float):
         """Steady seconds since simulated time last moved (None without use_sim_time)."""
         if not self.sim_time:
@@ -566,19 +438,22 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             else:
                 self.get_logger().info(f'instruction: {status}')
             self.last_refused = status if refused else ''
-        target, target_time, source = self.latest_target()
-        points, scan_age = self.latest_scan(now)
-        odom, odom_age = self.latest_odom(now)
-        target_age = None if target_time is None else now - target_time
-        segmentation = None if source is None else Segmentation(
-            age=target_age + segmentation_lead(source), frame_stamp=seconds(source.header.stamp),
-            segmented_stamp=seconds(source.time_ref), received=target_time)
+        target = target_time = target_age = segmentation = None
+        newest = self.targets.newest()
+        if newest is not None:
+            (point, extent, source), target_time = newest
+            target, target_age = convert.target_view(point, extent), now - target_time
+            segmentation = Segmentation(
+                age=target_age + convert.segmentation_lead(source),
+                frame_stamp=convert.seconds(source.header.stamp),
+                segmented_stamp=convert.seconds(source.time_ref), received=target_time)
+        points, scan_age, odom, odom_age = self.read_sensors(now)
         output = self.controller.tick(
             policy_now, target, target_age,
             None if self.last_camera_time is None else now - self.last_camera_time,
             estop=self.estop.engaged, enabled=self.enabled,
             clock_age=self._clock_age(now, policy_now), scan=points, scan_age=scan_age,
-            segmentation=segmentation, scan_blind_ahead=self.scan_blind_ahead, odom=odom,
+            segmentation=segmentation, scan_blind_ahead=self.scans.blind_ahead, odom=odom,
             odom_age=odom_age)
         self.last_output, self.ticks = output, self.ticks + 1
         if self.controller.odometry_stuck:
@@ -626,28 +501,19 @@ class ActionPolicyNode(Autostart, LifecycleNode):
                       f'{self.values["max_angular_rps"]:g} rad/s',
             'collision monitor': self.last_output.obstacle if self.last_output else 'no scan',
             'scan age (s)': age(None if self.scan is None else self.scan[1]),
-            'odom age (s)': age(None if self.odom_pose is None else self.odom_pose[1]),
+            'odom age (s)': age(self.odometry.arrived),
             'odometry': 'stuck: shows no motion the commands made'
             if self.controller.odometry_stuck else 'ok',
             'free travel (m)': 'n/a' if not self.last_output else f'{self.last_output.free_m:.2f}',
             'scan required': str(self.values['require_scan']),
-            'scan problem': self.scan_problem or 'none',
+            'scan problem': self.scans.problem or 'none',
             'inputs dropped as unusable': ', '.join(
                 f'{topic} {count}' for topic, count in sorted(self.dropped_inputs.items()))
             or 'none',
         }
-        held = self.last_status or ''
-        scan_off = self.scan is not None and (
-            self.last_output is None or self.last_output.obstacle == 'no scan')
-        level = WARN if held.startswith(('stopped: e-stop', 'stopped: disabled',
-                                         'stopped: stale input', 'stopped: stale scan',
-                                         'stopped: stale segmentation', 'stopped: scan lost',
-                                         'stopped: scan unreadable ahead')) \
-            or scan_off else OK
-        if scan_off and level == WARN and not held.startswith('stopped'):
-            held = f'{held}; scan stale or malformed: collision monitor off'
-        publish_report(self.diagnostics_pub, self, 'control', self.encoder.name,
-                       Report(level, held, values))
+        publish_report(self.diagnostics_pub, self, 'control', self.encoder.name, control_report(
+            self.last_status, values, self.scan is not None,
+            self.last_output.obstacle if self.last_output else None))
         # Also unchanged, once a second: a tool that subscribes later (rqt_topic, a volatile
         # echo) sees it without waiting for the next change.
         self.status_pub.publish(String(data=self.last_status))
@@ -665,55 +531,18 @@ class ActionPolicyNode(Autostart, LifecycleNode):
             self.cmd_pub.publish(twist)
 
     def publish_marker(self, target):
-        """An arrow in frame_id towards the target's bearing, for rviz; removed when lost."""
+        """The target's arrow for rviz; deleted once when it is lost."""
         visible = target is not None and target.visible
-        if not visible and not self.marker_shown:
-            return
-        marker = Marker(ns='vla_target', id=0, type=Marker.ARROW)
-        marker.header.frame_id = self.frame_id
-        marker.header.stamp = self.get_clock().now().to_msg()
+        if visible or self.marker_shown:
+            self.marker_pub.publish(target_marker(target, self.frame_id,
+                                                  self.get_clock().now().to_msg(),
+                                                  self.values['camera_hfov_deg']))
         self.marker_shown = visible
-        if not visible:
-            marker.action = Marker.DELETE
-            self.marker_pub.publish(marker)
-            return
-        half_fov = math.radians(self.values['camera_hfov_deg']) / 2.0
-        bearing = -math.atan(target.x * math.tan(half_fov))  # image right = clockwise
-        marker.action = Marker.ADD
-        marker.pose.orientation.z = math.sin(bearing / 2.0)
-        marker.pose.orientation.w = math.cos(bearing / 2.0)
-        marker.scale.x = 0.3 + 0.7 * (1.0 - min(target.area, 1.0))  # shorter when closer
-        marker.scale.y = marker.scale.z = 0.05
-        marker.color.g = marker.color.a = 1.0
-        marker.color.r = 1.0 - target.confidence
-        self.marker_pub.publish(marker)
 
     def publish_zones(self, output):
-        """The footprint and the stop and slowdown zones in the direction of travel, in
-        frame_id, for rviz: red when the monitor stops the robot, orange when it slows it.
-        """
-        monitor = self.controller.settings.monitor
-        forward = output.linear >= 0.0
-        stamp = self.get_clock().now().to_msg()
-        zones = MarkerArray()
-        for index, (name, distance, colour) in enumerate((
-                ('footprint', 0.0, (0.2, 0.6, 1.0)),
-                ('stop', monitor.stop_distance_m,
-                 (1.0, 0.1, 0.1) if output.obstacle == 'stop' else (0.6, 0.3, 0.3)),
-                ('slowdown', monitor.slowdown_distance_m,
-                 (1.0, 0.6, 0.0) if output.obstacle == 'slowdown' else (0.6, 0.5, 0.3)))):
-            marker = Marker(ns=f'vla_{name}', id=index, type=Marker.LINE_STRIP,
-                            action=Marker.ADD)
-            marker.header.frame_id, marker.header.stamp = self.frame_id, stamp
-            marker.pose.orientation.w = 1.0
-            marker.scale.x = 0.01
-            marker.color.r, marker.color.g, marker.color.b = colour
-            marker.color.a = 1.0
-            outline = zone_outline(monitor.footprint, distance, forward)
-            marker.points = [Point(x=float(x), y=float(y)) for x, y in
-                             (*outline, outline[0])]
-            zones.markers.append(marker)
-        self.zones_pub.publish(zones)
+        self.zones_pub.publish(zone_markers(
+            self.controller.settings.monitor, output.obstacle, output.linear >= 0.0,
+            self.frame_id, self.get_clock().now().to_msg()))
 
     def publish_status(self, status: str):
         if status != self.last_status:

@@ -1,0 +1,127 @@
+"""What action_policy reads between two control ticks, kept as the core sees it: a target's
+three halves paired by stamp, the newest good scan and the newest good odometry, each with
+when it arrived. Arrival times are seconds on the node's steady clock.
+"""
+
+import math
+
+import numpy as np
+
+from vla_ros.core.obstacles import Scan
+from vla_ros.core.odometry import Pose2D
+
+MIN_READABLE_AHEAD = 0.5  # fewer of the beams ahead reading (NaN): no forward motion
+
+
+class TargetPairing:
+    """scene_segmenter publishes each target in three messages with one stamp (a point, its
+    extent, where it came from); they arrive in any order. `add` files a half under its
+    stamp, `newest` gives the last complete set to arrive.
+    """
+
+    HALVES = 3
+
+    def __init__(self, capacity: int = 8):
+        self.capacity = capacity
+        self._entries = {}  # stamp key -> [half 0, half 1, half 2, first arrival]
+
+    def clear(self) -> None:
+        self._entries = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)  # sets held, complete or not
+
+    def add(self, key, half: int, item, arrived: float) -> None:
+        entry = self._entries.get(key)
+        if entry is not None and entry[half] is not None:
+            del self._entries[key]  # a stamp used again (a camera that repeats them): new set
+            entry = None
+        if entry is None:
+            if len(self._entries) >= self.capacity:  # bounded: forget the oldest unmatched
+                del self._entries[min(self._entries, key=lambda k: self._entries[k][-1])]
+            entry = self._entries[key] = [None] * self.HALVES + [arrived]
+        entry[half] = item
+
+    def newest(self):
+        """(the halves, arrival) of the last complete set to arrive, or None; sets that
+        arrived before it are forgotten. By arrival, not by stamp: stamps from a restarted
+        or re-clocked source may go back.
+        """
+        complete = [(entry[-1], key) for key, entry in self._entries.items()
+                    if None not in entry[:self.HALVES]]
+        if not complete:
+            return None
+        arrived, newest = max(complete)
+        halves = tuple(self._entries[newest][:self.HALVES])
+        for key in [key for key, entry in self._entries.items() if entry[-1] < arrived]:
+            del self._entries[key]
+        return halves, arrived
+
+
+class LatestScan:
+    """The newest good scan as obstacle points in base_link. Every beam that reads is used,
+    however many others do not (REP 117: NaN is an erroneous reading); a scan where none
+    reads says nothing and is dropped, and the last good one ages.
+    """
+
+    def __init__(self, min_readable_ahead: float = MIN_READABLE_AHEAD):
+        self.min_readable_ahead = min_readable_ahead
+        self.clear()
+
+    def clear(self) -> None:
+        self.seen = False  # any scan arrived, good or not
+        self.problem = ''  # why the newest one was dropped ('' when it was not)
+        self.blind_ahead = False  # the newest good one's beams ahead mostly do not read
+        self._points = None  # ((N, 2) points, arrival) of the newest good one
+
+    def take(self, scan: Scan | None, problem: str, arrived: float) -> str:
+        """Take the newest scan (None with the reason it could not be read); returns why
+        it was dropped, '' when it was used.
+        """
+        self.seen = True
+        if not problem and scan.readable_fraction == 0.0:
+            problem = 'none of its beams read (all NaN: erroneous)'
+        self.problem = problem
+        if not problem:
+            self._points = (scan.points(), arrived)
+            self.blind_ahead = scan.readable_fraction_ahead() < self.min_readable_ahead
+        return problem
+
+    def points(self, now: float):
+        """(points, age) of the newest good scan; (None, None) when no scan came, (no
+        points, inf) when only malformed ones did.
+        """
+        if self._points is not None:
+            return self._points[0], now - self._points[1]
+        if self.seen:
+            return np.zeros((0, 2)), math.inf
+        return None, None
+
+
+class LatestOdometry:
+    """The newest good odometry pose. A stamp no later than the last good one's is no news
+    (a frozen driver, an old message, a second publisher): the pose then ages.
+    """
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        self._pose = None  # (Pose2D, arrival, stamp key)
+
+    @property
+    def arrived(self):
+        return None if self._pose is None else self._pose[1]
+
+    def take(self, pose: Pose2D, stamp: tuple, arrived: float) -> bool:
+        """Whether `pose` (stamped `stamp`, (0, 0) when unstamped) was news."""
+        if stamp != (0, 0) and self._pose is not None and stamp <= self._pose[2]:
+            return False
+        self._pose = (pose, arrived, stamp)
+        return True
+
+    def pose(self, now: float):
+        """(pose, age) of the newest good one; (None, None) when none came."""
+        if self._pose is None:
+            return None, None
+        return self._pose[0], now - self._pose[1]

@@ -1,0 +1,54 @@
+"""action_policy's pictures for rviz: an arrow towards the target, and the footprint with
+the collision monitor's stop and slowdown zones.
+"""
+
+import math
+
+from geometry_msgs.msg import Point
+from visualization_msgs.msg import Marker, MarkerArray
+
+from vla_ros.core.obstacles import zone_outline
+
+
+def target_marker(target, frame_id: str, stamp, camera_hfov_deg: float) -> Marker:
+    """An arrow in `frame_id` towards a visible target's bearing, shorter when closer and
+    redder when less sure; a DELETE of it when `target` is None or not visible.
+    """
+    marker = Marker(ns='vla_target', id=0, type=Marker.ARROW)
+    marker.header.frame_id, marker.header.stamp = frame_id, stamp
+    if target is None or not target.visible:
+        marker.action = Marker.DELETE
+        return marker
+    half_fov = math.radians(camera_hfov_deg) / 2.0
+    bearing = -math.atan(target.x * math.tan(half_fov))  # image right = clockwise
+    marker.action = Marker.ADD
+    marker.pose.orientation.z = math.sin(bearing / 2.0)
+    marker.pose.orientation.w = math.cos(bearing / 2.0)
+    marker.scale.x = 0.3 + 0.7 * (1.0 - min(target.area, 1.0))
+    marker.scale.y = marker.scale.z = 0.05
+    marker.color.g = marker.color.a = 1.0
+    marker.color.r = 1.0 - target.confidence
+    return marker
+
+
+def zone_markers(monitor, obstacle: str, forward: bool, frame_id: str, stamp) -> MarkerArray:
+    """The footprint and the stop and slowdown zones in the direction of travel: red when
+    the monitor stops the robot (`obstacle` 'stop'), orange when it slows it ('slowdown').
+    """
+    zones = MarkerArray()
+    for index, (name, distance, colour) in enumerate((
+            ('footprint', 0.0, (0.2, 0.6, 1.0)),
+            ('stop', monitor.stop_distance_m,
+             (1.0, 0.1, 0.1) if obstacle == 'stop' else (0.6, 0.3, 0.3)),
+            ('slowdown', monitor.slowdown_distance_m,
+             (1.0, 0.6, 0.0) if obstacle == 'slowdown' else (0.6, 0.5, 0.3)))):
+        marker = Marker(ns=f'vla_{name}', id=index, type=Marker.LINE_STRIP, action=Marker.ADD)
+        marker.header.frame_id, marker.header.stamp = frame_id, stamp
+        marker.pose.orientation.w = 1.0
+        marker.scale.x = 0.01
+        marker.color.r, marker.color.g, marker.color.b = colour
+        marker.color.a = 1.0
+        outline = zone_outline(monitor.footprint, distance, forward)
+        marker.points = [Point(x=float(x), y=float(y)) for x, y in (*outline, outline[0])]
+        zones.markers.append(marker)
+    return zones
