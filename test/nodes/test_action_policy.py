@@ -25,7 +25,7 @@ from vla_ros.core.models import ModelCache
 from vla_ros.fixtures.ros_graph import RosGraph, stop_as_a_terminal_does, wait_until
 from vla_ros.fixtures.targets import TargetPublisher
 from vla_ros.nodes.action_policy import ActionPolicyNode
-from vla_ros.nodes.common import embedding_msg
+from vla_ros.nodes.conversions import embedding_msg
 from vla_ros.nodes.qos import LATCHED
 
 HALF_FOV = math.radians(45)

@@ -81,7 +81,7 @@ def test_an_embedding_waits_for_its_own_text(ros, tiny_clip_dir, models):
     assert wait_until(lambda: data(statuses)[-1:] == ['stopped: stop command'], 5)
     # "move forward"'s embedding, then a text that negates it: a stale pairing ('stop' text
     # with this embedding) would drive.
-    from vla_ros.nodes.common import embedding_msg
+    from vla_ros.nodes.conversions import embedding_msg
     vector = instructor.encoder.encode_texts(['move forward'])[0]
     instructor.embeddings.publish(embedding_msg(vector, instructor.encoder.name))
     time.sleep(0.15)

@@ -32,7 +32,7 @@ from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.fixtures.ros_graph import wait_until
 from vla_ros.fixtures.targets import TargetPublisher
-from vla_ros.nodes.common import embedding_msg
+from vla_ros.nodes.conversions import embedding_msg
 from vla_ros.nodes.qos import LATCHED
 
 

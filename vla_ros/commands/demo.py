@@ -122,7 +122,7 @@ def run_demo(args) -> int:
     from vla_ros.core.control import is_final, record_change
     from vla_ros.core.models import ModelLoadError
     from vla_ros.fixtures.stand_ins import ensure_models
-    from vla_ros.nodes.common import embedding_msg
+    from vla_ros.nodes.conversions import embedding_msg
     from vla_ros.nodes.qos import LATCHED
     from vla_ros.nodes.sim_bridge import SimBridge
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack

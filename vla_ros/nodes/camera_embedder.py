@@ -6,7 +6,8 @@ from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.images import camera_frame
-from vla_ros.nodes.common import embedding_msg, ModelNode, run_node
+from vla_ros.nodes.common import ModelNode, run_node
+from vla_ros.nodes.conversions import embedding_msg
 from vla_ros.nodes.qos import OVERRIDABLE, RELIABLE_LATEST
 
 

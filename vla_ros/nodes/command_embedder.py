@@ -10,7 +10,8 @@ from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.text import clean_command
-from vla_ros.nodes.common import embedding_msg, ModelNode, run_node, THROTTLE_S
+from vla_ros.nodes.common import ModelNode, run_node, THROTTLE_S
+from vla_ros.nodes.conversions import embedding_msg
 from vla_ros.nodes.qos import COMMANDS, LATCHED, OVERRIDABLE
 
 

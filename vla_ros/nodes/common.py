@@ -16,7 +16,6 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 import torch
 
 from vla_ros.core.config import node_table
@@ -28,29 +27,6 @@ from vla_ros.nodes.qos import OVERRIDABLE, SENSOR_DATA
 
 THROTTLE_S = 2.0
 DIAGNOSTICS_PERIOD_S = 1.0
-
-
-def embedding_msg(vector, model_name: str, text: str = None) -> Float32MultiArray:
-    """One embedding; the first dimension's label names the model so consumers can refuse
-    others. A text embedding also carries its text, as the label of a second dimension of
-    size 1, so that the two can never be paired wrongly.
-    """
-    msg = Float32MultiArray()
-    msg.layout.dim = [MultiArrayDimension(label=model_name, size=len(vector),
-                                          stride=len(vector))]
-    if text is not None:
-        msg.layout.dim.append(MultiArrayDimension(label=text, size=1, stride=1))
-    msg.data = [float(value) for value in vector] if len(vector) else []
-    return msg
-
-
-def embedding_model_name(msg: Float32MultiArray) -> str:
-    return msg.layout.dim[0].label if msg.layout.dim else ''
-
-
-def embedding_text(msg: Float32MultiArray):
-    """The text a text embedding was made from (None when it does not say)."""
-    return msg.layout.dim[1].label if len(msg.layout.dim) > 1 else None
 
 
 def publish_report(publisher, node: Node, task: str, hardware_id: str, report) -> None:
