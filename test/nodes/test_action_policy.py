@@ -270,7 +270,7 @@ def test_odometry_that_stops_or_is_malformed_carries_nothing(ros, tiny_clip_dir,
         broken.publish(bad)
         time.sleep(0.05)
     if fault != 'frozen':
-        assert wait_until(lambda: node.dropped_inputs.get('odom', 0) >= 5, 5)
+        assert wait_until(lambda: node.inputs.dropped.get('odom', 0) >= 5, 5)
     sent = len(robot.commands)
     robot.hidden = True
     for _ in range(30):  # the frozen driver goes on repeating itself

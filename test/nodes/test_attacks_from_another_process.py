@@ -134,7 +134,7 @@ def test_a_scanner_in_another_process_goes_mostly_nan_then_dies(ros, tiny_clip_d
     try:
         Instructor(ros, node).say('move forward')
         # The attacker's process is up and its scans arrive: only then is the test on.
-        assert wait_until(lambda: node.scans.seen and not node.scans.problem
+        assert wait_until(lambda: node.inputs.scans.seen and not node.inputs.scans.problem
                           and robot.command[0] > 0.1, 20)
         scanner.switch('scan mostly nan')
         assert wait_until(lambda: any('stopped by an obstacle' in status
@@ -163,8 +163,8 @@ def test_targets_out_of_range_from_another_process_are_dropped_and_counted(
         assert wait_until(lambda: robot.command[0] > 0.05, 20), data(statuses)
         switched = len(statuses)
         segmenter.switch('target out of range')
-        assert wait_until(lambda: node.dropped_inputs.get('target', 0) >= 5
-                          and node.dropped_inputs.get('target_extent', 0) >= 5, 5)
+        assert wait_until(lambda: node.inputs.dropped.get('target', 0) >= 5
+                          and node.inputs.dropped.get('target_extent', 0) >= 5, 5)
         # Only the bad targets come now: stale input, never a turn at the 1e30 target.
         assert wait_until(lambda: data(statuses)[-1] == 'stopped: stale input', 3), (
             data(statuses))

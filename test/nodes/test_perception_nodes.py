@@ -361,12 +361,13 @@ def test_targets_are_verified_by_a_clip(ros, tiny_clipseg_dir, tiny_clip_dir, mo
         assert wait_until(warned, 10, 0.2)
 
 
-def test_verification_needs_contrasts(ros, tiny_clipseg_dir, models):
-    # The core ships no vocabulary (on a robot it is open): the YAML lists the simulator's.
+def test_blank_contrasts_are_no_contrasts_and_the_segmenter_runs_unverified(
+        ros, tiny_clipseg_dir, models):
+    # The core ships no vocabulary (on a robot it is open): blank entries list nothing.
     for contrasts in ([''], ['  ']):
-        with pytest.raises(ValueError, match='verify_targets false'):
-            make_node(ros, SceneSegmenter, tiny_clipseg_dir, models,
-                      verification_contrasts=contrasts)
+        node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models,
+                         verification_contrasts=contrasts)
+        assert node.verifier_config is None and node.perception.perception.verifier is None
 
 
 def test_a_restarted_segmenter_picks_up_the_current_command(ros, tiny_clipseg_dir, models):

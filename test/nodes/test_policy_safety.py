@@ -289,7 +289,7 @@ def test_targets_out_of_range_are_dropped_warned_and_counted(ros, tiny_clip_dir,
         time.sleep(0.05)
     assert wait_until(lambda: problem in capfd.readouterr().err, 3)
     assert robot.command == (0.0, 0.0) and 'approaching object' not in data(statuses)
-    assert node.dropped_inputs.get('target', 0) + node.dropped_inputs.get(
+    assert node.inputs.dropped.get('target', 0) + node.inputs.dropped.get(
         'target_extent', 0) >= 10
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vla_ros.core.diagnostics import control_report, OK, WARN
-from vla_ros.core.inputs import LatestOdometry, LatestScan, TargetPairing
+from vla_ros.core.inputs import CommandPairing, LatestOdometry, LatestScan, TargetPairing
 from vla_ros.core.obstacles import Scan
 from vla_ros.core.odometry import Pose2D
 
@@ -105,3 +105,22 @@ def test_the_control_report_warns_for_faults_and_a_monitor_that_lost_its_scanner
         status, scan_seen, obstacle, level, message):
     report = control_report(status, {'k': 'v'}, scan_seen, obstacle)
     assert (report.level, report.message, report.values) == (level, message, {'k': 'v'})
+
+
+def test_an_embedding_pairs_with_its_own_text_or_an_instruction_close_in_time():
+    commands = CommandPairing(wait_s=0.5)
+    assert commands.take(0.0) is None
+    commands.embedding([1.0], 'go to the red ball', arrived=0.0)
+    assert commands.take(0.0) == ([1.0], 'go to the red ball')
+    assert commands.take(0.1) is None  # taken once
+    commands.instruction('turn left', arrived=1.0)
+    commands.embedding([2.0], None, arrived=1.3)
+    assert commands.take(1.3) == ([2.0], 'turn left')
+
+
+def test_an_embedding_without_text_waits_then_is_decided_without_one():
+    commands = CommandPairing(wait_s=0.5)
+    commands.instruction('an old instruction', arrived=0.0)
+    commands.embedding([3.0], None, arrived=2.0)
+    assert commands.take(2.4) is None  # its text may still come
+    assert commands.take(2.6) == ([3.0], None)  # refused downstream: no text to check

@@ -286,7 +286,7 @@ def run_eval(args) -> int:
         if not args.fovea:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
         if args.transport == 'dds':
-            from vla_ros.nodes.common import install_stop_signals
+            from vla_ros.nodes.process import install_stop_signals
             from vla_ros.sim.dds import DdsEpisodes
             # SIGTERM too stops the node processes; a second signal cannot cut that short.
             install_stop_signals()

@@ -22,7 +22,7 @@ def run_up(args) -> int:
     import rclpy.exceptions
 
     from vla_ros.core.models import ModelLoadError
-    from vla_ros.nodes.common import hold_stop_signals, ignore_stop_signals, install_stop_signals
+    from vla_ros.nodes.process import hold_stop_signals, ignore_stop_signals, install_stop_signals
 
     install_stop_signals()  # from the start: a stop while the models load cleans up too
 

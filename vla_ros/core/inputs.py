@@ -125,3 +125,37 @@ class LatestOdometry:
         if self._pose is None:
             return None, None
         return self._pose[0], now - self._pose[1]
+
+
+class CommandPairing:
+    """A command's text embedding and its text. command_embedder's embedding carries its
+    text; one that does not is paired with an `instruction` that arrived within `wait_s` of
+    it, or, once it has waited that long, decided without one (the policy refuses it).
+    """
+
+    def __init__(self, wait_s: float = 0.5):
+        self.wait_s = wait_s
+        self.clear()
+
+    def clear(self) -> None:
+        self._embedding = None  # (vector, its text or None, arrival)
+        self._instruction = None  # (text, arrival), until used
+
+    def embedding(self, vector, text, arrived: float) -> None:
+        self._embedding = (vector, text, arrived)
+
+    def instruction(self, text: str, arrived: float) -> None:
+        self._instruction = (text, arrived)
+
+    def take(self, now: float):
+        """(embedding, its text or None) once it can be decided, else None."""
+        if self._embedding is None:
+            return None
+        vector, text, arrived = self._embedding
+        if text is None and self._instruction is not None and (
+                abs(self._instruction[1] - arrived) <= self.wait_s):
+            text = self._instruction[0]
+        if text is None and now - arrived <= self.wait_s:
+            return None  # its text may still come
+        self.clear()
+        return vector, text

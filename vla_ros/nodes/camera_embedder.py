@@ -6,8 +6,9 @@ from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.images import camera_frame
-from vla_ros.nodes.common import ModelNode, run_node
 from vla_ros.nodes.conversions import embedding_msg
+from vla_ros.nodes.model_node import ModelNode
+from vla_ros.nodes.process import run_node
 from vla_ros.nodes.qos import OVERRIDABLE, RELIABLE_LATEST
 
 
@@ -34,7 +35,7 @@ class CameraEmbedder(ModelNode):
     def subscribe(self):
         return self.camera_input(self.worker.submit).topic_name
 
-    def unload(self):
+    def unload_model(self):
         self.encoder, self._label_cache = None, ((), None)
 
     def apply_parameter(self, parameter):
@@ -51,7 +52,7 @@ class CameraEmbedder(ModelNode):
         return self._label_cache[1]
 
     def process(self, msg):
-        with self._parameter_lock:
+        with self.parameter_lock:
             labels, top_k = tuple(self.labels), self.top_k
         rgb = camera_frame(msg, self.max_image_pixels)
         embedding = self.encoder.encode_images([rgb])[0]

@@ -10,8 +10,10 @@ from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.text import clean_command
-from vla_ros.nodes.common import ModelNode, run_node, THROTTLE_S
 from vla_ros.nodes.conversions import embedding_msg
+from vla_ros.nodes.lifecycle import THROTTLE_S
+from vla_ros.nodes.model_node import ModelNode
+from vla_ros.nodes.process import run_node
 from vla_ros.nodes.qos import COMMANDS, LATCHED, OVERRIDABLE
 
 
@@ -39,7 +41,7 @@ class CommandEmbedder(ModelNode):
         return self.input(String, 'command', self.worker.submit, COMMANDS,
                           qos_overriding_options=OVERRIDABLE).topic_name
 
-    def unload(self):
+    def unload_model(self):
         self.encoder, self._encode = None, None
 
     def _encode_uncached(self, text: str):

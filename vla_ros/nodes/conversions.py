@@ -6,6 +6,7 @@ can); the node warns and counts.
 
 import math
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from vla_ros.core.obstacles import Scan
@@ -127,3 +128,14 @@ def publisher_of(info) -> tuple:
         return gid, None
     sequence = info.get('publication_sequence_number')
     return gid, sequence if sequence is not None else info.get('source_timestamp')
+
+
+# Diagnostics --------------------------------------------------------------------------------
+def diagnostic_array(report, name: str, hardware_id: str, stamp) -> DiagnosticArray:
+    """One core Report as a DiagnosticArray of one status."""
+    status = DiagnosticStatus(level=bytes([report.level]), message=report.message, name=name,
+                              hardware_id=hardware_id)
+    status.values = [KeyValue(key=key, value=str(value)) for key, value in report.values.items()]
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = stamp
+    return array

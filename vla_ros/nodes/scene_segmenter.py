@@ -22,7 +22,9 @@ from vla_ros.core.perception import Perception, PerceptionSettings, TrackedPerce
 from vla_ros.core.segmentation import mask_image, render_overlay, resize_mask
 from vla_ros.core.tracking import TargetTracker, Track
 from vla_ros.core.verification import TargetVerifier
-from vla_ros.nodes.common import ModelNode, run_node, THROTTLE_S
+from vla_ros.nodes.lifecycle import THROTTLE_S
+from vla_ros.nodes.model_node import ModelNode
+from vla_ros.nodes.process import run_node
 from vla_ros.nodes.qos import LATCHED, OVERRIDABLE, RELIABLE_LATEST
 
 MAX_PROMPTS = 254  # the mono8 label image numbers them 1..254
@@ -86,7 +88,7 @@ class SceneSegmenter(ModelNode):
         if self.verifier_config is not None:
             self._verifier_model = self.get_model('clip', self.values['verification_model'])
             verifier = TargetVerifier(ClipEncoder(self._verifier_model), self.verifier_config)
-        with self._parameter_lock:
+        with self.parameter_lock:
             settings = PerceptionSettings.from_values(self.values)
         tracker = (TargetTracker(stamps_per_second=1e9) if self.values['track_targets']
                    else None)
@@ -152,7 +154,7 @@ class SceneSegmenter(ModelNode):
             'on arrival', throttle_duration_sec=THROTTLE_S)
         return True
 
-    def unload(self):
+    def unload_model(self):
         if self.tracking_worker is not None and not self.tracking_worker.stop(timeout=5.0):
             self.get_logger().warning('tracking thread did not stop within 5 s')
         self.tracking_worker = None
@@ -188,7 +190,7 @@ class SceneSegmenter(ModelNode):
         # Local references: a worker still busy when the node deactivates (a join that timed
         # out) finishes on the objects it started with, not on None or a newer activation's.
         perception, tracking_worker = self.perception, self.tracking_worker
-        with self._parameter_lock:
+        with self.parameter_lock:
             encoding = self.mask_encoding
         if perception is None or not perception.prompts():
             return None  # no command yet: nothing to look for (and no frame to convert)

@@ -17,8 +17,8 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
 from vla_ros.core.images import to_image_msg
-from vla_ros.nodes.common import run_node
 from vla_ros.nodes.parameters import descriptor
+from vla_ros.nodes.process import run_node
 from vla_ros.nodes.qos import RELIABLE_LATEST
 from vla_ros.sim.scene import generate_scene
 from vla_ros.sim.world import ScanSettings, SimWorld

@@ -95,7 +95,7 @@ class Stack:
         overrides = overrides or {}
         self.context = rclpy.Context()
         # No rclpy signal handler: Ctrl-C must leave the context working long enough for the
-        # policy to publish its zero Twist (see vla_ros.nodes.common.run_node).
+        # policy to publish its zero Twist (see vla_ros.nodes.process.run_node).
         rclpy.init(args=ros_args, context=self.context,
                    signal_handler_options=SignalHandlerOptions.NO)
         # One executor thread: callbacks only hand over, and rclpy's MultiThreadedExecutor
@@ -129,7 +129,7 @@ class Stack:
         self._spinner.start()
 
     def spin_until_interrupted(self):
-        from vla_ros.nodes.common import spin_until_stopped
+        from vla_ros.nodes.process import spin_until_stopped
 
         try:
             spin_until_stopped(self.executor, self.context)
