@@ -23,7 +23,7 @@ from vla_ros.core import paths
 from vla_ros.core.control import Controller
 from vla_ros.core.obstacles import Footprint, monitor
 from vla_ros.core.policy import TargetView
-from vla_ros.sim.episode import StackSettings
+from vla_ros.evaluation.lockstep import StackSettings
 from vla_ros.sim.scene import generate_scene
 from vla_ros.sim.world import ScanSettings, SimWorld
 

@@ -53,7 +53,7 @@ def main() -> int:
     from vla_ros.core.encoders import ClipEncoder
     from vla_ros.core.models import load_model
     from vla_ros.core.text import clean_command, parse_command
-    from vla_ros.sim.episode import StackSettings
+    from vla_ros.evaluation.lockstep import StackSettings
 
     settings = StackSettings.from_params_file(paths.SOURCE_ROOT / 'config' / 'vla.yaml')
     encoder = ClipEncoder(load_model('clip', args.model, device='cpu'))

@@ -53,7 +53,7 @@ def episode_stream(seeds=range(5)):
     """What the camera sees, frame after frame, in the oracle's closed-loop episodes (search
     turns and approaches; 160x120, the demo camera), each frame with its episode's command.
     """
-    from vla_ros.sim.episode import OracleMode, run_episode, StackSettings
+    from vla_ros.evaluation.lockstep import OracleMode, run_episode, StackSettings
     from vla_ros.sim.scene import generate_scene
     stream = []
     for seed in seeds:

@@ -30,7 +30,12 @@ from vla_ros.core.tracking import TargetTracker  # noqa: E402
 
 def record(seeds):
     """[(rgb frames, true masks)] of oracle episodes, one frame each camera frame."""
-    from vla_ros.sim.episode import GroundTruthSegmenter, OracleMode, run_episode, StackSettings
+    from vla_ros.evaluation.lockstep import (
+        GroundTruthSegmenter,
+        OracleMode,
+        run_episode,
+        StackSettings,
+    )
     from vla_ros.sim.scene import generate_scene
 
     class Recording(GroundTruthSegmenter):

@@ -22,7 +22,7 @@ from visualization_msgs.msg import Marker
 
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
-from vla_ros.fixtures.ros_graph import RosGraph, stop_as_a_terminal_does, wait_until
+from vla_ros.fixtures.ros_graph import finish, RosGraph, stop_as_a_terminal_does, wait_until
 from vla_ros.fixtures.targets import TargetPublisher
 from vla_ros.nodes.action_policy import ActionPolicyNode
 from vla_ros.nodes.conversions import embedding_msg
@@ -364,7 +364,7 @@ def test_ctrl_c_sends_zero_before_the_process_exits(tiny_clip_dir, stop_signals)
         if len(stop_signals) > 1:  # the rest once its cleanup has begun
             assert wait_until(lambda: 'stopped: shutdown' in [msg.data for msg in statuses], 10)
             stop_as_a_terminal_does(process.pid, stop_signals[1:], delays=(0.0, 0.005))
-        output, _ = process.communicate(timeout=30)
+        output = finish(process, 30)
         assert process.returncode == 0 and 'Traceback' not in output, output
         time.sleep(0.5)
         assert received[-1].linear.x == 0.0 and received[-1].angular.z == 0.0, output

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vla_ros.core import paths
-from vla_ros.sim.episode import OracleMode, run_episode, StackSettings
+from vla_ros.evaluation.lockstep import OracleMode, run_episode, StackSettings
 from vla_ros.sim.scene import _distance_to_segment, generate_scene, has_way, Obstacle
 from vla_ros.sim.world import SimWorld
 

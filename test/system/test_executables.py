@@ -13,7 +13,7 @@ from std_msgs.msg import Float32MultiArray
 
 from vla_ros.core.backends import openvino_installed
 from vla_ros.core.images import to_image_msg
-from vla_ros.fixtures.ros_graph import stop_as_a_terminal_does, wait_until
+from vla_ros.fixtures.ros_graph import finish, stop_as_a_terminal_does, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -39,7 +39,7 @@ def test_camera_embedder_process_embeds_and_exits_cleanly_on_ctrl_c(ros, tiny_cl
         assert received[0].layout.dim[0].label == tiny_clip_dir.name
     finally:
         stop_as_a_terminal_does(process.pid)  # SIGINT twice, then SIGTERM
-        output, _ = process.communicate(timeout=30)
+        output = finish(process, 30)
     assert process.returncode == 0, output
     assert 'ready: model tiny-clip' in output
     # The backend auto chose, on the start-up line.
@@ -60,10 +60,7 @@ def test_ctrl_c_stops_a_node_started_with_sigint_ignored(ros, tiny_clip_dir):
         assert wait_until(lambda: 'command_embedder' in ros.probe.get_node_names(), 60)
     finally:
         stop_as_a_terminal_does(process.pid)  # SIGINT twice, then SIGTERM
-        try:
-            output, _ = process.communicate(timeout=30)
-        finally:
-            process.kill()
+        output = finish(process, 30)
     assert process.returncode == 0, output
 
 

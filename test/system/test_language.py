@@ -1,7 +1,7 @@
 """Language with the embedded CLIP, through the pipeline the nodes and the evaluator share
 (core.control.Controller with the YAML's intents and thresholds): held-out phrasings of
 "go to the X" are followed, nonsense never moves the robot. test/data holds the lists;
-training never sees them. Closed-loop figures: `vla-ros eval --commands` (README).
+training never sees them. Closed-loop figures: `vla-ros eval --commands` (benchmarks/README.md).
 """
 
 from pathlib import Path
@@ -15,7 +15,7 @@ from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import load_model
 from vla_ros.core.policy import TargetView
 from vla_ros.core.text import clean_command
-from vla_ros.sim.episode import StackSettings
+from vla_ros.evaluation.lockstep import StackSettings
 
 DATA = Path(__file__).parents[1] / 'data'
 TARGET = TargetView(x=0.4, y=0.2, confidence=0.9, area=0.05)  # in view, off to the right

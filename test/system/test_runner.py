@@ -6,7 +6,7 @@ import sys
 import time
 
 from vla_ros.fixtures import stack_checks
-from vla_ros.fixtures.ros_graph import RosGraph, stop_as_a_terminal_does, wait_until
+from vla_ros.fixtures.ros_graph import finish, RosGraph, stop_as_a_terminal_does, wait_until
 
 
 def test_vla_ros_up_end_to_end_and_clean_exit(tiny_clip_dir, tiny_clipseg_dir):
@@ -31,7 +31,7 @@ def test_vla_ros_up_end_to_end_and_clean_exit(tiny_clip_dir, tiny_clipseg_dir):
         assert 6.0 <= rate <= 14.0, f'cmd_vel at {rate:.1f} Hz, expected the 10 Hz override'
     finally:
         stop_as_a_terminal_does(process.pid)  # SIGINT twice, then SIGTERM
-        output, _ = process.communicate(timeout=60)
+        output = finish(process, 60)
         time.sleep(0.3)
         ros.close()
     assert process.returncode == 0, output

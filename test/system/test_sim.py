@@ -10,14 +10,8 @@ import pytest
 import yaml
 
 from vla_ros.core import paths
-from vla_ros.sim.episode import (
-    CAUSES,
-    failure_cause,
-    OracleMode,
-    run_episode,
-    StackSettings,
-    SUCCESS_DISTANCE_M,
-)
+from vla_ros.evaluation.lockstep import OracleMode, run_episode, StackSettings
+from vla_ros.evaluation.scoring import CAUSES, failure_cause, SUCCESS_DISTANCE_M
 from vla_ros.sim.scene import COLOURS, generate_scene, ROBOT_RADIUS, SHAPES
 from vla_ros.sim.world import SimWorld
 
@@ -130,7 +124,7 @@ def test_a_command_the_policy_does_not_understand_ends_the_episode_unmoved(tiny_
     """Real mode runs the nodes' pipeline: intent matching of a random tiny CLIP refuses."""
     from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
     from vla_ros.core.models import load_model
-    from vla_ros.sim.episode import RealMode
+    from vla_ros.evaluation.lockstep import RealMode
 
     settings = StackSettings.from_params_file(paths.default_params_file())
     encoder = ClipEncoder(load_model('clip', str(tiny_clip_dir), 'cpu'))
@@ -195,3 +189,26 @@ def test_eval_over_dds_refuses_a_backend_it_cannot_pass_on(tmp_path):
     assert result.returncode == 2
     assert 'lockstep transport only' in result.stderr
     assert not (tmp_path / 'summary.json').exists()
+
+
+def test_an_interrupt_while_the_node_processes_start_stops_those_already_started(
+        tmp_path, monkeypatch):
+    """Ctrl-C during `vla-ros eval --transport dds`'s start of an episode's four processes:
+    the ones already running are stopped, none is left behind.
+    """
+    import subprocess
+
+    from vla_ros.evaluation import dds
+
+    started, real_popen = [], subprocess.Popen
+
+    def popen(command, **kwargs):
+        if len(started) == 2:
+            raise KeyboardInterrupt
+        started.append(real_popen(['sleep', '60'], **kwargs))  # a node process stands in
+        return started[-1]
+
+    monkeypatch.setattr(dds.subprocess, 'Popen', popen)
+    with pytest.raises(KeyboardInterrupt):
+        dds.StackProcesses(tmp_path / 'params.yaml', tmp_path / 'overlay.yaml', tmp_path)
+    assert len(started) == 2 and all(process.poll() is not None for process in started)

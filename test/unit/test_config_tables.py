@@ -10,7 +10,7 @@ from vla_ros.core.control import ControlSettings
 from vla_ros.core.perception import PerceptionSettings
 from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig
 from vla_ros.core.safety import SafetyLimits
-from vla_ros.sim.episode import StackSettings
+from vla_ros.evaluation.lockstep import StackSettings
 from vla_ros.sim.scene import object_names
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'vla.yaml'

@@ -1,5 +1,7 @@
-"""The layering: vla_ros/core (what runs on the robot) imports neither rclpy nor the simulator,
-and nothing under vla_ros/core, /nodes or /sim imports the commands.
+"""The layering: vla_ros/core (what runs on the robot) imports neither rclpy nor the simulator;
+the simulator (vla_ros/sim) imports neither rclpy nor the nodes nor the evaluator; the
+evaluator sits above both; nothing under vla_ros/core, /nodes, /sim or /evaluation imports the
+commands; no module reaches into rclpy's private attributes.
 """
 
 import ast
@@ -39,9 +41,43 @@ def test_core_imports_neither_rclpy_nor_the_simulator():
 
 def test_robot_and_simulator_code_never_import_the_commands():
     package = CORE.parent
-    paths = [path for folder in ('core', 'nodes', 'sim') for path in (package / folder).rglob(
-        '*.py')]
+    paths = [path for folder in ('core', 'nodes', 'sim', 'evaluation')
+             for path in (package / folder).rglob('*.py')]
     assert not imports(paths, ('vla_ros.commands',))
+
+
+def test_the_simulator_imports_neither_rclpy_nor_the_nodes_nor_the_evaluator():
+    paths = sorted((CORE.parent / 'sim').rglob('*.py'))
+    assert paths
+    offenders = imports(paths, ('rclpy', 'vla_ros.nodes', 'vla_ros.evaluation'))
+    assert not offenders, f'the simulator depends on what sits above it: {offenders}'
+
+
+def test_no_module_reaches_into_rclpy_private_attributes():
+    """`node._parameters`, `self._state_machine`, `node._set_parameters_atomically_common`:
+    names rclpy does not promise to keep. A node's own private names (self._lock) are fine.
+    """
+    import rclpy.lifecycle
+    import rclpy.node
+
+    private = {name for cls in (rclpy.node.Node, rclpy.lifecycle.LifecycleNode)
+               for name in dir(cls) if name.startswith('_') and not name.startswith('__')}
+    private |= {name for name in vars(rclpy.node.Node('layering_probe', context=_context()))
+                if name.startswith('_') and not name.startswith('__')}
+    offenders = []
+    for path in sorted((CORE.parent).rglob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in private:
+                offenders.append(f'{path.relative_to(CORE.parent)}:{node.lineno} .{node.attr}')
+    assert not offenders, f'private rclpy attributes used: {offenders}'
+
+
+def _context():
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    return context
 
 
 def test_importing_all_of_core_loads_neither_rclpy_nor_the_simulator():

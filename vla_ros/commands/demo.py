@@ -37,7 +37,7 @@ class Observer:
         from sensor_msgs.msg import Image, TimeReference
 
         from vla_ros.core.perception import Perception, PerceptionSettings
-        from vla_ros.sim.episode import GroundTruthSegmenter
+        from vla_ros.evaluation.lockstep import GroundTruthSegmenter
 
         self.node, self.world, self.scene, self.oracle = node, world, scene, oracle
         # The evaluator's oracle: the segmenter's place taken by the segmentation buffer.
@@ -121,12 +121,13 @@ def run_demo(args) -> int:
     from vla_ros.core import paths
     from vla_ros.core.control import is_final, record_change
     from vla_ros.core.models import ModelLoadError
+    from vla_ros.evaluation.lockstep import StackSettings
+    from vla_ros.evaluation.scoring import classify_outcome
     from vla_ros.fixtures.stand_ins import ensure_models
     from vla_ros.nodes.conversions import embedding_msg
     from vla_ros.nodes.qos import LATCHED
     from vla_ros.nodes.sim_bridge import SimBridge
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
-    from vla_ros.sim.episode import classify_outcome, StackSettings
     from vla_ros.sim.scene import generate_scene
     from vla_ros.sim.world import simulated_robot, simulated_segmenter, SimWorld
 

@@ -188,7 +188,7 @@ def load_pipeline(args, settings, params_file):
     as command_embedder and scene_segmenter would run them.
     """
     from vla_ros.core.config import read_params_file
-    from vla_ros.sim.episode import OracleMode, RealMode
+    from vla_ros.evaluation.lockstep import OracleMode, RealMode
 
     if args.mode == 'oracle':
         return OracleMode(settings)
@@ -259,7 +259,7 @@ def run_eval(args) -> int:
 
     from vla_ros.core import paths
     from vla_ros.core.models import ModelLoadError
-    from vla_ros.sim.episode import run_episode, StackSettings
+    from vla_ros.evaluation.lockstep import run_episode, StackSettings
     from vla_ros.sim.scene import generate_scene
 
     output = Path(args.output)
@@ -286,8 +286,8 @@ def run_eval(args) -> int:
         if not args.fovea:
             settings = replace(settings, segmenter={**settings.segmenter, 'fovea': False})
         if args.transport == 'dds':
+            from vla_ros.evaluation.dds import DdsEpisodes
             from vla_ros.nodes.process import install_stop_signals
-            from vla_ros.sim.dds import DdsEpisodes
             # SIGTERM too stops the node processes; a second signal cannot cut that short.
             install_stop_signals()
             pipeline = DdsEpisodes(args, params_file)

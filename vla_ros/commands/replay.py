@@ -99,7 +99,7 @@ def run_replay(args) -> int:
     from vla_ros.core.models import ModelLoadError
     from vla_ros.core.perception import target_view
     from vla_ros.core.text import clean_command
-    from vla_ros.sim.episode import StackSettings
+    from vla_ros.evaluation.lockstep import StackSettings
 
     output = Path(args.output)
     try:

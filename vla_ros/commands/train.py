@@ -77,7 +77,8 @@ def add_arguments(parser):
                         help='(clipseg) prompts naming nothing in view (target: empty mask)')
     parser.add_argument('--hard-negative-fraction', type=float, default=0.0,
                         help='(clipseg) share of those that name the colour or the shape of '
-                        'something in view (0.5 was tried: held-out mIoU fell, see README)')
+                        'something in view (0.5 was tried: held-out mIoU fell, see '
+                        'benchmarks/README.md)')
     parser.add_argument('--extra-data', nargs='*', default=[],
                         help='(clipseg) more dataset folders whose train split is added, e.g. '
                         'views rendered with `vla-ros dataset --anywhere-fraction 1`')

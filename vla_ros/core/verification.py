@@ -2,8 +2,7 @@
 
 CLIPSeg on the small embedded models lights up the right colour on the wrong shape and patches
 of wall; asked about a crop of each region, the CLIP names the right colour x shape far more
-reliably (`vla-ros eval-models` on new scenes: a look-alike prompt gets a target in 4.8 % of
-views instead of 100 %, the named object still in 99.4 %; the README has the table). A region
+reliably (`vla-ros eval-models` on new scenes; benchmarks/README.md has the figures). A region
 is kept when the prompt is the best match of its crop among the prompt and a list of contrast
 phrases: the things the robot could confuse it with.
 

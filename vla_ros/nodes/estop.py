@@ -45,7 +45,7 @@ class EstopInput:
         return {'e-stop': str(self.engaged), 'e-stop sources pressed': len(self.sources.pressed),
                 'enabled': str(self.enabled)}
 
-    def _publishers(self) -> dict:
+    def publishers_now(self) -> dict:
         """GUID -> node name of every publisher on estop now."""
         return {bytes(info.endpoint_gid): f'{info.node_namespace.rstrip("/")}/{info.node_name}'
                 for info in self.node.get_publishers_info_by_topic(self.topic)}
@@ -56,14 +56,14 @@ class EstopInput:
             return
         logger = self.node.get_logger()
         if self.sources.engaged:
-            who = self._publishers().get(source, 'a publisher that has left')
+            who = self.publishers_now().get(source, 'a publisher that has left')
             logger.warning(f'e-stop ENGAGED by {who}: zero until every source that pressed it '
                            'publishes false', throttle_duration_sec=THROTTLE_S)
         else:
             logger.info('e-stop released by every source', throttle_duration_sec=THROTTLE_S)
 
     def on_clear_estop(self, request, response):
-        publishers = self._publishers()
+        publishers = self.publishers_now()
         cleared, live = self.sources.clear_dead(publishers)
         response.success = live == 0
         response.message = f'forgot {cleared} press(es) of publishers that have left'

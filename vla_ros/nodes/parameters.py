@@ -39,11 +39,19 @@ def declare(node, params: dict) -> dict:
     values = {}
     for name, param in params.items():
         if param.default == ():
-            # An empty list has no type of its own: say it holds strings.
-            value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY,
-                                           descriptor_of(param)).value
+            # An empty list has no type of its own ([] declares a byte array), and rclpy
+            # answers a GetParameters request naming an unset parameter with nothing at all
+            # (rqt_reconfigure shows an empty panel). So it is declared as a string array and,
+            # left unset, set to [] through the public set_parameters, which a read-only
+            # descriptor would refuse: such a list is kept read-only by check_change instead,
+            # and its description says so.
+            described = descriptor_of(param)
+            if param.read_only:
+                described.read_only = False
+                described.description += ' (read-only: set at start)'
+            value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY, described).value
             if value is None:
-                _set_empty_string_array(node, name)
+                node.set_parameters([Parameter(name, Parameter.Type.STRING_ARRAY, [])])
                 value = ()
         else:
             default = list(param.default) if isinstance(param.default, tuple) else param.default
@@ -60,25 +68,13 @@ def declare(node, params: dict) -> dict:
     return values
 
 
-def _set_empty_string_array(node, name: str) -> None:
-    """Give a declared, unset string array the value []. Left unset, rclpy answers a
-    GetParameters request that names it with nothing at all, and rqt_reconfigure shows an
-    empty panel. rclpy has no public call for it: a declared [] is taken for a byte array, and
-    set_parameters refuses a read-only parameter; so this sets it the way rclpy's own
-    declaration does (with the descriptor, which skips the read-only check).
-    """
-    result = node._set_parameters_atomically_common(
-        [Parameter(name, Parameter.Type.STRING_ARRAY, [])],
-        descriptors={name: node.describe_parameter(name)})
-    if not result.successful:
-        raise ConfigError(f'{name}: cannot be set to []: {result.reason}')
-
-
 def check_change(params: dict, parameter) -> tuple:
     """(checked value, '') for a live change, or (None, why it is refused)."""
     param = params.get(parameter.name)
     if param is None:
         return parameter.value, ''
+    if param.read_only:  # the lists declare() could not describe as read-only
+        return None, f'{parameter.name} is read-only: set it at start (params file or launch)'
     value = parameter.value
     if value is None and param.default == ():
         value = ()

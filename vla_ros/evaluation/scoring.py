@@ -1,0 +1,147 @@
+"""How an episode is scored, whatever carried it (lockstep or DDS): its outcome, whether it
+succeeded, why it failed and its SPL.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vla_ros.core.policy import TargetView
+from vla_ros.core.segmentation import pixel_at
+from vla_ros.sim.scene import Scene
+from vla_ros.sim.world import SimWorld
+
+SUCCESS_DISTANCE_M = 0.5  # robot rim to object within this, stopped, nothing touched first
+
+
+@dataclass
+class EpisodeResult:
+    seed: int
+    command: str
+    mode: str
+    outcome: str  # success | collision | wrong object | stopped short | not found | timeout |
+    #               intent (the command was not understood as go_to) | input lost | blocked |
+    #               stale input (held for want of fresh targets when time ran out)
+    success: bool
+    spl: float
+    time_s: float
+    path_length_m: float
+    start_distance_m: float
+    final_distance_m: float
+    collided_with: str
+    status: str
+    perception_ms_p50: float
+    cause: str = ''  # a failure's cause, see failure_cause()
+    transport: str = 'lockstep'
+    statuses: list = field(default_factory=list)  # each change of status, in order
+    target_gap_max_s: float = 0.0  # dds: longest wait between targets after the first
+    expected: str = 'go_to'  # go_to, or not_understood: a command that must not move it
+    moved: bool = False  # any non-zero velocity was commanded
+    template: str = ''  # the command as drawn from a --commands file ({object} unfilled)
+    trajectory: list = field(default_factory=list, repr=False)
+    frames: list = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        return {key: value for key, value in vars(self).items()
+                if key not in ('trajectory', 'frames')}
+
+
+
+
+def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):
+    """(outcome, final gap to the target in m) of an episode that ended with `status`."""
+    distances = [world.distance_to(i) for i in range(len(scene.objects))]
+    final = distances[scene.target_index]
+    if world.collided_with is not None:
+        return 'collision', final
+    if status == 'arrived':
+        if final <= SUCCESS_DISTANCE_M:
+            return 'success', final
+        nearest = int(np.argmin(distances))
+        if nearest != scene.target_index and distances[nearest] <= SUCCESS_DISTANCE_M:
+            return 'wrong object', final
+        return 'stopped short', final
+    if status == 'not found':
+        return 'not found', final
+    if status == 'stopped: input lost':
+        return 'input lost', final
+    if status == 'blocked':
+        return 'blocked', final
+    if status.startswith('stopped: stale'):
+        return 'stale input', final
+    if status.startswith(('stopped', 'done', 'not understood')):
+        return 'intent', final
+    return ('timeout' if timed_out else 'stopped short'), final
+
+
+CAUSES = ('perception: miss', 'perception: false detection', 'perception: wrong object',
+          'perception: too slow', 'control', 'language', 'transport', 'timeout', 'blocked')
+
+
+def failure_cause(outcome: str, last_view_on: str) -> str:
+    """Which part failed, from the outcome and what the last target view lay on: 'target',
+    'other' (anything else: another object, a wall, the floor) or 'none' (nothing seen).
+    """
+    if outcome == 'success':
+        return ''
+    if outcome == 'wrong object':
+        return 'perception: wrong object'
+    if outcome == 'intent':
+        return 'language'
+    if outcome == 'input lost':
+        return 'transport'  # the watchdog gave up: inputs stopped arriving
+    if outcome == 'stale input':
+        return 'perception: too slow'  # targets (or their segmentations) came too seldom
+    if outcome == 'blocked':
+        return 'blocked'  # no way round the obstacles was found
+    if outcome in ('collision', 'not found', 'stopped short', 'timeout'):
+        if last_view_on == 'other':
+            return 'perception: false detection'
+        if outcome == 'collision':
+            return 'control'
+        if last_view_on == 'none' or outcome == 'not found':
+            return 'perception: miss'  # nothing seen, or never seen steadily enough
+        return 'timeout' if outcome == 'timeout' else 'control'
+    raise ValueError(f"unknown outcome '{outcome}'")
+
+
+def view_lies_on(world: SimWorld, scene: Scene, view: TargetView | None) -> str:
+    """'target', 'other' or 'none': what is at the view's centroid in the current image."""
+    if view is None or not view.visible:
+        return 'none'
+    labels = world.label_image()
+    on = labels[pixel_at(view.x, view.y, *labels.shape)]
+    return 'target' if on == scene.target_index + 1 else 'other'
+
+
+def refusal_outcome(status: str, moved: bool) -> str:
+    """A command that must not move the robot: 'refused' (it said so), 'moved' (a false
+    accept) or 'held' (still, but it said something else, e.g. a stop).
+    """
+    if moved:
+        return 'moved'
+    return 'refused' if status.startswith('not understood') else 'held'
+
+
+
+
+def spl(outcome: str, start_distance: float, path: float) -> float:
+    """Success weighted by path length: the shortest way over the way taken, 0 on failure."""
+    if outcome != 'success':
+        return 0.0
+    shortest = max(start_distance - SUCCESS_DISTANCE_M, 0.0)
+    return shortest / max(path, shortest, 1e-9)
+
+
+def score(world: SimWorld, scene: Scene, status: str, timed_out: bool, last_view_on: str,
+          expected: str = 'go_to', moved: bool = False) -> tuple:
+    """(outcome, success, final gap to the target in m, failure cause) of an episode that
+    ended with `status`, its last target lying on `last_view_on` (view_lies_on). A command
+    that must not move the robot (`expected` 'not_understood') succeeds when refused.
+    """
+    outcome, final = classify_outcome(world, scene, status, timed_out)
+    cause = failure_cause(outcome, last_view_on)
+    if expected == 'not_understood':
+        outcome = refusal_outcome(status, moved)
+        cause = '' if outcome == 'refused' else 'language'
+    return outcome, outcome in ('success', 'refused'), final, cause
