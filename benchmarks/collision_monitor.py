@@ -6,7 +6,7 @@ Scans come from the simulator's laser in cluttered scenes (seeds 0-9, 4 obstacle
 placed at random poses. In turns, per tick:
   tick        Controller.tick of a go_to with a target in view and no scan (the baseline),
   points      Scan.points(): a LaserScan's ranges to points in base_link,
-  monitor     core.obstacles.monitor() on those points (circle footprint; polygon below),
+  monitor     core.collision_monitor.monitor() on those points (circle footprint; polygon below),
   tick+scan   Controller.tick with the scan: the monitor and the avoidance, as the node runs it.
 Prints p50/p95 and the ratio to the baseline, writes JSON (--output).
 """
@@ -20,8 +20,9 @@ import time
 import numpy as np
 
 from vla_ros.core import paths
+from vla_ros.core.collision_monitor import monitor
 from vla_ros.core.control import Controller
-from vla_ros.core.obstacles import Footprint, monitor
+from vla_ros.core.footprint import Footprint
 from vla_ros.core.policy import TargetView
 from vla_ros.evaluation.lockstep import StackSettings
 from vla_ros.sim.scene import generate_scene

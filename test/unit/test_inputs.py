@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from vla_ros.core.collision_monitor import Scan
 from vla_ros.core.diagnostics import control_report, OK, WARN
 from vla_ros.core.inputs import CommandPairing, LatestOdometry, LatestScan, TargetPairing
-from vla_ros.core.obstacles import Scan
 from vla_ros.core.odometry import Pose2D
 
 

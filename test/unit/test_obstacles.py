@@ -1,4 +1,5 @@
-"""The collision monitor and the avoidance of core.obstacles, on scans built here.
+"""The collision monitor, the footprint geometry and the avoidance (core.collision_monitor,
+core.footprint, core.avoidance), on scans built here.
 
 The property tests check the monitor against a reference written independently of it: the
 footprint moved or turned in small steps, and a point-in-polygon test by ray crossing.
@@ -9,20 +10,10 @@ import math
 import numpy as np
 import pytest
 
+from vla_ros.core.avoidance import Avoidance, AvoidanceConfig, free_headings, run_span
+from vla_ros.core.collision_monitor import monitor, MonitorConfig, Scan
 from vla_ros.core.control import Controller, ControlSettings
-from vla_ros.core.obstacles import (
-    Avoidance,
-    AvoidanceConfig,
-    Footprint,
-    free_headings,
-    monitor,
-    MonitorConfig,
-    run_span,
-    Scan,
-    travel_distance,
-    turn_blocked,
-    zone_outline,
-)
+from vla_ros.core.footprint import Footprint, travel_distance, turn_blocked, zone_outline
 from vla_ros.core.policy import DEFAULT_INTENTS, TargetView
 
 RECTANGLE = Footprint(polygon=((0.3, 0.2), (-0.3, 0.2), (-0.3, -0.2), (0.3, -0.2)))

@@ -10,9 +10,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from vla_ros.core.avoidance import AvoidanceConfig
 from vla_ros.core.backends import BACKENDS, COMPILE_MODES, PRECISIONS
+from vla_ros.core.collision_monitor import MonitorConfig, REQUIRE_SCAN
+from vla_ros.core.footprint import Footprint
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
-from vla_ros.core.obstacles import AvoidanceConfig, Footprint, MonitorConfig, REQUIRE_SCAN
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
 from vla_ros.core.preprocessing import PREPROCESSING
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits

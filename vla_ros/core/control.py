@@ -14,14 +14,9 @@ import math
 import numpy as np
 
 from vla_ros.core import config
-from vla_ros.core.obstacles import (
-    Avoidance,
-    AvoidanceConfig,
-    monitor,
-    MonitorConfig,
-    MonitorResult,
-    travel_distance,
-)
+from vla_ros.core.avoidance import Avoidance, AvoidanceConfig
+from vla_ros.core.collision_monitor import monitor, MonitorConfig, MonitorResult
+from vla_ros.core.footprint import travel_distance
 from vla_ros.core.odometry import motion, Pose2D
 from vla_ros.core.policy import (
     ActionPolicy,
@@ -209,7 +204,7 @@ class Controller:
              odom_age: float | None = None) -> ControlOutput:
         """One control period. Ages are in seconds (None: never received). `clock_age`: how
         long `now` has not moved, when it is a clock that can stop (simulated time). `scan`:
-        the newest laser scan's obstacle points in base_link ((N, 2), core.obstacles.Scan).
+        the newest laser scan's obstacle points in base_link ((N, 2), core.collision_monitor.Scan).
         `segmentation`: the one behind the target (it may have been tracked since; None: the
         target is its own segmentation); a target whose segmentation is older than
         segmentation_bound() is stale however new its frame. `scan_blind_ahead`: too few of
@@ -225,7 +220,7 @@ class Controller:
         it when the input comes back, maybe much later.
 
         Every command passes the collision monitor after the safety limits; with a fresh scan
-        a go_to goes around what stands between the robot and its target (core.obstacles).
+        a go_to goes around what stands between the robot and its target (core.avoidance).
         """
         jump = self._advance(now, paused=self._stale_held is not None)
         now = self._policy_now

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from vla_ros.core.obstacles import Scan
+from vla_ros.core.collision_monitor import Scan
 from vla_ros.core.odometry import Pose2D
 
 MIN_READABLE_AHEAD = 0.5  # fewer of the beams ahead reading (NaN): no forward motion

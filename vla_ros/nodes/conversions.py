@@ -9,7 +9,7 @@ import math
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
-from vla_ros.core.obstacles import Scan
+from vla_ros.core.collision_monitor import Scan
 from vla_ros.core.odometry import Pose2D
 from vla_ros.core.policy import TargetView
 

@@ -7,7 +7,7 @@ import math
 from geometry_msgs.msg import Point
 from visualization_msgs.msg import Marker, MarkerArray
 
-from vla_ros.core.obstacles import zone_outline
+from vla_ros.core.footprint import zone_outline
 
 
 def target_marker(target, frame_id: str, stamp, camera_hfov_deg: float) -> Marker:

@@ -105,10 +105,10 @@ def generate_scene(seed: int, min_objects: int = 1, max_objects: int = 6,
     """The scene of `seed`; the same seed always gives the same scene.
 
     Distractors keep `corridor_clearance` (beyond their size and the robot's radius) from the
-    straight line between the robot's start and the target: the policy servos straight at
-    the target and has no obstacle sensor, so a blocked line would test something it does
-    not claim to do. `clutter` adds that many obstacles (core.obstacles is what deals with
-    them), placed by their own random stream: the rest of the scene is the seed's usual one.
+    straight line between the robot's start and the target, so that a plain scene tests
+    perception and control. `clutter` adds that many obstacles (core.collision_monitor and
+    core.avoidance deal with them), placed by their own random stream: the rest of the scene
+    is the seed's usual one.
     """
     rng = np.random.default_rng(seed)
     count = int(rng.integers(min_objects, max_objects + 1))

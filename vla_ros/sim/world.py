@@ -175,8 +175,8 @@ class ScanSettings:
                 'noise_m': self.noise_m}
 
     def message(self, ranges, laser_pose=(0.0, 0.0, 0.0)):
-        """The scan as core.obstacles reads it (and as sim_bridge publishes it)."""
-        from vla_ros.core.obstacles import Scan
+        """The scan as core.collision_monitor reads it (and as sim_bridge publishes it)."""
+        from vla_ros.core.collision_monitor import Scan
 
         angles = scan_angles(self.beams, self.fov_deg)
         increment = float(angles[1] - angles[0]) if self.beams > 1 else 0.0
