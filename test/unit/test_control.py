@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from vla_ros.core.control import Controller, ControlSettings, is_final, stamp_problem
+from vla_ros.core.control import Controller, ControlSettings, stamp_problem
 from vla_ros.core.odometry import motion, Pose2D
 from vla_ros.core.policy import DEFAULT_INTENTS, Segmentation, ServoConfig, TargetView
+from vla_ros.core.status import is_final
 
 GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')
 FORWARD = next(intent for intent in DEFAULT_INTENTS if intent.name == 'move_forward')

@@ -11,6 +11,7 @@ from vla_ros.core.collision_monitor import Scan
 from vla_ros.core.diagnostics import control_report, OK, WARN
 from vla_ros.core.inputs import CommandPairing, LatestOdometry, LatestScan, TargetPairing
 from vla_ros.core.odometry import Pose2D
+from vla_ros.core.status import is_fault, is_final, is_refusal, is_stopped
 
 
 def test_target_halves_pair_by_stamp_in_any_order():
@@ -124,3 +125,19 @@ def test_an_embedding_without_text_waits_then_is_decided_without_one():
     commands.embedding([3.0], None, arrived=2.0)
     assert commands.take(2.4) is None  # its text may still come
     assert commands.take(2.6) == ([3.0], None)  # refused downstream: no text to check
+
+
+@pytest.mark.parametrize('status, final, stopped, fault, refusal', [
+    ('arrived', True, False, False, False),
+    ('found red ball', True, False, False, False),
+    ('done: turn left', True, False, False, False),
+    ('not understood: (empty command)', True, False, False, True),
+    ('stopped: stop command', True, True, False, False),
+    ('stopped: stale input', False, True, True, False),
+    ('stopped: scan lost', False, True, True, False),
+    ('approaching red ball (checking arrival)', False, False, False, False),
+    ('idle', False, False, False, False),
+])
+def test_one_vocabulary_of_statuses(status, final, stopped, fault, refusal):
+    assert (is_final(status), is_stopped(status), is_fault(status), is_refusal(status)) == (
+        final, stopped, fault, refusal)

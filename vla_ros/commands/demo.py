@@ -119,8 +119,8 @@ def run_demo(args) -> int:
     from std_msgs.msg import Float32MultiArray, String
 
     from vla_ros.core import paths
-    from vla_ros.core.control import is_final, record_change
     from vla_ros.core.models import ModelLoadError
+    from vla_ros.core.status import is_final, record_change
     from vla_ros.evaluation.lockstep import StackSettings
     from vla_ros.evaluation.scoring import classify_outcome
     from vla_ros.fixtures.stand_ins import ensure_models

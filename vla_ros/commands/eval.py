@@ -21,6 +21,7 @@ import time
 
 from vla_ros.core.backends import BACKENDS, PRECISIONS
 from vla_ros.core.config import DEVICES
+from vla_ros.core.status import IDLE, is_refusal, is_stopped
 
 OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object': 'tab:purple',
                    'stopped short': 'tab:orange', 'not found': 'tab:gray',
@@ -84,7 +85,7 @@ def by_command(results) -> dict:
     if go_to:
         summary['go_to'] = {'episodes': len(go_to),
                             'success_rate': sum(r.success for r in go_to) / len(go_to),
-                            'not_understood': sum(r.status.startswith('not understood')
+                            'not_understood': sum(is_refusal(r.status)
                                                   for r in go_to)}
     if refused:
         summary['not_understood'] = {
@@ -222,7 +223,7 @@ def stale_stops(statuses, after: str = '') -> int:
     """
     count, acting = 0, False
     for previous, status in zip(statuses, statuses[1:]):
-        acting = acting or not previous.startswith(('idle', 'stopped: '))
+        acting = acting or not (previous == IDLE or is_stopped(previous))
         if status == 'stopped: stale input' and acting and previous.startswith(after):
             count += 1
     return count

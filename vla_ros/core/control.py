@@ -26,24 +26,8 @@ from vla_ros.core.policy import (
     TargetView,
 )
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
+from vla_ros.core.status import is_approaching, is_final, is_searching
 from vla_ros.core.text import parse_command, ParsedCommand
-
-# Statuses after which the robot stays still until the next command.
-FINAL_STATUSES = ('arrived', 'not found', 'blocked', 'stopped: stop command',
-                  'stopped: input lost')
-FINAL_PREFIXES = ('found ', 'done: ', 'not understood: ', 'stopped: invalid embedding',
-                  'stopped: zero embedding')
-
-
-def record_change(statuses: list, status: str) -> None:
-    """Append `status` to a record of changes (the policy also repeats it once a second)."""
-    if not statuses or statuses[-1] != status:
-        statuses.append(status)
-
-
-def is_final(status: str) -> bool:
-    """Whether a status ends the current instruction (success or not)."""
-    return status in FINAL_STATUSES or status.startswith(FINAL_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -347,8 +331,9 @@ class Controller:
     def _going(self, wanted) -> bool:
         """Whether a go_to is under way (approaching or searching its target)."""
         state = self.policy.state
+        going = is_approaching(wanted.status) or is_searching(wanted.status)
         return (state.intent is not None and state.intent.behaviour == 'go_to'
-                and not state.done and wanted.status.startswith(('approaching', 'searching')))
+                and not state.done and going)
 
     def _see_goal(self, wanted, target: TargetView | None, points) -> None:
         """Place a go_to's target in base_link while it is tracked and in sight."""
@@ -431,7 +416,7 @@ class Controller:
         if avoidance.detouring and clear and abs(avoidance.goal_bearing()) < 0.35:
             avoidance.detouring, self._detour_since = False, None
             state.searching_since = None  # the search starts afresh after a detour
-        elif not avoidance.detouring and not clear and wanted.status.startswith('approaching'):
+        elif not avoidance.detouring and not clear and is_approaching(wanted.status):
             avoidance.detouring, self._detour_since = True, now
             avoidance.side, avoidance.heading = 0.0, None
             self._detour_nearest = math.inf
@@ -440,7 +425,7 @@ class Controller:
             if distance < self._detour_nearest - PROGRESS_M:
                 self._detour_nearest, self._detour_since = distance, now
         if not avoidance.detouring:
-            if wanted.status.startswith('searching'):  # lost on the way: face where it was
+            if is_searching(wanted.status):  # lost on the way: face where it was
                 bearing = avoidance.goal_bearing()
                 if abs(bearing) > FACING_RAD:
                     return 0.0, avoidance.turn_towards(bearing), wanted.status

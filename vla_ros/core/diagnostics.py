@@ -8,6 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from vla_ros.core.inference import WorkerStats
+from vla_ros.core.status import is_fault, is_stopped
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
@@ -89,12 +90,6 @@ class RefusalWatch:
         return ''
 
 
-# The policy's statuses that hold the robot for a fault an operator should see.
-HELD_FOR_A_FAULT = ('stopped: e-stop', 'stopped: disabled', 'stopped: stale input',
-                    'stopped: stale scan', 'stopped: stale segmentation', 'stopped: scan lost',
-                    'stopped: scan unreadable ahead')
-
-
 def control_report(status: str, values: dict, scan_seen: bool, obstacle: str | None) -> Report:
     """action_policy's report: WARN while a fault holds the robot, or while a scanner that
     has been seen no longer feeds the collision monitor (`obstacle`: the monitor's last
@@ -102,7 +97,7 @@ def control_report(status: str, values: dict, scan_seen: bool, obstacle: str | N
     """
     status = status or ''
     monitor_off = scan_seen and obstacle in (None, 'no scan')
-    if monitor_off and not status.startswith('stopped'):
+    if monitor_off and not is_stopped(status):
         return Report(WARN, f'{status}; scan stale or malformed: collision monitor off', values)
-    return Report(WARN if monitor_off or status.startswith(HELD_FOR_A_FAULT) else OK, status,
+    return Report(WARN if monitor_off or is_fault(status) else OK, status,
                   values)

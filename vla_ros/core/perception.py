@@ -11,7 +11,6 @@ import threading
 
 import numpy as np
 
-from vla_ros.core.control import is_final
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import (
     find_target,
@@ -21,6 +20,7 @@ from vla_ros.core.segmentation import (
     resize_mask,
     Target,
 )
+from vla_ros.core.status import is_final
 from vla_ros.core.text import command_object
 from vla_ros.core.tracking import TargetTracker, Track
 

@@ -22,8 +22,8 @@ import time
 
 import yaml
 
-from vla_ros.core.control import is_final, record_change
 from vla_ros.core.policy import TargetView
+from vla_ros.core.status import is_final, record_change
 from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on
 from vla_ros.sim.world import simulated_robot, simulated_segmenter, SimWorld
 

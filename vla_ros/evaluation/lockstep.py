@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from vla_ros.core import config
-from vla_ros.core.control import Controller, ControlSettings, is_final
+from vla_ros.core.control import Controller, ControlSettings
 from vla_ros.core.perception import (
     Perception,
     PerceptionSettings,
@@ -26,6 +26,7 @@ from vla_ros.core.perception import (
     TrackedPerception,
 )
 from vla_ros.core.policy import Segmentation
+from vla_ros.core.status import is_final
 from vla_ros.core.text import clean_command, command_object
 from vla_ros.core.tracking import TargetTracker
 from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on

@@ -8,6 +8,7 @@ import numpy as np
 
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
+from vla_ros.core.status import ARRIVED, BLOCKED, is_refusal, is_stale, is_stopped, NOT_FOUND
 from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import SimWorld
 
@@ -54,22 +55,22 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
     final = distances[scene.target_index]
     if world.collided_with is not None:
         return 'collision', final
-    if status == 'arrived':
+    if status == ARRIVED:
         if final <= SUCCESS_DISTANCE_M:
             return 'success', final
         nearest = int(np.argmin(distances))
         if nearest != scene.target_index and distances[nearest] <= SUCCESS_DISTANCE_M:
             return 'wrong object', final
         return 'stopped short', final
-    if status == 'not found':
+    if status == NOT_FOUND:
         return 'not found', final
     if status == 'stopped: input lost':
         return 'input lost', final
-    if status == 'blocked':
+    if status == BLOCKED:
         return 'blocked', final
-    if status.startswith('stopped: stale'):
+    if is_stale(status):
         return 'stale input', final
-    if status.startswith(('stopped', 'done', 'not understood')):
+    if is_stopped(status) or is_refusal(status) or status.startswith('done: '):
         return 'intent', final
     return ('timeout' if timed_out else 'stopped short'), final
 
@@ -120,7 +121,7 @@ def refusal_outcome(status: str, moved: bool) -> str:
     """
     if moved:
         return 'moved'
-    return 'refused' if status.startswith('not understood') else 'held'
+    return 'refused' if is_refusal(status) else 'held'
 
 
 

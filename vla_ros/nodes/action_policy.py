@@ -22,6 +22,7 @@ from vla_ros.core.control import Controller, ControlSettings
 from vla_ros.core.diagnostics import control_report
 from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
+from vla_ros.core.status import is_invalid_embedding, is_refusal
 from vla_ros.core.text import clean_command
 from vla_ros.nodes.estop import EstopInput
 from vla_ros.nodes.lifecycle import ManagedNode, THROTTLE_S
@@ -155,11 +156,11 @@ class ActionPolicyNode(ManagedNode):
         vector, text = decided
         status = self.controller.instruct(
             vector, None if text is None else clean_command(text)[0], policy_now)
-        refused = status.startswith('not understood')
+        refused = is_refusal(status)
         if refused:
             if status != self.last_refused:  # one line a command, not one a repeat
                 self.get_logger().warning(f'{status} ({self.controller.refusal}); holding still')
-        elif status.startswith(('stopped: invalid', 'stopped: zero')):
+        elif is_invalid_embedding(status):
             self.get_logger().warning(f'instruction refused, holding still: {status}',
                                       throttle_duration_sec=THROTTLE_S)
         else:
