@@ -91,3 +91,13 @@ def test_importing_all_of_core_loads_neither_rclpy_nor_the_simulator():
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip().splitlines()[-1] == 'False'
+
+
+def test_the_simulator_bridge_starts_without_the_model_libraries():
+    """sim_bridge runs no model: its process must not pay for importing torch."""
+    code = ('import sys\nimport vla_ros.nodes.sim_bridge\n'
+            "print(any(name.split('.')[0] in ('torch', 'transformers', 'openvino') "
+            'for name in sys.modules))\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip().splitlines()[-1] == 'False'

@@ -34,14 +34,13 @@ import warnings
 import numpy as np
 import torch
 
-BACKENDS = ('auto', 'torch', 'openvino')
-PRECISIONS = ('default', 'f32', 'int8')
+from vla_ros.core.config import BACKENDS, COMPILE_MODES, PRECISIONS  # noqa: F401 - the choices
+
 # The CPU extensions that make int8 faster than f32 (dot products of bytes); without one,
 # OpenVINO emulates them and int8 is slower.
 INT8_ISA = ('avx512_vnni', 'avx_vnni', 'amx_int8')
 SPEED_ISA = ('avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_bf16',
              'amx_int8')
-COMPILE_MODES = ('none', 'default', 'reduce-overhead')
 # Changes whenever the converted modules below change what they compute: old IR is then
 # never loaded for new code.
 CONVERSION_VERSION = '1'

@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from vla_ros.core.avoidance import AvoidanceConfig
-from vla_ros.core.backends import BACKENDS, COMPILE_MODES, PRECISIONS
 from vla_ros.core.collision_monitor import MonitorConfig, REQUIRE_SCAN
 from vla_ros.core.footprint import Footprint
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
-from vla_ros.core.preprocessing import PREPROCESSING
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits
 from vla_ros.core.segmentation import Fovea, MASK_ENCODINGS
 from vla_ros.core.verification import VerifierConfig
@@ -24,6 +22,12 @@ from vla_ros.core.verification import VerifierConfig
 DEVICES = ('auto', 'cpu', 'cuda')
 DTYPE_NAMES = ('float32', 'bfloat16', 'float16')
 SEARCH_DIRECTIONS = {'left': 1.0, 'right': -1.0}
+# The runtime's choices (core.backends and core.preprocessing act on them); kept here, away
+# from torch, so that a node that runs no model (sim_bridge) declares its parameters without it.
+BACKENDS = ('auto', 'torch', 'openvino')
+PRECISIONS = ('default', 'f32', 'int8')
+COMPILE_MODES = ('none', 'default', 'reduce-overhead')
+PREPROCESSING = ('auto', 'processor', 'torch')
 
 
 class ConfigError(ValueError):

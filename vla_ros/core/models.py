@@ -25,6 +25,7 @@ from vla_ros.core.backends import (
     PRECISIONS,
 )
 from vla_ros.core.config import DEVICES  # noqa: F401 (where callers find it)
+from vla_ros.core.errors import ModelLoadError  # noqa: F401 - where callers find it
 from vla_ros.core.preprocessing import TorchImageProcessor, use_torch_preprocessing
 
 DTYPES = {
@@ -33,10 +34,6 @@ DTYPES = {
     'bfloat16': torch.bfloat16,
 }
 KINDS = ('clip', 'clipseg')
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says which one and what to do."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PREPROCESSING = ('auto', 'processor', 'torch')
+from vla_ros.core.config import PREPROCESSING  # noqa: F401 - the choices
+
 # PIL's resampling filters, as the processors' `resample` numbers them.
 _MODES = {2: 'bilinear', 3: 'bicubic'}
 

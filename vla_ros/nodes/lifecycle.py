@@ -15,7 +15,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
 from vla_ros.core.diagnostics import Report, WARN
-from vla_ros.core.models import ModelLoadError
+from vla_ros.core.errors import ModelLoadError
 from vla_ros.nodes.conversions import diagnostic_array
 from vla_ros.nodes.parameters import check_change, declare
 

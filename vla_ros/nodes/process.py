@@ -8,7 +8,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from vla_ros.core.models import ModelLoadError
+from vla_ros.core.errors import ModelLoadError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
