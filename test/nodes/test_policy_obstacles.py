@@ -118,6 +118,25 @@ def test_a_malformed_scan_is_dropped_with_a_warning(ros, tiny_clip_dir, models, 
     assert all(later - earlier >= 0.9 * THROTTLE_S for earlier, later in zip(stamps, stamps[1:]))
 
 
+def test_a_flood_of_bad_scans_does_not_silence_a_bad_targets_warning(ros, tiny_clip_dir,
+                                                                    models, capfd):
+    """Each input's drops are said once per THROTTLE_S on their own: a scanner sending garbage
+    at 10 Hz must not hide, for 2 s at a time, that the targets are garbage too.
+    """
+    from vla_ros.fixtures.targets import TargetPublisher
+
+    node, _, _ = moving_forward(ros, tiny_clip_dir, models, require_scan='true')
+    scanner = Scanner(ros)
+    scanner.message = scan_message(increment=math.nan)
+    assert wait_until(lambda: node.inputs.dropped.get('scan', 0) >= 3, 5)
+    targets = TargetPublisher(ros.probe)
+    targets.publish(ros.probe.get_clock().now().to_msg(), x=math.nan, confidence=0.8,
+                    area=0.02)
+    assert wait_until(lambda: node.inputs.dropped.get('target', 0) >= 1, 5)
+    logged = capfd.readouterr().err
+    assert 'dropped a scan message' in logged and 'dropped a target message' in logged
+
+
 def test_collision_zones_are_shown_in_the_base_frame(ros, tiny_clip_dir, models):
     zones = ros.collect(MarkerArray, 'collision_zones')
     node, robot, statuses = moving_forward(ros, tiny_clip_dir, models,

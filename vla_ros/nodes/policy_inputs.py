@@ -46,6 +46,7 @@ class PolicyInputs:
         self.commands, self.targets = CommandPairing(TEXT_WAIT_S), TargetPairing()
         self.scans, self.odometry = LatestScan(), LatestOdometry()
         self.dropped = {}  # topic -> messages dropped as unusable, since start
+        self._warned = {}  # topic -> when its last drop was said (steady clock)
         self.clear()
 
     def clear(self) -> None:
@@ -132,9 +133,14 @@ class PolicyInputs:
         return not problem
 
     def drop(self, topic: str, problem: str) -> None:
+        """Count it; say it at most once per THROTTLE_S per topic (rclpy's own throttle is
+        per call site: a flood on one topic would silence another's first warning).
+        """
         self.dropped[topic] = self.dropped.get(topic, 0) + 1
-        self.node.get_logger().warning(f'dropped a {topic} message: {problem}',
-                                       throttle_duration_sec=THROTTLE_S)
+        now = self.now()
+        if now - self._warned.get(topic, -math.inf) >= THROTTLE_S:
+            self._warned[topic] = now
+            self.node.get_logger().warning(f'dropped a {topic} message: {problem}')
 
     def now(self) -> float:
         return self.node.now()
