@@ -49,8 +49,15 @@ def frame(seed=0, height=48, width=64, stamp_sec=1, frame_id='camera', encoding=
 
 
 def publish_until(publisher, msg, received, count=1, timeout=10.0):
-    """Publish `msg` repeatedly (best effort may lose the first) until `count` outputs."""
-    return wait_until(lambda: len(received) >= count or publisher.publish(msg), timeout, 0.1)
+    """Publish `msg` repeatedly (best effort may lose the first) until `count` outputs, a
+    microsecond later each time as a camera would: a repeated stamp makes the node stamp
+    frames on arrival, which a later frame's stamp would then not survive.
+    """
+    def publish():
+        publisher.publish(msg)
+        msg.header.stamp.nanosec += 1000
+
+    return wait_until(lambda: len(received) >= count or publish(), timeout, 0.1)
 
 
 def data_of(messages):
