@@ -14,6 +14,7 @@ from vla_ros.core.avoidance import AvoidanceConfig
 from vla_ros.core.collision_monitor import MonitorConfig, REQUIRE_SCAN
 from vla_ros.core.footprint import Footprint
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
+from vla_ros.core.motion import MotionConfig
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits
 from vla_ros.core.segmentation import Fovea, MASK_ENCODINGS
@@ -192,6 +193,21 @@ SAFETY = (
       for name, unit, high in (('max_linear_mps', 'm/s', 5.0), ('max_angular_rps', 'rad/s', 10.0),
                                ('max_linear_accel', 'm/s^2', 20.0),
                                ('max_angular_accel', 'rad/s^2', 50.0))),
+)
+_motion = MotionConfig()
+MOTION = (
+    Param('small_distance_m', _motion.small_distance_m, 'how far "a little" or "a bit" '
+          'forwards or backwards is (m)', (0.01, 2.0)),
+    Param('small_angle_deg', _motion.small_angle_deg, 'how far "a little" or "a bit" of a turn '
+          'is (degrees)', (1.0, 90.0)),
+    Param('slow_fraction', _motion.slow_fraction, '"slowly", "carefully": every speed of the '
+          'command times this', (0.05, 1.0)),
+    Param('max_motion_distance_m', _motion.max_distance_m, 'a command asking to move farther '
+          '("go forward 20 meters") is refused', (0.01, 100.0), read_only=True),
+    Param('max_motion_angle_deg', _motion.max_angle_deg, 'a command asking to turn farther is '
+          'refused', (1.0, 3600.0), read_only=True),
+    Param('max_motion_duration_s', _motion.max_duration_s, 'a command asking to move for '
+          'longer ("for 5 minutes") is refused', (0.1, 3600.0), read_only=True),
 )
 SERVO = (
     Param('turn_gain', _servo.turn_gain, 'rad/s per unit of normalised horizontal target '
@@ -418,6 +434,14 @@ def monitor_config(values: dict) -> MonitorConfig:
         raise ConfigError(str(error)) from None
 
 
+def motion_config(values: dict) -> MotionConfig:
+    return MotionConfig(
+        small_distance_m=values['small_distance_m'], small_angle_deg=values['small_angle_deg'],
+        slow_fraction=values['slow_fraction'], max_distance_m=values['max_motion_distance_m'],
+        max_angle_deg=values['max_motion_angle_deg'],
+        max_duration_s=values['max_motion_duration_s'])
+
+
 def avoidance_config(values: dict) -> AvoidanceConfig:
     return AvoidanceConfig(
         enabled=values['avoid_obstacles'], clearance_m=values['avoidance_clearance_m'],
@@ -481,7 +505,7 @@ NODE_TABLES = {
     )),
     'scene_segmenter': table(model_params('CLIPSeg', 5.0), LIFECYCLE, STREAM, IMAGE_INPUT,
                              IMAGE_RUNTIME, SEGMENTER_INPUT, PERCEPTION),
-    'action_policy': table(model_params('CLIP', 1.0)[:3], LIFECYCLE, SAFETY, SERVO,
+    'action_policy': table(model_params('CLIP', 1.0)[:3], LIFECYCLE, SAFETY, SERVO, MOTION,
                            OBSTACLES, CONTROL),  # no rate
 }
 SHARED = ('use_sim_time', 'device', 'dtype', 'autostart')  # the YAML's /** section

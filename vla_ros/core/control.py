@@ -17,6 +17,7 @@ from vla_ros.core import config
 from vla_ros.core.avoidance import Avoidance, AvoidanceConfig
 from vla_ros.core.collision_monitor import monitor, MonitorConfig, MonitorResult
 from vla_ros.core.footprint import travel_distance
+from vla_ros.core.motion import MotionConfig
 from vla_ros.core.odometry import motion, Pose2D
 from vla_ros.core.policy import (
     ActionPolicy,
@@ -33,6 +34,7 @@ from vla_ros.core.text import parse_command, ParsedCommand
 @dataclass(frozen=True)
 class ControlSettings:
     servo: ServoConfig = field(default_factory=ServoConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     control_rate_hz: float = 20.0
     input_timeout_s: float = INPUT_TIMEOUT_S
@@ -52,7 +54,8 @@ class ControlSettings:
     @classmethod
     def from_values(cls, values: dict) -> 'ControlSettings':
         """From the action_policy's checked parameter values (core.config)."""
-        return cls(servo=config.servo_config(values), limits=config.safety_limits(values),
+        return cls(servo=config.servo_config(values), motion=config.motion_config(values),
+                   limits=config.safety_limits(values),
                    monitor=config.monitor_config(values),
                    avoidance=config.avoidance_config(values),
                    camera_hfov_deg=values['camera_hfov_deg'],
@@ -96,7 +99,9 @@ class Controller:
     def __init__(self, classifier: IntentClassifier | None,
                  settings: ControlSettings = ControlSettings()):
         self.settings = settings
-        self.policy = ActionPolicy(classifier, settings.servo)
+        limits = settings.limits
+        self.policy = ActionPolicy(classifier, settings.servo, settings.motion,
+                                   (limits.max_linear_mps, limits.max_angular_rps))
         self.safety = SafetyLayer(settings.limits, 1.0 / settings.control_rate_hz)
         self._last_tick = None
         self._last_now = None  # the caller's clock at the last call
@@ -142,6 +147,9 @@ class Controller:
         """Live changes: limits and servo values apply from the next tick."""
         self.settings = settings
         self.policy.servo_config = settings.servo
+        self.policy.motion_config = settings.motion
+        self.policy.speed_limits = (settings.limits.max_linear_mps,
+                                    settings.limits.max_angular_rps)
         self.safety.limits = settings.limits
         self.avoidance.config = settings.avoidance
         self.avoidance.footprint = settings.monitor.footprint
@@ -227,13 +235,16 @@ class Controller:
             self.avoidance.shift(*shown)
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None,
-                                  drive_blind=points is not None)
+                                  drive_blind=points is not None,
+                                  odometry_motion=((shown[0], shown[2]) if shown else (0.0, 0.0))
+                                  if odom_fresh else None)
         self._see_goal(wanted, fresh_target, points)
         linear, angular, status = self._avoid(wanted, points, now)
-        moving = wanted.needs_target or wanted.needs_camera
+        moving = wanted.needs_target or wanted.needs_camera or wanted.needs_odometry
+        odometry_missing = wanted.needs_odometry and not odom_fresh
         fresh = (not wanted.needs_target or target_fresh) and (
             not wanted.needs_camera or not settings.require_camera_for_motion
-            or camera_fresh)
+            or camera_fresh) and not odometry_missing
         self._scan_seen = self._scan_seen or scan is not None
         require = settings.monitor.require_scan
         scan_required = require == 'true' or (require == 'auto' and self._scan_seen)
@@ -246,6 +257,7 @@ class Controller:
                                      inputs_fresh=fresh and not scan_missing,
                                      clock_running=clock_running, dt=dt,
                                      stale_reason='scan unreadable ahead' if fresh and blind
+                                     else 'stale odometry' if odometry_missing
                                      else self._stale_reason(fresh, segmentation_fresh,
                                                              require))
         checked = monitor(command.linear, command.angular, points, settings.monitor)

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from vla_ros.core.motion import manner_note, Motion, motion_step, MotionConfig, plan_motion
 from vla_ros.core.text import parse_command, ParsedCommand
 
 BEHAVIOURS = ('stop', 'motion', 'go_to', 'look_for')
@@ -242,6 +243,9 @@ class PolicyState:
     segmentations_seen: int = 0  # distinct segmentations behind the current sightings
     last_segmented: tuple | None = None  # ... the newest one's stamps
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
+    motion: Motion | None = None  # a motion intent's speeds and amount (core.motion)
+    manner: str = ''  # the command's manner: '', slow or fast
+    manner_note: str = ''  # what the status says of it
     reason: str = 'idle'
     refusal: str = ''  # why the command was not understood ('' when it was)
 
@@ -253,6 +257,7 @@ class PolicyOutput:
     status: str
     needs_target: bool = False  # the watchdog must see a fresh target stream
     needs_camera: bool = False  # the watchdog must see a fresh camera stream
+    needs_odometry: bool = False  # the watchdog must see fresh odometry (a measured motion)
 
 
 DIRECTION_SIGNS = {'left': ('angular', 1), 'right': ('angular', -1), 'forward': ('linear', 1),
@@ -332,6 +337,8 @@ class ActionPolicy:
 
     classifier: IntentClassifier | None
     servo_config: ServoConfig = field(default_factory=ServoConfig)
+    motion_config: MotionConfig = field(default_factory=MotionConfig)
+    speed_limits: tuple = (0.5, 1.0)  # (m/s, rad/s) a fast motion runs at: the safety limits
     state: PolicyState = field(default_factory=PolicyState)
     # The segmenter's cycle (s), learnt from the targets' segmentation ages, across commands.
     _cycle: float = field(default=0.0, repr=False)
@@ -371,7 +378,24 @@ class ActionPolicy:
         direction = _direction_problem(intent, command.directions)
         if direction:
             return self._refuse(command, direction)
-        return self.follow(intent, command.object_phrase, now)
+        motion = None
+        if intent.behaviour == 'motion':
+            motion, problem = plan_motion(intent.linear_mps, intent.angular_rps,
+                                          intent.duration_s, command.quantity, command.manner,
+                                          self.motion_config, self.speed_limits)
+            if problem:
+                return self._refuse(command, problem)
+        elif command.quantity is not None and intent.behaviour != 'stop':
+            return self._refuse(command, f"'{command.quantity.words}' with a thing to go to or "
+                                'look for: a distance, angle or time to a thing is not supported')
+        status = self.follow(intent, command.object_phrase, now)
+        self.state.motion, self.state.manner = motion, command.manner
+        self.state.manner_note = manner_note(
+            command.manner, self.motion_config,
+            f'{self.speed_limits[0]:g} m/s and {self.speed_limits[1]:g} rad/s, the safety '
+            'limits' if motion is not None
+            else f'{self.servo_config.approach_speed_mps:g} m/s, approach_speed_mps')
+        return status
 
     def _refuse(self, command: ParsedCommand, why: str) -> str:
         quoted = command.quoted or ('(empty command)' if why == 'empty command'
@@ -393,17 +417,36 @@ class ActionPolicy:
         self._last_age = None  # ages seen before this command say nothing of a cycle
         self.state = PolicyState(intent=intent, object_phrase=object_phrase, started_at=now,
                                  reason='')
+        if intent.behaviour == 'motion':
+            self.state.motion = Motion(intent.linear_mps, intent.angular_rps, '',
+                                       intent.duration_s, 0.0)
         return intent.name
 
     def step(self, now: float, target: TargetView | None,
              segmentation: Segmentation | None = None,
-             carried_x: float | None = None, drive_blind: bool = False) -> PolicyOutput:
+             carried_x: float | None = None, drive_blind: bool = False,
+             odometry_motion: tuple | None = None) -> PolicyOutput:
         """One decision; `segmentation`: the one behind `target` (None: the target is its own
         segmentation, as fresh as its frame). `carried_x`: where the tracked target's last
         sighting now lies in the image (|x| > 1: out of view), carried by the odometry (None:
         no odometry); `drive_blind`: whether it may be driven to, not only turned to (a
-        collision monitor watches the way).
+        collision monitor watches the way). `odometry_motion`: (forward m, turn rad) fresh
+        odometry showed since the last tick (None: no fresh odometry).
         """
+        output = self._step(now, target, segmentation, carried_x, drive_blind, odometry_motion)
+        state = self.state
+        if state.manner == 'slow' and state.motion is None:  # a motion's speeds have it
+            fraction = self.motion_config.slow_fraction
+            output = replace(output, linear=output.linear * fraction,
+                             angular=output.angular * fraction)
+        if state.manner_note and not state.done and state.intent is not None and (
+                output.needs_target or output.needs_camera or output.needs_odometry):
+            output = replace(output, status=f'{output.status} ({state.manner_note})')
+        return output
+
+    def _step(self, now: float, target: TargetView | None, segmentation: Segmentation | None,
+              carried_x: float | None, drive_blind: bool,
+              odometry_motion: tuple | None) -> PolicyOutput:
         state, config = self.state, self.servo_config
         if state.search_tick is not None:  # the last tick turned to search: count that turn
             then, rate = state.search_tick
@@ -418,11 +461,7 @@ class ActionPolicy:
         if intent.behaviour == 'stop':
             return PolicyOutput(0.0, 0.0, 'stopped: stop command')
         if intent.behaviour == 'motion':
-            if intent.duration_s > 0 and now - state.started_at >= intent.duration_s:
-                state.done = f'done: {intent.name}'
-                return PolicyOutput(0.0, 0.0, state.done)
-            return PolicyOutput(intent.linear_mps, intent.angular_rps, intent.name,
-                                needs_camera=True)
+            return self._measured_motion(intent, now - state.started_at, odometry_motion)
         thing = state.object_phrase or 'target'
         if intent.behaviour == 'go_to' and self._too_close_to_see(target):
             return self._arrive(now, segmentation, thing)
@@ -467,6 +506,25 @@ class ActionPolicy:
         rate = self._search_rate()
         state.search_tick = (now, rate)
         return PolicyOutput(0.0, direction * rate, f'searching {thing}', needs_target=True)
+
+    def _measured_motion(self, intent: Intent, elapsed: float, shown) -> PolicyOutput:
+        motion = self.state.motion
+        linear, angular, ended = motion_step(motion, elapsed, shown)
+        said = motion.words()
+        if ended:
+            self.state.done = {
+                'ended': f'done: {intent.name}' + (f' {said}' if motion.kind else ''),
+                'moved': f'moved {abs(motion.progress):.2f} m',
+                'turned': f'turned {math.degrees(abs(motion.progress)):.0f}°',
+                'short': (f'stopped short: {intent.name} made {abs(motion.progress):.2f} of {said}'
+                          if motion.kind == 'distance' else
+                          f'stopped short: {intent.name} made '
+                          f'{math.degrees(abs(motion.progress)):.0f} of {said}')
+                + ' in the time allowed'}[ended]
+            return PolicyOutput(0.0, 0.0, self.state.done)
+        measured = motion.kind in ('distance', 'angle')
+        return PolicyOutput(linear, angular, f'{intent.name} {said}'.rstrip(),
+                            needs_camera=True, needs_odometry=measured)
 
     def turned_at(self, now: float, angular: float) -> None:
         """The turn rate really sent after this tick's decision (limits, e-stop, monitor): a

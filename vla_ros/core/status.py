@@ -23,12 +23,15 @@ REFUSED = 'not understood: '
 
 # Statuses after which the robot stays still until the next command.
 FINAL_STATUSES = (ARRIVED, NOT_FOUND, BLOCKED, 'stopped: stop command', 'stopped: input lost')
-FINAL_PREFIXES = ('found ', 'done: ', REFUSED, 'stopped: invalid embedding',
+FINAL_PREFIXES = ('found ', 'done: ', 'moved ', 'turned ', 'stopped short: ', REFUSED,
+                  'stopped: invalid embedding',
                   'stopped: zero embedding')
 # Held still by a fault an operator should see (it clears when the fault does).
 FAULTS = ('stopped: e-stop', 'stopped: disabled', 'stopped: stale input', 'stopped: stale scan',
-          'stopped: stale segmentation', 'stopped: scan lost', 'stopped: scan unreadable ahead')
-STALE = ('stopped: stale input', 'stopped: stale scan', 'stopped: stale segmentation')
+          'stopped: stale segmentation', 'stopped: stale odometry', 'stopped: scan lost',
+          'stopped: scan unreadable ahead')
+STALE = ('stopped: stale input', 'stopped: stale scan', 'stopped: stale segmentation',
+         'stopped: stale odometry')
 
 
 def stopped(reason: str) -> str:

@@ -21,6 +21,7 @@ only refuses what the embedding should never be asked about, and names the objec
 
 from dataclasses import dataclass
 from functools import lru_cache
+import math
 import re
 import unicodedata
 
@@ -91,18 +92,212 @@ FILLERS = frozenset({
     'thank', 'would', 'could', 'can', 'will', 'shall', 'should', 'must', 'may', 'might',
     'need', 'want', 'like', 'mind', 'try', 'trying', 'let', 'possible', 'ready', 'sure',
     'how', 'about', 'job', 'task', 'emergency',
-    # be and do, and the adverbs of a command
+    # be and do, and the adverbs of a command done at once and within the safety limits
     'is', 'are', 'am', 'be', 'been', 'was', 'were', 'do', 'does', 'did', 'done', 'have', 'has',
-    'now', 'just', 'quickly', 'slowly', 'carefully', 'gently', 'immediately', 'directly',
-    'asap', 'soon', 'again', 'first', 'finally', 'also', 'too', 'really', 'very', 'fast',
-    'slow', 'bit', 'little', 'lot', 'way', 'all', 'more', 'still', 'put', 'ever', 'only',
-    'there', 'here', 'somewhere', 'anywhere', 'where', 'moving', 'right', 'exactly', 'safely',
-    'well', 'instead', 'degrees', 'while', 'yet', 'already', 'get', 'go',
-    # relative pronouns (they end a noun phrase) and times
-    'which', 'who', 'whose', 'whom', 'today', 'tomorrow', 'tonight', 'later', 'times', 'twice',
+    'now', 'just', 'immediately', 'directly', 'asap', 'again', 'first', 'finally', 'also',
+    'too', 'really', 'very', 'way', 'all', 'more', 'still', 'put', 'ever', 'only', 'there',
+    'here', 'somewhere', 'anywhere', 'where', 'moving', 'right', 'exactly', 'safely', 'well',
+    'instead', 'yet', 'already', 'get', 'go', 'further', 'farther',
+    # relative pronouns (they end a noun phrase)
+    'which', 'who', 'whose', 'whom',
     'except', 'without', 'unless', 'besides', 'avoid', 'avoiding', 'anything', 'everything',
     'everywhere'})
 CLAUSE_WORDS = frozenset({'and', 'then', 'but', 'or', 'so'})
+
+# What a command may say besides what to do, done by core.policy: how far, how much to turn,
+# how long (a quantity), and how fast (a manner). Conditions, times and repetitions are
+# refused: a command is done whole or not at all.
+DISTANCE_UNITS = {**dict.fromkeys(('m', 'meter', 'meters', 'metre', 'metres'), 1.0),
+                  **dict.fromkeys(('cm', 'centimeter', 'centimeters', 'centimetre',
+                                   'centimetres'), 0.01),
+                  **dict.fromkeys(('mm', 'millimeter', 'millimeters', 'millimetre',
+                                   'millimetres'), 0.001),
+                  **dict.fromkeys(('ft', 'foot', 'feet'), 0.3048),
+                  **dict.fromkeys(('inch', 'inches'), 0.0254),
+                  **dict.fromkeys(('yard', 'yards'), 0.9144)}
+ANGLE_UNITS = {**dict.fromkeys(('degree', 'degrees', 'deg', 'degs'), math.pi / 180.0),
+               **dict.fromkeys(('radian', 'radians', 'rad', 'rads'), 1.0)}
+DURATION_UNITS = {**dict.fromkeys(('s', 'sec', 'secs', 'second', 'seconds'), 1.0),
+                  **dict.fromkeys(('min', 'mins', 'minute', 'minutes'), 60.0)}
+UNITS = {**{unit: ('distance', scale) for unit, scale in DISTANCE_UNITS.items()},
+         **{unit: ('angle', scale) for unit, scale in ANGLE_UNITS.items()},
+         **{unit: ('duration', scale) for unit, scale in DURATION_UNITS.items()}}
+NUMBER_WORDS = {'zero': 0, 'one': 1, 'two': 2, 'three': 3, 'four': 4, 'five': 5, 'six': 6,
+                'seven': 7, 'eight': 8, 'nine': 9, 'ten': 10, 'eleven': 11, 'twelve': 12,
+                'fifteen': 15, 'twenty': 20, 'thirty': 30, 'forty': 40, 'forty-five': 45,
+                'fifty': 50, 'sixty': 60, 'seventy': 70, 'eighty': 80, 'ninety': 90,
+                'hundred': 100}
+# "a quarter turn", "half a turn", "a full circle": fractions of a whole turn.
+TURN_FRACTIONS = {'quarter': 0.25, 'half': 0.5, 'full': 1.0, 'whole': 1.0, 'complete': 1.0}
+TURN_NOUNS = frozenset({'turn', 'circle', 'rotation', 'revolution', 'spin'})
+# "a little", "a bit", "slightly": the small amount core.policy documents (a distance or an
+# angle, whichever the motion makes).
+SMALL_AMOUNTS = (('a', 'little', 'bit'), ('a', 'tiny', 'bit'), ('a', 'little'), ('a', 'bit'),
+                 ('a', 'touch'), ('slightly',), ('little', 'bit'))
+SLOW_WORDS = frozenset({'slowly', 'slow', 'carefully', 'gently', 'cautiously', 'steadily'})
+FAST_WORDS = frozenset({'quickly', 'fast', 'rapidly', 'swiftly', 'speedily', 'hurry'})
+SPEED_PHRASES = {('full', 'speed'): 'fast', ('top', 'speed'): 'fast', ('max', 'speed'): 'fast',
+                 ('maximum', 'speed'): 'fast', ('high', 'speed'): 'fast',
+                 ('low', 'speed'): 'slow', ('half', 'speed'): 'slow',
+                 ('slow', 'speed'): 'slow'}
+CONDITION_WORDS = frozenset({'if', 'when', 'whenever', 'unless', 'until', 'till', 'once',
+                             'while', 'whilst', 'before', 'after', 'because'})
+# A condition that always holds for a command done at once and ended on arrival: "when you
+# are ready", "stop when you get there", "until you reach it".
+MET_CONDITION_WORDS = frozenset({'you', 'get', 'reach', 'arrive', 'are', 'there', 'it',
+                                 'ready', 'to', 'at', 'here'})
+MET_CONDITION_MARKS = frozenset({'there', 'it', 'here', 'arrive', 'ready'})
+TIME_WORDS = frozenset({'today', 'tomorrow', 'tonight', 'later', 'soon', 'afterwards',
+                        'eventually', 'sometime'})
+REPEAT_WORDS = frozenset({'twice', 'thrice', 'times', 'repeatedly', 'forever'})
+QUALIFIER_WORDS = (SLOW_WORDS | FAST_WORDS | CONDITION_WORDS | TIME_WORDS | REPEAT_WORDS
+                   | {word for phrase in SPEED_PHRASES for word in phrase})
+CONDITIONS_PROBLEM = 'conditions ("if …", "when …", "unless …", "until …") are not supported'
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """How much of a motion a command asks for: a distance (m), an angle (rad), a duration (s),
+    or a small amount ("a little": core.policy says how much).
+    """
+
+    kind: str  # distance | angle | duration | small
+    value: float
+    words: str  # as typed: "2 meters"
+
+
+def _number(words, start: int):
+    """(value, words used) of the number at `start`: "2.5", "ninety", "one hundred eighty"
+    (None, 0 when there is none).
+    """
+    if start < len(words) and re.fullmatch(r'\d+(?:\.\d+)?', words[start]):
+        return float(words[start]), 1
+    total, used = 0.0, 0
+    while start + used < len(words) and words[start + used] in NUMBER_WORDS:
+        value = NUMBER_WORDS[words[start + used]]
+        total = max(total, 1.0) * 100 if value == 100 else total + value
+        used += 1
+    return (total, used) if used else (None, 0)
+
+
+def _starts(words, start: int, phrase) -> bool:
+    return tuple(words[start:start + len(phrase)]) == tuple(phrase)
+
+
+class _Qualifiers:
+    """The quantities and manners of one clause, taken out of it, and what it says that cannot
+    be done (conditions, times, repetitions, a number without a unit).
+    """
+
+    def __init__(self, content):
+        self.content = content  # whether a word is open vocabulary (a thing's name)
+        self.quantities, self.manners, self.problems = [], [], []
+        self.condition = ''
+
+    def take(self, clause):
+        """The clause without its quantities and manners (recorded in self)."""
+        kept, index = [], 0
+        while index < len(clause):
+            used = (self._condition(clause, index) or self._manner(clause, index)
+                    or self._quantity(clause, index) or self._unsupported(clause, index))
+            if used:
+                index += used
+            else:
+                kept.append(clause[index])
+                index += 1
+        return kept
+
+    def _condition(self, clause, index) -> int:
+        word, rest = clause[index], clause[index + 1:]
+        if word == 'as':
+            if rest[:2] != ['soon', 'as'] or rest[2:3] == ['possible']:
+                return 0  # "as soon as possible": at once, as every command
+        elif word not in CONDITION_WORDS or (word == 'once' and not rest):
+            return 0  # "turn left once": one time
+        if rest and set(rest) <= MET_CONDITION_WORDS and set(rest) & MET_CONDITION_MARKS:
+            return len(clause) - index  # "... when you get there": met on arrival
+        if not self.condition:
+            self.condition = ' '.join(clause[index:])
+            self.problems.append(f"{CONDITIONS_PROBLEM}: '{self.condition}'")
+        return 1
+
+    def _manner(self, clause, index) -> int:
+        start = index + 1 if clause[index] == 'at' else index
+        for phrase, manner in SPEED_PHRASES.items():
+            if _starts(clause, start, phrase):
+                self.manners.append((manner, ' '.join(clause[index:start + len(phrase)])))
+                return start + len(phrase) - index
+        word = clause[index]
+        if word == 'as' and len(clause) > index + 2 and clause[index + 2] == 'as' and (
+                clause[index + 1] in SLOW_WORDS | FAST_WORDS):
+            for ending in (('possible',), ('you', 'can'), ('you', 'safely', 'can')):
+                if _starts(clause, index + 3, ending):
+                    used = 3 + len(ending)
+                    self.manners.append(('slow' if clause[index + 1] in SLOW_WORDS else 'fast',
+                                         ' '.join(clause[index:index + used])))
+                    return used
+        if word == 'as' and _starts(clause, index, ('as', 'soon', 'as', 'possible')):
+            return 4  # at once: every command is
+        if word in SLOW_WORDS | FAST_WORDS:
+            self.manners.append(('slow' if word in SLOW_WORDS else 'fast', word))
+            return 1
+        return 0
+
+    def _quantity(self, clause, index) -> int:
+        start = index + 1 if clause[index] in ('for', 'by') else index
+        for phrase in SMALL_AMOUNTS:
+            if _starts(clause, start, phrase):
+                self._add('small', 1.0, clause[index:start + len(phrase)])
+                return start + len(phrase) - index
+        if _starts(clause, start, ('a', 'lot')):
+            self.problems.append("'a lot': say how far or how much (2 meters, 90 degrees)")
+            return start + 2 - index
+        # "a quarter turn", "half a turn", "a full circle"
+        position = start + 1 if clause[start:start + 1] in (['a'], ['an']) else start
+        if position < len(clause) and clause[position] in TURN_FRACTIONS:
+            after = position + 1
+            if clause[after:after + 1] in (['a'], ['an']):
+                after += 1
+            if after < len(clause) and clause[after] in TURN_NOUNS:
+                self._add('angle', 2.0 * math.pi * TURN_FRACTIONS[clause[position]],
+                          clause[index:after + 1])
+                return after + 1 - index
+        # "2 meters", "ninety degrees", "a metre", "half a second"
+        value, used = _number(clause, start)
+        if value is None and clause[start:start + 1] in (['a'], ['an']):
+            value, used = 1.0, 1
+        if value is None and _starts(clause, start, ('half',)):
+            value, used = 0.5, 2 if clause[start + 1:start + 2] in (['a'], ['an']) else 1
+        if value is None:
+            return 0
+        unit = clause[start + used] if start + used < len(clause) else ''
+        following = clause[start + used + 1:start + used + 2]
+        if unit in UNITS and not (following and self.content(following[0])
+                                  and following[0] not in QUALIFIER_WORDS):
+            kind, scale = UNITS[unit]
+            self._add(kind, value * scale, clause[index:start + used + 1])
+            return start + used + 1 - index
+        named = index > 0 and self.content(clause[index - 1])  # "box 3", "room 101"
+        if start == index and not named and clause[start] not in ('a', 'an', 'one', 'half'):
+            self.problems.append(f"'{' '.join(clause[start:start + used])}' what? say the "
+                                 'unit (2 meters, 90 degrees, 3 seconds)')
+            return used
+        return 0
+
+    def _unsupported(self, clause, index) -> int:
+        word = clause[index]
+        if word in TIME_WORDS:
+            self.problems.append(f"a time ('{word}') is not supported: a command runs at once")
+            return 1
+        if word in REPEAT_WORDS:
+            self.problems.append(f"repetitions ('{word}') are not supported: one motion a "
+                                 'command')
+            return 1
+        return 0
+
+    def _add(self, kind: str, value: float, words) -> None:
+        self.quantities.append(Quantity(kind, value, ' '.join(words)))
+
 
 CONTRACTIONS = {
     "don't": ('do', 'not'), 'dont': ('do', 'not'), "won't": ('will', 'not'),
@@ -115,7 +310,8 @@ SHORT_IS = frozenset({'there', 'where', 'what', 'it', 'that', 'here', 'who', 'ho
 SUFFIXES = (("n't", 'not'), ("'d", 'would'), ("'ll", 'will'), ("'re", 'are'), ("'ve", 'have'),
             ("'m", 'am'))
 
-TOKENS = re.compile(r"(?P<word>[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+)*)"
+TOKENS = re.compile(r"(?P<number>\d+(?:\.\d+)?(?![^\W_]*\d))"
+                    r"|(?P<word>[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+)*)"
                     r"|(?P<stop>[,;.!?:]+|(?<!\S)[-–—]+(?!\S))"
                     r"|(?P<quote>[\"'“”‘’()\[\]{}*_]+)"
                     r"|(?P<symbol>\S)")
@@ -134,6 +330,14 @@ class ParsedCommand:
     # or look for, or none: stop and motion. Verbs of going ("go", "drive", "approach")
     # make a thing a go_to, verbs of seeking alone ("find", "where is") a look_for.
     behaviours: frozenset = None  # None: not known (a refused command)
+    verb: str = ''  # the first verb of the robot outside the object phrase ('' when none)
+    quantity: Quantity | None = None  # how far, how much, how long
+    manner: str = ''  # '', slow or fast
+    manner_words: str = ''  # as typed: "at full speed"
+    condition: str = ''  # a condition it was refused for ("if you see a person")
+    # Every word and what the parse made of it: verb, object, direction, quantity, manner,
+    # negation or grammar (a word of the grammar that asks for nothing: "please", "the").
+    roles: tuple = ()
 
     @property
     def understood(self) -> bool:
@@ -180,9 +384,12 @@ def clean_command(text: str) -> tuple:
 def _words(text: str):
     """(kind, word) tokens: kind is word, stop (ends a clause) or symbol; quotes are skipped."""
     tokens = []
-    for match in TOKENS.finditer(text.lower().replace('’', "'")):
+    for match in TOKENS.finditer(text.lower().replace('’', "'").replace('°', ' degrees ')):
         kind, value = match.lastgroup, match.group()
         if kind == 'quote':
+            continue
+        if kind == 'number':
+            tokens.append(('word', value))
             continue
         if kind != 'word':
             tokens.append((kind, value))
@@ -263,6 +470,19 @@ class _Grammar:
                                      f"{opening[1]} ...'")
         excluded = [word for (_, word), (_, after) in zip(tokens, tokens[1:])
                     if word == 'but' and (after in DETERMINERS or self.content(after))]
+        qualifiers = _Qualifiers(self.content)
+        clauses = [qualifiers.take(clause) for clause in clauses]
+        if qualifiers.problems:
+            return ParsedCommand(text, '', qualifiers.problems[0],
+                                 condition=qualifiers.condition)
+        clauses, joins = ([clause for clause in clauses if clause],
+                          [joined for clause, joined in zip(clauses, joins) if clause])
+        manners = {manner for manner, _ in qualifiers.manners}
+        if len(manners) > 1:
+            return ParsedCommand(text, '', 'slowly or quickly? say one')
+        if len(qualifiers.quantities) > 1:
+            return ParsedCommand(text, '', 'one amount a command: ' + ', '.join(
+                f"'{quantity.words}'" for quantity in qualifiers.quantities))
         phrases, outside = [], []
         for index, clause in enumerate(clauses):
             # A clause of its own may name the thing only when a later one points back to
@@ -293,14 +513,69 @@ class _Grammar:
                     break
         if not problem:
             problem = self._stop_after(clauses, joins)
+        # "search the room for the blue ball": where to search is where the robot is.
+        searched_for = [phrase for phrase in phrases if phrase[0] == 3]
+        if searched_for:
+            phrases = searched_for
+        if not problem and len({phrase for _, _, phrase in phrases}) > 1:
+            problem = ('one thing a command: ' + ', '.join(
+                f"'{phrase}'" for _, _, phrase in sorted(phrases, key=lambda p: -p[1]))
+                + ' (routes, places and relations are not supported)')
         chosen = max(phrases, key=lambda phrase: phrase[0], default=(0, 0, ''))
         directions = [word for word in rest if word in (
             DIRECTIONS - {'turn', 'turns', 'u', 'u-turn', 'uturn'}) | {'around', 'round'}]
         directions += [IMPLIED_DIRECTIONS[word] for word in rest if word in IMPLIED_DIRECTIONS]
+        quantity = qualifiers.quantities[0] if qualifiers.quantities else None
+        if quantity is None and not chosen[2] and self._turns_around(rest):
+            quantity = Quantity('angle', math.pi, 'around')
+            if 'around' not in directions and 'round' not in directions:
+                directions.append('around')  # "u-turn": either way
+        if quantity is not None and not problem and not (
+                math.isfinite(quantity.value) and quantity.value > 0.0):
+            problem = f"'{quantity.words}': nothing to do"
+        manner, manner_words = (qualifiers.manners[0] if qualifiers.manners else ('', ''))
+        verb = next((word for word, _, _ in verbs), '')
         return ParsedCommand(
             text, '' if problem else chosen[2], problem,
             negated=any(word in NEGATIONS for word in rest), directions=tuple(directions),
-            behaviours=self._behaviours(bool(chosen[2]), outside))
+            behaviours=self._behaviours(bool(chosen[2]), outside), verb=verb,
+            quantity=quantity, manner=manner, manner_words=manner_words,
+            roles=self._roles(tokens, chosen[2], qualifiers, rest, verbs))
+
+    def _turns_around(self, words) -> bool:
+        """"turn around", "spin round", "u-turn": half a turn."""
+        return any(word in ('u-turn', 'uturn') or (
+            self.verbs.get(word) in ('turn', 'make') and following in ('around', 'round'))
+            or (word == 'u' and following in ('turn', 'turns'))
+            for word, following in zip(words, [*words[1:], None]))
+
+    def _roles(self, tokens, object_phrase: str, qualifiers, rest, verbs) -> tuple:
+        """(word, role) for every word of the command, in order."""
+        named = set(object_phrase.split())
+        quantity_words = {word for quantity in qualifiers.quantities
+                          for word in quantity.words.split()}
+        manner_words = {word for _, words in qualifiers.manners for word in words.split()}
+        verb_words = {word for word, _, _ in verbs}
+        roles = []
+        for kind, word in tokens:
+            if kind != 'word':
+                continue
+            if word in named:
+                role = 'object'
+            elif word in quantity_words:
+                role = 'quantity'
+            elif word in manner_words:
+                role = 'manner'
+            elif word in verb_words:
+                role = 'verb'
+            elif word in DIRECTIONS and word in rest:
+                role = 'direction'
+            elif word in NEGATIONS:
+                role = 'negation'
+            else:
+                role = 'grammar'
+            roles.append((word, role))
+        return tuple(roles)
 
     def _stop_after(self, clauses, joins) -> str:
         """Why a bare stop after the command makes it unclear ('' when it does not): "go to
@@ -395,7 +670,8 @@ class _Grammar:
         """Why what follows `verb` in its clause (noun phrases as None) does not fit it."""
         kind = self.verbs[verb]
         if kind == 'make':
-            if list(following[:2]) == ['your', 'way'] or (
+            if not following or following[0] in DIRECTIONS or list(following[:2]) == [
+                    'your', 'way'] or (
                     list(following[:1]) in (['a'], ['an'])
                     and {'turn', 'u-turn', 'uturn'} & set(following[1:4])):
                 return ''
