@@ -60,9 +60,12 @@ class Instructor:
         if node is not None:
             assert ros.wait_for_subscribers(self.embeddings)
 
-    def say(self, text, label=None):
+    def say(self, text, label=None, meaning=None):
+        """`meaning`: the text whose embedding goes with `text` (the tiny test model knows
+        only the intents' own phrasings).
+        """
         self.instructions.publish(String(data=text))
-        vector = self.encoder.encode_texts([text])[0]
+        vector = self.encoder.encode_texts([meaning or text])[0]
         self.embeddings.publish(embedding_msg(vector, label or self.encoder.name, text))
 
 
@@ -292,6 +295,26 @@ def test_disable_service_and_limits(ros, tiny_clip_dir, models):
     future = client.call_async(SetBool.Request(data=False))
     assert wait_until(future.done) and future.result().success
     assert wait_until(lambda: 'stopped: disabled' in data(statuses))
+    assert wait_until(lambda: robot.command == (0.0, 0.0))
+
+
+def test_a_measured_turn_ends_on_the_odometry_and_holds_while_it_is_missing(
+        ros, tiny_clip_dir, models):
+    node = make_policy(ros, tiny_clip_dir, models, require_camera_for_motion=False)
+    robot = SimulatedRobot(ros, heading=0.0, odometry=True)
+    statuses = collect_status(ros)
+    Instructor(ros, node).say('turn left 90 degrees', meaning='turn left')
+    assert wait_until(lambda: robot.command[1] > 0.0, 10)
+    seen = len(statuses)
+    robot.odometry_on = False  # the driver stops: no guess at how far it has turned
+    assert wait_until(lambda: 'stopped: stale odometry' in data(statuses[seen:]), 5)
+    held_at = robot.heading
+    time.sleep(0.5)
+    assert robot.command == (0.0, 0.0) and robot.heading == pytest.approx(held_at, abs=0.05)
+    robot.odometry_on = True
+    assert wait_until(lambda: data(statuses)[-1].startswith('turned'), 20), data(statuses)
+    assert math.degrees(robot.heading) == pytest.approx(90.0, abs=9.0)
+    assert data(statuses)[-1] in ('turned 89°', 'turned 90°', 'turned 91°')
     assert wait_until(lambda: robot.command == (0.0, 0.0))
 
 

@@ -115,6 +115,7 @@ class Controller:
         self._goal_from_camera = False  # the goal's range was bounded by the camera's view
         self._scan_seen = False  # a scan has come (require_scan auto: required from then on)
         self._odom_pose = None  # (the odometry's pose, policy time) at the last tick it was live
+        self._measure_pose = None  # ... at the last tick it was fresh (a measured motion's)
         # Motion sent and motion the odometry showed (m, rad, m, rad) since the last check
         # (_check_odometry: too little of it twice in a row, and the odometry is stuck).
         self._odom_check = [0.0, 0.0, 0.0, 0.0]
@@ -156,7 +157,7 @@ class Controller:
 
     def _new_command(self) -> None:
         self._stale_held = None
-        self._odom_pose = None
+        self._odom_pose = self._measure_pose = None
         self._odom_check, self._odom_failures = [0.0, 0.0, 0.0, 0.0], 0
         self.odometry_stuck = False
         self.avoidance.reset()
@@ -236,8 +237,8 @@ class Controller:
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None,
                                   drive_blind=points is not None,
-                                  odometry_motion=((shown[0], shown[2]) if shown else (0.0, 0.0))
-                                  if odom_fresh else None)
+                                  odometry_motion=self._measured_motion(
+                                      odom if odom_fresh else None, now))
         self._see_goal(wanted, fresh_target, points)
         linear, angular, status = self._avoid(wanted, points, now)
         moving = wanted.needs_target or wanted.needs_camera or wanted.needs_odometry
@@ -368,14 +369,37 @@ class Controller:
         if odom is not None and self._odom_pose is not None:
             before, then = self._odom_pose
             forward, left, turn = motion(before, odom)
-            elapsed, limits = max(now - then, 0.0), self.settings.limits
-            if math.hypot(forward, left) > (
-                    2.0 * limits.hard_max_linear_mps * elapsed + ODOM_SLACK_M) or abs(turn) > (
-                    2.0 * limits.hard_max_angular_rps * elapsed + ODOM_SLACK_RAD):
-                self.avoidance.forget_goal()
-            else:
+            if self._possible(forward, left, turn, now - then):
                 shown = (forward, left, turn)
+            else:
+                self.avoidance.forget_goal()
         self._odom_pose = None if odom is None else (odom, now)
+        return shown
+
+    def _possible(self, forward: float, left: float, turn: float, elapsed: float) -> bool:
+        """Whether the base can make this motion in `elapsed` s (twice its hard limits, and
+        some slack): else it is a reset or a jump of the odometry.
+        """
+        limits, elapsed = self.settings.limits, max(elapsed, 0.0)
+        return (math.hypot(forward, left) <= 2.0 * limits.hard_max_linear_mps * elapsed
+                + ODOM_SLACK_M and abs(turn) <= 2.0 * limits.hard_max_angular_rps * elapsed
+                + ODOM_SLACK_RAD)
+
+    def _measured_motion(self, odom: Pose2D | None, now: float):
+        """(forward m, turn rad) for a measured motion since the last fresh odometry, however
+        long ago (a turn made while the odometry was silent counts once it is back); None
+        while it is not fresh. A jump of the odometry counts nothing: it measures on from
+        the new pose.
+        """
+        if odom is None:
+            return None
+        shown = (0.0, 0.0)
+        if self._measure_pose is not None:
+            before, then = self._measure_pose
+            forward, left, turn = motion(before, odom)
+            if self._possible(forward, left, turn, now - then):
+                shown = (forward, turn)
+        self._measure_pose = (odom, now)
         return shown
 
     def _check_odometry(self, linear: float, angular: float, shown) -> None:
