@@ -71,6 +71,35 @@ def test_held_out_nonsense_never_moves_the_robot(language):
     assert said_not_understood / len(commands) >= 0.98
 
 
+def test_commands_with_a_part_it_cannot_honour_are_refused_whole(language):
+    """Conditions, times, repetitions, routes, amounts without a unit or past the bounds:
+    refused, saying what could not be honoured, and the robot never moves.
+    """
+    commands = yaml.safe_load((DATA / 'unsupported_commands.yaml').read_text())['not_understood']
+    assert len(commands) >= 30
+    wrong = []
+    for command in commands:
+        controller, status = instruct(language, command)
+        moved = any(velocity != (0.0, 0.0) for velocity in drive(controller, seconds=1.0))
+        if moved or status != f'not understood: {command}' or not controller.refusal:
+            wrong.append(f'{command}: {status} ({controller.refusal}){" MOVED" if moved else ""}')
+    assert wrong == []
+
+
+@pytest.mark.parametrize(('command', 'intent', 'status'), [
+    ('turn left 90 degrees', 'turn_left', 'turn_left 90°'),
+    ('go forward 1.5 meters', 'move_forward', 'move_forward 1.50 m'),
+    ('back up 30 cm', 'move_backward', 'move_backward 0.30 m'),
+    ('turn around', None, '180°'),
+    ('go slowly to the red ball', 'go_to', 'searching red ball (slowly: speeds x0.5)'),
+])
+def test_measured_motions_and_manners_with_the_embedded_model(language, command, intent,
+                                                              status):
+    controller, chosen = instruct(language, command)
+    assert intent is None or chosen == intent, controller.refusal
+    assert status in controller.policy.step(0.1, None, odometry_motion=(0.0, 0.0)).status
+
+
 def test_held_out_intent_paraphrases_through_the_whole_decision(language):
     table = yaml.safe_load((DATA / 'intent_paraphrases.yaml').read_text())
     cases = [(name, phrase) for name, phrases in table.items() for phrase in phrases]

@@ -138,6 +138,35 @@ def test_a_command_the_policy_does_not_understand_ends_the_episode_unmoved(tiny_
         assert result.time_s < 0.5  # a final status: the episode ends at once
 
 
+def test_measured_motions_end_within_tolerance_in_the_simulator(tiny_clipseg_dir):
+    """`vla-ros eval --task motion`'s episodes: the embedded CLIP reads the command, the
+    simulator's odometry ends it; scored on where the base really went.
+    """
+    from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+    from vla_ros.core.models import load_model
+    from vla_ros.evaluation.lockstep import RealMode
+    from vla_ros.evaluation.motion_task import motion_command
+
+    if not (paths.default_model_dir('clip') / 'config.json').is_file():
+        pytest.skip('no embedded CLIP in models/')
+    settings = StackSettings.from_params_file(paths.default_params_file())
+    encoder = ClipEncoder(load_model('clip', settings.policy['model'], 'cpu'))
+    segmenter = ClipSegSegmenter(load_model('clipseg', str(tiny_clipseg_dir), 'cpu'))
+    pipeline = RealMode(settings, encoder, segmenter, encoder)
+    kinds = set()
+    for seed in (0, 1):  # a distance and an angle
+        scene = generate_scene(seed)
+        _, command, *asked = motion_command(scene, settings)
+        kinds.add(asked[0])
+        result = run_episode(scene, pipeline, max_time_s=30.0, command=command,
+                             expected='motion', asked=asked)
+        assert result.outcome == 'success', (command, result.status, result.moved_m,
+                                             result.turned_deg)
+        made = result.moved_m if asked[0] == 'distance' else result.turned_deg
+        assert made == pytest.approx(asked[1], abs=0.05 if asked[0] == 'distance' else 2.0)
+    assert kinds == {'distance', 'angle'}
+
+
 def test_failures_are_put_down_to_perception_control_language_or_time():
     assert failure_cause('success', 'target') == ''
     assert failure_cause('wrong object', 'other') == 'perception: wrong object'

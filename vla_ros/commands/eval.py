@@ -261,12 +261,17 @@ def run_eval(args) -> int:
     from vla_ros.core import paths
     from vla_ros.core.models import ModelLoadError
     from vla_ros.evaluation.lockstep import run_episode, StackSettings
+    from vla_ros.evaluation.motion_task import motion_command
     from vla_ros.sim.scene import generate_scene
 
     output = Path(args.output)
     params_file = args.params_file or paths.default_params_file()
     try:
         drawn = None
+        if args.task == 'motion' and (args.mode != 'real' or args.transport != 'lockstep'
+                                      or args.commands):
+            raise ValueError('--task motion measures the command path: --mode real, '
+                             'lockstep transport, no --commands')
         if args.commands:
             if args.mode != 'real':
                 raise ValueError('--commands measures language: it needs --mode real')
@@ -305,13 +310,17 @@ def run_eval(args) -> int:
             scene = generate_scene(seed, clutter=args.clutter)
             scenes.append(scene)
             kind, template = drawn[episode] if drawn else ('go_to', scene.command)
-            command = template.replace('{object}', scene.target.name)
+            command, asked = template.replace('{object}', scene.target.name), None
+            if args.task == 'motion':
+                template, command, *asked = motion_command(scene, settings)
+                kind = 'motion'
             if args.transport == 'dds':
                 result = pipeline.run(scene, max_time_s=args.max_time, command=command)
             else:
                 result = run_episode(scene, pipeline, max_time_s=args.max_time,
                                      command=command, expected=kind,
-                                     perception_latency=args.perception_latency)
+                                     perception_latency=args.perception_latency,
+                                     asked=asked)
             result.template = template
             results.append(result)
             rate = sum(result.success for result in results) / len(results)
@@ -340,9 +349,14 @@ def run_eval(args) -> int:
     if drawn:
         summary['commands_file'] = str(args.commands)
         summary.update(by_command(results))
+    summary['task'] = args.task
+    if args.task == 'motion':
+        summary.update(by_command(results))
+        summary['motion_errors'] = motion_errors(results)
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
+    spl_text = '' if args.task == 'motion' else f'SPL {summary["spl"]:.2f}, '
     title = (f'{args.mode} ({args.transport}): {summary["success_rate"]:.0%} success, '
-             f'SPL {summary["spl"]:.2f}, {summary["collisions"]} collisions, '
+             f'{spl_text}{summary["collisions"]} collisions, '
              f'{len(results)} episodes')
     plot_results(results, scenes, output / 'episodes.png', title)
     print(f'[eval] {title}')
@@ -350,12 +364,32 @@ def run_eval(args) -> int:
     print(f'[eval] failure causes: {summary["failure_causes"]}')
     if drawn:
         report_commands(summary)
+    if args.task == 'motion':
+        errors = summary['motion_errors']
+        print(f"[eval] motion: distances off by {errors['distance_m_p50']:.3f} m p50, "
+              f"{errors['distance_m_max']:.3f} max; angles off by "
+              f"{errors['angle_deg_p50']:.1f}° p50, {errors['angle_deg_max']:.1f}° max")
+        report_commands(summary)
     if args.transport == 'dds':
         print(f'[eval] stale-input stops: {summary["stale_input_stops"]} '
               f'({summary["stale_input_stops_while_approaching"]} while approaching); longest '
               f'wait between targets {summary["target_gap_max_s"]:.2f} s')
     print(f'[eval] wrote {output / "summary.json"} and {output / "episodes.png"}')
     return 0
+
+
+def motion_errors(results) -> dict:
+    """How far measured motions ended from what was asked: p50 and max, by kind."""
+    from vla_ros.evaluation.motion_task import motion_error
+
+    errors = {}
+    for kind, unit in (('distance', 'm'), ('angle', 'deg')):
+        gaps = sorted(motion_error(result.asked, result.moved_m, result.turned_deg)
+                      for result in results if result.asked and result.asked[0] == kind)
+        errors[f'{kind}_{unit}_p50'] = gaps[len(gaps) // 2] if gaps else 0.0
+        errors[f'{kind}_{unit}_max'] = gaps[-1] if gaps else 0.0
+        errors[f'{kind}_episodes'] = len(gaps)
+    return errors
 
 
 def report_commands(summary) -> None:
@@ -426,6 +460,11 @@ def add_arguments(parser):
                         '"go to the {object}": YAML {go_to: [templates with {object}], '
                         'not_understood: [commands that must not move the robot]} or text, '
                         'one per line; the summary reports success per command')
+    parser.add_argument('--task', choices=('goto', 'motion'), default='goto',
+                        help='goto: "go to the <colour> <shape>" (the default); motion: '
+                        'measured motions ("go forward 1.5 meters", "turn right 90 '
+                        'degrees"), real mode, lockstep, success within 10 %% of a distance '
+                        'or 10 degrees of an angle')
     parser.add_argument('--clutter', type=int, default=0, metavar='N',
                         help='N boxes and walls in each scene, two of three across the way '
                         "to the target (the scene is otherwise the seed's usual one)")

@@ -277,6 +277,8 @@ class _Qualifiers:
             kind, scale = UNITS[unit]
             self._add(kind, value * scale, clause[index:start + used + 1])
             return start + used + 1 - index
+        if unit in REPEAT_WORDS:
+            return 0  # "three times": a repetition (_unsupported says so)
         named = index > 0 and self.content(clause[index - 1])  # "box 3", "room 101"
         if start == index and not named and clause[start] not in ('a', 'an', 'one', 'half'):
             self.problems.append(f"'{' '.join(clause[start:start + used])}' what? say the "
@@ -286,6 +288,11 @@ class _Qualifiers:
 
     def _unsupported(self, clause, index) -> int:
         word = clause[index]
+        value, used = _number(clause, index)
+        if value is not None and clause[index + used:index + used + 1] == ['times']:
+            self.problems.append(f"repetitions ('{' '.join(clause[index:index + used + 1])}') "
+                                 'are not supported: one motion a command')
+            return used + 1
         if word in TIME_WORDS:
             self.problems.append(f"a time ('{word}') is not supported: a command runs at once")
             return 1

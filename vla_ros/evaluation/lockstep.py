@@ -29,6 +29,7 @@ from vla_ros.core.policy import Segmentation
 from vla_ros.core.status import is_final
 from vla_ros.core.text import clean_command, command_object
 from vla_ros.core.tracking import TargetTracker
+from vla_ros.evaluation.motion_task import motion_outcome, moved_along
 from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on
 from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import ScanSettings, simulated_robot, simulated_segmenter, SimWorld
@@ -152,9 +153,11 @@ class RealMode:
 
 def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 160,
                 height: int = 120, record_every: int = 0, command: str = None,
-                expected: str = 'go_to', perception_latency: float = None) -> EpisodeResult:
+                expected: str = 'go_to', perception_latency: float = None,
+                asked: tuple = None) -> EpisodeResult:
     """Drive one episode; `record_every` > 0 keeps every n-th camera frame (for GIFs).
-    `expected` not_understood scores a command that must not move the robot.
+    `expected` not_understood scores a command that must not move the robot; motion a
+    measured motion, `asked` (distance m | angle degrees, signed amount: motion_task).
 
     The segmenter is busy for `perception_latency` seconds a segmentation (None: auto, its
     period 1 / max_rate_hz or the time the model really took, whichever is longer): the
@@ -176,7 +179,8 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         scan = scan_time = None
         next_scan = next_segmentation = 0.0
         in_flight = None  # (due time, sight, its frame's time, its frame)
-        start = world.pose()
+        start = pose_now = world.pose()
+        turned = 0.0  # rad, counter-clockwise, unwrapped
         start_distance = world.distance_to(scene.target_index)
         status = pipeline.instruct(controller, perception, command, 0.0)
         statuses = [status]
@@ -226,7 +230,9 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
             if status != statuses[-1]:
                 statuses.append(status)
             world.step(output.linear, output.angular, control_dt)
-            pose = world.pose()
+            before, pose = pose_now, world.pose()
+            turned += math.remainder(pose.yaw - before.yaw, 2.0 * math.pi)
+            pose_now = pose
             path += math.hypot(pose.x - trajectory[-1][0], pose.y - trajectory[-1][1])
             trajectory.append((pose.x, pose.y))
             if world.collided_with is not None or is_final(status):
@@ -234,13 +240,20 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 break
         outcome, success, final, cause = score(world, scene, status, timed_out,
                                                view_lies_on(world, scene, view), expected, moved)
+        moved_m, turned_deg = moved_along(start, world.pose()), math.degrees(turned)
+        if expected == 'motion':
+            outcome, success, _ = motion_outcome(status, world.collided_with, timed_out,
+                                                 asked, moved_m, turned_deg)
+            cause = '' if success else 'control'
         return EpisodeResult(
             seed=scene.seed, command=command, mode=pipeline.mode, outcome=outcome,
-            success=success, spl=spl(outcome, start_distance, path),
+            success=success,
+            spl=0.0 if expected == 'motion' else spl(outcome, start_distance, path),
             time_s=world.time, path_length_m=path, start_distance_m=start_distance,
             final_distance_m=final, collided_with=world.collided_with or '', status=status,
             perception_ms_p50=1e3 * float(np.median(latencies)) if latencies else 0.0,
             cause=cause, statuses=statuses, trajectory=trajectory, frames=frames,
-            expected=expected, moved=moved)
+            expected=expected, moved=moved, moved_m=moved_m, turned_deg=turned_deg,
+            asked=tuple(asked or ()))
     finally:
         world.close()

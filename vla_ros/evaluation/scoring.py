@@ -38,6 +38,9 @@ class EpisodeResult:
     target_gap_max_s: float = 0.0  # dds: longest wait between targets after the first
     expected: str = 'go_to'  # go_to, or not_understood: a command that must not move it
     moved: bool = False  # any non-zero velocity was commanded
+    moved_m: float = 0.0  # along the start heading (< 0: backwards)
+    turned_deg: float = 0.0  # counter-clockwise, unwrapped
+    asked: tuple = ()  # a measured motion's (distance | angle, signed m or degrees)
     template: str = ''  # the command as drawn from a --commands file ({object} unfilled)
     trajectory: list = field(default_factory=list, repr=False)
     frames: list = field(default_factory=list, repr=False)
