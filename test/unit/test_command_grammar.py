@@ -34,6 +34,7 @@ def parsed(command, extra_verbs=()):
     ('where is my backpack?', 'backpack'),
     ("I'd like you to drive towards the stop sign", 'stop sign'),
     ('go to box 3', 'box 3'),
+    ('your target is the green cube, go', 'green cube'),  # "is": the same thing
     ('drive to the café', 'café'),
     ('turn left', ''),
     ('make a u-turn', ''),
@@ -135,6 +136,7 @@ CONDITIONS = 'conditions ("if …", "when …", "unless …", "until …") are n
     ('go to the red ball as soon as you see it', CONDITIONS),
     ('go around the box to the red ball', 'one thing a command'),
     ('approach the bin next to the door', 'one thing a command'),
+    ('the red ball is next to the cube, go to it', 'one thing a command'),
     ('go to the red ball later', "a time ('later')"),
     ('turn left twice', "repetitions ('twice')"),
     ('turn left 90', "'90' what?"),

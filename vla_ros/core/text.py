@@ -524,9 +524,15 @@ class _Grammar:
         searched_for = [phrase for phrase in phrases if phrase[0] == 3]
         if searched_for:
             phrases = searched_for
-        if not problem and len({phrase for _, _, phrase in phrases}) > 1:
+        # "your target is the red ball": the subject of "is <noun phrase>" names the same
+        # thing ("the red ball is next to the cube" does not).
+        copulas = [f" {' '.join(clause)} " for clause in clauses]
+        named = [phrase for phrase in phrases if not any(
+            f' {phrase[2]} {verb} {article} ' in words for words in copulas
+            for verb in ('is', 'are') for article in DETERMINERS)] or phrases
+        if not problem and len({phrase for _, _, phrase in named}) > 1:
             problem = ('one thing a command: ' + ', '.join(
-                f"'{phrase}'" for _, _, phrase in sorted(phrases, key=lambda p: -p[1]))
+                f"'{phrase}'" for _, _, phrase in sorted(named, key=lambda p: -p[1]))
                 + ' (routes, places and relations are not supported)')
         chosen = max(phrases, key=lambda phrase: phrase[0], default=(0, 0, ''))
         directions = [word for word in rest if word in (
