@@ -150,6 +150,15 @@ MET_CONDITION_MARKS = frozenset({'there', 'it', 'here', 'arrive', 'ready'})
 TIME_WORDS = frozenset({'today', 'tomorrow', 'tonight', 'later', 'soon', 'afterwards',
                         'eventually', 'sometime'})
 REPEAT_WORDS = frozenset({'twice', 'thrice', 'times', 'repeatedly', 'forever'})
+# Places that say "where you are" to a search ("search the room for ...").
+HERE_PLACES = frozenset({'room', 'area', 'place', 'surroundings', 'vicinity', 'space',
+                         'whole room', 'entire room', 'whole area'})
+# Units that are no thing's name: alone, a number is missing ("turn left degrees").
+BARE_UNITS = frozenset({'degree', 'degrees', 'deg', 'degs', 'meter', 'meters', 'metre', 'metres',
+                        'cm', 'mm', 'centimeter', 'centimeters', 'centimetre', 'centimetres',
+                        'millimeter', 'millimeters', 'millimetre', 'millimetres', 'radian',
+                        'radians', 'rad', 'rads', 'seconds', 'secs', 'sec', 'minutes', 'mins',
+                        'inches', 'feet', 'ft'})
 QUALIFIER_WORDS = (SLOW_WORDS | FAST_WORDS | CONDITION_WORDS | TIME_WORDS | REPEAT_WORDS
                    | {word for phrase in SPEED_PHRASES for word in phrase})
 CONDITIONS_PROBLEM = 'conditions ("if …", "when …", "unless …", "until …") are not supported'
@@ -293,6 +302,10 @@ class _Qualifiers:
             self.problems.append(f"repetitions ('{' '.join(clause[index:index + used + 1])}') "
                                  'are not supported: one motion a command')
             return used + 1
+        if word in BARE_UNITS:
+            self.problems.append(f"'{word}' without a number: say how many (2 meters, 90 "
+                                 'degrees, 3 seconds)')
+            return 1
         if word in TIME_WORDS:
             self.problems.append(f"a time ('{word}') is not supported: a command runs at once")
             return 1
@@ -520,10 +533,11 @@ class _Grammar:
                     break
         if not problem:
             problem = self._stop_after(clauses, joins)
-        # "search the room for the blue ball": where to search is where the robot is.
-        searched_for = [phrase for phrase in phrases if phrase[0] == 3]
-        if searched_for:
-            phrases = searched_for
+        # "search the room for the blue ball": a search is where the robot is, which
+        # "the room" names; "search the kitchen for ..." is refused (two things named).
+        if any(phrase[0] == 3 for phrase in phrases):
+            phrases = [phrase for phrase in phrases
+                       if phrase[0] == 3 or phrase[2] not in HERE_PLACES]
         # "your target is the red ball": the subject of "is <noun phrase>" names the same
         # thing ("the red ball is next to the cube" does not).
         copulas = [f" {' '.join(clause)} " for clause in clauses]
