@@ -155,6 +155,10 @@ def test_a_base_that_does_not_move_as_commanded_ends_the_motion_without_claiming
     ('turn left 2 meters', 'turn_left', 'a turn takes degrees'),
     ('go forward 90 degrees', 'move_forward', 'a move takes meters'),
     ('go 2 meters to the red ball', 'go_to', 'with a thing to go to'),
+    ('stop for 3 seconds', 'stop', 'a stop lasts until the next command'),
+    ('go forward for 60 seconds at full speed', 'move_forward', 'is 30 m, beyond'),
+    ('turn back around', 'move_backward', "does not make 'around'"),  # the turn dropped
+    ('go to the red ball left', 'go_to', "'left' with a thing"),
 ])
 def test_amounts_it_cannot_do_are_refused_and_it_holds_still(command, intent, why):
     control = controller()
@@ -162,3 +166,34 @@ def test_amounts_it_cannot_do_are_refused_and_it_holds_still(command, intent, wh
     assert status.startswith('not understood') and why in control.refusal, control.refusal
     _, outputs = drive(control, 1.0)
     assert all((output.linear, output.angular) == (0.0, 0.0) for output in outputs)
+
+
+@pytest.mark.parametrize('command', ['turn left 90 degrees quickly',
+                                     'go forward 2 meters quickly'])
+def test_a_fast_motion_whose_odometry_pauses_ends_where_it_was_asked(command):
+    """At the limits the base does 0.25 m or 0.5 rad in the half second before the silence
+    is declared stale: it counts once the odometry is back, as one message's motion.
+    """
+    control = controller()
+    instruct(control, command, 'turn_left' if 'turn' in command else 'move_forward')
+    pose, outputs = drive(control, 30.0, odometry=lambda now: not 1.0 <= now < 2.5)
+    assert is_final(outputs[-1].status), outputs[-1].status
+    if 'turn' in command:
+        assert math.degrees(pose.yaw) == pytest.approx(90.0, abs=3.0)
+    else:
+        assert pose.x == pytest.approx(2.0, abs=0.05)
+
+
+def test_odometry_at_a_low_rate_is_measured_message_by_message():
+    control = controller()
+    instruct(control, 'go forward 2 meters quickly', 'move_forward')
+    pose, outputs = drive(control, 30.0, odometry=lambda now: round(now / PERIOD) % 8 == 0)
+    assert outputs[-1].status.startswith('moved') and pose.x == pytest.approx(2.0, abs=0.1)
+
+
+def test_a_stop_after_a_measured_motion_ends_it_there():
+    control = controller()
+    assert instruct(control, 'go forward 1 meter and then stop', 'move_forward') == (
+        'move_forward')
+    pose, outputs = drive(control, 20.0)
+    assert outputs[-1].status.startswith('moved') and pose.x == pytest.approx(1.0, abs=0.03)

@@ -238,7 +238,8 @@ class Controller:
                                   self._carried_x() if odom_fresh else None,
                                   drive_blind=points is not None,
                                   odometry_motion=self._measured_motion(
-                                      odom if odom_fresh else None, now))
+                                      odom if odom_fresh else None,
+                                      self._last_now - odom_age if odom_fresh else 0.0))
         self._see_goal(wanted, fresh_target, points)
         linear, angular, status = self._avoid(wanted, points, now)
         moving = wanted.needs_target or wanted.needs_camera or wanted.needs_odometry
@@ -385,21 +386,24 @@ class Controller:
                 + ODOM_SLACK_M and abs(turn) <= 2.0 * limits.hard_max_angular_rps * elapsed
                 + ODOM_SLACK_RAD)
 
-    def _measured_motion(self, odom: Pose2D | None, now: float):
-        """(forward m, turn rad) for a measured motion since the last fresh odometry, however
-        long ago (a turn made while the odometry was silent counts once it is back); None
-        while it is not fresh. A jump of the odometry counts nothing: it measures on from
-        the new pose.
+    def _measured_motion(self, odom: Pose2D | None, received: float):
+        """(forward m, turn rad) for a measured motion since the last odometry message,
+        however long ago (a turn made while the odometry was silent counts once it is back);
+        None while it is not fresh. `received`: when this message came, on the caller's
+        clock (a message read again adds nothing). A jump of the odometry counts nothing:
+        it measures on from the new pose.
         """
         if odom is None:
             return None
         shown = (0.0, 0.0)
         if self._measure_pose is not None:
             before, then = self._measure_pose
+            if received <= then:
+                return shown  # the same message again
             forward, left, turn = motion(before, odom)
-            if self._possible(forward, left, turn, now - then):
+            if self._possible(forward, left, turn, received - then):
                 shown = (forward, turn)
-        self._measure_pose = (odom, now)
+        self._measure_pose = (odom, received)
         return shown
 
     def _check_odometry(self, linear: float, angular: float, shown) -> None:

@@ -86,6 +86,14 @@ def plan_motion(linear: float, angular: float, duration_s: float, quantity: Quan
         if amount > config.max_duration_s:
             return None, (f"'{quantity.words}' is longer than max_motion_duration_s "
                           f'({config.max_duration_s:g} s)')
+        if abs(linear) * amount > config.max_distance_m + 1e-9:
+            return None, (f"'{quantity.words}' at {abs(linear):g} m/s is "
+                          f'{abs(linear) * amount:g} m, beyond max_motion_distance_m '
+                          f'({config.max_distance_m:g} m)')
+        if abs(angular) * amount > math.radians(config.max_angle_deg) + 1e-9:
+            return None, (f"'{quantity.words}' at {abs(angular):g} rad/s is "
+                          f'{math.degrees(abs(angular) * amount):.0f}°, beyond '
+                          f'max_motion_angle_deg ({config.max_angle_deg:g}°)')
         return Motion(linear, angular, 'duration', amount, 0.0), ''
     if kind == 'distance' and (turns or not moves):
         return None, f"'{quantity.words}' for a turn: a turn takes degrees"

@@ -288,6 +288,11 @@ def _direction_problem(intent: Intent, directions) -> str:
     it can): every word on an axis the motion uses must agree with it, and when the intent's
     phrasings name directions, the command must name one ("turn" alone: which way?).
     """
+    if intent.behaviour in ('go_to', 'look_for'):
+        turning = [word for word in directions if DIRECTION_SIGNS.get(word, ('', 0))[0]
+                   == 'angular']
+        return (f"'{turning[0]}' with a thing: which way to turn is not supported, the robot "
+                'turns to the thing itself' if turning else '')
     if intent.behaviour != 'motion':
         return ''
     velocity = {'linear': intent.linear_mps, 'angular': intent.angular_rps}
@@ -296,6 +301,10 @@ def _direction_problem(intent: Intent, directions) -> str:
     wrong = [word for word, axis, sign in said if velocity[axis] * sign < 0]
     if wrong:
         return f"{intent.name} contradicts '{' '.join(wrong)}'"
+    unused = [word for word in directions
+              if word in DIRECTION_SIGNS and velocity[DIRECTION_SIGNS[word][0]] == 0.0]
+    if unused:  # "turn back around" heard as move_backward: the turn would be dropped
+        return f"{intent.name} does not make '{' '.join(unused)}': one motion a command"
     if not said and _says_a_direction(intent.phrases):
         return f'{intent.name} needs a direction in the command (which way?)'
     return ''
@@ -385,7 +394,10 @@ class ActionPolicy:
                                           self.motion_config, self.speed_limits)
             if problem:
                 return self._refuse(command, problem)
-        elif command.quantity is not None and intent.behaviour != 'stop':
+        elif command.quantity is not None and intent.behaviour == 'stop':
+            return self._refuse(command, f"'{command.quantity.words}' with a stop: a stop "
+                                'lasts until the next command')
+        elif command.quantity is not None:
             return self._refuse(command, f"'{command.quantity.words}' with a thing to go to or "
                                 'look for: a distance, angle or time to a thing is not supported')
         status = self.follow(intent, command.object_phrase, now)

@@ -103,6 +103,11 @@ FILLERS = frozenset({
     'except', 'without', 'unless', 'besides', 'avoid', 'avoiding', 'anything', 'everything',
     'everywhere'})
 CLAUSE_WORDS = frozenset({'and', 'then', 'but', 'or', 'so'})
+INTENSIFIED = PREPOSITIONS | {'there', 'here', 'now', 'away', 'back'} - {'of'}
+# Direction words that make a motion of their own ("right" also intensifies: "right up to").
+MOTION_DIRECTIONS = frozenset({'left', 'forward', 'forwards', 'backward', 'backwards', 'back',
+                               'ahead', 'clockwise', 'counterclockwise', 'anticlockwise',
+                               'around', 'round', 'u-turn', 'uturn'})
 
 # What a command may say besides what to do, done by core.policy: how far, how much to turn,
 # how long (a quantity), and how fast (a manner). Conditions, times and repetitions are
@@ -124,7 +129,8 @@ UNITS = {**{unit: ('distance', scale) for unit, scale in DISTANCE_UNITS.items()}
          **{unit: ('duration', scale) for unit, scale in DURATION_UNITS.items()}}
 NUMBER_WORDS = {'zero': 0, 'one': 1, 'two': 2, 'three': 3, 'four': 4, 'five': 5, 'six': 6,
                 'seven': 7, 'eight': 8, 'nine': 9, 'ten': 10, 'eleven': 11, 'twelve': 12,
-                'fifteen': 15, 'twenty': 20, 'thirty': 30, 'forty': 40, 'forty-five': 45,
+                'thirteen': 13, 'fourteen': 14, 'fifteen': 15, 'sixteen': 16, 'seventeen': 17,
+                'eighteen': 18, 'nineteen': 19, 'twenty': 20, 'thirty': 30, 'forty': 40,
                 'fifty': 50, 'sixty': 60, 'seventy': 70, 'eighty': 80, 'ninety': 90,
                 'hundred': 100}
 # "a quarter turn", "half a turn", "a full circle": fractions of a whole turn.
@@ -147,6 +153,7 @@ CONDITION_WORDS = frozenset({'if', 'when', 'whenever', 'unless', 'until', 'till'
 MET_CONDITION_WORDS = frozenset({'you', 'get', 'reach', 'arrive', 'are', 'there', 'it',
                                  'ready', 'to', 'at', 'here'})
 MET_CONDITION_MARKS = frozenset({'there', 'it', 'here', 'arrive', 'ready'})
+MET_CONDITION_LEADS = frozenset({'when', 'once', 'until', 'till'})
 TIME_WORDS = frozenset({'today', 'tomorrow', 'tonight', 'later', 'soon', 'afterwards',
                         'eventually', 'sometime'})
 REPEAT_WORDS = frozenset({'twice', 'thrice', 'times', 'repeatedly', 'forever'})
@@ -154,7 +161,7 @@ REPEAT_WORDS = frozenset({'twice', 'thrice', 'times', 'repeatedly', 'forever'})
 HERE_PLACES = frozenset({'room', 'area', 'place', 'surroundings', 'vicinity', 'space',
                          'whole room', 'entire room', 'whole area'})
 # Units that are no thing's name: alone, a number is missing ("turn left degrees").
-BARE_UNITS = frozenset({'degree', 'degrees', 'deg', 'degs', 'meter', 'meters', 'metre', 'metres',
+BARE_UNITS = frozenset({'degree', 'degrees', 'deg', 'degs', 'meters', 'metres',
                         'cm', 'mm', 'centimeter', 'centimeters', 'centimetre', 'centimetres',
                         'millimeter', 'millimeters', 'millimetre', 'millimetres', 'radian',
                         'radians', 'rad', 'rads', 'seconds', 'secs', 'sec', 'minutes', 'mins',
@@ -176,17 +183,31 @@ class Quantity:
 
 
 def _number(words, start: int):
-    """(value, words used) of the number at `start`: "2.5", "ninety", "one hundred eighty"
-    (None, 0 when there is none).
+    """(value, words used) of the number at `start`: "2.5", "ninety", "twenty five", "one
+    hundred eighty" (None, 0 when there is none; NaN for a run of number words that is no
+    number: "one eighty", "two three").
     """
     if start < len(words) and re.fullmatch(r'\d+(?:\.\d+)?', words[start]):
         return float(words[start]), 1
-    total, used = 0.0, 0
-    while start + used < len(words) and words[start + used] in NUMBER_WORDS:
-        value = NUMBER_WORDS[words[start + used]]
-        total = max(total, 1.0) * 100 if value == 100 else total + value
-        used += 1
-    return (total, used) if used else (None, 0)
+    run = []
+    while start + len(run) < len(words) and all(
+            part in NUMBER_WORDS for part in words[start + len(run)].split('-')):
+        run.append(words[start + len(run)])
+    if not run:
+        return None, 0
+    values = [NUMBER_WORDS[part] for word in run for part in word.split('-')]
+    hundreds = 0
+    if len(values) >= 2 and values[1] == 100 and values[0] < 10:
+        hundreds, values = values[0] * 100, values[2:]
+    elif values[:1] == [100]:
+        hundreds, values = 100, values[1:]
+    if not values:
+        return float(hundreds), len(run)
+    if len(values) == 1 and values[0] < 100:
+        return float(hundreds + values[0]), len(run)
+    if len(values) == 2 and values[0] % 10 == 0 and 20 <= values[0] < 100 and values[1] < 10:
+        return float(hundreds + values[0] + values[1]), len(run)  # "twenty five"
+    return math.nan, len(run)
 
 
 def _starts(words, start: int, phrase) -> bool:
@@ -202,6 +223,7 @@ class _Qualifiers:
         self.content = content  # whether a word is open vocabulary (a thing's name)
         self.quantities, self.manners, self.problems = [], [], []
         self.condition = ''
+        self.arrival = False  # "until you reach it": met on arriving at the command's thing
 
     def take(self, clause):
         """The clause without its quantities and manners (recorded in self)."""
@@ -221,10 +243,15 @@ class _Qualifiers:
         if word == 'as':
             if rest[:2] != ['soon', 'as'] or rest[2:3] == ['possible']:
                 return 0  # "as soon as possible": at once, as every command
-        elif word not in CONDITION_WORDS or (word == 'once' and not rest):
-            return 0  # "turn left once": one time
-        if rest and set(rest) <= MET_CONDITION_WORDS and set(rest) & MET_CONDITION_MARKS:
-            return len(clause) - index  # "... when you get there": met on arrival
+        elif word not in CONDITION_WORDS or (word == 'once' and (
+                set(rest) <= {'more', 'again', 'please'} or clause[index - 1:index] == ['at'])):
+            return 0  # "turn left once", "once more", "at once": one time, now
+        if word in MET_CONDITION_LEADS and rest and set(rest) <= MET_CONDITION_WORDS and (
+                set(rest) & MET_CONDITION_MARKS):
+            # "when you are ready", "... and stop when you get there": the words stay for
+            # the grammar, which reads them as before (an arrival needs a thing, below).
+            self.arrival = self.arrival or not set(rest) & {'ready'}
+            return 0
         if not self.condition:
             self.condition = ' '.join(clause[index:])
             self.problems.append(f"{CONDITIONS_PROBLEM}: '{self.condition}'")
@@ -233,7 +260,8 @@ class _Qualifiers:
     def _manner(self, clause, index) -> int:
         start = index + 1 if clause[index] == 'at' else index
         for phrase, manner in SPEED_PHRASES.items():
-            if _starts(clause, start, phrase):
+            if _starts(clause, start, phrase) and not self._in_noun_phrase(
+                    clause, start, len(phrase)):
                 self.manners.append((manner, ' '.join(clause[index:start + len(phrase)])))
                 return start + len(phrase) - index
         word = clause[index]
@@ -247,10 +275,20 @@ class _Qualifiers:
                     return used
         if word == 'as' and _starts(clause, index, ('as', 'soon', 'as', 'possible')):
             return 4  # at once: every command is
-        if word in SLOW_WORDS | FAST_WORDS:
+        if word in SLOW_WORDS | FAST_WORDS and (word.endswith('ly') or not self._in_noun_phrase(
+                clause, index, 1)):  # "the fast food sign"; an adverb in -ly is never a name
             self.manners.append(('slow' if word in SLOW_WORDS else 'fast', word))
             return 1
         return 0
+
+    def _in_noun_phrase(self, clause, index: int, length: int) -> bool:
+        """Whether the words at `index` describe a thing ("the fast food sign", "a high
+        speed train"): after an article or a name, before a name.
+        """
+        before = clause[index - 1] if index > 0 else ''
+        after = clause[index + length] if index + length < len(clause) else ''
+        return bool(after) and self.content(after) and after not in QUALIFIER_WORDS and (
+            before in DETERMINERS or (bool(before) and self.content(before)))
 
     def _quantity(self, clause, index) -> int:
         start = index + 1 if clause[index] in ('for', 'by') else index
@@ -271,8 +309,23 @@ class _Qualifiers:
                 self._add('angle', 2.0 * math.pi * TURN_FRACTIONS[clause[position]],
                           clause[index:after + 1])
                 return after + 1 - index
+        if clause[index] == 'in':  # "in 10 seconds", "in a minute": a delay, not a duration
+            value, used = _number(clause, index + 1)
+            if value is None and clause[index + 1:index + 2] in (['a'], ['an'], ['half']):
+                used = 2 if clause[index + 2:index + 3] in (['a'], ['an']) else 1
+                value = 1.0
+            if value is not None and clause[index + 1 + used:index + 2 + used] and (
+                    clause[index + 1 + used] in UNITS):
+                self.problems.append(f"a delay ('{' '.join(clause[index:index + 2 + used])}') "
+                                     'is not supported: a command runs at once')
+                return used + 2
+            return 0
         # "2 meters", "ninety degrees", "a metre", "half a second"
         value, used = _number(clause, start)
+        if value is not None and math.isnan(value):
+            self.problems.append(f"'{' '.join(clause[start:start + used])}': say the number in "
+                                 'digits (180 degrees)')
+            return start + used - index
         if value is None and clause[start:start + 1] in (['a'], ['an']):
             value, used = 1.0, 1
         if value is None and _starts(clause, start, ('half',)):
@@ -330,7 +383,9 @@ SHORT_IS = frozenset({'there', 'where', 'what', 'it', 'that', 'here', 'who', 'ho
 SUFFIXES = (("n't", 'not'), ("'d", 'would'), ("'ll", 'will'), ("'re", 'are'), ("'ve", 'have'),
             ("'m", 'am'))
 
-TOKENS = re.compile(r"(?P<number>\d+(?:\.\d+)?(?![^\W_]*\d))"
+# A number is a token of its own when a unit or nothing follows it ("2m", "2.5"; "3rd" is a word).
+TOKENS = re.compile(r"(?P<number>\d+(?:\.\d+)?"
+                    r"(?=(?:cm|mm|m|ft|s|sec|secs|deg|rad|min)?(?![^\W_])))"
                     r"|(?P<word>[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+)*)"
                     r"|(?P<stop>[,;.!?:]+|(?<!\S)[-–—]+(?!\S))"
                     r"|(?P<quote>[\"'“”‘’()\[\]{}*_]+)"
@@ -549,8 +604,10 @@ class _Grammar:
                 f"'{phrase}'" for _, _, phrase in sorted(named, key=lambda p: -p[1]))
                 + ' (routes, places and relations are not supported)')
         chosen = max(phrases, key=lambda phrase: phrase[0], default=(0, 0, ''))
-        directions = [word for word in rest if word in (
-            DIRECTIONS - {'turn', 'turns', 'u', 'u-turn', 'uturn'}) | {'around', 'round'}]
+        directions = [word for word, following in zip(rest, [*rest[1:], None])
+                      if word in (DIRECTIONS - {'turn', 'turns', 'u', 'u-turn', 'uturn'})
+                      | {'around', 'round'} and not (  # "right up to": no direction
+                          word == 'right' and following in INTENSIFIED)]
         directions += [IMPLIED_DIRECTIONS[word] for word in rest if word in IMPLIED_DIRECTIONS]
         quantity = qualifiers.quantities[0] if qualifiers.quantities else None
         if quantity is None and not chosen[2] and self._turns_around(rest):
@@ -560,14 +617,60 @@ class _Grammar:
         if quantity is not None and not problem and not (
                 math.isfinite(quantity.value) and quantity.value > 0.0):
             problem = f"'{quantity.words}': nothing to do"
+        sided = [' '.join(clause[index:index + 3]) for clause in clauses
+                 for index in range(len(clause))
+                 if clause[index] in ('on', 'to', 'at') and clause[index + 1:index + 2] in (
+                     ['the'], ['your'], ['my'], ['its']) and clause[index + 2:index + 3] in (
+                     ['left'], ['right']) and not (  # "to the left blue box": its name
+                     index + 3 < len(clause) and self.content(clause[index + 3]))]
+        sided += [f'{word} {following}' for clause in clauses
+                  for word, following in zip(clause, clause[1:])
+                  if (word in ('left', 'right') and following == 'of') or (
+                      word in ('behind', 'near', 'beside', 'by', 'of', 'nearer', 'closer')
+                      and following in ('you', 'me', 'us', 'yourself'))]
+        if not problem and sided and chosen[2]:
+            problem = (f"'{sided[0]}': where a thing is (relations, routes, places) is not "
+                       'supported: name the thing alone')
+        if not problem and qualifiers.arrival and not chosen[2]:
+            problem = "'... you reach it', '... you get there': name the thing to reach"
+        if not problem:
+            problem = self._second_motion(outside)
         manner, manner_words = (qualifiers.manners[0] if qualifiers.manners else ('', ''))
         verb = next((word for word, _, _ in verbs), '')
+        behaviours = self._behaviours(bool(chosen[2]), outside)
+        if quantity is not None and behaviours == {'stop'} and self._stop_ends(outside):
+            behaviours = frozenset({'motion'})  # "go forward 2 meters and then stop"
         return ParsedCommand(
             text, '' if problem else chosen[2], problem,
             negated=any(word in NEGATIONS for word in rest), directions=tuple(directions),
-            behaviours=self._behaviours(bool(chosen[2]), outside), verb=verb,
+            behaviours=behaviours, verb=verb,
             quantity=quantity, manner=manner, manner_words=manner_words,
             roles=self._roles(tokens, chosen[2], qualifiers, rest, verbs))
+
+    def _directed(self, clause) -> bool:
+        return any(word in MOTION_DIRECTIONS for word in clause if word is not None)
+
+    def _second_motion(self, clauses) -> str:
+        """Why the command asks for more than one motion ('' when it does not): a clause
+        with a direction and no thing ("turn left", "come back") beside another clause
+        with a direction or a thing ("turn left and go forward", "go to the red ball and
+        come back"): the second would be dropped.
+        """
+        directed = [clause for clause in clauses if self._directed(clause) and None not in clause]
+        things = [clause for clause in clauses if None in clause]
+        if directed and len(directed) + len(things) > 1:
+            said = ' '.join(word for word in directed[-1] if word is not None)
+            return f"one motion a command: '{said}' as well"
+        return ''
+
+    def _stop_ends(self, clauses) -> bool:
+        """Whether a last clause of stopping ends the motion before it ("go forward 2
+        meters and then stop").
+        """
+        kinds = [{self.verbs[word] for word in clause if word in self.verbs} for clause in clauses]
+        return len(clauses) > 1 and kinds[-1] == {'stop'} and any(
+            kind & {'go', 'turn', 'make'} or self._directed(clause)
+            for kind, clause in zip(kinds[:-1], clauses[:-1]))
 
     def _turns_around(self, words) -> bool:
         """"turn around", "spin round", "u-turn": half a turn."""
