@@ -117,7 +117,10 @@ def test_any_text_parses_without_error(text):
     ('find the green cube', {'look_for'}),
     ('go find the green cube', {'go_to'}),  # a verb of going wins
     ('where did the green cube go', {'look_for'}),
-    ('turn left', {'stop', 'motion'}),
+    ('turn left', {'motion'}),  # a direction and no stop: a motion
+    ('do not move', {'stop', 'motion'}),
+    ('turn towards the green cube', {'look_for'}),  # face it, do not drive to it
+    ('keep looking for the green cube', {'look_for'}),
     ('go to the one on the left', set()),  # which one?
 ])
 def test_the_sentence_says_which_behaviours_it_allows(command, behaviours):
@@ -158,6 +161,16 @@ CONDITIONS = 'conditions ("if …", "when …", "unless …", "until …") are n
     ('go to the ball on your left', "'on your left'"),
     ('go to the red ball behind you', "'behind you'"),
     ('turn left degrees', "'degrees' without a number"),
+    # found by a second review
+    ('go forward one and a half meters', "'one and a half': say the amount in digits"),
+    ('go forward a long way', "'long' after a direction: say how far"),
+    ('go behind the red ball', "'behind red ball': where or when relative to a thing"),
+    ('go into the kitchen', "'into kitchen'"),
+    ('wait for the red ball', "'wait for red ball'"),
+    ('go forward and stop', 'a motion, then a stop: say how far'),
+    ("don't stop", "'not stop': say what to do instead"),
+    ('go forward without stopping', "'without stopping'"),
+    ('go forward one step', "'one step': say how far"),
 ])
 def test_what_cannot_be_honoured_refuses_the_command_and_says_what(command, why):
     result = parsed(command)
@@ -182,6 +195,9 @@ def test_a_refused_condition_is_quoted():
     ('turn ninety degrees to the left', 'angle', math.pi / 2, ('left',)),
     ('turn right twenty five degrees', 'angle', math.radians(25), ('right',)),
     ('go forward 2m', 'distance', 2.0, ('forward',)),
+    ('go forward .5m', 'distance', 0.5, ('forward',)),  # not 5 m
+    ('go forward 2meters', 'distance', 2.0, ('forward',)),
+    ('turn right around', 'angle', math.pi, ('right', 'around')),
     ('rotate one hundred eighty degrees clockwise', 'angle', math.pi, ('clockwise',)),
     ('turn left a quarter turn', 'angle', math.pi / 2, ('left',)),
     ('turn right half a turn', 'angle', math.pi, ('right',)),
@@ -232,6 +248,8 @@ def test_manners_are_kept(command, manner, phrase):
     'go to the red ball at once please',
     'go to the 3rd door',  # digits glued to letters are a word, unless a unit: "2m"
     'find the water meter',
+    'go to the 10 cm cube', 'look for a little red ball', 'go to the times square poster',
+    'go until you reach the red ball', 'go to the red ball but slowly', 'turn right now',
 ])
 def test_conditions_that_always_hold_and_names_with_numbers_are_understood(command):
     assert parsed(command).understood, parsed(command).problem

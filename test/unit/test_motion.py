@@ -157,7 +157,9 @@ def test_a_base_that_does_not_move_as_commanded_ends_the_motion_without_claiming
     ('go 2 meters to the red ball', 'go_to', 'with a thing to go to'),
     ('stop for 3 seconds', 'stop', 'a stop lasts until the next command'),
     ('go forward for 60 seconds at full speed', 'move_forward', 'is 30 m, beyond'),
-    ('turn back around', 'move_backward', "does not make 'around'"),  # the turn dropped
+    ('turn back around', 'move_backward', 'no motion of this policy makes'),  # not a reverse
+    ('turn back', 'move_backward', "'turn' turns; move_backward does not"),
+    ('back up to the red ball', 'go_to', 'reversing to a thing is not supported'),
     ('go to the red ball left', 'go_to', "'left' with a thing"),
 ])
 def test_amounts_it_cannot_do_are_refused_and_it_holds_still(command, intent, why):
@@ -197,3 +199,24 @@ def test_a_stop_after_a_measured_motion_ends_it_there():
         'move_forward')
     pose, outputs = drive(control, 20.0)
     assert outputs[-1].status.startswith('moved') and pose.x == pytest.approx(1.0, abs=0.03)
+
+
+def test_motion_made_before_the_command_does_not_count_towards_it():
+    """At 2.5 Hz an odometry message may predate the command by 0.4 s: measuring from it
+    would count what the base did on the command before.
+    """
+    control = controller()
+    instruct(control, 'turn left quickly', 'turn_left')
+    pose, published, start_yaw = Pose2D(0.0, 0.0, 0.0), None, None
+    for tick in range(600):
+        now = tick * PERIOD
+        if tick % 8 == 0:
+            published = (pose, now)
+        if tick == 27:  # 0.15 s after a message, the base turning at 1 rad/s
+            instruct(control, 'turn left 30 degrees', 'turn_left', now)
+            start_yaw = pose.yaw
+        output = control.tick(now, None, None, 0.0, odom=published[0],
+                              odom_age=now - published[1])
+        pose = Pose2D(pose.x, pose.y, pose.yaw + output.angular * PERIOD)
+    assert output.status.startswith('turned'), output.status
+    assert math.degrees(pose.yaw - start_yaw) == pytest.approx(30.0, abs=3.0)

@@ -268,8 +268,8 @@ def test_new_command_replaces_the_old_one_and_stop_or_empty_stops():
 
 def test_low_confidence_does_nothing_and_says_why():
     policy = ActionPolicy(toy_classifier())
-    status = policy.set_instruction(one_hot(0) + one_hot(1), parse_command('go left'), 0.0)
-    assert status == 'not understood: go left'
+    status = policy.set_instruction(one_hot(0) + one_hot(1), parse_command('move'), 0.0)
+    assert status == 'not understood: move'
     assert policy.state.refusal.startswith('low confidence')
     output = policy.step(1.0, TargetView(0.0, 0.0, 0.9, 0.1))
     assert (output.linear, output.angular) == (0.0, 0.0) and output.status == status
@@ -280,11 +280,11 @@ def test_low_confidence_does_nothing_and_says_why():
     ('do not go to the red ball', 2, 'negated'),
     ('do not go to the red ball', 0, 'negated'),  # stop with an object: refused, not stopped
     ('never turn left', 0, 'negated'),  # ... and with a direction
-    ('turn right', 1, 'contradicts'),  # the embedding heard left
+    ('turn right', 1, 'no motion of this policy makes'),  # it has no turn_right
     ('go there', 2, 'low confidence'),  # no thing: go_to is not among the choices
     ('asdfghjkl', 2, 'unknown word'),  # the grammar refuses before the embedding is asked
     ('turn', 1, 'needs a direction'),  # which way?
-    ('turn right left', 1, 'contradicts'),
+    ('turn right left', 1, 'no motion of this policy makes'),
     ('turn on the lights', 1, 'needs a direction'),
 ])
 def test_commands_the_policy_must_not_act_on(command, intent_index, why):

@@ -116,6 +116,7 @@ class Controller:
         self._scan_seen = False  # a scan has come (require_scan auto: required from then on)
         self._odom_pose = None  # (the odometry's pose, policy time) at the last tick it was live
         self._measure_pose = None  # ... at the last tick it was fresh (a measured motion's)
+        self._instructed_at = -math.inf  # the caller's clock at the last command
         # Motion sent and motion the odometry showed (m, rad, m, rad) since the last check
         # (_check_odometry: too little of it twice in a row, and the odometry is stuck).
         self._odom_check = [0.0, 0.0, 0.0, 0.0]
@@ -156,6 +157,7 @@ class Controller:
         self.avoidance.footprint = settings.monitor.footprint
 
     def _new_command(self) -> None:
+        self._instructed_at = self._last_now  # the caller's clock
         self._stale_held = None
         self._odom_pose = self._measure_pose = None
         self._odom_check, self._odom_failures = [0.0, 0.0, 0.0, 0.0], 0
@@ -395,6 +397,8 @@ class Controller:
         """
         if odom is None:
             return None
+        if self._measure_pose is None and received < self._instructed_at:
+            return None  # from before the command: what the base did since is not known
         shown = (0.0, 0.0)
         if self._measure_pose is not None:
             before, then = self._measure_pose

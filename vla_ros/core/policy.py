@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from vla_ros.core.motion import manner_note, Motion, motion_step, MotionConfig, plan_motion
-from vla_ros.core.text import parse_command, ParsedCommand
+from vla_ros.core.text import parse_command, ParsedCommand, REVERSING_VERBS, verb_kind
 
 BEHAVIOURS = ('stop', 'motion', 'go_to', 'look_for')
 MAX_EMBEDDING_NORM = 1e3  # no CLIP embedding is longer (normalised 1, raw tens)
@@ -103,12 +103,13 @@ class IntentClassifier:
         vector = np.asarray(embedding, np.float32)
         return np.array([float(np.max(block @ vector)) for block in self._blocks])
 
-    def classify(self, embedding, behaviours=None) -> IntentMatch:
+    def classify(self, embedding, behaviours=None, fits=None) -> IntentMatch:
         """The nearest intent; with `behaviours`, the nearest among the intents whose
         behaviour is one of them (what the command's grammar allows), the margin to the
         runner-up among those. When the grammar allows one behaviour only ("drive to the
         red ball" is a go_to), the similarity floor does not apply: the sentence has said
-        what it asks, the embedding only picks among that behaviour's intents.
+        what it asks, the embedding only picks among that behaviour's intents. `fits`: a
+        further test an intent must pass (the directions a motion names).
         """
         vector = np.asarray(embedding, np.float32)
         if vector.shape != (self.dim,):
@@ -124,7 +125,8 @@ class IntentClassifier:
                                "CLIP embedding's is 1, normalised, or tens, raw)")
         scores = self.scores(vector / norm)
         allowed = [index for index, intent in enumerate(self.intents)
-                   if behaviours is None or intent.behaviour in behaviours]
+                   if (behaviours is None or intent.behaviour in behaviours)
+                   and (fits is None or fits(intent))]
         if not allowed:
             return IntentMatch(None, 0.0, 0.0, 'low confidence: no intent of this policy fits '
                                f"({', '.join(sorted(behaviours))})")
@@ -310,6 +312,22 @@ def _direction_problem(intent: Intent, directions) -> str:
     return ''
 
 
+def _verb_problem(intent: Intent, command: ParsedCommand) -> str:
+    """Why the intent does not do what the command's verb says ('' when it does): a verb
+    of turning or looking made a move ("turn back" heard as move_backward), a verb of
+    reversing a go-to ("back up to the wall", "reverse to the red ball": it would drive
+    forwards to it).
+    """
+    kind = verb_kind(command.verb)
+    if intent.behaviour == 'motion' and kind in ('turn', 'find') and intent.angular_rps == 0.0:
+        return f"'{command.verb}' turns; {intent.name} does not: say which way to turn"
+    if intent.behaviour in ('go_to', 'look_for') and (
+            command.verb in REVERSING_VERBS
+            or {'backward', 'backwards'} & set(command.directions)):
+        return f"'{command.verb}' to a thing: reversing to a thing is not supported"
+    return ''
+
+
 def turn_towards(x: float, config: ServoConfig) -> float:
     """The turn rate towards a horizontal image offset x (> 0: right, so clockwise)."""
     return max(-config.max_turn_rps, min(config.max_turn_rps, -config.turn_gain * x))
@@ -377,14 +395,22 @@ class ActionPolicy:
                 return self._refuse(command, 'negated: a command not to do something is not '
                                     'done, nor anything else')
             behaviours = frozenset({'stop'})  # "do not move": at most a stop
-        match = self.classifier.classify(embedding, behaviours)
+        # A sentence that can only be a motion ("turn right 90 degrees and stop") picks
+        # among the motions its direction words fit.
+        fits = ((lambda intent: not _direction_problem(intent, command.directions))
+                if behaviours == {'motion'} and command.directions else None)
+        match = self.classifier.classify(embedding, behaviours, fits)
+        if match.intent is None and fits is not None:
+            return self._refuse(command, 'no motion of this policy makes '
+                                f"'{' '.join(command.directions)}' (one motion a command)")
         if match.intent is None:
             if match.reason.startswith('low confidence'):
                 return self._refuse(command, match.reason)
             self.state.reason = f'stopped: {match.reason}'
             return self.state.reason
         intent = match.intent
-        direction = _direction_problem(intent, command.directions)
+        direction = _direction_problem(intent, command.directions) or _verb_problem(
+            intent, command)
         if direction:
             return self._refuse(command, direction)
         motion = None

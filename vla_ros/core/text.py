@@ -59,6 +59,7 @@ MAKE_VERBS = _forms('make')  # "make your way to", "make a left turn"
 IMPLIED_DIRECTIONS = {**dict.fromkeys(_forms('advance', 'proceed', 'continue'), 'forward'),
                       **dict.fromkeys(_forms('reverse', 'retreat', 'backup'), 'backward')}
 WHERE = frozenset({'where'})  # "where is the red ball": asks to look for it
+REVERSING_VERBS = _forms('back', 'reverse', 'retreat', 'backup')
 
 DETERMINERS = frozenset({'the', 'a', 'an', 'that', 'this', 'these', 'those', 'some', 'any',
                          'my', 'your', 'our', 'another'})
@@ -103,7 +104,13 @@ FILLERS = frozenset({
     'except', 'without', 'unless', 'besides', 'avoid', 'avoiding', 'anything', 'everything',
     'everywhere'})
 CLAUSE_WORDS = frozenset({'and', 'then', 'but', 'or', 'so'})
-INTENSIFIED = PREPOSITIONS | {'there', 'here', 'now', 'away', 'back'} - {'of'}
+# A thing after these is a route or a place relative to it, not where to go.
+ROUTE_PREPOSITIONS = frozenset({'behind', 'past', 'through', 'under', 'underneath', 'beneath',
+                                'into', 'inside', 'across', 'along', 'around', 'round',
+                                'between', 'beyond', 'below', 'above', 'onto', 'via', 'over',
+                                'before', 'after'})
+INTENSIFIED = (PREPOSITIONS | {'there', 'here', 'now', 'away', 'back'}) - {
+    'of', 'around', 'round'}
 # Direction words that make a motion of their own ("right" also intensifies: "right up to").
 MOTION_DIRECTIONS = frozenset({'left', 'forward', 'forwards', 'backward', 'backwards', 'back',
                                'ahead', 'clockwise', 'counterclockwise', 'anticlockwise',
@@ -187,7 +194,7 @@ def _number(words, start: int):
     hundred eighty" (None, 0 when there is none; NaN for a run of number words that is no
     number: "one eighty", "two three").
     """
-    if start < len(words) and re.fullmatch(r'\d+(?:\.\d+)?', words[start]):
+    if start < len(words) and re.fullmatch(r'\d*\.?\d+', words[start]):
         return float(words[start]), 1
     run = []
     while start + len(run) < len(words) and all(
@@ -246,8 +253,10 @@ class _Qualifiers:
         elif word not in CONDITION_WORDS or (word == 'once' and (
                 set(rest) <= {'more', 'again', 'please'} or clause[index - 1:index] == ['at'])):
             return 0  # "turn left once", "once more", "at once": one time, now
-        if word in MET_CONDITION_LEADS and rest and set(rest) <= MET_CONDITION_WORDS and (
-                set(rest) & MET_CONDITION_MARKS):
+        reaching = rest[:2] in (['you', 'reach'], ['you', 'arrive']) or rest[:3] == [
+            'you', 'get', 'to']  # "until you reach the red ball": the command's thing
+        if word in MET_CONDITION_LEADS and rest and (reaching or (
+                set(rest) <= MET_CONDITION_WORDS and set(rest) & MET_CONDITION_MARKS)):
             # "when you are ready", "... and stop when you get there": the words stay for
             # the grammar, which reads them as before (an arrival needs a thing, below).
             self.arrival = self.arrival or not set(rest) & {'ready'}
@@ -293,7 +302,8 @@ class _Qualifiers:
     def _quantity(self, clause, index) -> int:
         start = index + 1 if clause[index] in ('for', 'by') else index
         for phrase in SMALL_AMOUNTS:
-            if _starts(clause, start, phrase):
+            if _starts(clause, start, phrase) and not self._in_noun_phrase(
+                    clause, start + (len(phrase) > 1), len(phrase) - (len(phrase) > 1)):
                 self._add('small', 1.0, clause[index:start + len(phrase)])
                 return start + len(phrase) - index
         if _starts(clause, start, ('a', 'lot')):
@@ -342,6 +352,7 @@ class _Qualifiers:
         if unit in REPEAT_WORDS:
             return 0  # "three times": a repetition (_unsupported says so)
         named = index > 0 and self.content(clause[index - 1])  # "box 3", "room 101"
+        named = named or (index > 0 and clause[index - 1] in DETERMINERS)  # "the 10 cm cube"
         if start == index and not named and clause[start] not in ('a', 'an', 'one', 'half'):
             self.problems.append(f"'{' '.join(clause[start:start + used])}' what? say the "
                                  'unit (2 meters, 90 degrees, 3 seconds)')
@@ -350,7 +361,13 @@ class _Qualifiers:
 
     def _unsupported(self, clause, index) -> int:
         word = clause[index]
+        if self._in_noun_phrase(clause, index, 1):
+            return 0  # "the twice baked potato", "the seconds box": a name
         value, used = _number(clause, index)
+        if value is not None and clause[index + used:index + used + 1] in (['step'], ['steps']):
+            self.problems.append(f"'{' '.join(clause[index:index + used + 1])}': say how far "
+                                 '(1 meter)')
+            return used + 1
         if value is not None and clause[index + used:index + used + 1] == ['times']:
             self.problems.append(f"repetitions ('{' '.join(clause[index:index + used + 1])}') "
                                  'are not supported: one motion a command')
@@ -384,8 +401,9 @@ SUFFIXES = (("n't", 'not'), ("'d", 'would'), ("'ll", 'will'), ("'re", 'are'), ("
             ("'m", 'am'))
 
 # A number is a token of its own when a unit or nothing follows it ("2m", "2.5"; "3rd" is a word).
-TOKENS = re.compile(r"(?P<number>\d+(?:\.\d+)?"
-                    r"(?=(?:cm|mm|m|ft|s|sec|secs|deg|rad|min)?(?![^\W_])))"
+TOKENS = re.compile(r"(?P<number>(?:\d+(?:\.\d+)?|(?<![\w.])\.\d+)"
+                    r"(?=(?:cm|mm|m|ft|s|sec|secs|deg|degs|rad|min|mins|meters?|metres?"
+                    r"|degrees?|seconds?|minutes?|radians?)?(?![^\W_])))"
                     r"|(?P<word>[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+)*)"
                     r"|(?P<stop>[,;.!?:]+|(?<!\S)[-–—]+(?!\S))"
                     r"|(?P<quote>[\"'“”‘’()\[\]{}*_]+)"
@@ -519,6 +537,13 @@ class _Grammar:
         symbols = [value for kind, value in tokens if kind == 'symbol']
         if symbols:
             return ParsedCommand(text, '', f"symbols are not words: {''.join(symbols)!r}")
+        plain = [value for kind, value in tokens if kind == 'word']
+        for index, word in enumerate(plain[:-2]):
+            if word == 'and' and plain[index + 1] in ('a', 'one') and plain[index + 2] in (
+                    'half', 'quarter') and index > 0 and (
+                    _number(plain, index - 1)[0] is not None or plain[index - 1] in UNITS):
+                return ParsedCommand(text, '', f"'{' '.join(plain[index - 1:index + 3])}': say "
+                                     'the amount in digits (1.5 meters)')
         clauses, current, joined, joins = [], [], False, []
         for kind, value in tokens:
             if kind == 'stop' or value in CLAUSE_WORDS:
@@ -544,7 +569,8 @@ class _Grammar:
                 return ParsedCommand(text, '', f"a question, not a command: '{opening[0]} "
                                      f"{opening[1]} ...'")
         excluded = [word for (_, word), (_, after) in zip(tokens, tokens[1:])
-                    if word == 'but' and (after in DETERMINERS or self.content(after))]
+                    if word == 'but' and (after in DETERMINERS or self.content(after))
+                    and after not in QUALIFIER_WORDS]
         qualifiers = _Qualifiers(self.content)
         clauses = [qualifiers.take(clause) for clause in clauses]
         if qualifiers.problems:
@@ -558,13 +584,13 @@ class _Grammar:
         if len(qualifiers.quantities) > 1:
             return ParsedCommand(text, '', 'one amount a command: ' + ', '.join(
                 f"'{quantity.words}'" for quantity in qualifiers.quantities))
-        phrases, outside = [], []
+        phrases, outside, routed = [], [], []
         for index, clause in enumerate(clauses):
             # A clause of its own may name the thing only when a later one points back to
             # it ("the red ball, go there"); "go to the red ball, cancel that" is refused.
             pointed_at = any(word in ('there', 'it', 'here', 'them') for later in
                              clauses[index + 1:] for word in later)
-            found, rest = self._noun_phrases(clause, pointed_at)
+            found, rest = self._noun_phrases(clause, pointed_at, routed)
             phrases.extend(found)
             outside.append(rest)
         problem = ''
@@ -607,7 +633,7 @@ class _Grammar:
         directions = [word for word, following in zip(rest, [*rest[1:], None])
                       if word in (DIRECTIONS - {'turn', 'turns', 'u', 'u-turn', 'uturn'})
                       | {'around', 'round'} and not (  # "right up to": no direction
-                          word == 'right' and following in INTENSIFIED)]
+                          word == 'right' and following in INTENSIFIED and chosen[2])]
         directions += [IMPLIED_DIRECTIONS[word] for word in rest if word in IMPLIED_DIRECTIONS]
         quantity = qualifiers.quantities[0] if qualifiers.quantities else None
         if quantity is None and not chosen[2] and self._turns_around(rest):
@@ -631,6 +657,18 @@ class _Grammar:
         if not problem and sided and chosen[2]:
             problem = (f"'{sided[0]}': where a thing is (relations, routes, places) is not "
                        'supported: name the thing alone')
+        if not problem and routed and chosen[2]:
+            problem = (f"'{routed[0]}': where or when relative to a thing is not supported: "
+                       'go to the thing itself')
+        if not problem and chosen[2] and chosen[0] < 2 and self._directed(rest):
+            problem = f"'{chosen[2]}' after a direction: say how far (2 meters, 90 degrees)"
+        if not problem and quantity is None and not chosen[2] and self._stop_ends(outside):
+            problem = 'a motion, then a stop: say how far (go forward 2 meters and stop)'
+        stop_negated = [f'{word} {following}' for word, following in zip(rest, rest[1:])
+                        if (word in NEGATIONS or word == 'without')
+                        and self.verbs.get(following) == 'stop']
+        if not problem and stop_negated:
+            problem = f"'{stop_negated[0]}': say what to do instead"
         if not problem and qualifiers.arrival and not chosen[2]:
             problem = "'... you reach it', '... you get there': name the thing to reach"
         if not problem:
@@ -674,10 +712,10 @@ class _Grammar:
 
     def _turns_around(self, words) -> bool:
         """"turn around", "spin round", "u-turn": half a turn."""
-        return any(word in ('u-turn', 'uturn') or (
-            self.verbs.get(word) in ('turn', 'make') and following in ('around', 'round'))
-            or (word == 'u' and following in ('turn', 'turns'))
-            for word, following in zip(words, [*words[1:], None]))
+        turning = any(self.verbs.get(word) in ('turn', 'make') for word in words)
+        return any(word in ('u-turn', 'uturn') or (turning and word in ('around', 'round'))
+                   or (word == 'u' and following in ('turn', 'turns'))
+                   for word, following in zip(words, [*words[1:], None]))
 
     def _roles(self, tokens, object_phrase: str, qualifiers, rest, verbs) -> tuple:
         """(word, role) for every word of the command, in order."""
@@ -740,18 +778,24 @@ class _Grammar:
                 return frozenset()  # "go to the one on the left": which one?
             if 'stop' in kinds:
                 return frozenset({'stop'})
+            if any(word in MOTION_DIRECTIONS | {'right'} for word in words):
+                return frozenset({'motion'})  # "keep going forward": a motion
             return frozenset({'stop', 'motion'})
-        going = any(kind in ('go', 'reflexive', 'make') or word in REACH_VERBS
-                    or word == 'way' for word, kind in zip(words, kinds))  # "find your way"
+        seeking_on = {word for word, following in zip(words, words[1:])
+                      if word in ('keep', 'keeps', 'keeping', 'continue', 'continues')
+                      and following.endswith('ing') and self.verbs.get(following) == 'find'}
+        going = any((kind in ('go', 'reflexive', 'make') and word not in seeking_on)
+                    or word in REACH_VERBS or word in ('way', 'park')
+                    for word, kind in zip(words, kinds))  # "find your way"
         asking = any(word == 'where' and following in ('is', 'are', 'did', 'does', 'was')
                      for word, following in zip(words, words[1:]))
         if going and not asking:
             return frozenset({'go_to'})
-        if any(kind in ('find', 'where') for kind in kinds):
-            return frozenset({'look_for'})
+        if any(kind in ('find', 'where', 'turn') for kind in kinds):
+            return frozenset({'look_for'})  # "turn towards the red ball": face it
         return frozenset({'go_to', 'look_for', 'stop'})
 
-    def _noun_phrases(self, clause, pointed_at: bool = False):
+    def _noun_phrases(self, clause, pointed_at: bool = False, routed=None):
         """([(preference, -position, phrase)], the clause with its noun phrases as None).
 
         A noun phrase is a run of open-vocabulary words (with "of" and words of the grammar
@@ -791,6 +835,12 @@ class _Grammar:
                     preference = 3
                 phrases.append((preference, -len(phrases),
                                 ' '.join(clause[start:end])))
+                if routed is not None and governor in ROUTE_PREPOSITIONS and (
+                        ' '.join(clause[start:end]) not in HERE_PLACES):  # "look around the room"
+                    routed.append(f"{governor} {' '.join(clause[start:end])}")
+                if routed is not None and governor == 'for' and head > 0 and (
+                        self.verbs.get(clause[head - 1]) == 'stop'):
+                    routed.append(f"{clause[head - 1]} for {' '.join(clause[start:end])}")
                 for position in range(start, end):
                     rest[position] = None
             index = end
@@ -832,6 +882,11 @@ class _Grammar:
                 return ''
             return f"'{verb}' needs a place (to the red ball) or a direction"
         return ''  # find: a thing, a pronoun, a preposition or a direction ("face left")
+
+
+def verb_kind(verb: str) -> str:
+    """The kind of one of the grammar's own verbs: go, find, turn, stop, ... ('' if none)."""
+    return _grammar(()).verbs.get(verb, '')
 
 
 @lru_cache(maxsize=8)
