@@ -400,7 +400,8 @@ class ActionPolicy:
         fits = ((lambda intent: not _direction_problem(intent, command.directions))
                 if behaviours == {'motion'} and command.directions else None)
         match = self.classifier.classify(embedding, behaviours, fits)
-        if match.intent is None and fits is not None:
+        if match.intent is None and fits is not None and match.reason.startswith(
+                'low confidence: no intent'):
             return self._refuse(command, 'no motion of this policy makes '
                                 f"'{' '.join(command.directions)}' (one motion a command)")
         if match.intent is None:
