@@ -348,10 +348,10 @@ def run_eval(args) -> int:
             pipeline.verifier_encoder if summary['target_verification'] else None)}
     if drawn:
         summary['commands_file'] = str(args.commands)
+    if drawn or args.task == 'motion':
         summary.update(by_command(results))
     summary['task'] = args.task
     if args.task == 'motion':
-        summary.update(by_command(results))
         summary['motion_errors'] = motion_errors(results)
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
     spl_text = '' if args.task == 'motion' else f'SPL {summary["spl"]:.2f}, '
@@ -362,13 +362,12 @@ def run_eval(args) -> int:
     print(f'[eval] {title}')
     print(f'[eval] outcomes: {summary["outcomes"]}')
     print(f'[eval] failure causes: {summary["failure_causes"]}')
-    if drawn:
-        report_commands(summary)
     if args.task == 'motion':
         errors = summary['motion_errors']
         print(f"[eval] motion: distances off by {errors['distance_m_p50']:.3f} m p50, "
               f"{errors['distance_m_max']:.3f} max; angles off by "
               f"{errors['angle_deg_p50']:.1f}° p50, {errors['angle_deg_max']:.1f}° max")
+    if drawn or args.task == 'motion':
         report_commands(summary)
     if args.transport == 'dds':
         print(f'[eval] stale-input stops: {summary["stale_input_stops"]} '

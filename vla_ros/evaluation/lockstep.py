@@ -19,6 +19,7 @@ import numpy as np
 
 from vla_ros.core import config
 from vla_ros.core.control import Controller, ControlSettings
+from vla_ros.core.odometry import motion
 from vla_ros.core.perception import (
     Perception,
     PerceptionSettings,
@@ -29,7 +30,7 @@ from vla_ros.core.policy import Segmentation
 from vla_ros.core.status import is_final
 from vla_ros.core.text import clean_command, command_object
 from vla_ros.core.tracking import TargetTracker
-from vla_ros.evaluation.motion_task import motion_outcome, moved_along
+from vla_ros.evaluation.motion_task import motion_outcome
 from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on
 from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import ScanSettings, simulated_robot, simulated_segmenter, SimWorld
@@ -231,7 +232,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 statuses.append(status)
             world.step(output.linear, output.angular, control_dt)
             before, pose = pose_now, world.pose()
-            turned += math.remainder(pose.yaw - before.yaw, 2.0 * math.pi)
+            turned += motion(before, pose)[2]
             pose_now = pose
             path += math.hypot(pose.x - trajectory[-1][0], pose.y - trajectory[-1][1])
             trajectory.append((pose.x, pose.y))
@@ -240,7 +241,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 break
         outcome, success, final, cause = score(world, scene, status, timed_out,
                                                view_lies_on(world, scene, view), expected, moved)
-        moved_m, turned_deg = moved_along(start, world.pose()), math.degrees(turned)
+        moved_m, turned_deg = motion(start, world.pose())[0], math.degrees(turned)
         if expected == 'motion':
             outcome, success, _ = motion_outcome(status, world.collided_with, timed_out,
                                                  asked, moved_m, turned_deg)

@@ -8,7 +8,6 @@ touched nothing. Distances are drawn to fit the free way ahead (or behind) at th
 a failure is the motion's, not a wall's.
 """
 
-import math
 
 import numpy as np
 
@@ -113,8 +112,3 @@ def motion_error(asked: tuple, moved_m: float, turned_deg: float) -> float:
     if kind == 'angle' and amount == 0.0:  # "turn around": either way
         return abs(abs(made) - 180.0)
     return abs(made - amount)
-
-
-def moved_along(start, end) -> float:
-    """Metres from `start` to `end` along the start's heading (< 0: backwards)."""
-    return (end.x - start.x) * math.cos(start.yaw) + (end.y - start.y) * math.sin(start.yaw)
