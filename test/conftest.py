@@ -6,6 +6,12 @@ import os
 # own domain, so parallel runs on one machine never see each other's topics.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 100 + 1))
+# pytest-xdist's workers inherit the controller's domain: each takes the next one, or the
+# same topic names of tests running side by side would meet.
+_WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')
+if _WORKER.startswith('gw'):
+    os.environ['ROS_DOMAIN_ID'] = str(
+        (int(os.environ['ROS_DOMAIN_ID']) + int(_WORKER[2:]) + 1) % 101 + 1)
 os.environ['HF_HUB_OFFLINE'] = '1'  # tests never wait on a network that is not there
 
 import pytest  # noqa: E402

@@ -4,7 +4,6 @@ the grammar; with the embedded CLIP in test_language.py, and closed loop by `vla
 """
 
 import math
-import os
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -14,6 +13,7 @@ import yaml
 
 from vla_ros.core import text
 from vla_ros.core.text import clean_command, command_object, parse_command
+from vla_ros.fixtures import property_examples
 
 DATA = Path(__file__).parents[1] / 'data'
 
@@ -264,7 +264,7 @@ BASES = ('go to the red ball', 'turn left', 'go forward', 'stop', 'look for the 
          'please drive to the green cube now', 'back up')
 
 
-@settings(max_examples=int(os.environ.get('VLA_ROS_PROPERTY_EXAMPLES', 400)), deadline=None)
+@settings(max_examples=property_examples(400), deadline=None)
 @given(base=st.sampled_from(BASES), inserted=st.lists(
     st.sampled_from(UNSUPPORTED + HONOURED + ['please', 'a', 'the', '2', 'little', 'for']),
     min_size=1, max_size=3), position=st.integers(min_value=0, max_value=8))

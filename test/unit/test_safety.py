@@ -1,4 +1,6 @@
-"""Safety layer: unit cases and properties over 10 000 generated command sequences."""
+"""Safety layer: unit cases and properties over 2 000 generated command sequences (times
+VLA_ROS_PROPERTY_SCALE).
+"""
 
 import math
 
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 import pytest
 
 from vla_ros.core.safety import EstopSources, SafetyLayer, SafetyLimits
+from vla_ros.fixtures import property_examples
 
 EPS = 1e-9
 LIMITS = SafetyLimits(max_linear_mps=0.5, max_angular_rps=1.0, max_linear_accel=1.0,
@@ -114,7 +117,7 @@ def accelerated_by(now, before):
     return abs(now)
 
 
-@settings(max_examples=10_000, deadline=None, database=None,
+@settings(max_examples=property_examples(2_000), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(max_linear=positive, max_angular=positive, linear_accel=positive,
        angular_accel=positive, period=st.floats(min_value=0.005, max_value=1.0),
