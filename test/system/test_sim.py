@@ -71,6 +71,26 @@ def test_the_base_tracks_twist_commands(world):
     assert world.velocity() == pytest.approx((0.0, 0.5), abs=1e-3)
 
 
+def test_driving_into_the_named_object_is_a_collision_with_it():
+    """Contact is what every 'no collision' figure rests on: turn to face the target, drive
+    into it, and the world names it (not the floor, not nothing).
+    """
+    scene = generate_scene(5)
+    world = SimWorld(scene, 160, 120)
+    try:
+        pose, goal = world.pose(), scene.objects[scene.target_index]
+        bearing = math.atan2(goal.y - pose.y, goal.x - pose.x)
+        turn = math.atan2(math.sin(bearing - pose.yaw), math.cos(bearing - pose.yaw))
+        world.step(0.0, math.copysign(0.5, turn), abs(turn) / 0.5)
+        for _ in range(200):
+            if world.collided_with:
+                break
+            world.step(0.3, 0.0, 0.1)
+        assert world.collided_with == f'object{scene.target_index}'
+    finally:
+        world.close()
+
+
 def test_camera_renders_and_ground_truth_masks_match_the_objects(world):
     rgb = world.render()
     assert rgb.shape == (120, 160, 3) and rgb.dtype == np.uint8 and rgb.std() > 5

@@ -202,8 +202,8 @@ class SimWorld:
                              for i in range(len(scene.objects))]
         self.obstacle_geoms = [self.model.geom(f'obstacle{i}').id
                                for i in range(len(scene.obstacles))]
-        self._solid = {self.model.geom(f'wall{i}').id for i in range(4)} | set(
-            self.object_geoms) | set(self.obstacle_geoms)
+        self._solid = np.array([self.model.geom(f'wall{i}').id for i in range(4)]
+                               + self.object_geoms + self.obstacle_geoms)
         self.robot_body = self.model.body('robot').id
         self.time = 0.0
         self.collided_with = None  # name of the first thing the robot touched
@@ -245,12 +245,12 @@ class SimWorld:
     def _check_contacts(self):
         if self.collided_with is not None:
             return
-        for contact in self.data.contact[:self.data.ncon]:
-            pair = {contact.geom1, contact.geom2}
-            if self.robot_geom in pair and pair & self._solid:
-                other = (pair - {self.robot_geom}).pop()
-                self.collided_with = self.model.geom(other).name
-                return
+        pairs = self.data.contact.geom[:self.data.ncon]  # (ncon, 2) geom ids, as arrays
+        touching = pairs[(pairs == self.robot_geom).any(axis=1)]
+        others = touching[touching != self.robot_geom]
+        solid = others[np.isin(others, self._solid)]
+        if solid.size:
+            self.collided_with = self.model.geom(int(solid[0])).name
 
     def scan(self, beams: int = 360, fov_deg: float = 360.0, range_max: float = 8.0,
              noise_m: float = 0.0, rng=None) -> np.ndarray:
