@@ -29,8 +29,12 @@ $(INSTALLED): requirements.txt setup.py
 demo: $(INSTALLED)
 	$(VENV)/bin/vla-ros demo
 
+# Tests run side by side (pytest-xdist), one worker more than there are cores: the node tests
+# spend most of their time waiting on the ROS graph. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 8 ? n + 1 : 8 )))
+
 test: $(INSTALLED)
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(TEST_WORKERS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,10 @@ _WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')
 if _WORKER.startswith('gw'):
     os.environ['ROS_DOMAIN_ID'] = str(
         (int(os.environ['ROS_DOMAIN_ID']) + int(_WORKER[2:]) + 1) % 101 + 1)
+    # Workers already share the cores: one math thread each (and in the processes they
+    # start), or idle threads of torch and OpenBLAS spin-wait on cores another worker needs.
+    for _THREADS in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ.setdefault(_THREADS, '1')
 os.environ['HF_HUB_OFFLINE'] = '1'  # tests never wait on a network that is not there
 
 import pytest  # noqa: E402
@@ -25,7 +29,11 @@ def openvino_cache(tmp_path_factory):
     to the user's cache: every run converts afresh, so a conversion bug cannot hide in a stale
     cache.
     """
-    folder = tmp_path_factory.mktemp('cache')
+    if _WORKER:  # one cache for the run's workers: each model is converted once, not per worker
+        folder = tmp_path_factory.getbasetemp().parent / 'cache'
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp('cache')
     previous = os.environ.get('VLA_ROS_CACHE_DIR')
     os.environ['VLA_ROS_CACHE_DIR'] = str(folder)
     yield folder / 'openvino'
