@@ -285,3 +285,31 @@ def test_property_every_word_is_honoured_or_the_command_is_refused(base, inserte
             # A manner, or an adjective of the thing's name ("the fast food sign")
             assert (result.manner and roles[word] == 'manner') or (
                 roles[word] == 'object' and not word.endswith('ly')), result.roles
+
+
+@pytest.mark.parametrize('command, phrase, read_as', [
+    ('drive to teh orange ball', 'orange ball', ("'teh' as 'the'",)),
+    ('go twoards hte blue cube', 'blue cube', ("'twoards' as 'towards'", "'hte' as 'the'")),
+    ('go to teh toy', 'toy', ("'teh' as 'the'",)),  # 'toy' is no slip of 'to': a name
+    ('go to the form', 'form', ()),  # a word of its own stays as typed
+    ('go to the purple capsule lol', 'purple capsule', ()),  # laughter is no name
+])
+def test_slips_of_the_grammars_words_are_read_as_the_word_they_almost_are(command, phrase,
+                                                                          read_as):
+    parsed = parse_command(command)
+    assert (parsed.object_phrase, parsed.problem, parsed.read_as) == (phrase, '', read_as)
+
+
+@pytest.mark.parametrize('command, taken_back', [
+    ('go to the purple capsule lol jk', 'jk'),
+    ('go to the red ball, just kidding', 'just kidding'),
+    ('turn left 90 degrees... never mind', 'never mind'),
+    ('go to the blue cube actually no', 'actually no'),
+    ("go forward 2 meters, actually don't", 'actually do not'),
+    ('find the green cylinder haha nvm', 'nvm'),
+    ('never mind', 'never mind'),
+])
+def test_a_command_taken_back_at_its_end_is_refused(command, taken_back):
+    parsed = parse_command(command)
+    assert parsed.object_phrase == '' and parsed.problem.startswith(
+        f"taken back ('{taken_back}')")

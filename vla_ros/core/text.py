@@ -87,6 +87,8 @@ ASKING_AFTER = {'did': PRONOUNS | DETERMINERS, 'do': PRONOUNS | DETERMINERS,
                 'was': PRONOUNS, 'were': PRONOUNS, 'had': PRONOUNS,
                 'how': frozenset({'do', 'does', 'did', 'can', 'could', 'should', 'would', 'is',
                                   'are', 'will', 'far', 'long', 'much', 'many'})}
+# Laughter says nothing about the task (a cancel after it does: TAKEN_BACK).
+LAUGHTER = frozenset({'lol', 'lmao', 'rofl', 'haha', 'hahaha', 'hehe', 'heh'})
 FILLERS = frozenset({
     # politeness, address, requests and hedges
     'please', 'kindly', 'hey', 'hi', 'hello', 'ok', 'okay', 'alright', 'buddy', 'thanks',
@@ -102,8 +104,14 @@ FILLERS = frozenset({
     # relative pronouns (they end a noun phrase)
     'which', 'who', 'whose', 'whom',
     'except', 'without', 'unless', 'besides', 'avoid', 'avoiding', 'anything', 'everything',
-    'everywhere'})
+    'everywhere'}) | LAUGHTER
 CLAUSE_WORDS = frozenset({'and', 'then', 'but', 'or', 'so'})
+# A command that ends with one of these is taken back: "go to the purple capsule lol jk".
+TAKEN_BACK = (('just', 'kidding'), ('only', 'kidding'), ('kidding',), ('jk',), ('jking',),
+              ('never', 'mind'), ('nevermind',), ('nvm',), ('actually', 'no'),
+              ('actually', 'nope'), ('actually', 'do', 'not'), ('no', 'wait'), ('wait', 'no'),
+              ('scratch', 'that'), ('forget', 'it'), ('forget', 'that'), ('cancel', 'that'),
+              ('not', 'really'), ('psych',), ('sike',))
 # A thing after these is a route or a place relative to it, not where to go.
 ROUTE_PREPOSITIONS = frozenset({'behind', 'past', 'through', 'under', 'underneath', 'beneath',
                                 'into', 'inside', 'across', 'along', 'around', 'round',
@@ -175,6 +183,17 @@ BARE_UNITS = frozenset({'degree', 'degrees', 'deg', 'degs', 'meters', 'metres',
                         'inches', 'feet', 'ft'})
 QUALIFIER_WORDS = (SLOW_WORDS | FAST_WORDS | CONDITION_WORDS | TIME_WORDS | REPEAT_WORDS
                    | {word for phrase in SPEED_PHRASES for word in phrase})
+
+
+def _swaps(word: str):
+    return {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
+
+
+# The commonest typing slip, two neighbouring letters swapped, in the words of the grammar
+# (not in names): "teh" is read as "the". Swaps that are words of their own stay as typed.
+SLIPS = {slip: word for word in sorted(DETERMINERS | PREPOSITIONS | CONJUNCTIONS | PRONOUNS)
+         if len(word) >= 3 for slip in _swaps(word)
+         if slip != word and slip not in {'form', 'pats', 'fro', 'nay', 'noes', 'itll'}}
 CONDITIONS_PROBLEM = 'conditions ("if …", "when …", "unless …", "until …") are not supported'
 
 
@@ -431,6 +450,7 @@ class ParsedCommand:
     # Every word and what the parse made of it: verb, object, direction, quantity, manner,
     # negation or grammar (a word of the grammar that asks for nothing: "please", "the").
     roles: tuple = ()
+    read_as: tuple = ()  # slips read as the word they almost are: ("'teh' as 'the'",)
 
     @property
     def understood(self) -> bool:
@@ -530,6 +550,11 @@ class _Grammar:
         tokens = _words(text)
         if not text:
             return ParsedCommand(text, '', 'empty command')
+        read_as = []
+        for index, (kind, value) in enumerate(tokens):
+            if kind == 'word' and value in SLIPS and value not in self.known:
+                read_as.append(f"'{value}' as '{SLIPS[value]}'")
+                tokens[index] = (kind, SLIPS[value])
         foreign = [char for char in text if unicodedata.category(char)[0] in 'LM'
                    and not _is_latin(char)]
         if foreign:
@@ -538,6 +563,12 @@ class _Grammar:
         if symbols:
             return ParsedCommand(text, '', f"symbols are not words: {''.join(symbols)!r}")
         plain = [value for kind, value in tokens if kind == 'word']
+        spoken = [word for word in plain if word not in LAUGHTER]
+        taken_back = next((phrase for phrase in TAKEN_BACK if len(spoken) >= len(phrase)
+                           and tuple(spoken[-len(phrase):]) == phrase), None)
+        if taken_back:
+            return ParsedCommand(text, '', f"taken back ('{' '.join(taken_back)}'): nothing "
+                                 'to do')
         for index, word in enumerate(plain[:-2]):
             if word == 'and' and plain[index + 1] in ('a', 'one') and plain[index + 2] in (
                     'half', 'quarter') and index > 0 and (
@@ -683,7 +714,8 @@ class _Grammar:
             negated=any(word in NEGATIONS for word in rest), directions=tuple(directions),
             behaviours=behaviours, verb=verb,
             quantity=quantity, manner=manner, manner_words=manner_words,
-            roles=self._roles(tokens, chosen[2], qualifiers, rest, verbs))
+            roles=self._roles(tokens, chosen[2], qualifiers, rest, verbs),
+            read_as=tuple(read_as))
 
     def _directed(self, clause) -> bool:
         return any(word in MOTION_DIRECTIONS for word in clause if word is not None)
