@@ -31,10 +31,10 @@ demo: $(INSTALLED)
 
 # Tests run side by side (pytest-xdist), one worker more than there are cores: the node tests
 # spend most of their time waiting on the ROS graph. TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 8 ? n + 1 : 8 )))
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 8 ? n + 1 : 8 )))
 
 test: $(INSTALLED)
-	$(PYTHON) -m pytest -n $(TEST_WORKERS)
+	$(PYTHON) -m pytest -n $(or $(TEST_WORKERS),0)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

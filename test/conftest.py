@@ -9,7 +9,9 @@ os.environ.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 100 + 1))
 # pytest-xdist's workers inherit the controller's domain: each takes the next one, or the
 # same topic names of tests running side by side would meet.
 _WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')
-if _WORKER.startswith('gw'):
+if not _WORKER.startswith('gw'):
+    _WORKER = ''
+if _WORKER:
     os.environ['ROS_DOMAIN_ID'] = str(
         (int(os.environ['ROS_DOMAIN_ID']) + int(_WORKER[2:]) + 1) % 101 + 1)
     # Workers already share the cores: one math thread each (and in the processes they

@@ -306,3 +306,24 @@ def test_another_image_processor_makes_a_new_int8_model(tiny_clip_dir, openvino_
     again = load_model('clip', str(other), 'cpu', backend='openvino', precision='int8',
                        int8_on_any_cpu=True)
     assert again.engine.converted == ['clip-image (int8)']
+
+
+def test_a_model_is_compiled_by_one_process_at_a_time(tiny_clip_dir, openvino_cache):
+    """Nodes starting together share the cache; OpenVINO writes its compiled blob in place.
+    While another process holds a model's folder (here: this test), a load waits for it.
+    """
+    import contextlib
+
+    load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino')  # in the cache now
+    folders = [path.parent for path in openvino_cache.glob('clip-*/model.xml')]
+    assert folders
+    done = threading.Event()
+    loading = threading.Thread(target=lambda: (
+        load_model('clip', str(tiny_clip_dir), 'cpu', backend='openvino'), done.set()))
+    with contextlib.ExitStack() as held:
+        for folder in folders:
+            held.enter_context(backends.folder_lock(folder))
+        loading.start()
+        assert not done.wait(1.0)  # held: it waits
+    loading.join(60)
+    assert done.is_set()  # released: it went on

@@ -292,6 +292,10 @@ def test_property_every_word_is_honoured_or_the_command_is_refused(base, inserte
     ('go twoards hte blue cube', 'blue cube', ("'twoards' as 'towards'", "'hte' as 'the'")),
     ('go to teh toy', 'toy', ("'teh' as 'the'",)),  # 'toy' is no slip of 'to': a name
     ('go to the form', 'form', ()),  # a word of its own stays as typed
+    # Names: a grammar word does not fit after 'the' or at the end.
+    ('drive to the ayn rand book', 'ayn rand book', ()),
+    ('find the noe doll', 'noe doll', ()),
+    ('go to the red nad', 'red nad', ()),
     ('go to the purple capsule lol', 'purple capsule', ()),  # laughter is no name
 ])
 def test_slips_of_the_grammars_words_are_read_as_the_word_they_almost_are(command, phrase,
@@ -308,8 +312,17 @@ def test_slips_of_the_grammars_words_are_read_as_the_word_they_almost_are(comman
     ("go forward 2 meters, actually don't", 'actually do not'),
     ('find the green cylinder haha nvm', 'nvm'),
     ('never mind', 'never mind'),
+    ('go to the purple capsule jk please', 'jk'),
+    ('go to the purple capsule jk lolol', 'jk'),
+    ('go to the purple capsule jkjk', 'jkjk'),
 ])
 def test_a_command_taken_back_at_its_end_is_refused(command, taken_back):
     parsed = parse_command(command)
     assert parsed.object_phrase == '' and parsed.problem.startswith(
         f"taken back ('{taken_back}')")
+
+
+@pytest.mark.parametrize('command', ['go to psych', 'take me to jk', 'go to the desk of jk',
+                                     'go to the red ball, no kidding'])
+def test_a_cancel_word_as_a_name_or_negated_takes_nothing_back(command):
+    assert 'taken back' not in parse_command(command).problem

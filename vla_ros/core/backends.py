@@ -21,6 +21,8 @@ call to call, and padding text to the context length would run the text tower on
 77 tokens for a 6-token command.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -252,6 +254,21 @@ class _Compiled:
         return request.get_output_tensor(0).data.copy()
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path):
+    """One process at a time in `folder`: OpenVINO writes its compiled blob in place and
+    maps it to read, so a node compiling while another starts on the same model could read a
+    half-written blob (a bus error). Released when the process ends, however it ends.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / '.lock', 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class OpenVinoRuntime:
     """Converts (or finds in the cache) and compiles a model's parts for the CPU."""
 
@@ -305,7 +322,9 @@ class OpenVinoRuntime:
         # OpenVINO's own cache of the compiled form, kept inside the IR's folder: a blob can
         # only belong to its IR, and deleting a folder removes both.
         config = dict(self.config, CACHE_DIR=str(folder / 'compiled'))
-        compiled = _Compiled(self.core.compile_model(self.core.read_model(xml), 'CPU', config))
+        with folder_lock(folder):
+            compiled = _Compiled(self.core.compile_model(self.core.read_model(xml), 'CPU',
+                                                         config))
         # Once here, on the loading thread: the binding sets itself up on its first tensor
         # access, and two nodes' workers making that first access at once deadlocked in it
         # (seen in `vla-ros up`: one thread in a static initialiser's guard, the other waiting).

@@ -87,8 +87,9 @@ ASKING_AFTER = {'did': PRONOUNS | DETERMINERS, 'do': PRONOUNS | DETERMINERS,
                 'was': PRONOUNS, 'were': PRONOUNS, 'had': PRONOUNS,
                 'how': frozenset({'do', 'does', 'did', 'can', 'could', 'should', 'would', 'is',
                                   'are', 'will', 'far', 'long', 'much', 'many'})}
-# Laughter says nothing about the task (a cancel after it does: TAKEN_BACK).
-LAUGHTER = frozenset({'lol', 'lmao', 'rofl', 'haha', 'hahaha', 'hehe', 'heh'})
+# Laughter says nothing about the task (a cancel after it does: TAKEN_BACK): lol, lolol,
+# lolz, haha…, hehe…, lmao, lmfao, rofl, xd.
+LAUGHTER = re.compile(r'(?:lo+l(?:ol)*z?|h?(?:ha)+h?|h?(?:he)+h?|lmf?a+o+|rofl|x+d+)')
 FILLERS = frozenset({
     # politeness, address, requests and hedges
     'please', 'kindly', 'hey', 'hi', 'hello', 'ok', 'okay', 'alright', 'buddy', 'thanks',
@@ -104,10 +105,11 @@ FILLERS = frozenset({
     # relative pronouns (they end a noun phrase)
     'which', 'who', 'whose', 'whom',
     'except', 'without', 'unless', 'besides', 'avoid', 'avoiding', 'anything', 'everything',
-    'everywhere'}) | LAUGHTER
+    'everywhere', 'bro', 'dude'})
 CLAUSE_WORDS = frozenset({'and', 'then', 'but', 'or', 'so'})
 # A command that ends with one of these is taken back: "go to the purple capsule lol jk".
 TAKEN_BACK = (('just', 'kidding'), ('only', 'kidding'), ('kidding',), ('jk',), ('jking',),
+              ('jkjk',), ('j', 'k'),
               ('never', 'mind'), ('nevermind',), ('nvm',), ('actually', 'no'),
               ('actually', 'nope'), ('actually', 'do', 'not'), ('no', 'wait'), ('wait', 'no'),
               ('scratch', 'that'), ('forget', 'it'), ('forget', 'that'), ('cancel', 'that'),
@@ -544,7 +546,7 @@ class _Grammar:
                       | CONJUNCTIONS | DIRECTIONS | NEGATIONS | FILLERS)
 
     def content(self, word: str) -> bool:
-        return word not in self.known
+        return word not in self.known and not LAUGHTER.fullmatch(word)
 
     def parse(self, text: str) -> ParsedCommand:
         tokens = _words(text)
@@ -552,7 +554,13 @@ class _Grammar:
             return ParsedCommand(text, '', 'empty command')
         read_as = []
         for index, (kind, value) in enumerate(tokens):
-            if kind == 'word' and value in SLIPS and value not in self.known:
+            before = tokens[index - 1] if index else ('stop', '')
+            # Only where a word of the grammar fits: first, or after one that is not a
+            # determiner ("the noe doll" is a name), and never last ("the red nad").
+            if kind == 'word' and value in SLIPS and value not in self.known and (
+                    before[0] != 'word' or (before[1] in self.known
+                                            and before[1] not in DETERMINERS)) and (
+                    index + 1 < len(tokens) and tokens[index + 1][0] == 'word'):
                 read_as.append(f"'{value}' as '{SLIPS[value]}'")
                 tokens[index] = (kind, SLIPS[value])
         foreign = [char for char in text if unicodedata.category(char)[0] in 'LM'
@@ -563,9 +571,16 @@ class _Grammar:
         if symbols:
             return ParsedCommand(text, '', f"symbols are not words: {''.join(symbols)!r}")
         plain = [value for kind, value in tokens if kind == 'word']
-        spoken = [word for word in plain if word not in LAUGHTER]
-        taken_back = next((phrase for phrase in TAKEN_BACK if len(spoken) >= len(phrase)
-                           and tuple(spoken[-len(phrase):]) == phrase), None)
+        spoken = [word for word in plain if not LAUGHTER.fullmatch(word)]
+        taken_back = None
+        while spoken and not taken_back:
+            taken_back = next((phrase for phrase in TAKEN_BACK if len(spoken) >= len(phrase)
+                               and tuple(spoken[-len(phrase):]) == phrase and (
+                                   # "go to psych", "the desk of jk", "no kidding": no cancel
+                                   len(spoken) == len(phrase) or spoken[-len(phrase) - 1]
+                                   not in DETERMINERS | PREPOSITIONS | NEGATIONS)), None)
+            if spoken.pop() not in FILLERS:  # "jk please", "jk bro": look before them
+                break
         if taken_back:
             return ParsedCommand(text, '', f"taken back ('{' '.join(taken_back)}'): nothing "
                                  'to do')
