@@ -258,10 +258,15 @@ class _Compiled:
 def folder_lock(folder: Path):
     """One process at a time in `folder`: OpenVINO writes its compiled blob in place and
     maps it to read, so a node compiling while another starts on the same model could read a
-    half-written blob (a bus error). Released when the process ends, however it ends.
+    half-written blob (a bus error). Released when the process ends, however it ends. Where
+    the lock file cannot be made (a read-only cache), it goes on unlocked.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / '.lock', 'a') as lock:
+    try:
+        lock = open(folder / '.lock', 'a')
+    except OSError:
+        yield
+        return
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
