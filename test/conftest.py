@@ -9,8 +9,7 @@ os.environ.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 100 + 1))
 # pytest-xdist's workers inherit the controller's domain: each takes the next one, or the
 # same topic names of tests running side by side would meet.
 _WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')
-if not _WORKER.startswith('gw'):
-    _WORKER = ''
+_WORKER = _WORKER if _WORKER.startswith('gw') else ''
 if _WORKER:
     os.environ['ROS_DOMAIN_ID'] = str(
         (int(os.environ['ROS_DOMAIN_ID']) + int(_WORKER[2:]) + 1) % 101 + 1)

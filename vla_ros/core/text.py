@@ -196,6 +196,26 @@ def _swaps(word: str):
 SLIPS = {slip: word for word in sorted(DETERMINERS | PREPOSITIONS | CONJUNCTIONS | PRONOUNS)
          if len(word) >= 3 for slip in _swaps(word)
          if slip != word and slip not in {'form', 'pats', 'fro', 'nay', 'noes', 'itll'}}
+# After these a cancel word is a name or negated: "go to psych", "the desk of jk", "no kidding".
+NOT_BEFORE_A_CANCEL = DETERMINERS | PREPOSITIONS | NEGATIONS
+
+
+def _taken_back(words) -> tuple | None:
+    """The TAKEN_BACK phrase `words` end with, laughter left out and fillers after it looked
+    past ("jk please"); None when there is none.
+    """
+    spoken = [word for word in words if not LAUGHTER.fullmatch(word)]
+    while spoken:
+        for phrase in TAKEN_BACK:
+            count = len(phrase)
+            if tuple(spoken[-count:]) == phrase and (
+                    len(spoken) == count or spoken[-count - 1] not in NOT_BEFORE_A_CANCEL):
+                return phrase
+        if spoken.pop() not in FILLERS:
+            return None
+    return None
+
+
 CONDITIONS_PROBLEM = 'conditions ("if …", "when …", "unless …", "until …") are not supported'
 
 
@@ -548,21 +568,27 @@ class _Grammar:
     def content(self, word: str) -> bool:
         return word not in self.known and not LAUGHTER.fullmatch(word)
 
-    def parse(self, text: str) -> ParsedCommand:
-        tokens = _words(text)
-        if not text:
-            return ParsedCommand(text, '', 'empty command')
+    def _read_slips(self, tokens) -> list:
+        """Slips (SLIPS) replaced in `tokens` by the word they almost are, where a word of
+        the grammar fits: first, or after one that is not a determiner ("the noe doll" is a
+        name), and never last ("the red nad"); what was read, as "'teh' as 'the'".
+        """
         read_as = []
         for index, (kind, value) in enumerate(tokens):
             before = tokens[index - 1] if index else ('stop', '')
-            # Only where a word of the grammar fits: first, or after one that is not a
-            # determiner ("the noe doll" is a name), and never last ("the red nad").
             if kind == 'word' and value in SLIPS and value not in self.known and (
                     before[0] != 'word' or (before[1] in self.known
                                             and before[1] not in DETERMINERS)) and (
                     index + 1 < len(tokens) and tokens[index + 1][0] == 'word'):
                 read_as.append(f"'{value}' as '{SLIPS[value]}'")
                 tokens[index] = (kind, SLIPS[value])
+        return read_as
+
+    def parse(self, text: str) -> ParsedCommand:
+        tokens = _words(text)
+        if not text:
+            return ParsedCommand(text, '', 'empty command')
+        read_as = self._read_slips(tokens)
         foreign = [char for char in text if unicodedata.category(char)[0] in 'LM'
                    and not _is_latin(char)]
         if foreign:
@@ -571,16 +597,7 @@ class _Grammar:
         if symbols:
             return ParsedCommand(text, '', f"symbols are not words: {''.join(symbols)!r}")
         plain = [value for kind, value in tokens if kind == 'word']
-        spoken = [word for word in plain if not LAUGHTER.fullmatch(word)]
-        taken_back = None
-        while spoken and not taken_back:
-            taken_back = next((phrase for phrase in TAKEN_BACK if len(spoken) >= len(phrase)
-                               and tuple(spoken[-len(phrase):]) == phrase and (
-                                   # "go to psych", "the desk of jk", "no kidding": no cancel
-                                   len(spoken) == len(phrase) or spoken[-len(phrase) - 1]
-                                   not in DETERMINERS | PREPOSITIONS | NEGATIONS)), None)
-            if spoken.pop() not in FILLERS:  # "jk please", "jk bro": look before them
-                break
+        taken_back = _taken_back(plain)
         if taken_back:
             return ParsedCommand(text, '', f"taken back ('{' '.join(taken_back)}'): nothing "
                                  'to do')
