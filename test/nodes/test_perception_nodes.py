@@ -320,10 +320,13 @@ CONTRASTS = ['blue cube', 'green cone', 'yellow cylinder', 'white capsule', 'bla
 def verification_case(models, tiny_clipseg_dir, tiny_clip_dir, prompt, contrasts):
     """(frame msg, CLIPSeg's regions for `prompt`, the verifier's verdicts on them)."""
     msg, rgb = frame(seed=4)
-    segmenter = ClipSegSegmenter(models.get('clipseg', str(tiny_clipseg_dir), 'cpu'))
+    # The models as the node runs them (backend auto: OpenVINO, in bf16 on some CPUs).
+    segmenter = ClipSegSegmenter(models.get('clipseg', str(tiny_clipseg_dir), 'cpu',
+                                            backend='auto'))
     segmenter.set_prompts([prompt])
     regions = find_regions(segmenter.probabilities(rgb)[0], 0.5)
-    verifier = TargetVerifier(ClipEncoder(models.get('clip', str(tiny_clip_dir), 'cpu')),
+    verifier = TargetVerifier(ClipEncoder(models.get('clip', str(tiny_clip_dir), 'cpu',
+                                                     backend='auto')),
                               VerifierConfig(contrasts=tuple(contrasts)))
     verifier.set_prompt(prompt)
     return msg, regions, verifier.accept(rgb, regions)

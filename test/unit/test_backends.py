@@ -54,9 +54,11 @@ def clips(tiny_clip_dir):
 
 @pytest.fixture(scope='module')
 def segmenters(tiny_clipseg_dir):
-    return {backend: ClipSegSegmenter(load_model('clipseg', str(tiny_clipseg_dir), 'cpu',
-                                                 backend=backend))
-            for backend in ('torch', 'openvino')}
+    return {name: ClipSegSegmenter(load_model('clipseg', str(tiny_clipseg_dir), 'cpu',
+                                              backend=backend, precision=precision))
+            for name, backend, precision in (('torch', 'torch', 'default'),
+                                             ('openvino', 'openvino', 'default'),
+                                             ('openvino f32', 'openvino', 'f32'))}
 
 
 def cosines(a, b):
@@ -88,14 +90,19 @@ def test_text_embeddings_match_torch_at_any_length_and_count(clips, engine):
 @pytest.mark.parametrize('prompts', [['red ball'], ['red ball', 'blue cube', 'a green '
                                                     'cylinder standing on the floor']])
 @pytest.mark.parametrize('fovea', [None, Fovea()])
-def test_clipseg_masks_match_torch(segmenters, prompts, fovea):
+@pytest.mark.parametrize('engine', ['openvino', 'openvino f32'])
+def test_clipseg_masks_match_torch(segmenters, prompts, fovea, engine):
+    """At f32 the probabilities agree; at the default precision (bf16 on a CPU with AVX-512
+    BF16 or AMX) the masks do.
+    """
     for segmenter in segmenters.values():
         segmenter.set_prompts(prompts)
     for image in varied_images(seed=1)[::2]:
         expected = segmenters['torch'].probabilities(image, fovea)
-        got = segmenters['openvino'].probabilities(image, fovea)
+        got = segmenters[engine].probabilities(image, fovea)
         assert got.shape == expected.shape == (len(prompts), *expected.shape[1:])
-        assert np.abs(got - expected).max() < 0.02
+        if engine == 'openvino f32':
+            assert np.abs(got - expected).max() < 0.02
         for threshold in (0.5, float(np.median(expected))):  # also where half the pixels are
             truth, mask = expected >= threshold, got >= threshold
             assert (mask & truth).sum() >= 0.95 * (mask | truth).sum()
@@ -113,7 +120,8 @@ def test_clipseg_fed_larger_images_than_configured(tiny_clipseg_dir, tmp_path):
     size['height'] = size['width'] = 2 * configured['image_size']
     (folder / 'processor_config.json').write_text(json.dumps(config))
     torch_segmenter, openvino_segmenter = (
-        ClipSegSegmenter(load_model('clipseg', str(folder), 'cpu', backend=backend))
+        ClipSegSegmenter(load_model('clipseg', str(folder), 'cpu', backend=backend,
+                                    precision='f32'))
         for backend in ('torch', 'openvino'))
     for segmenter in (torch_segmenter, openvino_segmenter):
         segmenter.set_prompts(['red ball', 'blue cube'])

@@ -254,7 +254,7 @@ def test_a_clipseg_input_size_segments_at_that_size_as_the_model_does(tiny_clips
     model's forward on pixels its processor resized to 16.
     """
     loaded = load_model('clipseg', str(tiny_clipseg_dir), device='cpu', backend=backend,
-                        input_size=16)
+                        input_size=16, precision='f32')  # bf16 where the CPU has it
     segmenter = ClipSegSegmenter(loaded)
     segmenter.set_prompts(['red ball'])
     image = random_rgb(45, 80, 4)
