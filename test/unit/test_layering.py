@@ -101,3 +101,15 @@ def test_the_simulator_bridge_starts_without_the_model_libraries():
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip().splitlines()[-1] == 'False'
+
+
+def test_the_command_line_parses_without_the_model_libraries():
+    """`vla-ros --help`, a typo or a bad option answer at once: the commands import torch,
+    transformers and the simulator only when they run.
+    """
+    code = ('import sys\nfrom vla_ros.commands.main import build_parser\nbuild_parser()\n'
+            "print(sorted({name.split('.')[0] for name in sys.modules} & {'torch', "
+            "'transformers', 'openvino', 'mujoco', 'rclpy'}))\n")
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip().splitlines()[-1] == '[]'

@@ -19,8 +19,7 @@ from pathlib import Path
 import sys
 import time
 
-from vla_ros.core.backends import BACKENDS, PRECISIONS
-from vla_ros.core.config import DEVICES
+from vla_ros.core.config import BACKENDS, DEVICES, PRECISIONS
 from vla_ros.core.status import IDLE, is_refusal, is_stopped
 
 OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object': 'tab:purple',

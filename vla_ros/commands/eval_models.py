@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 import sys
 
-from vla_ros.core.backends import BACKENDS, PRECISIONS
+from vla_ros.core.config import BACKENDS, PRECISIONS
 from vla_ros.sim.scene import object_names
 from vla_ros.training.measure import (
     _load,

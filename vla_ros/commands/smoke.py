@@ -5,8 +5,7 @@ from pathlib import Path
 import sys
 import time
 
-from vla_ros.core.models import DEVICES
-from vla_ros.fixtures.stand_ins import ensure_models
+from vla_ros.core.config import DEVICES
 
 SMOKE_COMMAND = 'go to the red ball'
 SMOKE_LABELS = ['a red ball', 'a blue box', 'a green cylinder']
@@ -67,6 +66,7 @@ def run_smoke(args) -> int:
 
     from vla_ros.core.images import to_image_msg, to_rgb
     from vla_ros.core.models import ModelLoadError
+    from vla_ros.fixtures.stand_ins import ensure_models
     from vla_ros.nodes.qos import LATCHED
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
 

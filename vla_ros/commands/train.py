@@ -5,16 +5,17 @@ import random
 import sys
 
 from vla_ros.core import paths
-from vla_ros.core.models import DEVICES
+from vla_ros.core.config import DEVICES
 from vla_ros.training.data import HELD_OUT_PARAPHRASES
-from vla_ros.training.stages.clip import train_clip
-from vla_ros.training.stages.clipseg import train_clipseg
-from vla_ros.training.stages.crops import train_crops
-from vla_ros.training.stages.intents import train_intents
 
 
 def run_train(args) -> int:
     import torch
+
+    from vla_ros.training.stages.clip import train_clip
+    from vla_ros.training.stages.clipseg import train_clipseg
+    from vla_ros.training.stages.crops import train_crops
+    from vla_ros.training.stages.intents import train_intents
 
     if args.threads:
         torch.set_num_threads(args.threads)
