@@ -12,8 +12,10 @@ from typing import Any
 
 from vla_ros.core.avoidance import AvoidanceConfig
 from vla_ros.core.collision_monitor import MonitorConfig, REQUIRE_SCAN
+from vla_ros.core.exploration import ExplorationConfig
 from vla_ros.core.footprint import Footprint
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
+from vla_ros.core.mapping import GridConfig
 from vla_ros.core.motion import MotionConfig
 from vla_ros.core.policy import BEHAVIOURS, DEFAULT_INTENTS, Intent, ServoConfig
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLimits
@@ -299,6 +301,31 @@ OBSTACLES = (
     Param('blocked_timeout_s', _avoidance.blocked_timeout_s, 'no way found, no progress on '
           "a detour, or held by an obstacle this long: stop and say 'blocked'", (0.1, 3600.0)),
 )
+_explore, _grid = ExplorationConfig(), GridConfig()
+EXPLORATION = (
+    Param('explore', _explore.enabled, 'a go_to whose target is nowhere in view after the '
+          'search has turned all round explores: frontiers of an occupancy grid built from '
+          "scan and odom, nearest and best-matching views first (needs both; false: 'not "
+          "found' there)", read_only=True),
+    Param('explore_max_time_s', _explore.max_time_s, "exploring for one command ends after "
+          "this long ('not found: explored ... m² in ... s')", (1.0, 3600.0), read_only=True),
+    Param('explore_max_distance_m', _explore.max_distance_m, '... or after driving this far '
+          '(odometry drifts with distance: the grid is in the odom frame)', (0.5, 1000.0),
+          read_only=True),
+    Param('explore_speed_mps', _explore.speed_mps, 'driving speed towards a frontier (the '
+          'safety limits and the collision monitor apply)', (0.01, 5.0)),
+    Param('explore_value_weight', _explore.value_weight, "how much the views' match to the "
+          "command (image_embedding against text_embedding) shortens a frontier's path: 0 = "
+          'the nearest first', (0.0, 1.0)),
+    Param('explore_margin_m', _explore.margin_m, 'kept between the footprint and occupied '
+          'cells on an exploration path', (0.0, 2.0)),
+    Param('map_resolution_m', _grid.resolution_m, "the occupancy grid's cell size",
+          (0.02, 1.0), read_only=True),
+    Param('map_size_m', _grid.size_m, 'the square the grid covers, centred where the robot '
+          'was at the first scan', (2.0, 500.0), read_only=True),
+    Param('map_publish_period_s', 1.0, 'the grid on exploration_map (nav_msgs/OccupancyGrid, '
+          'latched) at most this often; 0 = never', (0.0, 3600.0), read_only=True),
+)
 CONTROL = (
     Param('control_rate_hz', 20.0, 'cmd_vel publishing rate (Hz)', (1.0, 200.0),
           read_only=True),
@@ -450,6 +477,18 @@ def avoidance_config(values: dict) -> AvoidanceConfig:
         speed_mps=values['approach_speed_mps'])
 
 
+def exploration_config(values: dict) -> ExplorationConfig:
+    return ExplorationConfig(
+        enabled=values['explore'], max_time_s=values['explore_max_time_s'],
+        max_distance_m=values['explore_max_distance_m'],
+        speed_mps=values['explore_speed_mps'], value_weight=values['explore_value_weight'],
+        margin_m=values['explore_margin_m'])
+
+
+def grid_config(values: dict) -> GridConfig:
+    return GridConfig(resolution_m=values['map_resolution_m'], size_m=values['map_size_m'])
+
+
 def camera_mount(values: dict) -> tuple:
     """(x, height, pitch in rad) or () when not given."""
     text = values['camera_mount'].strip()
@@ -506,7 +545,7 @@ NODE_TABLES = {
     'scene_segmenter': table(model_params('CLIPSeg', 5.0), LIFECYCLE, STREAM, IMAGE_INPUT,
                              IMAGE_RUNTIME, SEGMENTER_INPUT, PERCEPTION),
     'action_policy': table(model_params('CLIP', 1.0)[:3], LIFECYCLE, SAFETY, SERVO, MOTION,
-                           OBSTACLES, CONTROL),  # no rate
+                           OBSTACLES, EXPLORATION, CONTROL),  # no rate
 }
 SHARED = ('use_sim_time', 'device', 'dtype', 'autostart')  # the YAML's /** section
 

@@ -8,15 +8,17 @@ jump. The policy's own time only moves forward, a control period or a few at a t
 `now` jumps back or far ahead, the jump is not counted, and the ControlOutput says so.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
 
 import numpy as np
 
 from vla_ros.core import config
 from vla_ros.core.avoidance import Avoidance, AvoidanceConfig
-from vla_ros.core.collision_monitor import monitor, MonitorConfig, MonitorResult
+from vla_ros.core.collision_monitor import monitor, MonitorConfig, MonitorResult, Scan
+from vla_ros.core.exploration import ExplorationConfig, Explorer
 from vla_ros.core.footprint import travel_distance
+from vla_ros.core.mapping import GridConfig
 from vla_ros.core.motion import MotionConfig
 from vla_ros.core.odometry import motion, Pose2D
 from vla_ros.core.policy import (
@@ -50,6 +52,8 @@ class ControlSettings:
     camera_vfov_deg: float = 60.0  # and its lowest row into a distance on the floor,
     camera_mount: tuple = ()  # with the camera's (x, height, pitch down in rad) in base_link
     camera_bottom_tolerance: float = 0.0  # how much higher a mask's lowest row may lie
+    exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
 
     @classmethod
     def from_values(cls, values: dict) -> 'ControlSettings':
@@ -58,6 +62,8 @@ class ControlSettings:
                    limits=config.safety_limits(values),
                    monitor=config.monitor_config(values),
                    avoidance=config.avoidance_config(values),
+                   exploration=config.exploration_config(values),
+                   grid=config.grid_config(values),
                    camera_hfov_deg=values['camera_hfov_deg'],
                    camera_vfov_deg=values['camera_vfov_deg'],
                    camera_mount=config.camera_mount(values),
@@ -122,6 +128,9 @@ class Controller:
         self._odom_check = [0.0, 0.0, 0.0, 0.0]
         self._odom_failures = 0  # windows in a row in which it showed too little
         self.odometry_stuck = False
+        self.explorer = Explorer(settings.exploration, settings.grid,
+                                 settings.monitor.footprint.circumradius)
+        self._command_embedding = None  # the command's text embedding (the value map's)
 
     def _advance(self, now: float, paused: bool = False) -> float:
         """Move the policy's clock with `now` (not while `paused`); return the part of the
@@ -164,6 +173,8 @@ class Controller:
         self.odometry_stuck = False
         self.avoidance.reset()
         self._detour_since, self._held_by_obstacle = None, 0.0
+        self.explorer.new_command()
+        self._command_embedding = None
 
     @property
     def intent(self):
@@ -177,7 +188,35 @@ class Controller:
         self._new_command()
         parsed = (ParsedCommand('', '', 'no command text came with the embedding')
                   if command is None else parse_command(command, self.settings.command_verbs))
-        return self.policy.set_instruction(embedding, parsed, self._policy_now)
+        status = self.policy.set_instruction(embedding, parsed, self._policy_now)
+        if self.intent is not None:
+            vector = np.asarray(embedding, np.float64).reshape(-1)
+            norm = np.linalg.norm(vector)
+            self._command_embedding = vector / norm if norm > 0.0 else None
+        return status
+
+    def observe_scan(self, scan: Scan, odom: Pose2D | None, odom_age: float | None) -> None:
+        """A new scan, taken where the odometry says the robot is: onto the map (not
+        without fresh odometry, nor while it is stuck).
+        """
+        if self.settings.exploration.enabled and self._odometry_usable(odom, odom_age):
+            self.explorer.observe_scan(odom, scan)
+
+    def observe_view(self, image_embedding, odom: Pose2D | None,
+                     odom_age: float | None) -> None:
+        """A camera frame's CLIP image embedding, taken at `odom`: how well the view matched
+        the command goes onto the value map (nothing without a command's embedding).
+        """
+        command = self._command_embedding
+        if command is None or not self.settings.exploration.enabled or (
+                not self._odometry_usable(odom, odom_age)):
+            return
+        vector = np.asarray(image_embedding, np.float64).reshape(-1)
+        norm = np.linalg.norm(vector)
+        if vector.shape != command.shape or not norm > 0.0 or not math.isfinite(norm):
+            return
+        self.explorer.observe_view(odom, float(vector @ command / norm),
+                                   math.radians(self.settings.camera_hfov_deg))
 
     @property
     def refusal(self) -> str:
@@ -236,12 +275,15 @@ class Controller:
         odom_fresh = odom_live and not self.odometry_stuck
         if odom_fresh and shown is not None:
             self.avoidance.shift(*shown)
+        self.policy.may_explore = self.explorer.ready and odom_live
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None,
                                   drive_blind=points is not None,
                                   odometry_motion=self._measured_motion(
                                       odom if odom_fresh else None,
                                       self._last_now - odom_age if odom_fresh else 0.0))
+        if wanted.explore:
+            wanted = self._explore(wanted, odom if odom_fresh else None, now)
         self._see_goal(wanted, fresh_target, points)
         linear, angular, status = self._avoid(wanted, points, now)
         moving = wanted.needs_target or wanted.needs_camera or wanted.needs_odometry
@@ -286,6 +328,35 @@ class Controller:
             self._check_odometry(checked.linear, checked.angular, shown)
         return ControlOutput(checked.linear, checked.angular, status, fresh_target, reason,
                              jump, checked.state, checked.free_m)
+
+    @property
+    def wants_views(self) -> bool:
+        """Whether image embeddings would be used now: a go_to under way, with the
+        command's embedding to compare them with.
+        """
+        state = self.policy.state
+        return (self._command_embedding is not None and self.settings.exploration.enabled
+                and state.intent is not None and state.intent.behaviour == 'go_to'
+                and not state.done)
+
+    def _odometry_usable(self, odom: Pose2D | None, odom_age: float | None) -> bool:
+        return (odom is not None and odom_age is not None and odom.is_finite()
+                and odom_age <= self.settings.input_timeout_s and not self.odometry_stuck)
+
+    def _explore(self, wanted, odom: Pose2D | None, now: float):
+        """The explorer's command in place of the policy's (held without fresh odometry:
+        a path is followed on it).
+        """
+        if odom is None:
+            return replace(wanted, needs_odometry=True)
+        step = self.explorer.step(odom, now)
+        if step.done:
+            return replace(wanted, status=self.policy.give_up(step.done), explore=False,
+                           needs_target=False)
+        if step.reached:
+            self.policy.look_around()
+        return replace(wanted, linear=step.linear, angular=step.angular, status=step.status,
+                       needs_odometry=True)
 
     def segmentation_bound(self) -> float:
         """How old a target's segmentation may be: max_segmentation_age_s, or less where the

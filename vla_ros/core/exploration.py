@@ -26,7 +26,7 @@ START_SEARCH_M = 0.5  # a robot too near a wall to plan from starts at a free ce
 @dataclass(frozen=True)
 class ExplorationConfig:
     enabled: bool = True
-    clearance_m: float = 0.22  # paths keep the robot's centre this far from occupied cells
+    margin_m: float = 0.05  # paths keep the footprint this far from occupied cells
     min_frontier_m: float = 0.3  # a shorter frontier is a gap between beams, not a way on
     speed_mps: float = 0.3
     turn_rps: float = 0.6
@@ -43,7 +43,7 @@ class ExplorationConfig:
     def __post_init__(self):
         if not 0.0 <= self.value_weight <= 1.0:
             raise ValueError('exploration: value_weight must be in [0, 1]')
-        for name in ('clearance_m', 'speed_mps', 'turn_rps', 'lookahead_m', 'reached_m',
+        for name in ('margin_m', 'speed_mps', 'turn_rps', 'lookahead_m', 'reached_m',
                      'max_time_s', 'max_distance_m', 'view_range_m'):
             if not getattr(self, name) > 0.0:
                 raise ValueError(f'exploration: {name} must be > 0')
@@ -252,9 +252,11 @@ class Explorer:
 
     def __init__(self, config: ExplorationConfig = None, grid_config: GridConfig = None,
                  body_radius_m: float = 0.17):
+        """`body_radius_m`: of the circle about base_link that holds the footprint."""
         self.config = config or ExplorationConfig()
         self.grid_config = grid_config or GridConfig()
         self.body_radius_m = body_radius_m
+        self.clearance_m = body_radius_m + self.config.margin_m
         self.grid: OccupancyGrid | None = None
         self.values: ValueMap | None = None
         self.run = _Run()
@@ -316,14 +318,14 @@ class Explorer:
     def _plan(self, pose: Pose2D, now: float) -> bool:
         """Choose a frontier (the current one while it lasts) and a path to it."""
         run, grid, config = self.run, self.grid, self.config
-        passable, clearance = traversable(grid, config.clearance_m)
+        passable, clearance = traversable(grid, self.clearance_m)
         start = self._start_cell(pose, passable)
         if start is None:
             return False
         distances, predecessors = path_distances(
-            passable, clearance, start, grid.config.resolution_m, config.clearance_m)
+            passable, clearance, start, grid.config.resolution_m, self.clearance_m)
         frontiers = [f for f in find_frontiers(grid, distances, config.min_frontier_m,
-                                               config.clearance_m + 0.15, self.values.value)
+                                               self.clearance_m + 0.15, self.values.value)
                      if not self._given_up(f.goal)]
         run.frontiers_left = len(frontiers)
         if not frontiers:

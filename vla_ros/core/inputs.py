@@ -73,6 +73,7 @@ class LatestScan:
         self.problem = ''  # why the newest one was dropped ('' when it was not)
         self.blind_ahead = False  # the newest good one's beams ahead mostly do not read
         self._points = None  # ((N, 2) points, arrival) of the newest good one
+        self.unmapped = None  # the newest good Scan not yet put on the map
 
     def take(self, scan: Scan | None, problem: str, arrived: float) -> str:
         """Take the newest scan (None with the reason it could not be read); returns why
@@ -84,6 +85,7 @@ class LatestScan:
         self.problem = problem
         if not problem:
             self._points = (scan.points(), arrived)
+            self.unmapped = scan
             self.blind_ahead = scan.readable_fraction_ahead() < self.min_readable_ahead
         return problem
 

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from vla_ros.core.motion import manner_note, Motion, motion_step, MotionConfig, plan_motion
+from vla_ros.core.status import EXPLORING, NOT_FOUND
 from vla_ros.core.text import parse_command, ParsedCommand, REVERSING_VERBS, verb_kind
 
 BEHAVIOURS = ('stop', 'motion', 'go_to', 'look_for')
@@ -237,6 +238,7 @@ class PolicyState:
     search_direction: float = 0.0  # the search's turn (+1 left, -1 right; 0: not chosen)
     glimpse_followed: bool = False  # a lost glimpse has chosen the search's direction
     turned_rad: float = 0.0  # how far the search has turned
+    search_turn_rad: float | None = None  # how far this search turns (None: the config's)
     search_tick: tuple | None = None  # (time, turn rate) of the search's last tick
     arrival_look_from: float | None = None  # stopped to check an arrival: the newest
     # frame's stamp then; a segmentation of a later frame decides
@@ -260,6 +262,7 @@ class PolicyOutput:
     needs_target: bool = False  # the watchdog must see a fresh target stream
     needs_camera: bool = False  # the watchdog must see a fresh camera stream
     needs_odometry: bool = False  # the watchdog must see fresh odometry (a measured motion)
+    explore: bool = False  # the search has turned all round: exploring (core.control) moves it
 
 
 DIRECTION_SIGNS = {'left': ('angular', 1), 'right': ('angular', -1), 'forward': ('linear', 1),
@@ -367,6 +370,9 @@ class ActionPolicy:
     motion_config: MotionConfig = field(default_factory=MotionConfig)
     speed_limits: tuple = (0.5, 1.0)  # (m/s, rad/s) a fast motion runs at: the safety limits
     state: PolicyState = field(default_factory=PolicyState)
+    # A search that has turned all round explores on (core.control sets it: a map to explore
+    # on and odometry to follow it) instead of ending 'not found'.
+    may_explore: bool = False
     # The segmenter's cycle (s), learnt from the targets' segmentation ages, across commands.
     _cycle: float = field(default=0.0, repr=False)
     _last_age: float | None = field(default=None, repr=False)
@@ -538,8 +544,11 @@ class ActionPolicy:
             return PolicyOutput(0.0, 0.0, f'searching {thing}', needs_target=True)
         if state.searching_since is None:
             state.searching_since, state.turned_rad = now, 0.0
-        if state.turned_rad >= config.search_timeout_s * config.search_speed_rps:
-            state.done = 'not found'
+        turn = state.search_turn_rad or config.search_timeout_s * config.search_speed_rps
+        if state.turned_rad >= turn:
+            if self.may_explore and intent.behaviour == 'go_to':
+                return PolicyOutput(0.0, 0.0, EXPLORING, needs_target=True, explore=True)
+            state.done = NOT_FOUND
             return PolicyOutput(0.0, 0.0, state.done)
         direction = state.search_direction or config.search_direction
         rate = self._search_rate()
@@ -564,6 +573,11 @@ class ActionPolicy:
         measured = motion.kind in ('distance', 'angle')
         return PolicyOutput(linear, angular, f'{intent.name} {said}'.rstrip(),
                             needs_camera=True, needs_odometry=measured)
+
+    def look_around(self) -> None:
+        """Turn once all round where exploring has led, then explore on."""
+        self.state.searching_since, self.state.turned_rad = None, 0.0
+        self.state.search_turn_rad = 2.0 * math.pi
 
     def turned_at(self, now: float, angular: float) -> None:
         """The turn rate really sent after this tick's decision (limits, e-stop, monitor): a

@@ -6,7 +6,8 @@ matching text of its own.
     idle                         no command yet
     approaching <thing> [(...)]  a go_to under way, with notes in brackets
     searching <thing>            turning to find it
-    arrived | found <thing> | not found | blocked | done: <motion>     final
+    exploring (<n> frontiers left)   driving on to find it, where it could not be seen
+    arrived | found <thing> | not found[: explored ...] | blocked | done: <motion>     final
     not understood: ...          a command refused (final)
     stopped: <reason>            held still; final for a stop command, lost input, an invalid
                                  embedding; a fault that clears by itself otherwise
@@ -18,13 +19,14 @@ NOT_FOUND = 'not found'
 BLOCKED = 'blocked'
 APPROACHING = 'approaching'
 SEARCHING = 'searching'
+EXPLORING = 'exploring'
 STOPPED = 'stopped: '
 REFUSED = 'not understood: '
 
 # Statuses after which the robot stays still until the next command.
 FINAL_STATUSES = (ARRIVED, NOT_FOUND, BLOCKED, 'stopped: stop command', 'stopped: input lost')
-FINAL_PREFIXES = ('found ', 'done: ', 'moved ', 'turned ', 'stopped short: ', REFUSED,
-                  'stopped: invalid embedding',
+FINAL_PREFIXES = ('found ', NOT_FOUND + ': ', 'done: ', 'moved ', 'turned ', 'stopped short: ',
+                  REFUSED, 'stopped: invalid embedding',
                   'stopped: zero embedding')
 # Held still by a fault an operator should see (it clears when the fault does).
 FAULTS = ('stopped: e-stop', 'stopped: disabled', 'stopped: stale input', 'stopped: stale scan',
@@ -72,6 +74,14 @@ def is_approaching(status: str) -> bool:
 
 def is_searching(status: str) -> bool:
     return status.startswith(SEARCHING)
+
+
+def is_exploring(status: str) -> bool:
+    return status.startswith(EXPLORING)
+
+
+def is_not_found(status: str) -> bool:
+    return status == NOT_FOUND or status.startswith(NOT_FOUND + ': ')
 
 
 def record_change(statuses: list, status: str) -> None:

@@ -36,6 +36,8 @@ from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import ScanSettings, simulated_robot, simulated_segmenter, SimWorld
 
 CAMERA_HZ = 10.0  # sim_bridge's camera_rate_hz default, as sim.launch.py starts it
+# The camera_embedder's rate: the image embeddings exploration's value map gets.
+VIEW_RATE_HZ = config.NODE_TABLES['camera_embedder']['max_rate_hz'].default
 
 
 
@@ -113,6 +115,10 @@ class OracleMode:
         return controller.follow(self.settings.go_to_intent(), self.settings.object_of(command),
                                  now)
 
+    def view_embedding(self, rgb):
+        """No CLIP here: exploration goes without a value map."""
+        return None
+
 
 class RealMode:
     """The deployed models: the command_embedder's text encoding and the policy's intent
@@ -151,6 +157,10 @@ class RealMode:
         perception.command(command)  # what the scene_segmenter does with it
         return controller.instruct(embedding, text, now)
 
+    def view_embedding(self, rgb):
+        """The camera_embedder's image embedding of a frame (exploration's value map)."""
+        return self.encoder.encode_images([rgb])[0]
+
 
 def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 160,
                 height: int = 120, record_every: int = 0, command: str = None,
@@ -178,7 +188,8 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         scan_settings, laser = settings.scan, config.laser_pose(settings.policy)
         scan_rng = np.random.default_rng(scene.seed)
         scan = scan_time = None
-        next_scan = next_segmentation = 0.0
+        next_scan = next_segmentation = next_view = 0.0
+        view_period = 1.0 / VIEW_RATE_HZ
         in_flight = None  # (due time, sight, its frame's time, its frame)
         start = pose_now = world.pose()
         turned = 0.0  # rad, counter-clockwise, unwrapped
@@ -211,14 +222,21 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 if track is not None:
                     view, target_time = target_view(track.target), now
                     segmented_time = track.segmented_stamp
+                if now + 1e-9 >= next_view and controller.explorer.ready and (
+                        controller.wants_views):
+                    next_view = now + view_period
+                    embedding = pipeline.view_embedding(rgb)
+                    if embedding is not None:
+                        controller.observe_view(embedding, world.pose(), 0.0)
                 if record_every and frame_count % record_every == 0:
                     frames.append((rgb, None if track is None else track.target))
                 frame_count += 1
             if now + 1e-9 >= next_scan:
                 next_scan += 1.0 / scan_settings.rate_hz
-                scan = scan_settings.message(world.scan(**scan_settings.ray_cast(), rng=scan_rng),
-                                             laser).points()
-                scan_time = now
+                rays = scan_settings.message(world.scan(**scan_settings.ray_cast(), rng=scan_rng),
+                                             laser)
+                scan, scan_time = rays.points(), now
+                controller.observe_scan(rays, world.pose(), 0.0)
             output = controller.tick(now, view, None if target_time is None
                                      else now - target_time, now - camera_time,
                                      scan=scan, scan_age=now - scan_time,

@@ -12,6 +12,7 @@ on the steady clock otherwise; simulated time that stops stops the robot.
 import math
 
 from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import OccupancyGrid
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from std_msgs.msg import String
@@ -26,7 +27,7 @@ from vla_ros.core.status import is_invalid_embedding, is_refusal
 from vla_ros.core.text import clean_command
 from vla_ros.nodes.estop import EstopInput
 from vla_ros.nodes.lifecycle import ManagedNode, THROTTLE_S
-from vla_ros.nodes.markers import target_marker, zone_markers
+from vla_ros.nodes.markers import occupancy_grid, target_marker, zone_markers
 from vla_ros.nodes.policy_inputs import PolicyInputs
 from vla_ros.nodes.process import run_node
 from vla_ros.nodes.qos import LATCHED, RELIABLE_LATEST
@@ -72,6 +73,8 @@ class ActionPolicyNode(ManagedNode):
         self.status_pub = self.output(String, 'status', LATCHED)
         self.marker_pub = self.output(Marker, 'target_marker', RELIABLE_LATEST)
         self.zones_pub = self.output(MarkerArray, 'collision_zones', RELIABLE_LATEST)
+        self.map_pub = self.output(OccupancyGrid, 'exploration_map', LATCHED)
+        self.map_published = -math.inf  # steady time
 
     def activate(self) -> str:
         self.encoder = ClipEncoder(self._model_cache.get(
@@ -181,6 +184,10 @@ class ActionPolicyNode(ManagedNode):
         now, policy_now = self.now(), self.policy_clock.now().nanoseconds * 1e-9
         self.instruct(policy_now)
         read = self.inputs.read(now)
+        if read.new_scan is not None:
+            self.controller.observe_scan(read.new_scan, read.odom, read.odom_age)
+        if read.new_view is not None:
+            self.controller.observe_view(read.new_view, read.odom, read.odom_age)
         output = self.controller.tick(
             policy_now, read.target, read.target_age, read.camera_age,
             estop=self.estop.engaged, enabled=self.estop.enabled,
@@ -213,6 +220,10 @@ class ActionPolicyNode(ManagedNode):
             read.segmentation.age)
         self.publish_velocity(output.linear, output.angular)
         self.publish_status(output.status)
+        period, grid = self.values['map_publish_period_s'], self.controller.explorer.grid
+        if period > 0.0 and grid is not None and now - self.map_published >= period:
+            self.map_published = now
+            self.map_pub.publish(occupancy_grid(grid, self.inputs.odom_frame, stamp))
 
     # Outputs ----------------------------------------------------------------------------
     def publish_diagnostics(self):

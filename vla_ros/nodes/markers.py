@@ -1,10 +1,11 @@
-"""action_policy's pictures for rviz: an arrow towards the target, and the footprint with
-the collision monitor's stop and slowdown zones.
+"""action_policy's pictures for rviz: an arrow towards the target, the footprint with the
+collision monitor's stop and slowdown zones, and the grid exploration plans on.
 """
 
 import math
 
 from geometry_msgs.msg import Point
+from nav_msgs.msg import OccupancyGrid
 from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_ros.core.footprint import zone_outline
@@ -52,3 +53,17 @@ def zone_markers(monitor, obstacle: str, forward: bool, frame_id: str, stamp) ->
         marker.points = [Point(x=float(x), y=float(y)) for x, y in (*outline, outline[0])]
         zones.markers.append(marker)
     return zones
+
+
+def occupancy_grid(grid, frame_id: str, stamp) -> OccupancyGrid:
+    """The exploration's grid (core.mapping) as nav_msgs/OccupancyGrid in the odom frame."""
+    message = OccupancyGrid()
+    message.header.frame_id, message.header.stamp = frame_id, stamp
+    message.info.map_load_time = stamp
+    message.info.resolution = float(grid.config.resolution_m)
+    message.info.width = message.info.height = grid.cells
+    message.info.origin.position.x, message.info.origin.position.y = (
+        float(value) for value in grid.origin)
+    message.info.origin.orientation.w = 1.0
+    message.data = grid.occupancy().reshape(-1).tolist()
+    return message

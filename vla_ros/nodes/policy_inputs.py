@@ -38,6 +38,8 @@ class TickInputs:
     scan_blind_ahead: bool
     odom: Pose2D | None
     odom_age: float | None
+    new_scan: object = None  # a good core Scan that came since the last tick, or None
+    new_view: list | None = None  # an image embedding that came since the last tick
 
 
 class PolicyInputs:
@@ -54,6 +56,8 @@ class PolicyInputs:
         self.started_ns = time.time_ns()  # DDS source timestamps are on this clock
         self.camera_time = self.target_time = None
         self.scan = self.odom = self.scan_read = self.odom_read = None
+        self.view = self.view_read = None  # the newest image embedding message
+        self.odom_frame = 'odom'  # the newest good odometry's frame (the map's)
         for held in (self.commands, self.targets, self.scans, self.odometry):
             held.clear()
 
@@ -94,6 +98,7 @@ class PolicyInputs:
 
     def on_camera_alive(self, msg):
         self.camera_time = self.now()
+        self.view = msg
 
     def on_scan(self, msg):
         self.scan = (msg, self.now())
@@ -162,10 +167,15 @@ class PolicyInputs:
                 segmented_stamp=convert.seconds(source.time_ref), received=self.target_time)
         self._read_scan()
         self._read_odom()
+        new_scan, self.scans.unmapped = self.scans.unmapped, None
+        new_view = None
+        if self.view is not None and self.view is not self.view_read:
+            self.view_read = self.view
+            new_view = list(self.view.data)
         return TickInputs(target, target_age, segmentation,
                           None if self.camera_time is None else now - self.camera_time,
                           *self.scans.points(now), self.scans.blind_ahead,
-                          *self.odometry.pose(now))
+                          *self.odometry.pose(now), new_scan, new_view)
 
     def _read_scan(self):
         if self.scan is not None and self.scan[0] is not self.scan_read:
@@ -185,7 +195,9 @@ class PolicyInputs:
         pose, problem = convert.pose_of(self.odom_read)
         if problem:
             self.drop('odom', problem)
-        elif not self.odometry.take(pose, convert.stamp_key(self.odom_read.header), arrived):
+            return
+        self.odom_frame = self.odom_read.header.frame_id or 'odom'
+        if not self.odometry.take(pose, convert.stamp_key(self.odom_read.header), arrived):
             self.node.get_logger().warning(
                 'odom stamped no later than the last: not counted as fresh (a frozen driver, '
                 'or a second publisher?)', throttle_duration_sec=THROTTLE_S)
