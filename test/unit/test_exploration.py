@@ -1,5 +1,5 @@
 """The occupancy grid (core.mapping) and exploration (core.exploration), on a floor plan drawn
-here and scanned by ray marching: no simulator, no ROS.
+(vla_ros.fixtures.floor_plan) and scanned by ray marching: no simulator, no ROS.
 """
 
 import math
@@ -19,62 +19,7 @@ from vla_ros.core.exploration import (
 )
 from vla_ros.core.mapping import GridConfig, OccupancyGrid, UNKNOWN
 from vla_ros.core.odometry import Pose2D
-
-PLAN_RESOLUTION = 0.02
-
-
-class FloorPlan:
-    """Walls drawn on a fine grid over [-half, half]^2, and a 360-beam scanner in it."""
-
-    def __init__(self, half: float = 3.0):
-        self.half = half
-        cells = int(2 * half / PLAN_RESOLUTION)
-        self.walls = np.zeros((cells, cells), bool)
-        self.wall(-half, -half, half, -half + 0.05)
-        self.wall(-half, half - 0.05, half, half)
-        self.wall(-half, -half, -half + 0.05, half)
-        self.wall(half - 0.05, -half, half, half)
-
-    def wall(self, x0, y0, x1, y1) -> None:
-        r0, c0 = self._cell(x0, y0)
-        r1, c1 = self._cell(x1, y1)
-        self.walls[max(r0, 0):r1 + 1, max(c0, 0):c1 + 1] = True
-
-    def _cell(self, x, y):
-        return (int(np.floor((y + self.half) / PLAN_RESOLUTION)),
-                int(np.floor((x + self.half) / PLAN_RESOLUTION)))
-
-    def blocked(self, x, y) -> np.ndarray:
-        rows = np.floor((np.asarray(y) + self.half) / PLAN_RESOLUTION).astype(int)
-        columns = np.floor((np.asarray(x) + self.half) / PLAN_RESOLUTION).astype(int)
-        outside = (rows < 0) | (rows >= len(self.walls)) | (columns < 0) | (
-            columns >= len(self.walls))
-        return outside | self.walls[np.clip(rows, 0, len(self.walls) - 1),
-                                    np.clip(columns, 0, len(self.walls) - 1)]
-
-    def scan(self, pose: Pose2D, beams: int = 360, range_max: float = 8.0) -> Scan:
-        angles = np.linspace(-math.pi, math.pi, beams, endpoint=False)
-        steps = np.arange(0.05, range_max, PLAN_RESOLUTION / 2)
-        xs = pose.x + np.cos(angles + pose.yaw)[:, None] * steps
-        ys = pose.y + np.sin(angles + pose.yaw)[:, None] * steps
-        hit = self.blocked(xs, ys)
-        ranges = np.where(hit.any(axis=1), steps[np.argmax(hit, axis=1)], np.inf)
-        return Scan(ranges=ranges, angle_min=-math.pi, angle_increment=2 * math.pi / beams,
-                    range_min=0.05, range_max=range_max)
-
-    def clearance(self, x: float, y: float, radius: float) -> bool:
-        angles = np.linspace(0, 2 * math.pi, 32, endpoint=False)
-        ring = [self.blocked(x + r * np.cos(angles), y + r * np.sin(angles)).any()
-                for r in np.linspace(0.0, radius, 4)]
-        return not any(ring)
-
-
-def two_rooms() -> FloorPlan:
-    """Two 3 x 6 m rooms side by side, joined by a 0.9 m doorway in the wall between."""
-    plan = FloorPlan()
-    plan.wall(-0.05, -3.0, 0.05, -0.45)
-    plan.wall(-0.05, 0.45, 0.05, 3.0)
-    return plan
+from vla_ros.fixtures.floor_plan import FloorPlan, two_rooms
 
 
 def test_a_scan_marks_the_floor_it_crossed_free_and_its_return_occupied():

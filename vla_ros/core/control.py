@@ -16,7 +16,13 @@ import numpy as np
 from vla_ros.core import config
 from vla_ros.core.avoidance import Avoidance, AvoidanceConfig
 from vla_ros.core.collision_monitor import monitor, MonitorConfig, MonitorResult, Scan
-from vla_ros.core.exploration import ExplorationConfig, Explorer
+from vla_ros.core.exploration import (
+    ExplorationConfig,
+    Explorer,
+    pursue,
+    Sighting,
+    Sightings,
+)
 from vla_ros.core.footprint import travel_distance
 from vla_ros.core.mapping import GridConfig
 from vla_ros.core.motion import MotionConfig
@@ -99,6 +105,8 @@ ODOM_SLACK_M, ODOM_SLACK_RAD = 0.1, 0.2  # odometry's own jitter between two tic
 ODOM_CHECK_M, ODOM_CHECK_RAD, ODOM_SHOWN = 0.25, 0.5, 0.25  # Controller._check_odometry
 ODOM_FAILED_WINDOWS = 2
 MIN_STALL_S = 1.0
+SIGHTING_RANGE_M = 4.0  # a target placed further off (unranged, at the horizon) is not kept
+GOAL_SHORT_M = 0.6  # the straight way to a target is checked on the grid up to this short of it
 
 
 class Controller:
@@ -131,6 +139,10 @@ class Controller:
         self.explorer = Explorer(settings.exploration, settings.grid,
                                  settings.monitor.footprint.circumradius)
         self._command_embedding = None  # the command's text embedding (the value map's)
+        self.sightings = Sightings()  # where each thing asked for was last confirmed
+        self._recalled = None  # the sighting this go_to goes back to first
+        self._checking_place = False  # looking around where it was seen
+        self._approach_path = None  # (path on the grid to the target, when planned)
 
     def _advance(self, now: float, paused: bool = False) -> float:
         """Move the policy's clock with `now` (not while `paused`); return the part of the
@@ -175,6 +187,8 @@ class Controller:
         self._detour_since, self._held_by_obstacle = None, 0.0
         self.explorer.new_command()
         self._command_embedding = None
+        self._recalled, self._checking_place = None, False
+        self._approach_path = None
 
     @property
     def intent(self):
@@ -193,7 +207,18 @@ class Controller:
             vector = np.asarray(embedding, np.float64).reshape(-1)
             norm = np.linalg.norm(vector)
             self._command_embedding = vector / norm if norm > 0.0 else None
+        self._recall()
         return status
+
+    def _recall(self) -> None:
+        """A go_to to a thing confirmed before goes back there first."""
+        state = self.policy.state
+        if state.intent is None or state.intent.behaviour != 'go_to' or not (
+                self.settings.exploration.enabled and self.explorer.ready):
+            return
+        self._recalled = self.sightings.recall(state.object_phrase)
+        if self._recalled is not None:
+            self.explorer.go_to_place(self._recalled.x, self._recalled.y)
 
     def observe_scan(self, scan: Scan, odom: Pose2D | None, odom_age: float | None) -> None:
         """A new scan, taken where the odometry says the robot is: onto the map (not
@@ -227,7 +252,9 @@ class Controller:
         """An intent given, not recognised (the evaluator's oracle)."""
         self._advance(now)
         self._new_command()
-        return self.policy.follow(intent, object_phrase, self._policy_now)
+        status = self.policy.follow(intent, object_phrase, self._policy_now)
+        self._recall()
+        return status
 
     def tick(self, now: float, target: TargetView | None, target_age: float | None,
              camera_age: float | None, estop: bool = False, enabled: bool = True,
@@ -275,16 +302,24 @@ class Controller:
         odom_fresh = odom_live and not self.odometry_stuck
         if odom_fresh and shown is not None:
             self.avoidance.shift(*shown)
-        self.policy.may_explore = self.explorer.ready and odom_live
+        # Once exploring, lost odometry holds the robot (stale odometry), not 'not found'.
+        self.policy.may_explore = self.explorer.ready and (
+            odom_live or self.explorer.run.started is not None)
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None,
                                   drive_blind=points is not None,
                                   odometry_motion=self._measured_motion(
                                       odom if odom_fresh else None,
                                       self._last_now - odom_age if odom_fresh else 0.0))
+        state = self.policy.state
+        if self._recalled is not None and is_searching(wanted.status) and not (
+                wanted.explore or state.tracking or state.seen_since is not None):
+            wanted = self._go_back(wanted, odom if odom_fresh else None, now)
         if wanted.explore:
             wanted = self._explore(wanted, odom if odom_fresh else None, now)
         self._see_goal(wanted, fresh_target, points)
+        self._remember(odom if odom_fresh else None, now)
+        wanted = self._approach_on_grid(wanted, odom if odom_fresh else None, now)
         linear, angular, status = self._avoid(wanted, points, now)
         moving = wanted.needs_target or wanted.needs_camera or wanted.needs_odometry
         odometry_missing = wanted.needs_odometry and not odom_fresh
@@ -343,10 +378,66 @@ class Controller:
         return (odom is not None and odom_age is not None and odom.is_finite()
                 and odom_age <= self.settings.input_timeout_s and not self.odometry_stuck)
 
+    def _go_back(self, wanted, odom: Pose2D | None, now: float):
+        """Towards where the thing was last confirmed, in place of the policy's search;
+        there, a look all round (and, if it is not there, exploring, without that memory).
+        """
+        status = f'going to where the {self._recalled.thing} was seen'
+        if odom is None:
+            return replace(wanted, status=status, needs_odometry=True)
+        step = self.explorer.step_to_place(odom, now)
+        if step.reached:
+            self._recalled, self._checking_place = None, True
+            self.policy.look_around()
+        return replace(wanted, linear=step.linear, angular=step.angular, status=status,
+                       needs_odometry=True)
+
+    def _remember(self, odom: Pose2D | None, now: float) -> None:
+        """Keep where a tracked target in sight is, in the odom frame."""
+        state, goal = self.policy.state, self.avoidance.goal
+        if odom is None or goal is None or not state.tracking or state.last_seen_at != now or (
+                not state.object_phrase) or math.hypot(*goal) > SIGHTING_RANGE_M:
+            return
+        self._recalled, self._checking_place = None, False
+        cos_yaw, sin_yaw = math.cos(odom.yaw), math.sin(odom.yaw)
+        self.sightings.record(Sighting(
+            state.object_phrase, odom.x + cos_yaw * goal[0] - sin_yaw * goal[1],
+            odom.y + sin_yaw * goal[0] + cos_yaw * goal[1], now, state.last_seen.confidence))
+
+    def _approach_on_grid(self, wanted, odom: Pose2D | None, now: float):
+        """A go_to's target seen past a wall's end or through a doorway: while the straight
+        way there is not clear on the grid, a path on the grid (the reactive detour of
+        core.avoidance does not find a doorway).
+        """
+        state, goal = self.policy.state, self.avoidance.goal
+        if odom is None or goal is None or not self.explorer.ready or not state.tracking or (
+                not is_approaching(wanted.status)) or wanted.linear < 0.0:
+            self._approach_path = None
+            return wanted
+        cos_yaw, sin_yaw = math.cos(odom.yaw), math.sin(odom.yaw)
+        point = (odom.x + cos_yaw * goal[0] - sin_yaw * goal[1],
+                 odom.y + sin_yaw * goal[0] + cos_yaw * goal[1])
+        if self.explorer.way_clear(odom, point, GOAL_SHORT_M):
+            self._approach_path = None
+            return wanted
+        if self._approach_path is None or (
+                now - self._approach_path[1] >= self.settings.exploration.replan_s):
+            self._approach_path = (self.explorer.path_to_point(odom, point), now)
+        path = self._approach_path[0]
+        if path is None or len(path) < 2:
+            return wanted
+        linear, angular = pursue(path, odom, self.settings.exploration)
+        thing = state.object_phrase or 'target'
+        return replace(wanted, linear=linear, angular=angular,
+                       status=f'approaching {thing} (on a path round an obstacle)')
+
     def _explore(self, wanted, odom: Pose2D | None, now: float):
         """The explorer's command in place of the policy's (held without fresh odometry:
         a path is followed on it).
         """
+        if self._checking_place:  # it was not where it was seen: forget that place
+            self.sightings.forget(self.policy.state.object_phrase)
+            self._checking_place = False
         if odom is None:
             return replace(wanted, needs_odometry=True)
         step = self.explorer.step(odom, now)
@@ -521,6 +612,8 @@ class Controller:
         between the robot and the target of a go_to.
         """
         avoidance, state = self.avoidance, self.policy.state
+        if self._approach_path is not None and self._approach_path[0] is not None:
+            return wanted.linear, wanted.angular, wanted.status  # on a path on the grid
         if not self._going(wanted) or points is None or not avoidance.config.enabled:
             self._detour_since = None
             avoidance.detouring = False

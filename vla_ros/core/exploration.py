@@ -1,8 +1,9 @@
 """Exploration, for when the thing asked for is nowhere in view: frontiers between the free
 floor and the unknown on the occupancy grid (core.mapping), ranked by the length of the path
 to them and by how well the camera's views towards them matched the command (a value map,
-after VLFM), and a path there on the grid, followed by pure pursuit. The safety layer and the
-collision monitor still filter every command it gives (core.control).
+after VLFM), and a path there on the grid, followed by pure pursuit. A memory of where each
+thing was last confirmed sends the robot back there first. The safety layer and the collision
+monitor still filter every command it gives (core.control).
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each edge of an 8-connected gr
 WALL_COST = 2.0  # a step next to a wall costs up to this much more: paths keep to the middle
 VIEW_RAYS = 24  # rays a camera view is painted along
 START_SEARCH_M = 0.5  # a robot too near a wall to plan from starts at a free cell this near
+PLACE_REACH_M = 1.0  # a remembered place is driven to within this (the thing stands there)
+PLACE_SEEN_M = 0.8  # ... and looked around for once this near
 
 
 @dataclass(frozen=True)
@@ -232,11 +235,42 @@ class ExploreStep:
     done: str = ''  # a final status: nothing left to explore, or out of time or distance
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """Where a thing asked for was last confirmed, in the odom frame."""
+
+    thing: str
+    x: float
+    y: float
+    seen_at: float  # the policy's clock
+    confidence: float
+
+
+class Sightings:
+    """The last confirmed place of each thing asked for (by the words of its command)."""
+
+    def __init__(self):
+        self._by_thing = {}
+
+    def record(self, sighting: Sighting) -> None:
+        self._by_thing[sighting.thing] = sighting
+
+    def recall(self, thing: str) -> Sighting | None:
+        return self._by_thing.get(thing)
+
+    def forget(self, thing: str) -> None:
+        self._by_thing.pop(thing, None)
+
+    def __iter__(self):
+        return iter(list(self._by_thing.values()))
+
+
 @dataclass
 class _Run:
     """One command's exploration."""
 
     started: float | None = None
+    place: tuple | None = None  # (x, y) to go back to first: where the thing was seen
     travelled_m: float = 0.0
     last_pose: Pose2D | None = None
     goal: tuple | None = None
@@ -257,6 +291,7 @@ class Explorer:
         self.grid_config = grid_config or GridConfig()
         self.body_radius_m = body_radius_m
         self.clearance_m = body_radius_m + self.config.margin_m
+        self._traversable_now = None
         self.grid: OccupancyGrid | None = None
         self.values: ValueMap | None = None
         self.run = _Run()
@@ -265,6 +300,68 @@ class Explorer:
         """The map stays (it is of the place); the budgets and the goal start afresh."""
         self.run = _Run()
 
+    def go_to_place(self, x: float, y: float) -> None:
+        """Drive back to a remembered place first (then explore, if asked to)."""
+        self.run.place, self.run.path, self.run.goal = (x, y), None, None
+
+    def step_to_place(self, pose: Pose2D, now: float) -> ExploreStep:
+        """Towards the remembered place; `reached` once near it (or no way there)."""
+        run = self.run
+        x, y = run.place
+        if math.hypot(x - pose.x, y - pose.y) <= PLACE_SEEN_M:
+            run.place = None
+            return ExploreStep(0.0, 0.0, '', reached=True)
+        if run.path is None or now - run.planned_at >= self.config.replan_s:
+            run.path, run.planned_at = self.path_to_point(pose, run.place), now
+        if run.path is None or math.hypot(*(run.path[-1] - (pose.x, pose.y))) <= (
+                self.config.reached_m):
+            run.place = None  # there, or no way there
+            return ExploreStep(0.0, 0.0, '', reached=True)
+        linear, angular = pursue(run.path, pose, self.config)
+        return ExploreStep(linear, angular, '')
+
+    def path_to_point(self, pose: Pose2D, point: tuple) -> np.ndarray | None:
+        """[(x, y), ...] from the robot to the reachable cell nearest `point` (within
+        PLACE_REACH_M: the thing itself stands there), or None where there is none.
+        """
+        grid = self.grid
+        passable, clearance = self._traversable()
+        start = self._start_cell(pose, passable)
+        if start is None:
+            return None
+        distances, predecessors = path_distances(
+            passable, clearance, start, grid.config.resolution_m, self.clearance_m)
+        rows, columns = np.nonzero(np.isfinite(distances))
+        xs, ys = grid.centre_of(rows, columns)
+        away = np.hypot(xs - point[0], ys - point[1])
+        if not away.size or away.min() > PLACE_REACH_M:
+            return None
+        best = int(np.argmin(away))
+        cells = np.array(path_to(predecessors, passable.shape, (rows[best], columns[best])))
+        return np.column_stack(grid.centre_of(cells[:, 0], cells[:, 1]))
+
+    def way_clear(self, pose: Pose2D, point: tuple, short_of_m: float) -> bool:
+        """Whether the straight way from the robot towards `point`, up to `short_of_m`
+        before it (the thing itself is on the grid), keeps the footprint clear of occupied
+        cells.
+        """
+        distance = math.hypot(point[0] - pose.x, point[1] - pose.y) - short_of_m
+        if distance <= 0.0:
+            return True
+        _, clearance = self._traversable()
+        steps = np.arange(0.0, distance, self.grid.config.resolution_m / 2.0)
+        heading = math.atan2(point[1] - pose.y, point[0] - pose.x)
+        rows, columns = self.grid.cell_of(pose.x + steps * math.cos(heading),
+                                          pose.y + steps * math.sin(heading))
+        inside = self.grid.inside(rows, columns)
+        return bool(np.all(clearance[rows[inside], columns[inside]] > self.clearance_m))
+
+    def _traversable(self) -> tuple:
+        """traversable() of the grid as it is now (kept until the next scan)."""
+        if self._traversable_now is None:
+            self._traversable_now = traversable(self.grid, self.clearance_m)
+        return self._traversable_now
+
     def observe_scan(self, pose: Pose2D, scan: Scan) -> None:
         if not pose.is_finite():
             return
@@ -272,6 +369,7 @@ class Explorer:
             self.grid = OccupancyGrid(self.grid_config, pose.x, pose.y)
             self.values = ValueMap(self.grid.log_odds.shape)
         self.grid.integrate(pose, scan, self.body_radius_m)
+        self._traversable_now = None
 
     def observe_view(self, pose: Pose2D, similarity: float, hfov_rad: float) -> None:
         if self.grid is not None and pose.is_finite() and math.isfinite(similarity):
@@ -318,7 +416,7 @@ class Explorer:
     def _plan(self, pose: Pose2D, now: float) -> bool:
         """Choose a frontier (the current one while it lasts) and a path to it."""
         run, grid, config = self.run, self.grid, self.config
-        passable, clearance = traversable(grid, self.clearance_m)
+        passable, clearance = self._traversable()
         start = self._start_cell(pose, passable)
         if start is None:
             return False

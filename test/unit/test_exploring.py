@@ -1,0 +1,150 @@
+"""core.control.Controller exploring for a go_to's target it cannot see from where it stands:
+two rooms drawn on a floor plan (vla_ros.fixtures.floor_plan), a scan and a camera by
+geometry, the base following what the controller sends.
+"""
+
+import math
+
+import numpy as np
+
+from vla_ros.core.control import Controller, ControlSettings
+from vla_ros.core.exploration import ExplorationConfig
+from vla_ros.core.mapping import GridConfig
+from vla_ros.core.odometry import Pose2D
+from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig
+from vla_ros.core.status import is_final
+from vla_ros.fixtures.floor_plan import CAMERA_MOUNT, two_rooms
+
+GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')
+TURN = next(intent for intent in DEFAULT_INTENTS if intent.name == 'turn_left')
+DT = 0.05
+SCAN_EVERY = 2  # ticks: a 10 Hz scanner
+START = Pose2D(-2.0, -2.0, math.pi / 2)  # in the left room, facing along it
+BALL = (2.0, 2.0)  # in the right room: hidden from the start by the wall between
+
+
+def controller(**exploration) -> Controller:
+    return Controller(None, ControlSettings(
+        servo=ServoConfig(confirm_s=0.0, search_speed_rps=0.8, search_timeout_s=10.0),
+        exploration=ExplorationConfig(**exploration), grid=GridConfig(size_m=14.0),
+        camera_mount=CAMERA_MOUNT))
+
+
+def run(control, plan, pose, seconds, target=BALL, odom_age=lambda now: 0.0, start=0.0):
+    """Tick for `seconds` (or to a final status); returns (statuses in order, final pose),
+    checking that the robot never comes within 0.15 m of a wall.
+    """
+    statuses, now, tick = [], start, 0
+    scan_points = None
+    while now < start + seconds:
+        age = odom_age(now)
+        if tick % SCAN_EVERY == 0:
+            scan = plan.scan(pose)
+            scan_points = scan.points()
+            control.observe_scan(scan, pose, age)
+        view = plan.view(pose, target) if target is not None else plan.view(pose, (99, 99))
+        out = control.tick(now, view, 0.0, 0.0, scan=scan_points, scan_age=0.0,
+                           odom=pose, odom_age=age)
+        if not statuses or statuses[-1] != out.status:
+            statuses.append(out.status)
+        if is_final(out.status):
+            break
+        yaw = pose.yaw + out.angular * DT
+        pose = Pose2D(pose.x + out.linear * DT * math.cos(yaw),
+                      pose.y + out.linear * DT * math.sin(yaw), yaw)
+        assert plan.clearance(pose.x, pose.y, 0.15), f'touched a wall at {pose}'
+        now, tick = now + DT, tick + 1
+    return statuses, pose
+
+
+def test_a_target_in_the_other_room_is_found_by_exploring_and_arrived_at():
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    statuses, pose = run(control, plan, START, 150.0)
+    assert statuses[-1] == 'arrived', statuses
+    assert any(status.startswith('exploring (') for status in statuses)
+    assert math.hypot(pose.x - BALL[0], pose.y - BALL[1]) < 0.6
+    # The search turned all round first, then explored; then the ball was seen and approached.
+    first_explore = next(i for i, s in enumerate(statuses) if s.startswith('exploring'))
+    assert statuses[first_explore - 1] == 'searching red ball'
+    assert any(s.startswith('approaching red ball') for s in statuses[first_explore:])
+
+
+def test_with_nothing_to_find_exploring_ends_not_found_with_what_it_covered():
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    statuses, pose = run(control, plan, START, 400.0, target=None)
+    final = statuses[-1]
+    assert final.startswith('not found: explored') and final.endswith(' s'), statuses
+    area = float(final.split('explored ')[1].split(' m²')[0])
+    assert 25.0 <= area <= 36.0  # the two rooms' floor, 6 x 6 m less the walls' margins
+    assert pose.x > 0.0 or any('frontier' in s for s in statuses)
+
+
+def test_explore_false_ends_not_found_after_the_turn_as_before():
+    plan, control = two_rooms(), controller(enabled=False)
+    control.follow(GO_TO, 'red ball', 0.0)
+    statuses, pose = run(control, plan, START, 60.0)
+    assert statuses[-1] == 'not found', statuses
+    assert math.hypot(pose.x - START.x, pose.y - START.y) < 0.01  # it only turned
+
+
+def test_without_odometry_there_is_no_map_and_no_exploring():
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    statuses, _ = run(control, plan, START, 60.0, odom_age=lambda now: math.inf)
+    assert statuses[-1] == 'not found' and control.explorer.grid is None, statuses
+
+
+def test_odometry_lost_while_exploring_holds_the_robot_and_then_gives_the_command_up():
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    explored_at = []
+
+    def odom_age(now):  # fresh until exploring has begun, then silent
+        if control.explorer.run.started is not None and not explored_at:
+            explored_at.append(now)
+        return 0.0 if not explored_at or now < explored_at[0] + 1.0 else now - explored_at[0]
+
+    statuses, _ = run(control, plan, START, 60.0, odom_age=odom_age)
+    assert 'stopped: stale odometry' in statuses
+    assert statuses[-1] == 'stopped: input lost', statuses
+
+
+def test_a_thing_seen_before_is_gone_back_to_first():
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    statuses, pose = run(control, plan, START, 150.0)
+    assert statuses[-1] == 'arrived'
+    seen = control.sightings.recall('red ball')
+    assert seen is not None and math.hypot(seen.x - BALL[0], seen.y - BALL[1]) < 0.5
+    # Back in the first room, facing away; asked again, it goes straight back.
+    control.follow(GO_TO, 'red ball', 200.0)
+    statuses, pose = run(control, plan, START, 150.0, start=200.0)
+    assert statuses[0] == 'going to where the red ball was seen', statuses
+    assert statuses[-1] == 'arrived'
+    assert not any(status.startswith('exploring') for status in statuses)
+
+
+def test_a_remembered_place_where_the_thing_is_no_longer_is_forgotten():
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    assert run(control, plan, START, 150.0)[0][-1] == 'arrived'
+    control.follow(GO_TO, 'red ball', 200.0)  # the ball has been moved across its room
+    elsewhere = (2.5, -2.5)
+    statuses, _ = run(control, plan, START, 300.0, target=elsewhere, start=200.0)
+    assert statuses[0] == 'going to where the red ball was seen'
+    assert statuses[-1] == 'arrived', statuses
+    seen = control.sightings.recall('red ball')
+    assert math.hypot(seen.x - elsewhere[0], seen.y - elsewhere[1]) < 0.5
+
+
+def test_the_grid_is_kept_across_commands_and_a_motion_never_explores():
+    plan, control = two_rooms(), controller()
+    control.follow(TURN, '', 0.0)
+    statuses, _ = run(control, plan, START, 10.0)
+    assert not any(status.startswith('exploring') for status in statuses)
+    free = control.explorer.grid.free_area_m2()
+    control.follow(GO_TO, 'red ball', 20.0)
+    assert control.explorer.grid.free_area_m2() == free
+    assert np.isfinite(free) and free > 5.0
