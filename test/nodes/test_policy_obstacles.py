@@ -1,10 +1,13 @@
 """action_policy's collision monitor through real rclpy and DDS: scans from publishers of
-either reliability, a scan that stops coming, a malformed scan, and the zones shown to rviz.
+either reliability, a scan that stops coming, a malformed scan, and the zones shown to rviz;
+the exploration's grid built from scans and odometry.
 """
 
 import math
 import re
 
+from nav_msgs.msg import OccupancyGrid
+import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
@@ -16,11 +19,12 @@ from test_action_policy import (  # noqa: I100 - the sibling test module's helpe
     SimulatedRobot,
 )
 from test_policy_safety import held_still
-from visualization_msgs.msg import MarkerArray
+from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_ros.core.models import ModelCache
 from vla_ros.fixtures.ros_graph import wait_until
 from vla_ros.nodes.lifecycle import THROTTLE_S
+from vla_ros.nodes.qos import LATCHED
 
 BEAMS = 360
 
@@ -232,3 +236,36 @@ def test_require_scan_written_as_a_yaml_bool_fails_at_start_and_says_to_quote_it
         ros, tiny_clip_dir, models):
     with pytest.raises(ValueError, match="quote 'true' and 'false'"):
         make_policy(ros, tiny_clip_dir, models, require_scan=True)
+
+
+def test_the_exploration_map_is_latched_in_the_odometry_frame(ros, tiny_clip_dir, models):
+    """Scans at the odometry's pose build the grid; rviz, started later, still gets it."""
+    node = make_policy(ros, tiny_clip_dir, models, map_publish_period_s=0.2, map_size_m=10.0)
+    SimulatedRobot(ros, odometry=True, heading=0.0)
+    scanner = Scanner(ros)
+    scanner.message = scan_message(wall_m=2.0)
+    assert wait_until(lambda: node.controller.explorer.grid is not None, 10)
+    late = []  # a subscriber that comes after the grid was published, as rviz would
+    assert wait_until(lambda: node.controller.explorer.grid.occupied().any(), 10)
+    ros.probe.create_subscription(OccupancyGrid, 'exploration_map', late.append, LATCHED)
+    assert wait_until(lambda: late, 10)
+    grid = late[-1]
+    assert grid.header.frame_id == 'odom'
+    assert (grid.info.width, grid.info.height, round(grid.info.resolution, 3)) == (100, 100, 0.1)
+    # The wall 2 m ahead of the robot at the odom origin, the floor before it, unknown behind.
+    cells = np.array(grid.data, np.int8).reshape(100, 100)
+    row = int((0.0 - grid.info.origin.position.y) / 0.1)
+    at = [int((x - grid.info.origin.position.x) / 0.1) for x in (1.0, 2.0, 3.0)]
+    assert cells[row, at[0]] < 50 and cells[row, at[0]] != -1
+    assert cells[row, at[1]] > 50 and cells[row, at[2]] == -1
+    markers = []
+    ros.probe.create_subscription(MarkerArray, 'exploration_markers', markers.append, LATCHED)
+    assert wait_until(lambda: markers, 10)
+    assert markers[-1].markers[0].action == Marker.DELETEALL  # no sightings yet
+
+
+def test_without_odometry_no_map_is_built(ros, tiny_clip_dir, models):
+    node = make_policy(ros, tiny_clip_dir, models, map_publish_period_s=0.2)
+    Scanner(ros)
+    assert wait_until(lambda: node.inputs.scans.seen, 10)
+    assert not wait_until(lambda: node.controller.explorer.grid is not None, 1.0)

@@ -143,6 +143,7 @@ class Controller:
         self._recalled = None  # the sighting this go_to goes back to first
         self._checking_place = False  # looking around where it was seen
         self._approach_path = None  # (path on the grid to the target, when planned)
+        self._following = None  # the path on the grid the last tick followed
 
     def _advance(self, now: float, paused: bool = False) -> float:
         """Move the policy's clock with `now` (not while `paused`); return the part of the
@@ -311,7 +312,7 @@ class Controller:
                                   odometry_motion=self._measured_motion(
                                       odom if odom_fresh else None,
                                       self._last_now - odom_age if odom_fresh else 0.0))
-        state = self.policy.state
+        state, self._following = self.policy.state, None
         if self._recalled is not None and is_searching(wanted.status) and not (
                 wanted.explore or state.tracking or state.seen_since is not None):
             wanted = self._go_back(wanted, odom if odom_fresh else None, now)
@@ -365,6 +366,11 @@ class Controller:
                              jump, checked.state, checked.free_m)
 
     @property
+    def path_followed(self):
+        """The path on the grid the last tick followed ((N, 2) in the odom frame), or None."""
+        return self._following
+
+    @property
     def wants_views(self) -> bool:
         """Whether image embeddings would be used now: a go_to under way, with the
         command's embedding to compare them with.
@@ -386,6 +392,7 @@ class Controller:
         if odom is None:
             return replace(wanted, status=status, needs_odometry=True)
         step = self.explorer.step_to_place(odom, now)
+        self._following = self.explorer.run.path
         if step.reached:
             self._recalled, self._checking_place = None, True
             self.policy.look_around()
@@ -427,7 +434,7 @@ class Controller:
         if path is None or len(path) < 2:
             return wanted
         linear, angular = pursue(path, odom, self.settings.exploration)
-        thing = state.object_phrase or 'target'
+        self._following, thing = path, state.object_phrase or 'target'
         return replace(wanted, linear=linear, angular=angular,
                        status=f'approaching {thing} (on a path round an obstacle)')
 
@@ -441,6 +448,7 @@ class Controller:
         if odom is None:
             return replace(wanted, needs_odometry=True)
         step = self.explorer.step(odom, now)
+        self._following = self.explorer.run.path
         if step.done:
             return replace(wanted, status=self.policy.give_up(step.done), explore=False,
                            needs_target=False)

@@ -25,9 +25,9 @@ from vla_ros.core.encoders import ClipEncoder
 from vla_ros.core.models import ModelCache
 from vla_ros.core.status import is_invalid_embedding, is_refusal
 from vla_ros.core.text import clean_command
+from vla_ros.nodes import markers
 from vla_ros.nodes.estop import EstopInput
 from vla_ros.nodes.lifecycle import ManagedNode, THROTTLE_S
-from vla_ros.nodes.markers import occupancy_grid, target_marker, zone_markers
 from vla_ros.nodes.policy_inputs import PolicyInputs
 from vla_ros.nodes.process import run_node
 from vla_ros.nodes.qos import LATCHED, RELIABLE_LATEST
@@ -74,6 +74,7 @@ class ActionPolicyNode(ManagedNode):
         self.marker_pub = self.output(Marker, 'target_marker', RELIABLE_LATEST)
         self.zones_pub = self.output(MarkerArray, 'collision_zones', RELIABLE_LATEST)
         self.map_pub = self.output(OccupancyGrid, 'exploration_map', LATCHED)
+        self.memory_pub = self.output(MarkerArray, 'exploration_markers', LATCHED)
         self.map_published = -math.inf  # steady time
 
     def activate(self) -> str:
@@ -205,25 +206,31 @@ class ActionPolicyNode(ManagedNode):
                 f'ROS time jumped {"back" if output.clock_jump_s < 0 else "ahead"} '
                 f"{abs(output.clock_jump_s):.3f} s: not counted by the policy's timers "
                 '(input ages are on the steady clock)', throttle_duration_sec=THROTTLE_S)
-        stamp = self.get_clock().now().to_msg()
+        stamp, frame = self.get_clock().now().to_msg(), self.values['frame_id']
         if self.ticks % ZONES_EVERY == 0:
-            self.zones_pub.publish(zone_markers(self.settings.monitor, output.obstacle,
-                                                output.linear >= 0.0,
-                                                self.values['frame_id'], stamp))
+            self.zones_pub.publish(markers.zone_markers(
+                self.settings.monitor, output.obstacle, output.linear >= 0.0, frame, stamp))
         visible = output.target is not None and output.target.visible
         if visible or self.marker_shown:  # a lost target's arrow is deleted once
-            self.marker_pub.publish(target_marker(output.target, self.values['frame_id'], stamp,
-                                                  self.values['camera_hfov_deg']))
+            self.marker_pub.publish(markers.target_marker(
+                output.target, frame, stamp, self.values['camera_hfov_deg']))
         self.marker_shown = visible
         self.last_command = (output.linear, output.angular)
         self.last_segmentation_age = None if read.segmentation is None else (
             read.segmentation.age)
         self.publish_velocity(output.linear, output.angular)
         self.publish_status(output.status)
-        period, grid = self.values['map_publish_period_s'], self.controller.explorer.grid
-        if period > 0.0 and grid is not None and now - self.map_published >= period:
-            self.map_published = now
-            self.map_pub.publish(occupancy_grid(grid, self.inputs.odom_frame, stamp))
+        self.publish_map(now, stamp)
+
+    def publish_map(self, now: float, stamp):
+        """The exploration's grid, sightings and path, at most every map_publish_period_s."""
+        period, explorer = self.values['map_publish_period_s'], self.controller.explorer
+        if period <= 0.0 or explorer.grid is None or now - self.map_published < period:
+            return
+        self.map_published, frame = now, self.inputs.odom_frame
+        self.map_pub.publish(markers.occupancy_grid(explorer.grid, frame, stamp))
+        self.memory_pub.publish(markers.exploration_markers(
+            self.controller.sightings, self.controller.path_followed, frame, stamp))
 
     # Outputs ----------------------------------------------------------------------------
     def publish_diagnostics(self):

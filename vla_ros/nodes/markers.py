@@ -1,5 +1,6 @@
 """action_policy's pictures for rviz: an arrow towards the target, the footprint with the
-collision monitor's stop and slowdown zones, and the grid exploration plans on.
+collision monitor's stop and slowdown zones, and the grid exploration plans on with what
+it remembers and where it is going.
 """
 
 import math
@@ -67,3 +68,29 @@ def occupancy_grid(grid, frame_id: str, stamp) -> OccupancyGrid:
     message.info.origin.orientation.w = 1.0
     message.data = grid.occupancy().reshape(-1).tolist()
     return message
+
+
+def exploration_markers(sightings, path, frame_id: str, stamp) -> MarkerArray:
+    """Where each thing asked for was last confirmed (a sphere and its name), and the path
+    being followed on the grid (a line; none: deleted), in the odom frame.
+    """
+    markers = MarkerArray(markers=[Marker(ns='vla_sightings', action=Marker.DELETEALL)])
+    for index, sighting in enumerate(sightings):
+        for shape, z, scale in ((Marker.SPHERE, 0.15, 0.3), (Marker.TEXT_VIEW_FACING, 0.5, 0.2)):
+            marker = Marker(ns='vla_sightings', id=2 * index + (shape != Marker.SPHERE),
+                            type=shape, action=Marker.ADD, text=sighting.thing)
+            marker.header.frame_id, marker.header.stamp = frame_id, stamp
+            marker.pose.position.x, marker.pose.position.y = sighting.x, sighting.y
+            marker.pose.position.z, marker.pose.orientation.w = z, 1.0
+            marker.scale.x = marker.scale.y = marker.scale.z = scale
+            marker.color.r, marker.color.g, marker.color.a = 1.0, 0.8, 0.9
+            markers.markers.append(marker)
+    line = Marker(ns='vla_exploration_path', id=0, type=Marker.LINE_STRIP,
+                  action=Marker.DELETE if path is None else Marker.ADD)
+    line.header.frame_id, line.header.stamp = frame_id, stamp
+    if path is not None:
+        line.pose.orientation.w, line.scale.x = 1.0, 0.03
+        line.color.b, line.color.g, line.color.a = 1.0, 0.5, 1.0
+        line.points = [Point(x=float(x), y=float(y)) for x, y in path]
+    markers.markers.append(line)
+    return markers
