@@ -107,6 +107,9 @@ ODOM_FAILED_WINDOWS = 2
 MIN_STALL_S = 1.0
 SIGHTING_RANGE_M = 4.0  # a target placed further off (unranged, at the horizon) is not kept
 GOAL_SHORT_M = 0.6  # the straight way to a target is checked on the grid up to this short of it
+# The reactive detour first (it is quicker round a box); a path on the grid once it has been
+# held by an obstacle, or made no progress, this long (a wall, a doorway).
+GRID_AFTER_HELD_S, GRID_AFTER_DETOUR_S = 1.0, 4.0
 
 
 class Controller:
@@ -412,14 +415,19 @@ class Controller:
             odom.y + sin_yaw * goal[0] + cos_yaw * goal[1], now, state.last_seen.confidence))
 
     def _approach_on_grid(self, wanted, odom: Pose2D | None, now: float):
-        """A go_to's target seen past a wall's end or through a doorway: while the straight
-        way there is not clear on the grid, a path on the grid (the reactive detour of
-        core.avoidance does not find a doorway).
+        """A go_to's target seen past a wall's end or through a doorway: once the reactive
+        detour (core.avoidance) is stuck, and while the straight way there is not clear on the
+        grid, a path on the grid.
         """
         state, goal = self.policy.state, self.avoidance.goal
         if odom is None or goal is None or not self.explorer.ready or not state.tracking or (
                 not is_approaching(wanted.status)) or wanted.linear < 0.0:
             self._approach_path = None
+            return wanted
+        stuck = self._held_by_obstacle >= GRID_AFTER_HELD_S or (
+            self.avoidance.detouring and self._detour_since is not None
+            and now - self._detour_since >= GRID_AFTER_DETOUR_S)
+        if self._approach_path is None and not stuck:
             return wanted
         cos_yaw, sin_yaw = math.cos(odom.yaw), math.sin(odom.yaw)
         point = (odom.x + cos_yaw * goal[0] - sin_yaw * goal[1],
