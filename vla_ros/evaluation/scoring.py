@@ -8,7 +8,7 @@ import numpy as np
 
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
-from vla_ros.core.status import ARRIVED, BLOCKED, is_refusal, is_stale, is_stopped, NOT_FOUND
+from vla_ros.core.status import ARRIVED, BLOCKED, is_not_found, is_refusal, is_stale, is_stopped
 from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import SimWorld
 
@@ -42,6 +42,9 @@ class EpisodeResult:
     turned_deg: float = 0.0  # counter-clockwise, unwrapped
     asked: tuple = ()  # a measured motion's (distance | angle, signed m or degrees)
     template: str = ''  # the command as drawn from a --commands file ({object} unfilled)
+    world: str = 'arena'  # the scene's: arena | rooms
+    shortest_way_m: float = 0.0  # from the start to arriving, SPL's measure (ground_truth)
+    visible_from_start: bool | None = None  # rooms: could turning on the spot see the target
     trajectory: list = field(default_factory=list, repr=False)
     frames: list = field(default_factory=list, repr=False)
 
@@ -65,7 +68,7 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
         if nearest != scene.target_index and distances[nearest] <= SUCCESS_DISTANCE_M:
             return 'wrong object', final
         return 'stopped short', final
-    if status == NOT_FOUND:
+    if is_not_found(status):  # after the turn, or after exploring
         return 'not found', final
     if status == 'stopped: input lost':
         return 'input lost', final
@@ -129,11 +132,12 @@ def refusal_outcome(status: str, moved: bool) -> str:
 
 
 
-def spl(outcome: str, start_distance: float, path: float) -> float:
-    """Success weighted by path length: the shortest way over the way taken, 0 on failure."""
+def spl(outcome: str, shortest: float, path: float) -> float:
+    """Success weighted by path length: the shortest way (ground_truth.shortest_way) over the
+    way taken, 0 on failure.
+    """
     if outcome != 'success':
         return 0.0
-    shortest = max(start_distance - SUCCESS_DISTANCE_M, 0.0)
     return shortest / max(path, shortest, 1e-9)
 
 
