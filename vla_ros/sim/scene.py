@@ -24,6 +24,8 @@ ROBOT_RADIUS = 0.15
 # 0.1 m sees them, the camera sees over them): a target hidden behind a high one would need
 # exploring, which the policy does not do.
 OBSTACLE_COLOURS = ((0.55, 0.42, 0.28), (0.45, 0.45, 0.48), (0.30, 0.28, 0.26))
+# The walls round an open arena are low, those of a house (sim/rooms.py) hide what is behind.
+WALL_HEIGHT = {'arena': 0.3, 'rooms': 1.0}
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,12 @@ class Scene:
     robot_y: float
     robot_yaw: float
     obstacles: tuple = ()
+    world: str = 'arena'  # arena (generate_scene) | rooms (sim/rooms.py)
+
+    @property
+    def wall_height(self) -> float:
+        """Of the walls round the floor."""
+        return WALL_HEIGHT[self.world]
 
     @property
     def target(self) -> SceneObject:
@@ -128,10 +136,7 @@ def generate_scene(seed: int, min_objects: int = 1, max_objects: int = 6,
                            float(rng.uniform(0, 2 * math.pi)))]
     robot_keepout = [(*start, ROBOT_RADIUS + 0.3)]
     for _ in range(count - 1):
-        while True:  # distractors never share both colour and shape with the target
-            colour, shape = str(rng.choice(colours)), str(rng.choice(shapes))
-            if (colour, shape) != (target_colour, target_shape):
-                break
+        colour, shape = other_kind(rng, target_colour, target_shape)
         size = float(rng.uniform(0.12, 0.25))
         for _ in range(200):
             spot = _free_spot(rng, placed + robot_keepout, size, arena_half, clearance=0.5)
@@ -150,6 +155,25 @@ def generate_scene(seed: int, min_objects: int = 1, max_objects: int = 6,
     objects = [objects[i] for i in order]
     target_index = int(np.flatnonzero(order == 0)[0])
     robot_yaw = float(rng.uniform(-math.pi, math.pi))
+    scene = Scene(seed=seed, objects=tuple(objects), target_index=target_index,
+                  arena_half=arena_half, **floor_and_light(rng),
+                  robot_x=start[0], robot_y=start[1], robot_yaw=robot_yaw)
+    if clutter:
+        scene = replace(scene, obstacles=place_obstacles(scene, clutter))
+    return scene
+
+
+def other_kind(rng, target_colour: str, target_shape: str) -> tuple:
+    """(colour, shape) of a distractor: never both the target's."""
+    colours, shapes = list(COLOURS), list(SHAPES)
+    while True:
+        colour, shape = str(rng.choice(colours)), str(rng.choice(shapes))
+        if (colour, shape) != (target_colour, target_shape):
+            return colour, shape
+
+
+def floor_and_light(rng) -> dict:
+    """The Scene fields of the floor's checker and the light, drawn."""
     shade = rng.uniform(0.25, 0.75)
     floor = (tuple(np.clip(shade + rng.uniform(-0.08, 0.08, 3), 0, 1).round(3)),
              tuple(np.clip(shade * 0.7 + rng.uniform(-0.08, 0.08, 3), 0, 1).round(3)))
@@ -157,14 +181,8 @@ def generate_scene(seed: int, min_objects: int = 1, max_objects: int = 6,
     azimuth = rng.uniform(0, 2 * math.pi)
     light = (round(math.cos(elevation) * math.cos(azimuth), 3),
              round(math.cos(elevation) * math.sin(azimuth), 3), round(-math.sin(elevation), 3))
-    scene = Scene(seed=seed, objects=tuple(objects), target_index=target_index,
-                  arena_half=arena_half, floor_rgb=floor,
-                  floor_squares=int(rng.integers(4, 16)), light_direction=light,
-                  light_diffuse=float(round(rng.uniform(0.5, 0.9), 3)),
-                  robot_x=start[0], robot_y=start[1], robot_yaw=robot_yaw)
-    if clutter:
-        scene = replace(scene, obstacles=place_obstacles(scene, clutter))
-    return scene
+    return {'floor_rgb': floor, 'floor_squares': int(rng.integers(4, 16)),
+            'light_direction': light, 'light_diffuse': float(round(rng.uniform(0.5, 0.9), 3))}
 
 
 def _obstacle(rng, kind, x, y, across):
@@ -222,14 +240,20 @@ def place_obstacles(scene: Scene, count: int, attempts: int = 200) -> tuple:
     raise RuntimeError(f'seed {scene.seed}: no way past {count} obstacles in {attempts} tries')
 
 
-def has_way(scene: Scene, obstacles, cell: float = 0.05, margin: float = 0.08) -> bool:
-    """Whether the robot (ROBOT_RADIUS + margin) can reach the target's side on a grid of
-    `cell` over the arena, around the objects and the obstacles.
-    """
+def floor_grid(scene: Scene, cell: float):
+    """(x, y) of the centres of a grid of `cell` over the floor, indexed [i, j] = (x, y)."""
     half = scene.arena_half
     count = int(2 * half / cell)
     centres = -half + cell * (np.arange(count) + 0.5)
-    x, y = np.meshgrid(centres, centres, indexing='ij')
+    return np.meshgrid(centres, centres, indexing='ij')
+
+
+def blocked_cells(scene: Scene, obstacles, cell: float, margin: float) -> np.ndarray:
+    """Cells of floor_grid where the robot's centre cannot be (ROBOT_RADIUS + margin from
+    the walls, the objects but the target, and the obstacles).
+    """
+    half = scene.arena_half
+    x, y = floor_grid(scene, cell)
     blocked = (np.abs(x) > half - ROBOT_RADIUS - margin) | (np.abs(y) > half - ROBOT_RADIUS
                                                            - margin)
     reach = ROBOT_RADIUS + margin
@@ -242,6 +266,18 @@ def has_way(scene: Scene, obstacles, cell: float = 0.05, margin: float = 0.08) -
         du, dv = np.maximum(np.abs(u) - item.half_length, 0), np.maximum(
             np.abs(v) - item.half_width, 0)
         blocked |= np.hypot(du, dv) < reach
+    return blocked
+
+
+def has_way(scene: Scene, obstacles, cell: float = 0.05, margin: float = 0.08) -> bool:
+    """Whether the robot (ROBOT_RADIUS + margin) can reach the target's side on a grid of
+    `cell` over the arena, around the objects and the obstacles.
+    """
+    half = scene.arena_half
+    blocked = blocked_cells(scene, obstacles, cell, margin)
+    count = len(blocked)
+    x, y = floor_grid(scene, cell)
+    reach = ROBOT_RADIUS + margin
     target = scene.target
     goal = np.hypot(x - target.x, y - target.y) < target.size + reach + 0.3
     goal &= ~blocked

@@ -86,9 +86,9 @@ def scene_xml(scene: Scene) -> str:
             f'{item.height / 2:.4f}" euler="0 0 {math.degrees(item.yaw):.3f}" '
             f'rgba="{_rgba(item.rgb)}" '
             'contype="1" conaffinity="1"/>')
-    half = scene.arena_half
+    half, wall_z = scene.arena_half, f'{scene.wall_height / 2:g}'
     walls = ''.join(
-        f'<geom name="wall{i}" type="box" size="{sx} {sy} 0.15" pos="{px} {py} 0.15" '
+        f'<geom name="wall{i}" type="box" size="{sx} {sy} {wall_z}" pos="{px} {py} {wall_z}" '
         f'rgba="0.6 0.6 0.65 1" contype="1" conaffinity="1"/>'
         for i, (sx, sy, px, py) in enumerate((
             (half, 0.05, 0, half + 0.05), (half, 0.05, 0, -half - 0.05),
