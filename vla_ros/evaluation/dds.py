@@ -24,6 +24,7 @@ import yaml
 
 from vla_ros.core.policy import TargetView
 from vla_ros.core.status import is_final, record_change
+from vla_ros.evaluation.ground_truth import shortest_way, target_visible_from_start
 from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on
 from vla_ros.sim.world import simulated_robot, simulated_segmenter, SimWorld
 
@@ -137,6 +138,8 @@ class DdsEpisodes:
         from vla_ros.nodes.stack import Stack
 
         command = scene.command if command is None else command
+        # Rendered here, in a world of its own: the episode's renders on the bridge's thread.
+        visible = target_visible_from_start(scene) if scene.world == 'rooms' else None
         world = SimWorld(scene, self.width, self.height)
         processes = graph = None
         try:
@@ -172,6 +175,7 @@ class DdsEpisodes:
             graph.spin_in_background()
             self._wait_until_ready(processes, probe, commands)
             start_distance = world.distance_to(scene.target_index)
+            shortest = shortest_way(scene, start_distance)
             bridge = graph.add(SimBridge(world=world, context=graph.context, parameter_overrides=[
                 Parameter('camera_rate_hz', value=self.camera_rate_hz)]))
             commands.publish(String(data=command))  # volatile, as `ros2 topic pub` sends it
@@ -200,14 +204,16 @@ class DdsEpisodes:
                          for (ax, ay), (bx, by) in zip(path, path[1:]))
             return EpisodeResult(
                 seed=scene.seed, command=command, mode='real', outcome=outcome,
-                success=success, spl=spl(outcome, start_distance, length),
+                success=success, spl=spl(outcome, shortest, length),
                 time_s=world.time, path_length_m=length, start_distance_m=start_distance,
                 final_distance_m=final, collided_with=world.collided_with or '',
                 status=status, perception_ms_p50=perception_ms[-1] if perception_ms else 0.0,
                 cause=cause,
                 transport='dds', statuses=list(statuses), trajectory=path,
                 target_gap_max_s=max((b - a for a, b in zip(arrivals, arrivals[1:])),
-                                     default=0.0))
+                                     default=0.0),
+                world=scene.world, shortest_way_m=shortest,
+                visible_from_start=visible)
         finally:
             codes = processes.stop() if processes is not None else {}
             if graph is not None:

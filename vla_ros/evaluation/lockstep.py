@@ -30,6 +30,7 @@ from vla_ros.core.policy import Segmentation
 from vla_ros.core.status import is_final
 from vla_ros.core.text import clean_command, command_object
 from vla_ros.core.tracking import TargetTracker
+from vla_ros.evaluation.ground_truth import shortest_way, target_visible_from_start
 from vla_ros.evaluation.motion_task import motion_outcome
 from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on
 from vla_ros.sim.scene import Scene
@@ -194,6 +195,8 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         start = pose_now = world.pose()
         turned = 0.0  # rad, counter-clockwise, unwrapped
         start_distance = world.distance_to(scene.target_index)
+        shortest = shortest_way(scene, start_distance)
+        visible = target_visible_from_start(scene, world) if scene.world == 'rooms' else None
         status = pipeline.instruct(controller, perception, command, 0.0)
         statuses = [status]
         trajectory, frames, latencies = [(start.x, start.y)], [], []
@@ -267,12 +270,13 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         return EpisodeResult(
             seed=scene.seed, command=command, mode=pipeline.mode, outcome=outcome,
             success=success,
-            spl=0.0 if expected == 'motion' else spl(outcome, start_distance, path),
+            spl=0.0 if expected == 'motion' else spl(outcome, shortest, path),
             time_s=world.time, path_length_m=path, start_distance_m=start_distance,
             final_distance_m=final, collided_with=world.collided_with or '', status=status,
             perception_ms_p50=1e3 * float(np.median(latencies)) if latencies else 0.0,
             cause=cause, statuses=statuses, trajectory=trajectory, frames=frames,
             expected=expected, moved=moved, moved_m=moved_m, turned_deg=turned_deg,
-            asked=tuple(asked or ()))
+            asked=tuple(asked or ()), world=scene.world, shortest_way_m=shortest,
+            visible_from_start=visible)
     finally:
         world.close()
