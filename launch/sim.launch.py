@@ -7,7 +7,8 @@ sim_bridge publishes /camera/image_raw, /scan, /odom and /clock and drives on /c
 are vla.launch.py's default topics; the stack runs on simulated time, with the simulated
 camera's geometry, its scan required for motion and its objects as the verifier's contrasts
 (vla_ros.sim.world.simulated_robot and simulated_segmenter, as the evaluator runs it).
-`clutter:=4` puts boxes and walls in the way.
+`clutter:=4` puts boxes and walls in the way; `world:=rooms` makes the scene a house of 2-4
+rooms whose target is mostly in another room than the robot.
 """
 
 import os
@@ -31,6 +32,9 @@ def generate_launch_description():
         DeclareLaunchArgument('seed', default_value='1', description='scene seed'),
         DeclareLaunchArgument('clutter', default_value='0',
                               description='boxes and walls in the scene, most in the way'),
+        DeclareLaunchArgument('world', default_value='arena', choices=['arena', 'rooms'],
+                              description='arena: one open room; rooms: rooms with doorways '
+                              'and furniture, the target mostly out of sight (no clutter)'),
         DeclareLaunchArgument('camera_rate_hz', default_value='10.0',
                               description='simulated camera frames per second'),
         DeclareLaunchArgument('rviz', default_value='false', choices=['true', 'false'],
@@ -43,6 +47,7 @@ def generate_launch_description():
     bridge = Node(package='vla_ros', executable='sim_bridge', name='sim_bridge',
                   parameters=[{'seed': LaunchConfiguration('seed'),
                                'clutter': LaunchConfiguration('clutter'),
+                               'world': LaunchConfiguration('world'),
                                'camera_rate_hz': LaunchConfiguration('camera_rate_hz'),
                                'width': WIDTH, 'height': HEIGHT}],
                   output='screen', emulate_tty=True)

@@ -84,3 +84,16 @@ def test_bridge_publishes_a_laser_scan_that_matches_the_world(ros):
     assert all(math.isclose(a, b, abs_tol=1e-4) or (math.isinf(a) and math.isinf(b))
                for a, b in zip(scan.ranges, expected))
     assert min(scan.ranges) > 0.15  # nothing inside the base
+
+
+def test_bridge_builds_a_rooms_scene_from_its_world_parameter(ros):
+    """`ros2 launch vla_ros sim.launch.py world:=rooms`: the seed's rooms scene, set at start."""
+    from vla_ros.sim.rooms import generate_rooms_scene
+
+    bridge = ros.add(SimBridge(context=ros.context, parameter_overrides=[
+        Parameter('seed', value=4), Parameter('world', value='rooms'),
+        Parameter('width', value=32), Parameter('height', value=24)]))
+    assert bridge.world.scene == generate_rooms_scene(4)
+    assert bridge.world.scene.wall_height >= 0.6
+    result = bridge.set_parameters([Parameter('world', value='arena')])[0]
+    assert not result.successful  # read-only

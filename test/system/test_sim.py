@@ -215,10 +215,36 @@ def test_a_three_episode_eval_writes_its_outputs(tmp_path):
     assert summary['episode_count'] == 3 and len(summary['episodes']) == 3
     assert 0.0 <= summary['success_rate'] <= 1.0
     for key in ('spl', 'collisions', 'outcomes', 'failure_causes', 'mean_time_to_arrive_s',
-                'perception_ms_p50'):
+                'perception_ms_p50', 'mean_path_length_m'):
         assert key in summary
+    assert summary['world'] == 'arena' and 'visible_from_start_rate' not in summary
     assert (tmp_path / 'episodes.png').stat().st_size > 10_000
     assert 'success' in result.stdout
+
+
+def test_an_eval_in_rooms_reports_the_way_round_and_what_was_in_view(tmp_path):
+    result = subprocess.run(
+        [sys.executable, '-m', 'vla_ros', 'eval', '--world', 'rooms', '--mode', 'oracle',
+         '--episodes', '1', '--seed', '2', '--max-time', '5', '--output', str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['world'] == 'rooms' and summary['mean_path_length_m'] >= 0.0
+    assert summary['visible_from_start_rate'] in (0.0, 1.0)
+    assert 'success_rate_visible_from_start' in summary
+    assert 'success_rate_hidden_from_start' in summary
+    episode = summary['episodes'][0]
+    assert episode['world'] == 'rooms' and isinstance(episode['visible_from_start'], bool)
+    assert episode['shortest_way_m'] > 0.0
+    assert 'in view from the start' in result.stdout and 'travelled' in result.stdout
+
+
+def test_eval_refuses_clutter_in_rooms(tmp_path):
+    from vla_ros.commands.main import main
+
+    assert main(['eval', '--world', 'rooms', '--clutter', '3', '--mode', 'oracle',
+                 '--output', str(tmp_path)]) == 2
+    assert not (tmp_path / 'summary.json').exists()
 
 
 def test_eval_in_real_mode_without_models_says_why(tmp_path):

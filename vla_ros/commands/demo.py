@@ -128,16 +128,16 @@ def run_demo(args) -> int:
     from vla_ros.nodes.qos import LATCHED
     from vla_ros.nodes.sim_bridge import SimBridge
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
-    from vla_ros.sim.scene import generate_scene
+    from vla_ros.sim.rooms import build_scene
     from vla_ros.sim.world import simulated_robot, simulated_segmenter, SimWorld
 
     params_file = args.params_file or paths.default_params_file()
     try:
         settings = StackSettings.from_params_file(params_file)
+        scene = build_scene(args.world, args.seed, args.clutter)
     except (OSError, ValueError) as error:
         print(f'[demo] cannot start: {error}', file=sys.stderr)
         return 2
-    scene = generate_scene(args.seed, clutter=args.clutter)
     command = args.command or scene.command
     mode = args.mode
     if mode == 'auto':
@@ -146,7 +146,7 @@ def run_demo(args) -> int:
             print('[demo] no embedded models in models/ yet: running in ORACLE mode (the '
                   "simulator's ground truth stands in for perception; the policy, safety "
                   'layer, bridge and physics are real)', flush=True)
-    print(f'[demo] scene {args.seed}: {len(scene.objects)} objects '
+    print(f'[demo] {args.world} scene {args.seed}: {len(scene.objects)} objects '
           f'({", ".join(item.name for item in scene.objects)}), '
           f'{len(scene.obstacles)} obstacles; command: "{command}"',
           flush=True)
@@ -213,7 +213,8 @@ def run_demo(args) -> int:
         stack.close()  # the policy sends zero first
         bridge_time = world.time
     outcome, gap = classify_outcome(world, scene, status, timed_out)
-    summary = {'seed': args.seed, 'command': command, 'mode': mode, 'outcome': outcome,
+    summary = {'seed': args.seed, 'world': args.world, 'command': command, 'mode': mode,
+               'outcome': outcome,
                'status': status, 'time_s': bridge_time, 'final_distance_m': gap,
                'collided_with': world.collided_with or '', 'statuses': statuses}
     folder = Path(args.output) / f'seed-{args.seed}'
@@ -232,6 +233,9 @@ def add_arguments(parser):
     parser.add_argument('--seed', type=int, default=1, help='scene seed')
     parser.add_argument('--clutter', type=int, default=0, metavar='N',
                         help='N boxes and walls in the scene, most of them in the way')
+    parser.add_argument('--world', choices=('arena', 'rooms'), default='arena',
+                        help='arena: one open room; rooms: 2-4 rooms with doorways and '
+                        'furniture, the target mostly in another room than the start')
     parser.add_argument('--mode', choices=('auto', 'real', 'oracle'), default='auto')
     parser.add_argument('--timeout', type=float, default=60.0, help='simulated seconds')
     parser.add_argument('--params-file', default=None,

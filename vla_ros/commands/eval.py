@@ -1,11 +1,14 @@
 """`vla-ros eval`: seeded "go to the <colour> <shape>" episodes, scored and plotted.
 
     vla-ros eval --mode oracle --episodes 100 --seed 0 --output runs/eval-oracle
+    vla-ros eval --world rooms --mode oracle --episodes 20 --output runs/eval-rooms
     vla-ros eval --commands test/data/go_to_phrasings.yaml --episodes 100 --output runs/phrasings
 
 With --commands, each episode draws its command from a file instead (see load_commands); the
 summary then reports success per command and the false-accept rate of commands that must not
-move the robot.
+move the robot. With --world rooms the scenes are houses (sim/rooms.py) whose target is mostly
+in another room: SPL measures the shortest way round the walls, and the summary splits success
+by whether the target could be seen from the start.
 
 Writes DIR/summary.json (success_rate 0..1, spl, collisions, outcomes, timing, per-episode
 records) and DIR/episodes.png (top-down trajectories and outcome counts). Exits non-zero only
@@ -228,13 +231,32 @@ def stale_stops(statuses, after: str = '') -> int:
     return count
 
 
-def summarise(results, mode, seed, wall_s, transport='lockstep'):
+def by_visibility(results) -> dict:
+    """Rooms: the share of episodes whose target was in view from the start, and success
+    among those and among the others (None where there were none).
+    """
+    seen = [result for result in results if result.visible_from_start]
+    hidden = [result for result in results if result.visible_from_start is False]
+
+    def rate(group):
+        return sum(result.success for result in group) / len(group) if group else None
+
+    return {'visible_from_start_rate': len(seen) / len(results) if results else 0.0,
+            'success_rate_visible_from_start': rate(seen),
+            'success_rate_hidden_from_start': rate(hidden)}
+
+
+def summarise(results, mode, seed, wall_s, transport='lockstep', world='arena'):
     count = len(results)
     successes = [result for result in results if result.success]
     return {
-        'mode': mode, 'transport': transport, 'seed': seed, 'episode_count': count,
+        'mode': mode, 'transport': transport, 'world': world, 'seed': seed,
+        'episode_count': count,
         'success_rate': len(successes) / count if count else 0.0,
         'spl': sum(result.spl for result in results) / count if count else 0.0,
+        'mean_path_length_m': (sum(result.path_length_m for result in results) / count
+                               if count else 0.0),
+        **(by_visibility(results) if world == 'rooms' else {}),
         'collisions': sum(result.outcome == 'collision' for result in results),
         'outcomes': dict(Counter(result.outcome for result in results)),
         'failure_causes': dict(Counter(result.cause for result in results if result.cause)),
@@ -261,12 +283,15 @@ def run_eval(args) -> int:
     from vla_ros.core.models import ModelLoadError
     from vla_ros.evaluation.lockstep import run_episode, StackSettings
     from vla_ros.evaluation.motion_task import motion_command
-    from vla_ros.sim.scene import generate_scene
+    from vla_ros.sim.rooms import build_scene
 
     output = Path(args.output)
     params_file = args.params_file or paths.default_params_file()
     try:
         drawn = None
+        if args.world == 'rooms' and args.clutter:
+            raise ValueError('--clutter puts boxes across the straight way in the open arena; '
+                             '--world rooms has walls and furniture of its own')
         if args.task == 'motion' and (args.mode != 'real' or args.transport != 'lockstep'
                                       or args.commands):
             raise ValueError('--task motion measures the command path: --mode real, '
@@ -306,7 +331,7 @@ def run_eval(args) -> int:
                     desc=f'eval {args.mode} {args.transport}', unit='episode')
     try:
         for episode, seed in enumerate(progress):
-            scene = generate_scene(seed, clutter=args.clutter)
+            scene = build_scene(args.world, seed, args.clutter)
             scenes.append(scene)
             kind, template = drawn[episode] if drawn else ('go_to', scene.command)
             command, asked = template.replace('{object}', scene.target.name), None
@@ -331,7 +356,7 @@ def run_eval(args) -> int:
         if args.transport == 'dds':
             pipeline.close()
     summary = summarise(results, args.mode, args.seed, time.monotonic() - started,
-                        args.transport)
+                        args.transport, args.world)
     summary['params_file'] = str(params_file)
     summary['clutter'] = args.clutter
     summary['segmenter_max_rate_hz'] = settings.segmenter['max_rate_hz']
@@ -354,11 +379,15 @@ def run_eval(args) -> int:
         summary['motion_errors'] = motion_errors(results)
     (output / 'summary.json').write_text(json.dumps(summary, indent=2))
     spl_text = '' if args.task == 'motion' else f'SPL {summary["spl"]:.2f}, '
-    title = (f'{args.mode} ({args.transport}): {summary["success_rate"]:.0%} success, '
-             f'{spl_text}{summary["collisions"]} collisions, '
+    world_text = '' if args.world == 'arena' else f', {args.world}'
+    title = (f'{args.mode} ({args.transport}{world_text}): {summary["success_rate"]:.0%} '
+             f'success, {spl_text}{summary["collisions"]} collisions, '
              f'{len(results)} episodes')
     plot_results(results, scenes, output / 'episodes.png', title)
     print(f'[eval] {title}')
+    print(f'[eval] travelled {summary["mean_path_length_m"]:.2f} m an episode on average')
+    if args.world == 'rooms':
+        report_visibility(summary)
     print(f'[eval] outcomes: {summary["outcomes"]}')
     print(f'[eval] failure causes: {summary["failure_causes"]}')
     if args.task == 'motion':
@@ -388,6 +417,15 @@ def motion_errors(results) -> dict:
         errors[f'{kind}_{unit}_max'] = gaps[-1] if gaps else 0.0
         errors[f'{kind}_episodes'] = len(gaps)
     return errors
+
+
+def report_visibility(summary) -> None:
+    def rate(value):
+        return 'n/a' if value is None else f'{value:.0%}'
+
+    print(f"[eval] target in view from the start: {summary['visible_from_start_rate']:.0%} "
+          f"of episodes; success {rate(summary['success_rate_visible_from_start'])} of "
+          f"those, {rate(summary['success_rate_hidden_from_start'])} of the others")
 
 
 def report_commands(summary) -> None:
@@ -463,6 +501,10 @@ def add_arguments(parser):
                         'measured motions ("go forward 1.5 meters", "turn right 90 '
                         'degrees"), real mode, lockstep, success within 10 %% of a distance '
                         'or 10 degrees of an angle')
+    parser.add_argument('--world', choices=('arena', 'rooms'), default='arena',
+                        help='arena: one open room, the target found by turning on the spot '
+                        '(the default); rooms: 2-4 rooms with doorways and furniture, the '
+                        'target mostly in another room than the start')
     parser.add_argument('--clutter', type=int, default=0, metavar='N',
                         help='N boxes and walls in each scene, two of three across the way '
                         "to the target (the scene is otherwise the seed's usual one)")

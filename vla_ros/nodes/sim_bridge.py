@@ -20,7 +20,7 @@ from vla_ros.core.images import to_image_msg
 from vla_ros.nodes.parameters import descriptor
 from vla_ros.nodes.process import run_node
 from vla_ros.nodes.qos import RELIABLE_LATEST
-from vla_ros.sim.scene import generate_scene
+from vla_ros.sim.rooms import build_scene, WORLDS
 from vla_ros.sim.world import ScanSettings, SimWorld
 
 
@@ -55,6 +55,11 @@ class SimBridge(Node):
         clutter = self.declare_parameter('clutter', 0, descriptor(
             'boxes and walls in the scene, most across the way to the target (as `vla-ros eval '
             '--clutter`)', read_only=True, int_range=(0, 20))).value
+        world_kind = self.declare_parameter('world', 'arena', descriptor(
+            'the kind of scene: arena (one open room) or rooms (rooms with doorways and '
+            'furniture; no clutter), as `vla-ros eval --world` (ignored when a SimWorld is '
+            'handed in)', read_only=True,
+            additional_constraints='|'.join(WORLDS))).value
         default = ScanSettings()
         self.scan_settings = ScanSettings(
             rate_hz=self.declare_parameter('scan_rate_hz', default.rate_hz, descriptor(
@@ -72,7 +77,7 @@ class SimBridge(Node):
                 'standard deviation of the range noise (m)', read_only=True,
                 float_range=(0.0, 1.0))).value)
         self._owns_world = world is None
-        self.world = world or SimWorld(generate_scene(seed, clutter=clutter), width, height)
+        self.world = world or SimWorld(build_scene(world_kind, seed, clutter), width, height)
         self.next_scan_time = 0.0
         self.scan_rng = np.random.default_rng(self.world.scene.seed)
         self.command = (0.0, 0.0)
@@ -89,7 +94,8 @@ class SimBridge(Node):
         self.last_frame = None  # the newest rendered RGB array, for the demo's pictures
         self.timer = self.create_timer(self.step_s, self.tick)
         self.get_logger().info(
-            f'ready: scene seed {self.world.scene.seed} ("{self.world.scene.command}"), '
+            f'ready: {self.world.scene.world} scene seed {self.world.scene.seed} '
+            f'("{self.world.scene.command}"), '
             f'camera {self.world.width}x{self.world.height} at {self.camera_rate_hz:g} Hz, '
             f'scan {self.scan_settings.beams} beams at {self.scan_settings.rate_hz:g} Hz, '
             f'{len(self.world.scene.obstacles)} obstacles')
