@@ -126,3 +126,7 @@ def test_bad_exploration_settings_say_what_to_fix():
         ExplorationConfig(speed_mps=0.0)
     with pytest.raises(ValueError, match='resolution_m'):
         GridConfig(resolution_m=0.0)
+    # A grid too large to plan on within a control tick is refused at start.
+    with pytest.raises(ValueError, match='map_size_m / map_resolution_m is 2500 cells across'):
+        GridConfig(size_m=50.0, resolution_m=0.02)
+    assert ExplorationConfig(margin_m=0.0).margin_m == 0.0

@@ -3,9 +3,11 @@ two rooms drawn on a floor plan (vla_ros.fixtures.floor_plan), a scan and a came
 geometry, the base following what the controller sends.
 """
 
+from dataclasses import replace
 import math
 
 import numpy as np
+import pytest
 
 from vla_ros.core.control import Controller, ControlSettings
 from vla_ros.core.exploration import ExplorationConfig
@@ -148,3 +150,83 @@ def test_the_grid_is_kept_across_commands_and_a_motion_never_explores():
     control.follow(GO_TO, 'red ball', 20.0)
     assert control.explorer.grid.free_area_m2() == free
     assert np.isfinite(free) and free > 5.0
+
+
+def test_a_second_thing_is_looked_for_where_the_camera_has_not_looked_for_it():
+    """The map is kept, what the camera looked at for the last command is not: a room the
+    laser mapped through its doorway is still gone into for the next thing.
+    """
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    statuses, pose = run(control, plan, START, 400.0, target=None)
+    assert statuses[-1].startswith('not found: explored')
+    box = (-2.6, 2.6) if pose.x > 0.0 else (2.6, -2.6)  # in the room it is not in now
+    control.follow(GO_TO, 'blue box', 500.0)
+    statuses, pose = run(control, plan, pose, 300.0, target=box, start=500.0)
+    assert statuses[-1] == 'arrived', statuses
+    assert math.hypot(pose.x - box[0], pose.y - box[1]) < 0.6
+
+
+def test_time_held_by_the_e_stop_does_not_count_against_exploring():
+    plan, control = two_rooms(), controller(max_time_s=60.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    statuses, pose, now = [], START, 0.0
+    while now < 400.0:  # pressed from 15 s to 135 s, longer than exploring may take
+        scan = plan.scan(pose)
+        control.observe_scan(scan, pose, 0.0)
+        out = control.tick(now, plan.view(pose, BALL), 0.0, 0.0, scan=scan.points(),
+                           scan_age=0.0, odom=pose, odom_age=0.0, estop=15.0 <= now < 135.0)
+        if not statuses or statuses[-1] != out.status:
+            statuses.append(out.status)
+        if is_final(out.status):
+            break
+        yaw = pose.yaw + out.angular * DT
+        pose = Pose2D(pose.x + out.linear * DT * math.cos(yaw),
+                      pose.y + out.linear * DT * math.sin(yaw), yaw)
+        now += DT
+    assert 'stopped: e-stop' in statuses
+    assert statuses[-1] == 'arrived', statuses
+
+
+def test_odometry_that_jumps_forgets_the_map_and_the_places_remembered():
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    assert run(control, plan, START, 150.0)[0][-1] == 'arrived'
+    assert control.sightings.recall('red ball') is not None
+    control.tick(200.0, None, None, 0.0, odom=Pose2D(50.0, 0.0, 0.0), odom_age=0.0)
+    control.tick(200.05, None, None, 0.0, odom=Pose2D(50.0, 0.0, 0.0), odom_age=0.0)
+    assert control.sightings.recall('red ball') is None
+    assert control.explorer.grid is None and control.odometry_jumped
+
+
+def test_the_value_map_paints_the_view_up_to_a_wall_surest_along_the_axis():
+    plan, control = two_rooms(), controller()
+    pose = Pose2D(-1.5, 0.0, 0.0)  # facing the wall between the rooms, the doorway ahead
+    control.observe_scan(plan.scan(pose), pose, 0.0)
+    values = control.explorer.values
+    control.explorer.observe_view(pose, 0.3, math.radians(60.0))
+    grid = control.explorer.grid
+    ahead, side = grid.cell_of(-0.5, 0.0), grid.cell_of(-0.5, 0.5)
+    assert values.value[ahead] == pytest.approx(0.3)
+    assert values.confidence[ahead] > values.confidence[side] > 0.0
+    assert values.value[grid.cell_of(0.8, 1.5)] != values.value[grid.cell_of(0.8, 1.5)]  # nan
+    control.explorer.observe_view(pose, 0.1, math.radians(60.0))
+    assert 0.1 < values.value[ahead] < 0.3  # views are averaged, not replaced
+
+
+def test_a_pose_far_off_the_grid_starts_a_new_grid_there():
+    plan, control = two_rooms(), controller()
+    control.observe_scan(plan.scan(START), START, 0.0)
+    far = Pose2D(1e19, -1e19, 0.0)
+    control.observe_scan(plan.scan(START), far, 0.0)
+    assert control.explorer.grid.origin[0] > 1e18
+
+
+def test_a_scan_of_very_many_beams_is_thinned_for_the_grid():
+    plan, control = two_rooms(), controller()
+    scan = plan.scan(START, beams=360)
+    many = replace(scan, ranges=np.repeat(scan.ranges, 500), angle_increment=(
+        scan.angle_increment / 500))
+    control.observe_scan(many, START, 0.0)
+    dense = control.explorer.grid.free_area_m2()
+    assert dense > 5.0

@@ -108,8 +108,9 @@ MIN_STALL_S = 1.0
 SIGHTING_RANGE_M = 4.0  # a target placed further off (unranged, at the horizon) is not kept
 GOAL_SHORT_M = 0.6  # the straight way to a target is checked on the grid up to this short of it
 # The reactive detour first (it is quicker round a box); a path on the grid once it has been
-# held by an obstacle, or made no progress, this long (a wall, a doorway).
-GRID_AFTER_HELD_S, GRID_AFTER_DETOUR_S = 1.0, 4.0
+# held by an obstacle, or made no progress, this long, or detoured this long in all (a wall,
+# a doorway).
+GRID_AFTER_HELD_S, GRID_AFTER_DETOUR_S, GRID_AFTER_DETOURS_S = 1.0, 4.0, 10.0
 
 
 class Controller:
@@ -128,6 +129,10 @@ class Controller:
         self.avoidance = Avoidance(settings.avoidance, settings.monitor.footprint)
         self._detour_since = None  # policy time the detour began or last came nearer
         self._detour_nearest = math.inf  # the goal's nearest distance on this detour
+        self._detoured_s = 0.0  # policy seconds spent on detours this command
+        # Policy seconds in which the safety layer let motion through (not e-stopped, held
+        # for stale input, ...): exploring's time bounds count these, not time held still.
+        self._free_s = 0.0
         self._held_by_obstacle = 0.0  # policy seconds a wanted motion has been stopped for one
         self._goal_from_camera = False  # the goal's range was bounded by the camera's view
         self._scan_seen = False  # a scan has come (require_scan auto: required from then on)
@@ -139,6 +144,7 @@ class Controller:
         self._odom_check = [0.0, 0.0, 0.0, 0.0]
         self._odom_failures = 0  # windows in a row in which it showed too little
         self.odometry_stuck = False
+        self.odometry_jumped = False  # set when it jumps (the node warns, then clears it)
         self.explorer = Explorer(settings.exploration, settings.grid,
                                  settings.monitor.footprint.circumradius)
         self._command_embedding = None  # the command's text embedding (the value map's)
@@ -180,6 +186,7 @@ class Controller:
         self.safety.limits = settings.limits
         self.avoidance.config = settings.avoidance
         self.avoidance.footprint = settings.monitor.footprint
+        self.explorer.configure(settings.exploration, settings.monitor.footprint.circumradius)
 
     def _new_command(self) -> None:
         self._instructed_at = self._last_now  # the caller's clock
@@ -189,6 +196,7 @@ class Controller:
         self.odometry_stuck = False
         self.avoidance.reset()
         self._detour_since, self._held_by_obstacle = None, 0.0
+        self._detoured_s = 0.0
         self.explorer.new_command()
         self._command_embedding = None
         self._recalled, self._checking_place = None, False
@@ -306,6 +314,8 @@ class Controller:
         odom_fresh = odom_live and not self.odometry_stuck
         if odom_fresh and shown is not None:
             self.avoidance.shift(*shown)
+        if odom_fresh and camera_fresh and self.explorer.ready:  # what the camera looks at
+            self.explorer.observe_camera(odom, math.radians(settings.camera_hfov_deg))
         # Once exploring, lost odometry holds the robot (stale odometry), not 'not found'.
         self.policy.may_explore = self.explorer.ready and (
             odom_live or self.explorer.run.started is not None)
@@ -350,6 +360,8 @@ class Controller:
         self.safety.linear, self.safety.angular = checked.linear, checked.angular
         self.policy.turned_at(now, checked.angular)  # a search counts the turn really made
         reason = command.stop_reason
+        if not reason:
+            self._free_s += self._last_step
         status = f'stopped: {reason}' if reason else self._obstacle_status(
             status, checked, command)
         if not reason and moving and scan is not None and not scan_fresh:
@@ -394,13 +406,22 @@ class Controller:
         status = f'going to where the {self._recalled.thing} was seen'
         if odom is None:
             return replace(wanted, status=status, needs_odometry=True)
-        step = self.explorer.step_to_place(odom, now)
+        self.policy.state.search_tick = None  # this is no turn of the search
+        step = self.explorer.step_to_place(odom, self._free_s)
         self._following = self.explorer.run.path
         if step.reached:
             self._recalled, self._checking_place = None, True
             self.policy.look_around()
-        return replace(wanted, linear=step.linear, angular=step.angular, status=status,
+        linear, angular = self._as_asked(step.linear, step.angular)
+        return replace(wanted, linear=linear, angular=angular, status=status,
                        needs_odometry=True)
+
+    def _as_asked(self, linear: float, angular: float) -> tuple:
+        """A path's speeds, slower for a command said 'slowly' (as the policy's own)."""
+        if self.policy.state.manner == 'slow':
+            fraction = self.settings.motion.slow_fraction
+            return linear * fraction, angular * fraction
+        return linear, angular
 
     def _remember(self, odom: Pose2D | None, now: float) -> None:
         """Keep where a tracked target in sight is, in the odom frame."""
@@ -425,6 +446,7 @@ class Controller:
             self._approach_path = None
             return wanted
         stuck = self._held_by_obstacle >= GRID_AFTER_HELD_S or (
+            self._detoured_s >= GRID_AFTER_DETOURS_S) or (
             self.avoidance.detouring and self._detour_since is not None
             and now - self._detour_since >= GRID_AFTER_DETOUR_S)
         if self._approach_path is None and not stuck:
@@ -441,7 +463,7 @@ class Controller:
         path = self._approach_path[0]
         if path is None or len(path) < 2:
             return wanted
-        linear, angular = pursue(path, odom, self.settings.exploration)
+        linear, angular = self._as_asked(*pursue(path, odom, self.settings.exploration))
         self._following, thing = path, state.object_phrase or 'target'
         return replace(wanted, linear=linear, angular=angular,
                        status=f'approaching {thing} (on a path round an obstacle)')
@@ -455,14 +477,15 @@ class Controller:
             self._checking_place = False
         if odom is None:
             return replace(wanted, needs_odometry=True)
-        step = self.explorer.step(odom, now)
+        step = self.explorer.step(odom, self._free_s)
         self._following = self.explorer.run.path
         if step.done:
             return replace(wanted, status=self.policy.give_up(step.done), explore=False,
                            needs_target=False)
         if step.reached:
             self.policy.look_around()
-        return replace(wanted, linear=step.linear, angular=step.angular, status=step.status,
+        linear, angular = self._as_asked(step.linear, step.angular)
+        return replace(wanted, linear=linear, angular=angular, status=step.status,
                        needs_odometry=True)
 
     def segmentation_bound(self) -> float:
@@ -552,8 +575,12 @@ class Controller:
             forward, left, turn = motion(before, odom)
             if self._possible(forward, left, turn, now - then):
                 shown = (forward, left, turn)
-            else:
+            else:  # where anything seen lies is unknown: the goal, the map, the memory
                 self.avoidance.forget_goal()
+                self.explorer.forget_map()
+                self.sightings = Sightings()
+                self._recalled = self._approach_path = None
+                self.odometry_jumped = True
         self._odom_pose = None if odom is None else (odom, now)
         return shown
 
@@ -659,6 +686,7 @@ class Controller:
                 avoidance.forget_goal()
             return wanted.linear, wanted.angular, wanted.status
         state.searching_since = None  # a detour is no search: its own timeout applies
+        self._detoured_s += self._last_step
         linear, angular, stuck = avoidance.steer(points, now)
         if stuck or now - self._detour_since >= avoidance.config.blocked_timeout_s:
             # no way, or no progress for that long

@@ -15,14 +15,16 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from vla_ros.core.collision_monitor import Scan
-from vla_ros.core.mapping import GridConfig, OccupancyGrid
+from vla_ros.core.mapping import GridConfig, OccupancyGrid, shift
 from vla_ros.core.odometry import Pose2D
 
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each edge of an 8-connected grid once
 WALL_COST = 2.0  # a step next to a wall costs up to this much more: paths keep to the middle
 VIEW_RAYS = 24  # rays a camera view is painted along
+NO_PREDECESSOR = -9999  # scipy's mark for a cell with no predecessor
 START_SEARCH_M = 0.5  # a robot too near a wall to plan from starts at a free cell this near
 PLACE_REACH_M = 1.0  # a remembered place is driven to within this (the thing stands there)
+UNSEEN_MIN_M2 = 0.5  # floor the laser mapped but the camera never saw: a goal from this much
 PLACE_SEEN_M = 0.8  # ... and looked around for once this near
 
 
@@ -46,7 +48,9 @@ class ExplorationConfig:
     def __post_init__(self):
         if not 0.0 <= self.value_weight <= 1.0:
             raise ValueError('exploration: value_weight must be in [0, 1]')
-        for name in ('margin_m', 'speed_mps', 'turn_rps', 'lookahead_m', 'reached_m',
+        if not self.margin_m >= 0.0:
+            raise ValueError('exploration: margin_m must be >= 0')
+        for name in ('speed_mps', 'turn_rps', 'lookahead_m', 'reached_m',
                      'max_time_s', 'max_distance_m', 'view_range_m'):
             if not getattr(self, name) > 0.0:
                 raise ValueError(f'exploration: {name} must be > 0')
@@ -71,8 +75,30 @@ def traversable(grid: OccupancyGrid, clearance_m: float) -> tuple:
 def path_distances(passable: np.ndarray, clearance: np.ndarray, start: tuple,
                    resolution: float, clearance_m: float) -> tuple:
     """(distance in m from `start` to every cell over `passable` ones, inf where none; the
-    predecessor of each cell on its shortest path, flat indices, -9999 where none).
+    predecessor of each cell on its shortest path, flat indices, -9999 where none). Only the
+    box round the passable cells is searched: the cost grows with the floor known, not with
+    the grid.
     """
+    distances = np.full(passable.shape, np.inf)
+    predecessors = np.full(passable.size, NO_PREDECESSOR, np.int64)
+    rows, columns = np.flatnonzero(passable.any(axis=1)), np.flatnonzero(passable.any(axis=0))
+    if not passable[start]:
+        return distances, predecessors
+    box = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+    near, before = _path_distances(passable[box], clearance[box],
+                                   (start[0] - rows[0], start[1] - columns[0]), resolution,
+                                   clearance_m)
+    distances[box] = near
+    width = box[1].stop - box[1].start
+    found = np.flatnonzero(before >= 0)
+    inner = np.flatnonzero(np.ones(near.shape, bool).reshape(-1))
+    full = ((inner // width + rows[0]) * passable.shape[1] + inner % width + columns[0])
+    predecessors[full[found]] = full[before[found]]
+    return distances, predecessors
+
+
+def _path_distances(passable: np.ndarray, clearance: np.ndarray, start: tuple,
+                    resolution: float, clearance_m: float) -> tuple:
     index = np.arange(passable.size).reshape(passable.shape)
     sources, targets, weights = [], [], []
     # A step near a wall costs more, so that paths keep to the middle of a doorway.
@@ -152,6 +178,32 @@ def find_frontiers(grid: OccupancyGrid, distances: np.ndarray, min_size_m: float
     return frontiers
 
 
+def unseen_floor(grid: OccupancyGrid, covered: np.ndarray, distances: np.ndarray,
+                 min_area_m2: float) -> list:
+    """Floor the laser has mapped but the camera has not looked at (the laser sees a room
+    through its doorway; the camera must look in): each patch of at least `min_area_m2`, as a
+    Frontier whose goal is its reachable cell nearest its middle.
+    """
+    resolution = grid.config.resolution_m
+    labels, _ = ndimage.label(grid.free() & ~covered, structure=np.ones((3, 3)))
+    reachable = np.isfinite(distances)
+    goals = []
+    for label, window in enumerate(ndimage.find_objects(labels), start=1):
+        if window is None:
+            continue
+        cells = np.argwhere(labels[window] == label) + [window[0].start, window[1].start]
+        if len(cells) * resolution ** 2 < min_area_m2:
+            continue
+        inside = cells[reachable[cells[:, 0], cells[:, 1]]]
+        if not len(inside):
+            continue
+        goal = tuple(int(v) for v in inside[np.argmin(np.hypot(*(inside - cells.mean(
+            axis=0)).T))])
+        goals.append(Frontier(goal, float(distances[goal]), len(cells) * resolution ** 2,
+                              math.nan))
+    return goals
+
+
 def rank(frontiers: list, value_weight: float) -> list:
     """Cheapest first: the path's length, made shorter (by up to `value_weight` of itself)
     the better the views towards the frontier matched the command.
@@ -196,9 +248,26 @@ class ValueMap:
     def __init__(self, shape: tuple):
         self.value = np.full(shape, np.nan, np.float32)
         self.confidence = np.zeros(shape, np.float32)
+        self.covered = np.zeros(shape, bool)  # looked at by the camera, matched or not
 
-    def add_view(self, grid: OccupancyGrid, pose: Pose2D, similarity: float, hfov_rad: float,
-                 range_m: float) -> None:
+    def shifted(self, offset: tuple) -> 'ValueMap':
+        """The same map on a grid shifted by `offset` cells (OccupancyGrid.shifted)."""
+        moved = ValueMap(self.value.shape)
+        for old, new in ((self.value, moved.value), (self.confidence, moved.confidence),
+                         (self.covered, moved.covered)):
+            shift(old, new, offset)
+        return moved
+
+    def cover(self, grid: OccupancyGrid, pose: Pose2D, hfov_rad: float,
+              range_m: float) -> None:
+        """The floor in the camera's view now has been looked at."""
+        rows, columns, _ = self._in_view(grid, pose, hfov_rad, range_m)
+        self.covered[rows, columns] = True
+
+    def _in_view(self, grid: OccupancyGrid, pose: Pose2D, hfov_rad: float, range_m: float):
+        """(rows, columns, weight) of the cells in the camera's view up to a wall, each once,
+        weighted by how near the camera's axis it lies.
+        """
         resolution = grid.config.resolution_m
         offsets = np.linspace(-hfov_rad / 2.0, hfov_rad / 2.0, VIEW_RAYS)
         steps = np.arange(resolution, range_m, resolution / 2.0)
@@ -215,7 +284,12 @@ class ValueMap:
                                  [:, None], seen.shape)
         flat = rows[seen] * grid.cells + columns[seen]
         flat, first = np.unique(flat, return_index=True)
-        confidence = weight[seen][first].astype(np.float32)
+        return flat // grid.cells, flat % grid.cells, weight[seen][first].astype(np.float32)
+
+    def add_view(self, grid: OccupancyGrid, pose: Pose2D, similarity: float, hfov_rad: float,
+                 range_m: float) -> None:
+        rows, columns, confidence = self._in_view(grid, pose, hfov_rad, range_m)
+        flat = rows * grid.cells + columns
         value, sure = self.value.reshape(-1), self.confidence.reshape(-1)
         old, old_sure = np.nan_to_num(value[flat]), sure[flat]
         total = old_sure + confidence
@@ -296,9 +370,25 @@ class Explorer:
         self.values: ValueMap | None = None
         self.run = _Run()
 
+    def configure(self, config: ExplorationConfig, body_radius_m: float) -> None:
+        """Live changes (speed, value weight, margin) apply from the next tick."""
+        self.config, self.body_radius_m = config, body_radius_m
+        self.clearance_m = body_radius_m + config.margin_m
+        self._traversable_now = None
+
     def new_command(self) -> None:
-        """The map stays (it is of the place); the budgets and the goal start afresh."""
+        """The map stays (it is of the place); what the camera has looked at for the last
+        command, how well that matched it, the budgets and the goal start afresh.
+        """
         self.run = _Run()
+        if self.grid is not None:
+            self.values = ValueMap(self.grid.log_odds.shape)
+
+    def forget_map(self) -> None:
+        """The odometry jumped (a reset, another frame): the map no longer fits it."""
+        self.grid = self.values = None
+        self.run = _Run()
+        self._traversable_now = None
 
     def go_to_place(self, x: float, y: float) -> None:
         """Drive back to a remembered place first (then explore, if asked to)."""
@@ -363,13 +453,46 @@ class Explorer:
         return self._traversable_now
 
     def observe_scan(self, pose: Pose2D, scan: Scan) -> None:
+        """A scan onto the grid; a robot nearer the grid's edge than the scan marks free
+        floor gets a new grid centred on it (what lay behind is forgotten, the memory of
+        sightings is not).
+        """
         if not pose.is_finite():
             return
-        if self.grid is None:
+        if self.grid is not None and not self._well_inside(pose):
+            self.grid, offset = self.grid.shifted(pose.x, pose.y)
+            self.values = self.values.shifted(offset)
+            self.run.goal = self.run.path = None  # in the old grid's cells
+        if self.grid is None or not self._well_inside(pose):  # the first, or far away
             self.grid = OccupancyGrid(self.grid_config, pose.x, pose.y)
             self.values = ValueMap(self.grid.log_odds.shape)
         self.grid.integrate(pose, scan, self.body_radius_m)
         self._traversable_now = None
+
+    def _well_inside(self, pose: Pose2D) -> bool:
+        margin = min(self.grid_config.max_free_range_m, self.grid_config.size_m / 4.0)
+        low_x, low_y = self.grid.origin
+        size = self.grid.cells * self.grid_config.resolution_m
+        return (low_x + margin <= pose.x <= low_x + size - margin
+                and low_y + margin <= pose.y <= low_y + size - margin)
+
+    def observe_camera(self, pose: Pose2D, hfov_rad: float) -> None:
+        """The camera is looking from `pose`: the floor in its view has been seen."""
+        if self.grid is not None and pose.is_finite():
+            self.values.cover(self.grid, pose, hfov_rad, self.config.view_range_m)
+
+    def unseen_near(self, pose: Pose2D) -> bool:
+        """Whether mapped floor the camera has not looked at lies within its range: worth a
+        look all round.
+        """
+        grid, reach = self.grid, self.config.view_range_m
+        rows, columns = grid.cell_of(np.array([pose.x - reach, pose.x + reach]),
+                                     np.array([pose.y - reach, pose.y + reach]))
+        top, bottom = max(int(rows[0]), 0), min(int(rows[1]) + 1, grid.cells)
+        left, right = max(int(columns[0]), 0), min(int(columns[1]) + 1, grid.cells)
+        unseen = grid.free()[top:bottom, left:right] & ~self.values.covered[top:bottom,
+                                                                            left:right]
+        return float(unseen.sum()) * grid.config.resolution_m ** 2 >= UNSEEN_MIN_M2
 
     def observe_view(self, pose: Pose2D, similarity: float, hfov_rad: float) -> None:
         if self.grid is not None and pose.is_finite() and math.isfinite(similarity):
@@ -394,7 +517,8 @@ class Explorer:
             if math.hypot(goal_x - pose.x, goal_y - pose.y) <= config.reached_m:
                 run.given_up.append((float(goal_x), float(goal_y)))
                 run.goal, run.path = None, None
-                return ExploreStep(0.0, 0.0, self._status(), reached=True)
+                if self.unseen_near(pose):  # else on to the next one at once
+                    return ExploreStep(0.0, 0.0, self._status(), reached=True)
             if now - run.goal_since >= config.goal_timeout_s:
                 run.given_up.append((float(goal_x), float(goal_y)))
                 run.goal, run.path = None, None
@@ -424,6 +548,7 @@ class Explorer:
             passable, clearance, start, grid.config.resolution_m, self.clearance_m)
         frontiers = [f for f in find_frontiers(grid, distances, config.min_frontier_m,
                                                self.clearance_m + 0.15, self.values.value)
+                     + unseen_floor(grid, self.values.covered, distances, UNSEEN_MIN_M2)
                      if not self._given_up(f.goal)]
         run.frontiers_left = len(frontiers)
         if not frontiers:

@@ -16,6 +16,8 @@ from vla_ros.core.collision_monitor import Scan
 from vla_ros.core.odometry import Pose2D
 
 UNKNOWN = -1  # nav_msgs/OccupancyGrid's value for a cell never observed
+MAX_CELLS = 1000  # across: planning and the published grid stay within a control tick
+MAX_BEAMS = 2048  # a scan with more beams is thinned to this many for the grid
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,25 @@ class GridConfig:
 
     def __post_init__(self):
         if not 0.0 < self.resolution_m <= self.size_m:
-            raise ValueError('map: need 0 < resolution_m <= size_m')
+            raise ValueError('map: need 0 < map_resolution_m <= map_size_m')
+        if self.size_m / self.resolution_m > MAX_CELLS:
+            cells = self.size_m / self.resolution_m
+            raise ValueError(f'map: map_size_m / map_resolution_m is {cells:.0f} cells across, '
+                             f'at most {MAX_CELLS}: a larger map_resolution_m or a smaller '
+                             'map_size_m')
         if not self.free_log_odds < 0.0 < self.occupied_log_odds:
             raise ValueError('map: need free_log_odds < 0 < occupied_log_odds')
+
+
+def shift(old: np.ndarray, new: np.ndarray, offset: tuple) -> None:
+    """Copy into `new` the cells of `old` they share, `new` starting at `offset` in `old`."""
+    (dr, dc), (rows, columns) = offset, old.shape
+    source = (slice(max(dr, 0), min(rows + dr, rows)), slice(max(dc, 0), min(columns + dc,
+                                                                               columns)))
+    target = (slice(max(-dr, 0), min(rows - dr, rows)), slice(max(-dc, 0), min(columns - dc,
+                                                                                columns)))
+    if source[0].start < source[0].stop and source[1].start < source[1].stop:
+        new[target] = old[source]
 
 
 class OccupancyGrid:
@@ -47,6 +65,20 @@ class OccupancyGrid:
         half = self.cells * config.resolution_m / 2.0
         self.origin = (centre_x - half, centre_y - half)
         self.log_odds = np.zeros((self.cells, self.cells), np.float32)
+
+    def shifted(self, centre_x: float, centre_y: float) -> tuple:
+        """(a grid of the same size centred near (centre_x, centre_y) on this one's cells,
+        holding what this one knows of the floor they share; its (row, column) offset in this
+        grid's cells).
+        """
+        rows, columns = self.cell_of(centre_x, centre_y)
+        offset = (int(rows) - self.cells // 2, int(columns) - self.cells // 2)
+        resolution = self.config.resolution_m
+        grid = OccupancyGrid(self.config, 0.0, 0.0)
+        grid.origin = (self.origin[0] + offset[1] * resolution,
+                       self.origin[1] + offset[0] * resolution)
+        shift(self.log_odds, grid.log_odds, offset)
+        return grid, offset
 
     def cell_of(self, x, y):
         """(rows, columns) of points in the odom frame (may lie outside the grid)."""
@@ -68,6 +100,8 @@ class OccupancyGrid:
         config = self.config
         ranges = np.asarray(scan.ranges, np.float64)
         angles = scan.angle_min + scan.angle_increment * np.arange(ranges.size) + scan.laser_yaw
+        every = max(1, math.ceil(ranges.size / MAX_BEAMS))
+        ranges, angles = ranges[::every], angles[::every]
         readable = ~np.isnan(ranges)
         ranges, angles = ranges[readable], angles[readable]
         ranges = np.where(ranges < scan.range_min, scan.range_min, ranges)  # too close: a hit

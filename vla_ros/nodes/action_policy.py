@@ -12,7 +12,6 @@ on the steady clock otherwise; simulated time that stops stops the robot.
 import math
 
 from geometry_msgs.msg import Twist, TwistStamped
-from nav_msgs.msg import OccupancyGrid
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from std_msgs.msg import String
@@ -73,9 +72,8 @@ class ActionPolicyNode(ManagedNode):
         self.status_pub = self.output(String, 'status', LATCHED)
         self.marker_pub = self.output(Marker, 'target_marker', RELIABLE_LATEST)
         self.zones_pub = self.output(MarkerArray, 'collision_zones', RELIABLE_LATEST)
-        self.map_pub = self.output(OccupancyGrid, 'exploration_map', LATCHED)
-        self.memory_pub = self.output(MarkerArray, 'exploration_markers', LATCHED)
-        self.map_published = -math.inf  # steady time
+        self.exploration_display = markers.ExplorationDisplay(
+            self, self.values['map_publish_period_s'])
 
     def activate(self) -> str:
         self.encoder = ClipEncoder(self._model_cache.get(
@@ -196,6 +194,9 @@ class ActionPolicyNode(ManagedNode):
             segmentation=read.segmentation, scan_blind_ahead=read.scan_blind_ahead,
             odom=read.odom, odom_age=read.odom_age)
         self.last_output, self.ticks = output, self.ticks + 1
+        if self.controller.odometry_jumped:
+            self.controller.odometry_jumped = False
+            self.get_logger().warning('odom jumped (reset, other frame?): map and memory reset')
         if self.controller.odometry_stuck:
             self.get_logger().warning(
                 'odom shows no motion while the base was sent to move: not used until it '
@@ -220,17 +221,7 @@ class ActionPolicyNode(ManagedNode):
             read.segmentation.age)
         self.publish_velocity(output.linear, output.angular)
         self.publish_status(output.status)
-        self.publish_map(now, stamp)
-
-    def publish_map(self, now: float, stamp):
-        """The exploration's grid, sightings and path, at most every map_publish_period_s."""
-        period, explorer = self.values['map_publish_period_s'], self.controller.explorer
-        if period <= 0.0 or explorer.grid is None or now - self.map_published < period:
-            return
-        self.map_published, frame = now, self.inputs.odom_frame
-        self.map_pub.publish(markers.occupancy_grid(explorer.grid, frame, stamp))
-        self.memory_pub.publish(markers.exploration_markers(
-            self.controller.sightings, self.controller.path_followed, frame, stamp))
+        self.exploration_display.publish(self.controller, self.inputs.odom_frame, now, stamp)
 
     # Outputs ----------------------------------------------------------------------------
     def publish_diagnostics(self):

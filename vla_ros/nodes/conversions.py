@@ -14,6 +14,7 @@ from vla_ros.core.odometry import Pose2D
 from vla_ros.core.policy import TargetView
 
 MAX_TILT = 0.2  # |qx|, |qy| of an odometry pose: more is not a yaw about z (a planar base)
+MAX_ODOM_M = 1e5  # an odometry position further from its origin is garbage, not a base
 
 
 def seconds(stamp) -> float:
@@ -101,6 +102,9 @@ def odometry_problem(msg) -> str:
               orientation.w)
     if not all(math.isfinite(value) for value in values):
         return f'its pose holds NaN or infinity {values}'
+    if max(abs(position.x), abs(position.y)) > MAX_ODOM_M:
+        return (f'its position ({position.x:g}, {position.y:g}) is more than {MAX_ODOM_M:g} m '
+                'from the odom origin: not a base driving about')
     if (orientation.z, orientation.w) == (0.0, 0.0):
         return 'its orientation has no rotation about z (z and w are 0)'
     if max(abs(orientation.x), abs(orientation.y)) > MAX_TILT:

@@ -10,6 +10,7 @@ from nav_msgs.msg import OccupancyGrid
 from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_ros.core.footprint import zone_outline
+from vla_ros.nodes.qos import LATCHED
 
 
 def target_marker(target, frame_id: str, stamp, camera_hfov_deg: float) -> Marker:
@@ -94,3 +95,23 @@ def exploration_markers(sightings, path, frame_id: str, stamp) -> MarkerArray:
         line.points = [Point(x=float(x), y=float(y)) for x, y in path]
     markers.markers.append(line)
     return markers
+
+
+class ExplorationDisplay:
+    """The exploration's grid, the sightings and the path followed, latched for rviz, at most
+    every `period_s` (0: never).
+    """
+
+    def __init__(self, node, period_s: float):
+        self.grid_pub = node.output(OccupancyGrid, 'exploration_map', LATCHED)
+        self.markers_pub = node.output(MarkerArray, 'exploration_markers', LATCHED)
+        self.period_s, self.published = period_s, -math.inf
+
+    def publish(self, controller, frame_id: str, now: float, stamp) -> None:
+        grid = controller.explorer.grid
+        if self.period_s <= 0.0 or grid is None or now - self.published < self.period_s:
+            return
+        self.published = now
+        self.grid_pub.publish(occupancy_grid(grid, frame_id, stamp))
+        self.markers_pub.publish(exploration_markers(controller.sightings,
+                                                     controller.path_followed, frame_id, stamp))

@@ -97,8 +97,18 @@ class PolicyInputs:
                 and not self.node.values['resume_instruction'])
 
     def on_camera_alive(self, msg):
+        """The camera works; its embedding goes onto exploration's value map when it is of
+        the model the commands are compared with (else it means nothing there).
+        """
         self.camera_time = self.now()
-        self.view = msg
+        label, ours = convert.embedding_model_name(msg), self.node.encoder.name
+        if label == ours:
+            self.view = msg
+        else:
+            self.node.get_logger().warning(
+                f"image embeddings from model '{label}' are not compared with commands "
+                f"embedded by '{ours}' (exploration's value map; set the same model on both "
+                'nodes)', throttle_duration_sec=THROTTLE_S)
 
     def on_scan(self, msg):
         self.scan = (msg, self.now())
