@@ -128,9 +128,11 @@ def run_demo(args) -> int:
     from vla_ros.nodes.qos import LATCHED
     from vla_ros.nodes.sim_bridge import SimBridge
     from vla_ros.nodes.stack import parameter_overrides, ros_arguments, Stack
-    from vla_ros.sim.rooms import build_scene
+    from vla_ros.sim.rooms import build_scene, EPISODE_S
     from vla_ros.sim.world import simulated_robot, simulated_segmenter, SimWorld
 
+    if args.timeout is None:
+        args.timeout = EPISODE_S[args.world]
     params_file = args.params_file or paths.default_params_file()
     try:
         settings = StackSettings.from_params_file(params_file)
@@ -237,7 +239,8 @@ def add_arguments(parser):
                         help='arena: one open room; rooms: 2-4 rooms with doorways and '
                         'furniture, the target mostly in another room than the start')
     parser.add_argument('--mode', choices=('auto', 'real', 'oracle'), default='auto')
-    parser.add_argument('--timeout', type=float, default=60.0, help='simulated seconds')
+    parser.add_argument('--timeout', type=float, default=None,
+                        help='simulated seconds (default 60, 240 with --world rooms)')
     parser.add_argument('--params-file', default=None,
                         help='the stack YAML (default: the installed config/vla.yaml)')
     parser.add_argument('--output', default='runs/demo')

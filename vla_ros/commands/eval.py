@@ -283,8 +283,10 @@ def run_eval(args) -> int:
     from vla_ros.core.models import ModelLoadError
     from vla_ros.evaluation.lockstep import run_episode, StackSettings
     from vla_ros.evaluation.motion_task import motion_command
-    from vla_ros.sim.rooms import build_scene
+    from vla_ros.sim.rooms import build_scene, EPISODE_S
 
+    if args.max_time is None:
+        args.max_time = EPISODE_S[args.world]
     output = Path(args.output)
     params_file = args.params_file or paths.default_params_file()
     try:
@@ -468,7 +470,8 @@ def add_arguments(parser):
     parser.add_argument('--episodes', type=int, default=20)
     parser.add_argument('--seed', type=int, default=0, help='first scene seed')
     parser.add_argument('--output', default='runs/eval', help='folder for summary and plot')
-    parser.add_argument('--max-time', type=float, default=60.0, help='seconds per episode')
+    parser.add_argument('--max-time', type=float, default=None,
+                        help='simulated seconds per episode (default 60, 240 with --world rooms)')
     parser.add_argument('--clip-model', default=None,
                         help="real mode: CLIP id or folder (default: the params file's)")
     parser.add_argument('--clipseg-model', default=None,

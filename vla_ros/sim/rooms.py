@@ -290,6 +290,10 @@ def generate_rooms_scene(seed: int, attempts: int = 100) -> Scene:
                        'tries')
 
 
+# Simulated seconds an episode gets by default: a house needs exploring, the arena a turn.
+EPISODE_S = {'arena': 60.0, 'rooms': 240.0}
+
+
 def build_scene(world: str, seed: int, clutter: int = 0) -> Scene:
     """The scene of `seed` in `world` (WORLDS): what eval, demo and sim_bridge run."""
     if world == 'arena':
