@@ -8,8 +8,9 @@ import math
 
 import pytest
 
+from vla_ros.core.status import ARRIVED
 from vla_ros.evaluation.ground_truth import geodesic_distance, target_visible_from_start
-from vla_ros.evaluation.scoring import SUCCESS_DISTANCE_M
+from vla_ros.evaluation.scoring import classify_outcome, SUCCESS_DISTANCE_M
 from vla_ros.sim.rooms import (
     build_scene,
     DOORWAY_KEEPOUT,
@@ -164,3 +165,29 @@ def test_visibility_from_the_start_sees_an_open_arena_and_not_through_walls():
                 for dx, dy, yaw in ((0.45, 0, math.pi / 2), (-0.45, 0, math.pi / 2),
                                     (0, 0.45, 0.0), (0, -0.45, 0.0)))
     assert not target_visible_from_start(replace(scene, obstacles=box))
+
+
+def test_a_target_just_behind_a_wall_is_neither_reached_nor_scored_through_it():
+    """Seed 203's target is 0.75 m past the wall from the start: the way is round by the
+    doorway, and a robot stopped against the wall's other side has not arrived.
+    """
+    scene = generate_rooms_scene(203)
+    target = scene.target
+    straight = math.hypot(scene.robot_x - target.x, scene.robot_y - target.y)
+    assert geodesic_distance(scene) > straight + 0.5
+    wall = min((item for item in scene.obstacles if item.kind == 'wall'),
+               key=lambda item: gap_to(item, target.x, target.y))
+    across = -(target.x - wall.x) * math.sin(wall.yaw) + (target.y - wall.y) * math.cos(
+        wall.yaw)  # the target's signed offset from the wall's line
+    beyond = -math.copysign(wall.half_width + ROBOT_RADIUS + 0.01, across)
+    x = target.x + (across - beyond) * math.sin(wall.yaw)
+    y = target.y - (across - beyond) * math.cos(wall.yaw)
+    world = SimWorld(scene, 32, 24)
+    try:
+        world.place_robot(x, y, 0.0)
+        world.step(0.0, 0.0, 0.05)
+        assert world.collided_with is None
+        assert world.distance_to(scene.target_index) <= SUCCESS_DISTANCE_M
+        assert classify_outcome(world, scene, ARRIVED, False)[0] != 'success'
+    finally:
+        world.close()

@@ -240,7 +240,7 @@ def add_arguments(parser):
                         'furniture, the target mostly in another room than the start')
     parser.add_argument('--mode', choices=('auto', 'real', 'oracle'), default='auto')
     parser.add_argument('--timeout', type=float, default=None,
-                        help='simulated seconds (default 60, 240 with --world rooms)')
+                        help='simulated seconds (default 60, 300 with --world rooms)')
     parser.add_argument('--params-file', default=None,
                         help='the stack YAML (default: the installed config/vla.yaml)')
     parser.add_argument('--output', default='runs/demo')

@@ -471,7 +471,7 @@ def add_arguments(parser):
     parser.add_argument('--seed', type=int, default=0, help='first scene seed')
     parser.add_argument('--output', default='runs/eval', help='folder for summary and plot')
     parser.add_argument('--max-time', type=float, default=None,
-                        help='simulated seconds per episode (default 60, 240 with --world rooms)')
+                        help='simulated seconds per episode (default 60, 300 with --world rooms)')
     parser.add_argument('--clip-model', default=None,
                         help="real mode: CLIP id or folder (default: the params file's)")
     parser.add_argument('--clipseg-model', default=None,

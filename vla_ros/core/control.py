@@ -443,6 +443,9 @@ class Controller:
         state, goal = self.policy.state, self.avoidance.goal
         if odom is None or goal is None or not self.explorer.ready or not state.tracking or (
                 not is_approaching(wanted.status)) or wanted.linear < 0.0:
+            on_path = self._approach_path is not None and self._approach_path[0] is not None
+            if on_path and not state.tracking:  # lost on the way: on to where it was seen
+                self._recall()
             self._approach_path = None
             return wanted
         stuck = self._held_by_obstacle >= GRID_AFTER_HELD_S or (

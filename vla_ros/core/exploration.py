@@ -31,7 +31,7 @@ PLACE_SEEN_M = 0.8  # ... and looked around for once this near
 @dataclass(frozen=True)
 class ExplorationConfig:
     enabled: bool = True
-    margin_m: float = 0.05  # paths keep the footprint this far from occupied cells
+    margin_m: float = 0.1  # paths keep the footprint this far from occupied cells
     min_frontier_m: float = 0.3  # a shorter frontier is a gap between beams, not a way on
     speed_mps: float = 0.3
     turn_rps: float = 0.6

@@ -11,7 +11,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from vla_ros.core.policy import ServoConfig
 from vla_ros.evaluation.scoring import SUCCESS_DISTANCE_M
-from vla_ros.sim.scene import blocked_cells, floor_grid, ROBOT_RADIUS, Scene
+from vla_ros.sim.scene import behind_tall, blocked_cells, floor_grid, ROBOT_RADIUS, Scene
 from vla_ros.sim.world import SimWorld
 
 GRID_CELL = 0.05
@@ -43,6 +43,9 @@ def geodesic_distance(scene: Scene, cell: float = GRID_CELL) -> float:
     if math.hypot(start[0] - target.x, start[1] - target.y) <= reach:
         return 0.0
     goal = (np.hypot(x - target.x, y - target.y) <= reach) & ~blocked
+    near = np.flatnonzero(goal.ravel())  # not through a wall: the target must be in the room
+    goal.ravel()[near[behind_tall(scene, (target.x, target.y), np.column_stack(
+        (x.ravel()[near], y.ravel()[near])))]] = False
     half, count = scene.arena_half, len(blocked)
     first = np.ravel_multi_index((min(int((start[0] + half) / cell), count - 1),
                                   min(int((start[1] + half) / cell), count - 1)),
@@ -103,7 +106,8 @@ def _pulled_length(points, blocked, scene, cell, target, reach) -> float:
         if gap <= reach:
             return length
         arrival = here + (target - here) * (1.0 - reach / gap)
-        if _clear(blocked, scene, cell, here, arrival)[0]:
+        if _clear(blocked, scene, cell, here, arrival)[0] and not behind_tall(
+                scene, target, arrival)[0]:
             return length + gap - reach
         if anchor == len(points) - 1:
             return length

@@ -9,7 +9,7 @@ import numpy as np
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
 from vla_ros.core.status import ARRIVED, BLOCKED, is_not_found, is_refusal, is_stale, is_stopped
-from vla_ros.sim.scene import Scene
+from vla_ros.sim.scene import behind_tall, Scene
 from vla_ros.sim.world import SimWorld
 
 SUCCESS_DISTANCE_M = 0.5  # robot rim to object within this, stopped, nothing touched first
@@ -62,7 +62,10 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
     if world.collided_with is not None:
         return 'collision', final
     if status == ARRIVED:
-        if final <= SUCCESS_DISTANCE_M:
+        pose = world.pose()
+        # Near, and in the same room: not on the far side of a wall from it.
+        if final <= SUCCESS_DISTANCE_M and not behind_tall(
+                scene, (pose.x, pose.y), (scene.target.x, scene.target.y))[0]:
             return 'success', final
         nearest = int(np.argmin(distances))
         if nearest != scene.target_index and distances[nearest] <= SUCCESS_DISTANCE_M:

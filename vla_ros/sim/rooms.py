@@ -291,7 +291,7 @@ def generate_rooms_scene(seed: int, attempts: int = 100) -> Scene:
 
 
 # Simulated seconds an episode gets by default: a house needs exploring, the arena a turn.
-EPISODE_S = {'arena': 60.0, 'rooms': 240.0}
+EPISODE_S = {'arena': 60.0, 'rooms': 300.0}  # rooms: exploring's 240 s and the turns
 
 
 def build_scene(world: str, seed: int, clutter: int = 0) -> Scene:

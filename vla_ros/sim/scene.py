@@ -300,3 +300,28 @@ def has_way(scene: Scene, obstacles, cell: float = 0.05, margin: float = 0.08) -
 def object_names() -> tuple:
     """Every colour x shape this world can hold: what a target here could be confused with."""
     return tuple(f'{colour} {shape}' for colour in COLOURS for shape in SHAPES)
+
+
+TALL_M = 0.5  # an obstacle this high hides what is behind it from the robot and its camera
+
+
+def behind_tall(scene: Scene, a, points) -> np.ndarray:
+    """For each of `points` (n x 2), whether the straight segment from `a` crosses a tall
+    obstacle (a wall between rooms, tall furniture): there, the two are in different rooms,
+    however near.
+    """
+    points = np.atleast_2d(np.asarray(points, np.float64))
+    tall = [item for item in scene.obstacles if item.height >= TALL_M]
+    crossed = np.zeros(len(points), bool)
+    if not tall or not len(points):
+        return crossed
+    a = np.asarray(a, np.float64)
+    steps = max(int(np.max(np.linalg.norm(points - a, axis=1)) / 0.01), 2)
+    samples = a + (points - a)[:, None, :] * np.linspace(0.0, 1.0, steps)[None, :, None]
+    for item in tall:
+        c, s = math.cos(item.yaw), math.sin(item.yaw)
+        dx, dy = samples[..., 0] - item.x, samples[..., 1] - item.y
+        inside = (np.abs(dx * c + dy * s) <= item.half_length) & (
+            np.abs(-dx * s + dy * c) <= item.half_width)
+        crossed |= inside.any(axis=1)
+    return crossed
