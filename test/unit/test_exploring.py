@@ -32,7 +32,8 @@ def controller(**exploration) -> Controller:
         camera_mount=CAMERA_MOUNT))
 
 
-def run(control, plan, pose, seconds, target=BALL, odom_age=lambda now: 0.0, start=0.0):
+def run(control, plan, pose, seconds, target=BALL, odom_age=lambda now: 0.0, start=0.0,
+        estop=lambda now: False):
     """Tick for `seconds` (or to a final status); returns (statuses in order, final pose),
     checking that the robot never comes within 0.15 m of a wall.
     """
@@ -46,7 +47,7 @@ def run(control, plan, pose, seconds, target=BALL, odom_age=lambda now: 0.0, sta
             control.observe_scan(scan, pose, age)
         view = plan.view(pose, target) if target is not None else plan.view(pose, (99, 99))
         out = control.tick(now, view, 0.0, 0.0, scan=scan_points, scan_age=0.0,
-                           odom=pose, odom_age=age)
+                           odom=pose, odom_age=age, estop=estop(now))
         if not statuses or statuses[-1] != out.status:
             statuses.append(out.status)
         if is_final(out.status):
@@ -170,21 +171,8 @@ def test_a_second_thing_is_looked_for_where_the_camera_has_not_looked_for_it():
 def test_time_held_by_the_e_stop_does_not_count_against_exploring():
     plan, control = two_rooms(), controller(max_time_s=40.0)
     control.follow(GO_TO, 'red ball', 0.0)
-    statuses, pose, now, tick = [], START, 0.0, 0
-    while now < 300.0:  # pressed from 15 s to 75 s: longer than exploring may take
-        if tick % SCAN_EVERY == 0:
-            scan = plan.scan(pose)
-            control.observe_scan(scan, pose, 0.0)
-        out = control.tick(now, plan.view(pose, BALL), 0.0, 0.0, scan=scan.points(),
-                           scan_age=0.0, odom=pose, odom_age=0.0, estop=15.0 <= now < 75.0)
-        if not statuses or statuses[-1] != out.status:
-            statuses.append(out.status)
-        if is_final(out.status):
-            break
-        yaw = pose.yaw + out.angular * DT
-        pose = Pose2D(pose.x + out.linear * DT * math.cos(yaw),
-                      pose.y + out.linear * DT * math.sin(yaw), yaw)
-        now, tick = now + DT, tick + 1
+    # Pressed from 15 s to 75 s: longer than exploring may take.
+    statuses, _ = run(control, plan, START, 300.0, estop=lambda now: 15.0 <= now < 75.0)
     assert 'stopped: e-stop' in statuses
     assert statuses[-1] == 'arrived', statuses
 

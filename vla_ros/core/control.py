@@ -430,10 +430,8 @@ class Controller:
                 not state.object_phrase) or math.hypot(*goal) > SIGHTING_RANGE_M:
             return
         self._recalled, self._checking_place = None, False
-        cos_yaw, sin_yaw = math.cos(odom.yaw), math.sin(odom.yaw)
-        self.sightings.record(Sighting(
-            state.object_phrase, odom.x + cos_yaw * goal[0] - sin_yaw * goal[1],
-            odom.y + sin_yaw * goal[0] + cos_yaw * goal[1], now, state.last_seen.confidence))
+        self.sightings.record(Sighting(state.object_phrase, *_in_odom(odom, goal), now,
+                                       state.last_seen.confidence))
 
     def _approach_on_grid(self, wanted, odom: Pose2D | None, now: float):
         """A go_to's target seen past a wall's end or through a doorway: once the reactive
@@ -454,9 +452,7 @@ class Controller:
             and now - self._detour_since >= GRID_AFTER_DETOUR_S)
         if self._approach_path is None and not stuck:
             return wanted
-        cos_yaw, sin_yaw = math.cos(odom.yaw), math.sin(odom.yaw)
-        point = (odom.x + cos_yaw * goal[0] - sin_yaw * goal[1],
-                 odom.y + sin_yaw * goal[0] + cos_yaw * goal[1])
+        point = _in_odom(odom, goal)
         if self.explorer.way_clear(odom, point, GOAL_SHORT_M):
             self._approach_path = None
             return wanted
@@ -738,6 +734,13 @@ class Controller:
     def stop(self) -> None:
         """Forget the speed reached, so the next command starts from rest."""
         self.safety.reset()
+
+
+def _in_odom(odom: Pose2D, point: tuple) -> tuple:
+    """A point in base_link, where the robot stands at `odom`, in the odom frame."""
+    cos_yaw, sin_yaw = math.cos(odom.yaw), math.sin(odom.yaw)
+    return (odom.x + cos_yaw * point[0] - sin_yaw * point[1],
+            odom.y + sin_yaw * point[0] + cos_yaw * point[1])
 
 
 # What the segmenter's messages can hold (core.segmentation.Target); anything else is a

@@ -146,15 +146,11 @@ def find_frontiers(grid: OccupancyGrid, distances: np.ndarray, min_size_m: float
     free, unknown = grid.free(), grid.unknown()
     beside_unknown = ndimage.binary_dilation(unknown, structure=ndimage.generate_binary_structure(
         2, 1))
-    labels, count = ndimage.label(free & beside_unknown, structure=np.ones((3, 3)))
     resolution = grid.config.resolution_m
     reach = max(1, int(round(reach_m / resolution)))
     reachable = np.isfinite(distances)
     frontiers = []
-    for label, window in enumerate(ndimage.find_objects(labels), start=1):
-        if window is None:
-            continue
-        cells = np.argwhere(labels[window] == label) + [window[0].start, window[1].start]
+    for cells in _regions(free & beside_unknown):
         if len(cells) * resolution < min_size_m:
             continue
         middle = cells.mean(axis=0)
@@ -178,6 +174,14 @@ def find_frontiers(grid: OccupancyGrid, distances: np.ndarray, min_size_m: float
     return frontiers
 
 
+def _regions(mask: np.ndarray):
+    """The (row, column) cells of each 8-connected region of `mask`, region by region."""
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
+    for label, window in enumerate(ndimage.find_objects(labels), start=1):
+        if window is not None:
+            yield np.argwhere(labels[window] == label) + [window[0].start, window[1].start]
+
+
 def unseen_floor(grid: OccupancyGrid, covered: np.ndarray, distances: np.ndarray,
                  min_area_m2: float) -> list:
     """Floor the laser has mapped but the camera has not looked at (the laser sees a room
@@ -185,13 +189,9 @@ def unseen_floor(grid: OccupancyGrid, covered: np.ndarray, distances: np.ndarray
     Frontier whose goal is its reachable cell nearest its middle.
     """
     resolution = grid.config.resolution_m
-    labels, _ = ndimage.label(grid.free() & ~covered, structure=np.ones((3, 3)))
     reachable = np.isfinite(distances)
     goals = []
-    for label, window in enumerate(ndimage.find_objects(labels), start=1):
-        if window is None:
-            continue
-        cells = np.argwhere(labels[window] == label) + [window[0].start, window[1].start]
+    for cells in _regions(grid.free() & ~covered):
         if len(cells) * resolution ** 2 < min_area_m2:
             continue
         inside = cells[reachable[cells[:, 0], cells[:, 1]]]
@@ -276,7 +276,7 @@ class ValueMap:
         ys = pose.y + np.sin(angles)[:, None] * steps
         rows, columns = grid.cell_of(xs, ys)
         inside = grid.inside(rows, columns)
-        occupied = grid.occupied()
+        occupied = grid.occupied_now()
         blocked = np.zeros_like(inside)
         blocked[inside] = occupied[rows[inside], columns[inside]]
         seen = inside & (np.cumsum(blocked, axis=1) == 0)  # up to a wall, not beyond

@@ -65,6 +65,7 @@ class OccupancyGrid:
         half = self.cells * config.resolution_m / 2.0
         self.origin = (centre_x - half, centre_y - half)
         self.log_odds = np.zeros((self.cells, self.cells), np.float32)
+        self._occupied = None  # occupied(), kept until the grid changes
 
     def shifted(self, centre_x: float, centre_y: float) -> tuple:
         """(a grid of the same size centred near (centre_x, centre_y) on this one's cells,
@@ -129,6 +130,7 @@ class OccupancyGrid:
         rows, columns = self.cell_of(xs, ys)
         inside = self.inside(rows, columns)
         flat = np.unique(rows[inside] * self.cells + columns[inside])
+        self._occupied = None
         view = self.log_odds.reshape(-1)
         view[flat] = np.clip(view[flat] + amount, -self.config.limit_log_odds,
                              self.config.limit_log_odds)
@@ -136,6 +138,7 @@ class OccupancyGrid:
     def clear_disc(self, x: float, y: float, radius_m: float) -> None:
         """Mark a disc as free floor (where the robot stands: the scan cannot see it)."""
         rows, columns = self._disc(x, y, radius_m)
+        self._occupied = None
         self.log_odds[rows, columns] = np.minimum(self.log_odds[rows, columns],
                                                   self.config.free_log_odds - 0.1)
 
@@ -149,6 +152,12 @@ class OccupancyGrid:
 
     def occupied(self) -> np.ndarray:
         return self.log_odds > self.config.occupied_log_odds
+
+    def occupied_now(self) -> np.ndarray:
+        """occupied(), computed once per change of the grid (the camera asks every tick)."""
+        if self._occupied is None:
+            self._occupied = self.occupied()
+        return self._occupied
 
     def free(self) -> np.ndarray:
         return self.log_odds < self.config.free_log_odds
