@@ -46,6 +46,15 @@ def test_unreadable_beams_mark_nothing_and_no_return_marks_floor_to_the_limit():
     assert grid.free()[grid.cell_of(0.0, 2.0)] and not grid.free()[grid.cell_of(1.4, 1.4)]
 
 
+def test_a_scan_moves_each_cell_once_however_many_beams_cross_or_end_in_it():
+    grid = OccupancyGrid(GridConfig(size_m=8.0), 0.0, 0.0)
+    config = grid.config
+    ranges = np.full(720, 1.0)  # 720 returns on a circle of 1 m: several in each cell
+    grid.integrate(Pose2D(0.0, 0.0, 0.0), Scan(ranges, -math.pi, math.pi / 360, 0.05, 8.0))
+    assert grid.log_odds.max() == pytest.approx(config.hit_log_odds)
+    assert grid.log_odds.min() == pytest.approx(-config.miss_log_odds)
+
+
 def test_paths_keep_clear_of_walls_and_frontiers_lie_where_the_unknown_begins():
     plan = two_rooms()
     pose = Pose2D(-1.5, 0.0, 0.0)

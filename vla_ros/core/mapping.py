@@ -126,10 +126,12 @@ class OccupancyGrid:
             self.clear_disc(pose.x, pose.y, body_radius_m)
 
     def _add(self, xs, ys, amount: float) -> None:
-        """Once per cell, however many samples fell in it."""
+        """Once per cell, however many samples fell in it: a cell listed twice is given the
+        same new value twice (the right side is computed before any is stored).
+        """
         rows, columns = self.cell_of(xs, ys)
         inside = self.inside(rows, columns)
-        flat = np.unique(rows[inside] * self.cells + columns[inside])
+        flat = rows[inside] * self.cells + columns[inside]
         self._occupied = None
         view = self.log_odds.reshape(-1)
         view[flat] = np.clip(view[flat] + amount, -self.config.limit_log_odds,
