@@ -15,7 +15,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, Shutdown
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -50,7 +50,10 @@ def generate_launch_description():
                                'world': LaunchConfiguration('world'),
                                'camera_rate_hz': LaunchConfiguration('camera_rate_hz'),
                                'width': WIDTH, 'height': HEIGHT}],
-                  output='screen', emulate_tty=True)
+                  output='screen', emulate_tty=True,
+                  # Without the simulator nothing moves or sees (its clock stops): a bridge
+                  # that ends (a bad seed, world or clutter) ends the launch with its reason.
+                  on_exit=Shutdown(reason='sim_bridge exited'))
     stack = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'vla.launch.py')),
         launch_arguments={'use_sim_time': 'true', 'rviz': LaunchConfiguration('rviz'),

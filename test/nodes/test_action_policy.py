@@ -89,7 +89,7 @@ class SimulatedRobot:
         self.last = time.monotonic()
         ros.probe.create_timer(0.02, self.integrate)
         ros.probe.create_timer(1 / 15, self.publish_view)
-        self.odometry_on = odometry
+        self.odometry_on, self.odom_frame = odometry, 'odom'
         if odometry:  # reliable, depth 10: as diff_drive_controller publishes it
             self.odometry = ros.publisher(Odometry, 'odom', 10)
             ros.probe.create_timer(0.05, self.publish_odometry)
@@ -98,7 +98,7 @@ class SimulatedRobot:
         if not self.odometry_on:
             return
         msg = Odometry()
-        msg.header.stamp, msg.header.frame_id = self.clock.now().to_msg(), 'odom'
+        msg.header.stamp, msg.header.frame_id = self.clock.now().to_msg(), self.odom_frame
         msg.child_frame_id = 'base_link'
         msg.pose.pose.position.x, msg.pose.pose.position.y = self.x, self.y
         msg.pose.pose.orientation.z = math.sin(self.heading / 2)

@@ -264,6 +264,27 @@ def test_the_exploration_map_is_latched_in_the_odometry_frame(ros, tiny_clip_dir
     assert markers[-1].markers[0].action == Marker.DELETEALL  # no sightings yet
 
 
+def test_odometry_in_another_frame_starts_the_map_afresh_in_that_frame(
+        ros, tiny_clip_dir, models, capfd):
+    """A robot whose odometry changes frame (odom, then map from a localiser): the grid and
+    the places remembered are in the old frame, so they are forgotten, and it is said.
+    """
+    node = make_policy(ros, tiny_clip_dir, models, map_publish_period_s=0.2, map_size_m=10.0)
+    robot = SimulatedRobot(ros, odometry=True, heading=0.0)
+    scanner = Scanner(ros)
+    scanner.message = scan_message(wall_m=2.0)
+    assert wait_until(lambda: node.controller.explorer.grid is not None
+                      and node.controller.explorer.grid.occupied().any(), 10)
+    before, grids = node.controller.explorer.grid, []
+    ros.probe.create_subscription(OccupancyGrid, 'exploration_map', grids.append, LATCHED)
+    assert wait_until(lambda: grids, 10) and grids[-1].header.frame_id == 'odom'
+    robot.odom_frame = 'map'
+    assert wait_until(lambda: 'map and memory reset' in capfd.readouterr().err, 10)
+    assert wait_until(lambda: grids[-1].header.frame_id == 'map', 10)
+    assert node.controller.explorer.grid is not before  # drawn again, in the map frame
+    assert not wait_until(lambda: 'map and memory reset' in capfd.readouterr().err, 1.0)
+
+
 def test_without_odometry_no_map_is_built(ros, tiny_clip_dir, models):
     node = make_policy(ros, tiny_clip_dir, models, map_publish_period_s=0.2)
     Scanner(ros)

@@ -574,14 +574,21 @@ class Controller:
             forward, left, turn = motion(before, odom)
             if self._possible(forward, left, turn, now - then):
                 shown = (forward, left, turn)
-            else:  # where anything seen lies is unknown: the goal, the map, the memory
-                self.avoidance.forget_goal()
-                self.explorer.forget_map()
-                self.sightings = Sightings()
-                self._recalled = self._approach_path = None
-                self.odometry_jumped = True
+            else:
+                self.forget_places()
         self._odom_pose = None if odom is None else (odom, now)
         return shown
+
+    def forget_places(self) -> None:
+        """Where anything seen lies is unknown (the odometry jumped, or changed its frame):
+        the goal, the map, the memory.
+        """
+        self.avoidance.forget_goal()
+        self.explorer.forget_map()
+        self.sightings = Sightings()
+        self._recalled = self._approach_path = None
+        self._odom_pose = self._measure_pose = None  # motions measure on from the next pose
+        self.odometry_jumped = True
 
     def _possible(self, forward: float, left: float, turn: float, elapsed: float) -> bool:
         """Whether the base can make this motion in `elapsed` s (twice its hard limits, and

@@ -183,6 +183,8 @@ class ActionPolicyNode(ManagedNode):
         now, policy_now = self.now(), self.policy_clock.now().nanoseconds * 1e-9
         self.instruct(policy_now)
         read = self.inputs.read(now)
+        if read.odom_frame_changed:
+            self.controller.forget_places()
         if read.new_scan is not None:
             self.controller.observe_scan(read.new_scan, read.odom, read.odom_age)
         if read.new_view is not None:
@@ -196,7 +198,7 @@ class ActionPolicyNode(ManagedNode):
         self.last_output, self.ticks = output, self.ticks + 1
         if self.controller.odometry_jumped:
             self.controller.odometry_jumped = False
-            self.get_logger().warning('odom jumped (reset, other frame?): map and memory reset')
+            self.get_logger().warning('odom jumped or changed its frame: map and memory reset')
         if self.controller.odometry_stuck:
             self.get_logger().warning(
                 'odom shows no motion while the base was sent to move: not used until it '

@@ -40,6 +40,7 @@ class TickInputs:
     odom_age: float | None
     new_scan: object = None  # a good core Scan that came since the last tick, or None
     new_view: list | None = None  # an image embedding that came since the last tick
+    odom_frame_changed: bool = False  # the odometry came in another frame than before
 
 
 class PolicyInputs:
@@ -58,6 +59,7 @@ class PolicyInputs:
         self.scan = self.odom = self.scan_read = self.odom_read = None
         self.view = self.view_read = None  # the newest image embedding message
         self.odom_frame = 'odom'  # the newest good odometry's frame (the map's)
+        self._odom_frame_read, self._odom_frame_changed = None, False
         for held in (self.commands, self.targets, self.scans, self.odometry):
             held.clear()
 
@@ -182,10 +184,11 @@ class PolicyInputs:
         if self.view is not None and self.view is not self.view_read:
             self.view_read = self.view
             new_view = list(self.view.data)
+        frame_changed, self._odom_frame_changed = self._odom_frame_changed, False
         return TickInputs(target, target_age, segmentation,
                           None if self.camera_time is None else now - self.camera_time,
                           *self.scans.points(now), self.scans.blind_ahead,
-                          *self.odometry.pose(now), new_scan, new_view)
+                          *self.odometry.pose(now), new_scan, new_view, frame_changed)
 
     def _read_scan(self):
         if self.scan is not None and self.scan[0] is not self.scan_read:
@@ -207,6 +210,9 @@ class PolicyInputs:
             self.drop('odom', problem)
             return
         self.odom_frame = self.odom_read.header.frame_id or 'odom'
+        # Poses in another frame (odom, then map): where anything was seen is unknown.
+        self._odom_frame_changed |= self._odom_frame_read not in (None, self.odom_frame)
+        self._odom_frame_read = self.odom_frame
         if not self.odometry.take(pose, convert.stamp_key(self.odom_read.header), arrived):
             self.node.get_logger().warning(
                 'odom stamped no later than the last: not counted as fresh (a frozen driver, '
