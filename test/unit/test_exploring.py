@@ -19,6 +19,7 @@ from vla_ros.fixtures.floor_plan import CAMERA_MOUNT, two_rooms
 
 GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')
 TURN = next(intent for intent in DEFAULT_INTENTS if intent.name == 'turn_left')
+LOOK_FOR = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'look_for')
 DT = 0.05
 SCAN_EVERY = 2  # ticks: a 10 Hz scanner
 START = Pose2D(-2.0, -2.0, math.pi / 2)  # in the left room, facing along it
@@ -71,6 +72,20 @@ def test_a_target_in_the_other_room_is_found_by_exploring_and_arrived_at():
     first_explore = next(i for i, s in enumerate(statuses) if s.startswith('exploring'))
     assert statuses[first_explore - 1] == 'searching red ball'
     assert any(s.startswith('approaching red ball') for s in statuses[first_explore:])
+
+
+def test_find_explores_too_and_ends_facing_what_it_found_where_it_first_saw_it():
+    """"find the red ball" (look_for) searches the house as a go_to does, and stops once
+    the ball is ahead: it is shown, not driven to.
+    """
+    plan, control = two_rooms(), controller()
+    control.follow(LOOK_FOR, 'red ball', 0.0)
+    statuses, pose = run(control, plan, START, 150.0)
+    assert statuses[-1] == 'found red ball', statuses
+    assert any(status.startswith('exploring (') for status in statuses)
+    view = plan.view(pose, BALL)
+    assert view.confidence > 0.0 and abs(view.x) <= 0.15  # in view, ahead
+    assert math.hypot(pose.x - BALL[0], pose.y - BALL[1]) > 1.0  # not driven up to
 
 
 def test_with_nothing_to_find_exploring_ends_not_found_with_what_it_covered():

@@ -387,12 +387,12 @@ class Controller:
 
     @property
     def wants_views(self) -> bool:
-        """Whether image embeddings would be used now: a go_to looking for its target (not
-        while it follows one), with the command's embedding to compare them with.
+        """Whether image embeddings would be used now: a go_to or look_for looking for its
+        target (not while it follows one), with the command's embedding to compare them with.
         """
         state = self.policy.state
         return (self._command_embedding is not None and self.settings.exploration.enabled
-                and state.intent is not None and state.intent.behaviour == 'go_to'
+                and state.intent is not None and state.intent.behaviour in ('go_to', 'look_for')
                 and not state.done and not state.tracking)
 
     def _odometry_usable(self, odom: Pose2D | None, odom_age: float | None) -> bool:

@@ -546,7 +546,7 @@ class ActionPolicy:
             state.searching_since, state.turned_rad = now, 0.0
         turn = state.search_turn_rad or config.search_timeout_s * config.search_speed_rps
         if state.turned_rad >= turn:
-            if self.may_explore and intent.behaviour == 'go_to':
+            if self.may_explore:  # go_to and look_for: what is not here may be elsewhere
                 return PolicyOutput(0.0, 0.0, EXPLORING, needs_target=True, explore=True)
             state.done = NOT_FOUND
             return PolicyOutput(0.0, 0.0, state.done)
