@@ -11,7 +11,12 @@ import yaml
 
 from vla_ros.core import paths
 from vla_ros.evaluation.lockstep import OracleMode, run_episode, StackSettings
-from vla_ros.evaluation.scoring import CAUSES, failure_cause, SUCCESS_DISTANCE_M
+from vla_ros.evaluation.scoring import (
+    CAUSES,
+    classify_outcome,
+    failure_cause,
+    SUCCESS_DISTANCE_M,
+)
 from vla_ros.sim.scene import COLOURS, generate_scene, ROBOT_RADIUS, SHAPES
 from vla_ros.sim.world import SimWorld
 
@@ -187,6 +192,19 @@ def test_measured_motions_end_within_tolerance_in_the_simulator(tiny_clipseg_dir
     assert kinds == {'distance', 'angle'}
 
 
+def test_a_go_to_heard_as_find_is_a_language_failure_not_a_control_one():
+    """The evaluator's tasks are go_to: 'found the X' (a look_for) ended it standing
+    off the target, which the command's words, not the controller, decided.
+    """
+    scene = generate_scene(5)
+    world = SimWorld(scene, 32, 24)
+    try:
+        outcome, _ = classify_outcome(world, scene, f'found {scene.target.name}', False)
+    finally:
+        world.close()
+    assert outcome == 'intent' and failure_cause(outcome, 'target') == 'language'
+
+
 def test_failures_are_put_down_to_perception_control_language_or_time():
     assert failure_cause('success', 'target') == ''
     assert failure_cause('wrong object', 'other') == 'perception: wrong object'
@@ -219,7 +237,8 @@ def test_a_three_episode_eval_writes_its_outputs(tmp_path):
         assert key in summary
     assert summary['world'] == 'arena' and 'visible_from_start_rate' not in summary
     assert (tmp_path / 'episodes.png').stat().st_size > 10_000
-    assert 'success' in result.stdout
+    assert sum(summary['outcomes'].values()) == 3
+    assert f"{summary['success_rate']:.0%} success" in result.stdout
 
 
 def test_an_eval_in_rooms_reports_the_way_round_and_what_was_in_view(tmp_path):

@@ -74,9 +74,9 @@ def test_a_target_in_the_other_room_is_found_by_exploring_and_arrived_at():
     assert any(s.startswith('approaching red ball') for s in statuses[first_explore:])
 
 
-def test_find_explores_too_and_ends_facing_what_it_found_where_it_first_saw_it():
+def test_find_explores_too_and_ends_facing_what_it_found():
     """"find the red ball" (look_for) searches the house as a go_to does, and stops once
-    the ball is ahead: it is shown, not driven to.
+    the ball is ahead: it is shown, not driven up to.
     """
     plan, control = two_rooms(), controller()
     control.follow(LOOK_FOR, 'red ball', 0.0)
@@ -201,6 +201,26 @@ def test_odometry_that_jumps_forgets_the_map_and_the_places_remembered():
     control.tick(200.05, None, None, 0.0, odom=Pose2D(50.0, 0.0, 0.0), odom_age=0.0)
     assert control.sightings.recall('red ball') is None
     assert control.explorer.grid is None and control.odometry_jumped
+
+
+def test_a_map_forgotten_while_exploring_is_drawn_again_and_the_search_goes_on():
+    """The odometry changed its frame (the node calls forget_places) while exploring, on a
+    tick with no new scan: the command does not end 'not found' for want of a map, and the
+    time and distance it may still explore are not given back.
+    """
+    plan, control = two_rooms(), controller()
+    control.follow(GO_TO, 'red ball', 0.0)
+    statuses, pose = run(control, plan, START, 12.0)
+    assert statuses[-1].startswith('exploring'), statuses
+    started, travelled = control.explorer.run.started, control.explorer.run.travelled_m
+    control.forget_places()
+    assert (control.explorer.run.started, control.explorer.run.travelled_m) == (
+        started, travelled)
+    out = control.tick(12.0, plan.view(pose, BALL), 0.0, 0.0, scan=plan.scan(pose).points(),
+                       scan_age=0.0, odom=pose, odom_age=0.0)
+    assert not is_final(out.status) and out.linear == 0.0, out.status
+    statuses, pose = run(control, plan, pose, 150.0, start=12.05)
+    assert statuses[-1] == 'arrived', statuses
 
 
 def test_the_value_map_paints_the_view_up_to_a_wall_surest_along_the_axis():

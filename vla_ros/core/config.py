@@ -303,10 +303,10 @@ OBSTACLES = (
 )
 _explore, _grid = ExplorationConfig(), GridConfig()
 EXPLORATION = (
-    Param('explore', _explore.enabled, 'a go_to whose target is nowhere in view after the '
-          'search has turned all round explores: frontiers of an occupancy grid built from '
-          "scan and odom, nearest and best-matching views first (needs both; false: 'not "
-          "found' there)", read_only=True),
+    Param('explore', _explore.enabled, 'a go_to or look_for whose target is nowhere in view '
+          'after the search has turned all round explores: frontiers of an occupancy grid '
+          "built from scan and odom, nearest and best-matching views first (needs both; "
+          "false: 'not found' there)", read_only=True),
     Param('explore_max_time_s', _explore.max_time_s, "exploring for one command ends after "
           "this long ('not found: explored ... m² in ... s')", (1.0, 3600.0), read_only=True),
     Param('explore_max_distance_m', _explore.max_distance_m, '... or after driving this far '

@@ -316,9 +316,10 @@ class Controller:
             self.avoidance.shift(*shown)
         if odom_fresh and camera_fresh and self.explorer.ready:  # what the camera looks at
             self.explorer.observe_camera(odom, math.radians(settings.camera_hfov_deg))
-        # Once exploring, lost odometry holds the robot (stale odometry), not 'not found'.
-        self.policy.may_explore = self.explorer.ready and (
-            odom_live or self.explorer.run.started is not None)
+        # Once exploring, lost odometry or a map forgotten (a jump) holds the robot, not 'not
+        # found'.
+        self.policy.may_explore = (self.explorer.ready and odom_live) or (
+            self.explorer.run.started is not None)
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None,
                                   drive_blind=points is not None,
@@ -574,19 +575,20 @@ class Controller:
             forward, left, turn = motion(before, odom)
             if self._possible(forward, left, turn, now - then):
                 shown = (forward, left, turn)
-            else:
+            else:  # a jump: how the base moved is unknown, and with it where the goal is
+                self.avoidance.forget_goal()
                 self.forget_places()
         self._odom_pose = None if odom is None else (odom, now)
         return shown
 
     def forget_places(self) -> None:
-        """Where anything seen lies is unknown (the odometry jumped, or changed its frame):
-        the goal, the map, the memory.
+        """The odometry's frame is not the one the map and the memory are in (it jumped, or
+        changed its frame): both are forgotten; the goal, kept in base_link, is not.
         """
-        self.avoidance.forget_goal()
         self.explorer.forget_map()
         self.sightings = Sightings()
         self._recalled = self._approach_path = None
+        self._checking_place = False
         self._odom_pose = self._measure_pose = None  # motions measure on from the next pose
         self.odometry_jumped = True
 

@@ -17,6 +17,7 @@ from scipy.sparse.csgraph import dijkstra
 from vla_ros.core.collision_monitor import Scan
 from vla_ros.core.mapping import GridConfig, OccupancyGrid, shift
 from vla_ros.core.odometry import Pose2D
+from vla_ros.core.status import EXPLORING
 
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each edge of an 8-connected grid once
 WALL_COST = 2.0  # a step next to a wall costs up to this much more: paths keep to the middle
@@ -385,9 +386,11 @@ class Explorer:
             self.values = ValueMap(self.grid.log_odds.shape)
 
     def forget_map(self) -> None:
-        """The odometry jumped (a reset, another frame): the map no longer fits it."""
+        """The odometry jumped (a reset, another frame): the map no longer fits it, nor do
+        the goal and the frontiers given up; the time and distance explored still count.
+        """
         self.grid = self.values = None
-        self.run = _Run()
+        self.run = _Run(started=self.run.started, travelled_m=self.run.travelled_m)
         self._traversable_now = None
 
     def go_to_place(self, x: float, y: float) -> None:
@@ -512,6 +515,8 @@ class Explorer:
         run.last_pose = pose
         if now - run.started >= config.max_time_s or run.travelled_m >= config.max_distance_m:
             return self._done(now)
+        if self.grid is None:  # forgotten: held until the next scan draws it again
+            return ExploreStep(0.0, 0.0, f'{EXPLORING} (the map starts afresh)')
         if run.goal is not None:
             goal_x, goal_y = self.grid.centre_of(*run.goal)
             if math.hypot(goal_x - pose.x, goal_y - pose.y) <= config.reached_m:
@@ -530,10 +535,10 @@ class Explorer:
 
     def _status(self) -> str:
         left = self.run.frontiers_left
-        return f'exploring ({left} frontier{"" if left == 1 else "s"} left)'
+        return f'{EXPLORING} ({left} frontier{"" if left == 1 else "s"} left)'
 
     def _done(self, now: float) -> ExploreStep:
-        area = self.grid.free_area_m2()
+        area = 0.0 if self.grid is None else self.grid.free_area_m2()
         return ExploreStep(0.0, 0.0, '', done=f'not found: explored {area:.0f} m² in '
                            f'{now - self.run.started:.0f} s')
 

@@ -79,7 +79,9 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
         return 'blocked', final
     if is_stale(status):
         return 'stale input', final
-    if is_stopped(status) or is_refusal(status) or status.startswith('done: '):
+    # The tasks are go_to: a stop, a refusal, a motion or a look_for ('found the X') came
+    # from how the command was heard.
+    if is_stopped(status) or is_refusal(status) or status.startswith(('done: ', 'found ')):
         return 'intent', final
     return ('timeout' if timed_out else 'stopped short'), final
 

@@ -198,7 +198,8 @@ class ActionPolicyNode(ManagedNode):
         self.last_output, self.ticks = output, self.ticks + 1
         if self.controller.odometry_jumped:
             self.controller.odometry_jumped = False
-            self.get_logger().warning('odom jumped or changed its frame: map and memory reset')
+            self.get_logger().warning('odom jumped or changed its frame: map and memory reset',
+                                      throttle_duration_sec=THROTTLE_S)
         if self.controller.odometry_stuck:
             self.get_logger().warning(
                 'odom shows no motion while the base was sent to move: not used until it '

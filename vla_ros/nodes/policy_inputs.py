@@ -209,11 +209,12 @@ class PolicyInputs:
         if problem:
             self.drop('odom', problem)
             return
-        self.odom_frame = self.odom_read.header.frame_id or 'odom'
-        # Poses in another frame (odom, then map): where anything was seen is unknown.
-        self._odom_frame_changed |= self._odom_frame_read not in (None, self.odom_frame)
-        self._odom_frame_read = self.odom_frame
         if not self.odometry.take(pose, convert.stamp_key(self.odom_read.header), arrived):
             self.node.get_logger().warning(
                 'odom stamped no later than the last: not counted as fresh (a frozen driver, '
                 'or a second publisher?)', throttle_duration_sec=THROTTLE_S)
+            return
+        # Poses in another frame (odom, then map): where anything was seen is unknown.
+        frame = self.odom_read.header.frame_id or 'odom'
+        self._odom_frame_changed |= self._odom_frame_read not in (None, frame)
+        self.odom_frame = self._odom_frame_read = frame
