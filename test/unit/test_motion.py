@@ -193,6 +193,16 @@ def test_odometry_at_a_low_rate_is_measured_message_by_message():
     assert outputs[-1].status.startswith('moved') and pose.x == pytest.approx(2.0, abs=0.1)
 
 
+def test_odometry_at_a_low_rate_at_full_speed_is_not_taken_for_jumps():
+    """2.5 Hz odometry of a base at 1 m/s moves 0.4 m a message: a motion since the last
+    message, not since the last tick (a jump would forget the map and the goal).
+    """
+    control = controller()
+    instruct(control, 'go forward 2 meters quickly', 'move_forward')
+    drive(control, 30.0, odometry=lambda now: round(now / PERIOD) % 8 == 0)
+    assert not control.odometry_jumped
+
+
 def test_a_stop_after_a_measured_motion_ends_it_there():
     control = controller()
     assert instruct(control, 'go forward 1 meter and then stop', 'move_forward') == (

@@ -310,7 +310,7 @@ class Controller:
         fresh_target = target if target_fresh else None
         odom_live = (odom is not None and odom_age is not None and odom_age <= timeout
                      and odom.is_finite())
-        shown = self._odometry_motion(odom if odom_live else None, now)
+        shown = self._odometry_motion(odom if odom_live else None, now - (odom_age or 0.0))
         odom_fresh = odom_live and not self.odometry_stuck
         if odom_fresh and shown is not None:
             self.avoidance.shift(*shown)
@@ -563,22 +563,24 @@ class Controller:
                                 origin_x=self.settings.camera_mount[0] if floor_range else 0.0,
                                 span=self._span(target))
 
-    def _odometry_motion(self, odom: Pose2D | None, now: float):
+    def _odometry_motion(self, odom: Pose2D | None, received: float):
         """(forward, left, turn) the odometry shows since the last tick (None: stale, or no
-        pose before). A motion the base cannot make in the time (twice its hard limits, and
-        some slack) is a reset or a jump of the odometry, not a motion: where the goal lies
-        is then unknown, and it is forgotten.
+        pose before); `received`: when its message came, on the policy's clock. A motion the
+        base cannot make between two messages (twice its hard limits, and some slack; at a
+        low odometry rate a message may follow the last by many ticks) is a reset or a jump
+        of the odometry, not a motion: where the goal lies is then unknown, and it is
+        forgotten.
         """
         shown = None
         if odom is not None and self._odom_pose is not None:
             before, then = self._odom_pose
             forward, left, turn = motion(before, odom)
-            if self._possible(forward, left, turn, now - then):
+            if self._possible(forward, left, turn, received - then):
                 shown = (forward, left, turn)
             else:  # a jump: how the base moved is unknown, and with it where the goal is
                 self.avoidance.forget_goal()
                 self.forget_places()
-        self._odom_pose = None if odom is None else (odom, now)
+        self._odom_pose = None if odom is None else (odom, received)
         return shown
 
     def forget_places(self) -> None:
