@@ -417,20 +417,18 @@ class Explorer:
         """[(x, y), ...] from the robot to the reachable cell nearest `point` (within
         PLACE_REACH_M: the thing itself stands there), or None where there is none.
         """
-        grid = self.grid
-        passable, clearance = self._traversable()
-        start = self._start_cell(pose, passable)
-        if start is None:
+        grid, reached = self.grid, self._paths_from(pose)
+        if reached is None:
             return None
-        distances, predecessors = path_distances(
-            passable, clearance, start, grid.config.resolution_m, self.clearance_m)
+        distances, predecessors = reached
         rows, columns = np.nonzero(np.isfinite(distances))
         xs, ys = grid.centre_of(rows, columns)
         away = np.hypot(xs - point[0], ys - point[1])
         if not away.size or away.min() > PLACE_REACH_M:
             return None
         best = int(np.argmin(away))
-        cells = np.array(path_to(predecessors, passable.shape, (rows[best], columns[best])))
+        cells = np.array(path_to(predecessors, grid.log_odds.shape,
+                                 (rows[best], columns[best])))
         return np.column_stack(grid.centre_of(cells[:, 0], cells[:, 1]))
 
     def way_clear(self, pose: Pose2D, point: tuple, short_of_m: float) -> bool:
@@ -545,12 +543,10 @@ class Explorer:
     def _plan(self, pose: Pose2D, now: float) -> bool:
         """Choose a frontier (the current one while it lasts) and a path to it."""
         run, grid, config = self.run, self.grid, self.config
-        passable, clearance = self._traversable()
-        start = self._start_cell(pose, passable)
-        if start is None:
+        reached = self._paths_from(pose)
+        if reached is None:
             return False
-        distances, predecessors = path_distances(
-            passable, clearance, start, grid.config.resolution_m, self.clearance_m)
+        distances, predecessors = reached
         frontiers = [f for f in find_frontiers(grid, distances, config.min_frontier_m,
                                                self.clearance_m + 0.15, self.values.value)
                      + unseen_floor(grid, self.values.covered, distances, UNSEEN_MIN_M2)
@@ -564,10 +560,21 @@ class Explorer:
         if not current:
             run.goal_since = now
         run.goal = chosen.goal
-        cells = np.array(path_to(predecessors, passable.shape, chosen.goal))
+        cells = np.array(path_to(predecessors, grid.log_odds.shape, chosen.goal))
         run.path = np.column_stack(grid.centre_of(cells[:, 0], cells[:, 1]))
         run.planned_at = now
         return True
+
+    def _paths_from(self, pose: Pose2D):
+        """(distances, predecessors) of the shortest paths on the grid (path_distances) from the
+        robot's cell (or the nearest passable one); None where it has none.
+        """
+        passable, clearance = self._traversable()
+        start = self._start_cell(pose, passable)
+        if start is None:
+            return None
+        return path_distances(passable, clearance, start, self.grid.config.resolution_m,
+                              self.clearance_m)
 
     def _start_cell(self, pose: Pose2D, passable: np.ndarray):
         rows, columns = self.grid.cell_of(pose.x, pose.y)
