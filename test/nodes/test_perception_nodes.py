@@ -388,6 +388,23 @@ def test_a_restarted_segmenter_picks_up_the_current_command(ros, tiny_clipseg_di
     assert wait_until(lambda: node.perception.prompts() == ('blue cube',), 5)
 
 
+def test_the_segmenter_looks_for_the_thing_of_the_step_the_policy_is_on(
+        ros, tiny_clipseg_dir, models):
+    """A command of several steps: the policy's latched status says which step it is on; a
+    status of another command's steps, or a final one, does not start a search for the
+    wrong thing.
+    """
+    node = segmenter_with_command(ros, tiny_clipseg_dir, models,
+                                  command='go to the red ball, then the blue cube')
+    assert node.perception.prompts() == ('red ball',)
+    statuses = ros.publisher(String, 'status', LATCHED)
+    for status, prompts in (('step 2/2: searching blue cube', ('blue cube',)),
+                            ('step 1/3: searching red ball', ('blue cube',)),
+                            ('step 2/2: arrived', ())):
+        statuses.publish(String(data=status))
+        assert wait_until(lambda wanted=prompts: node.perception.prompts() == wanted, 5), status
+
+
 def test_nothing_is_segmented_before_a_command(ros, tiny_clipseg_dir, models):
     node = make_node(ros, SceneSegmenter, tiny_clipseg_dir, models, verify_targets=False)
     images = ros.publisher(Image, 'image', QoSProfile(depth=1))

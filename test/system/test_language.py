@@ -29,7 +29,8 @@ def language():
     settings = StackSettings.from_params_file(paths.SOURCE_ROOT / 'config' / 'vla.yaml')
     encoder = ClipEncoder(load_model('clip', settings.policy['model'], device='cpu'))
     shared = Controller.from_encoder(settings.intents, encoder.encode_texts, settings.control)
-    return encoder, lambda: Controller(shared.policy.classifier, settings.control)
+    return encoder, lambda: Controller(shared.policy.classifier, settings.control,
+                                       encoder.encode_texts)
 
 
 def instruct(language, command):
@@ -127,3 +128,16 @@ def test_held_out_intent_paraphrases_through_the_whole_decision(language):
 def test_commands_found_by_a_hostile_review_never_move_the_robot(language, command):
     controller, status = instruct(language, command)
     assert all(velocity == (0.0, 0.0) for velocity in drive(controller)), status
+
+
+@pytest.mark.parametrize(('command', 'status'), [
+    ('turn right and go to the blue cube', 'step 1/2: turn_right'),
+    ('turn left 90 degrees and go forward', 'step 1/2: turn_left'),
+    ('go to the red ball, then the blue cube', 'step 1/2: go_to'),
+    ('go to the red ball and wait 5 seconds', 'step 1/2: go_to'),
+    ('wait 3 seconds, then find the green cylinder', 'step 1/2: waiting (3 s)'),
+])
+def test_commands_of_several_steps_with_the_embedded_model(language, command, status):
+    """Each step's own text through the embedded CLIP picks its intent (core.steps)."""
+    controller, said = instruct(language, command)
+    assert said == status, controller.refusal

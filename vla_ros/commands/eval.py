@@ -283,10 +283,11 @@ def run_eval(args) -> int:
     from vla_ros.core.models import ModelLoadError
     from vla_ros.evaluation.lockstep import run_episode, StackSettings
     from vla_ros.evaluation.motion_task import motion_command
+    from vla_ros.evaluation.sequence_task import SEQUENCE_S, sequence_scene
     from vla_ros.sim.rooms import build_scene, EPISODE_S
 
     if args.max_time is None:
-        args.max_time = EPISODE_S[args.world]
+        args.max_time = SEQUENCE_S if args.task == 'sequence' else EPISODE_S[args.world]
     output = Path(args.output)
     params_file = args.params_file or paths.default_params_file()
     try:
@@ -294,6 +295,9 @@ def run_eval(args) -> int:
         if args.world == 'rooms' and args.clutter:
             raise ValueError('--clutter puts boxes across the straight way in the open arena; '
                              '--world rooms has walls and furniture of its own')
+        if args.task == 'sequence' and (args.world != 'arena' or args.transport != 'lockstep'
+                                        or args.commands):
+            raise ValueError('--task sequence: the arena, lockstep transport, no --commands')
         if args.task == 'motion' and (args.mode != 'real' or args.transport != 'lockstep'
                                       or args.commands):
             raise ValueError('--task motion measures the command path: --mode real, '
@@ -334,9 +338,11 @@ def run_eval(args) -> int:
     try:
         for episode, seed in enumerate(progress):
             scene = build_scene(args.world, seed, args.clutter)
-            scenes.append(scene)
             kind, template = drawn[episode] if drawn else ('go_to', scene.command)
             command, asked = template.replace('{object}', scene.target.name), None
+            if args.task == 'sequence':
+                scene, template, command = sequence_scene(seed, args.clutter)
+            scenes.append(scene)
             if args.task == 'motion':
                 template, command, *asked = motion_command(scene, settings)
                 kind = 'motion'
@@ -374,7 +380,7 @@ def run_eval(args) -> int:
             pipeline.verifier_encoder if summary['target_verification'] else None)}
     if drawn:
         summary['commands_file'] = str(args.commands)
-    if drawn or args.task == 'motion':
+    if drawn or args.task in ('motion', 'sequence'):
         summary.update(by_command(results))
     summary['task'] = args.task
     if args.task == 'motion':
@@ -397,7 +403,7 @@ def run_eval(args) -> int:
         print(f"[eval] motion: distances off by {errors['distance_m_p50']:.3f} m p50, "
               f"{errors['distance_m_max']:.3f} max; angles off by "
               f"{errors['angle_deg_p50']:.1f}° p50, {errors['angle_deg_max']:.1f}° max")
-    if drawn or args.task == 'motion':
+    if drawn or args.task in ('motion', 'sequence'):
         report_commands(summary)
     if args.transport == 'dds':
         print(f'[eval] stale-input stops: {summary["stale_input_stops"]} '
@@ -499,11 +505,13 @@ def add_arguments(parser):
                         '"go to the {object}": YAML {go_to: [templates with {object}], '
                         'not_understood: [commands that must not move the robot]} or text, '
                         'one per line; the summary reports success per command')
-    parser.add_argument('--task', choices=('goto', 'motion'), default='goto',
+    parser.add_argument('--task', choices=('goto', 'motion', 'sequence'), default='goto',
                         help='goto: "go to the <colour> <shape>" (the default); motion: '
                         'measured motions ("go forward 1.5 meters", "turn right 90 '
                         'degrees"), real mode, lockstep, success within 10 %% of a distance '
-                        'or 10 degrees of an angle')
+                        'or 10 degrees of an angle; sequence: commands of 2-3 steps ("go to '
+                        'the red ball, then the blue cube"), the arena, lockstep, success '
+                        'when every step arrived at its thing in order')
     parser.add_argument('--world', choices=('arena', 'rooms'), default='arena',
                         help='arena: one open room, the target found by turning on the spot '
                         '(the default); rooms: 2-4 rooms with doorways and furniture, the '

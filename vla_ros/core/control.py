@@ -35,8 +35,16 @@ from vla_ros.core.policy import (
     TargetView,
 )
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
-from vla_ros.core.status import is_approaching, is_final, is_searching
-from vla_ros.core.text import parse_command, ParsedCommand
+from vla_ros.core.status import (
+    is_approaching,
+    is_final,
+    is_searching,
+    is_success,
+    step_status,
+    WAITING,
+)
+from vla_ros.core.steps import command_steps, Step
+from vla_ros.core.text import ParsedCommand
 
 
 @dataclass(frozen=True)
@@ -113,10 +121,33 @@ GOAL_SHORT_M = 0.6  # the straight way to a target is checked on the grid up to 
 GRID_AFTER_HELD_S, GRID_AFTER_DETOUR_S, GRID_AFTER_DETOURS_S = 1.0, 4.0, 10.0
 
 
+@dataclass
+class StepRun:
+    """A command of several steps under way: its steps, their text embeddings (None: the
+    oracle's given intent), the one being done (from 0) and when it began (policy time).
+    """
+
+    steps: tuple
+    embeddings: tuple
+    intent: object = None  # the oracle's: every command step is this intent
+    index: int = 0
+    began: float = 0.0
+
+    @property
+    def step(self) -> Step:
+        return self.steps[self.index]
+
+
 class Controller:
     def __init__(self, classifier: IntentClassifier | None,
-                 settings: ControlSettings = ControlSettings()):
+                 settings: ControlSettings = ControlSettings(), encode_texts=None):
+        """`encode_texts`: the text encoder the commands go through (core.encoders), which a
+        command of several steps needs for the text of each step (None: such a command is
+        refused, unless its intents are given: follow_steps).
+        """
         self.settings = settings
+        self.encode_texts = encode_texts
+        self._steps = None  # a StepRun while a command of several steps runs
         limits = settings.limits
         self.policy = ActionPolicy(classifier, settings.servo, settings.motion,
                                    (limits.max_linear_mps, limits.max_angular_rps))
@@ -174,7 +205,7 @@ class Controller:
         """Intents recognised with `encode_texts`, the encoder the commands go through."""
         classifier = IntentClassifier.from_encoder(
             intents, encode_texts, settings.min_intent_similarity, settings.intent_margin)
-        return cls(classifier, settings)
+        return cls(classifier, settings, encode_texts)
 
     def configure(self, settings: ControlSettings) -> None:
         """Live changes: limits and servo values apply from the next tick."""
@@ -211,16 +242,88 @@ class Controller:
         embedding; returns the new status (the reason of a refusal is in `refusal`).
         """
         self._advance(now)
+        self._steps = None
+        if command is None:
+            return self._begin(embedding, ParsedCommand(
+                '', '', 'no command text came with the embedding'), None)
+        steps = command_steps(command, self.settings.command_verbs)
+        if len(steps) > 1:
+            return self._start_steps(command, steps, None)
+        return self._begin(embedding, steps[0].parsed, None)
+
+    def _begin(self, embedding, parsed: ParsedCommand | None, intent) -> str:
+        """Start one command (or step): recognised from its embedding and parse, or the
+        `intent` given (the oracle's) for the parse's object.
+        """
         self._new_command()
-        parsed = (ParsedCommand('', '', 'no command text came with the embedding')
-                  if command is None else parse_command(command, self.settings.command_verbs))
-        status = self.policy.set_instruction(embedding, parsed, self._policy_now)
-        if self.intent is not None:
+        if intent is not None:
+            status = self.policy.follow(intent, parsed.object_phrase, self._policy_now)
+        else:
+            status = self.policy.set_instruction(embedding, parsed, self._policy_now)
+        if self.intent is not None and embedding is not None:
             vector = np.asarray(embedding, np.float64).reshape(-1)
             norm = np.linalg.norm(vector)
             self._command_embedding = vector / norm if norm > 0.0 else None
         self._recall()
         return status
+
+    def _start_steps(self, text: str, steps: tuple, intent) -> str:
+        """A command of several steps: every step is checked before the first begins (one
+        that cannot be done refuses the whole command), then the first begins.
+        """
+        command = ParsedCommand(text, '', '')
+        for number, step in enumerate(steps, 1):
+            if step.kind == 'return':
+                return self._refuse_steps(command, f"step {number} ('{step.text}'): coming "
+                                          'back to where the command began is not supported')
+        texts = [step.text for step in steps if step.kind == 'command']
+        if intent is None and self.encode_texts is None:
+            return self._refuse_steps(command, 'commands of several steps need the text '
+                                      'encoder (say one step at a time)')
+        encoded = iter(self.encode_texts(texts) if intent is None and texts else ())
+        embeddings = tuple(next(encoded) if step.kind == 'command' and intent is None
+                           else None for step in steps)
+        limits = self.settings.limits
+        trial = ActionPolicy(self.policy.classifier, self.settings.servo, self.settings.motion,
+                             (limits.max_linear_mps, limits.max_angular_rps))
+        for number, (step, embedding) in enumerate(zip(steps, embeddings), 1):
+            if step.kind != 'command' or intent is not None:
+                continue
+            status = trial.set_instruction(embedding, step.parsed, self._policy_now)
+            chosen = trial.state.intent
+            why = trial.state.refusal or ('' if chosen is not None else status)
+            if chosen is not None and chosen.behaviour == 'stop':
+                why = 'a stop between steps: say how long to wait ("wait 5 seconds")'
+            if why:
+                return self._refuse_steps(command, f"step {number} ('{step.text}'): {why}")
+        self._steps = StepRun(steps, embeddings, intent)
+        return self._begin_step()
+
+    def _refuse_steps(self, command: ParsedCommand, why: str) -> str:
+        self._new_command()
+        return self.policy.refuse(command, why, self._policy_now)
+
+    def _begin_step(self) -> str:
+        run = self._steps
+        run.began = self._policy_now
+        step = run.step
+        if step.kind == 'wait':
+            self._new_command()
+            status = self.policy.hold(f'{WAITING} ({step.wait_s:g} s)', self._policy_now)
+        else:
+            status = self._begin(run.embeddings[run.index], step.parsed, run.intent)
+        return step_status(run.index + 1, len(run.steps), status)
+
+    def _step_status(self, status: str) -> str:
+        """The status of a command of several steps, the next step begun once one is done."""
+        run = self._steps
+        step = run.step
+        if step.kind == 'wait' and self._policy_now - run.began >= step.wait_s:
+            status = f'done: waited {step.wait_s:g} s'
+        if is_success(status) and run.index + 1 < len(run.steps):
+            run.index += 1
+            return self._begin_step()
+        return step_status(run.index + 1, len(run.steps), status)
 
     def _recall(self) -> None:
         """A go_to to a thing confirmed before goes back there first."""
@@ -263,10 +366,17 @@ class Controller:
     def follow(self, intent, object_phrase: str, now: float) -> str:
         """An intent given, not recognised (the evaluator's oracle)."""
         self._advance(now)
-        self._new_command()
-        status = self.policy.follow(intent, object_phrase, self._policy_now)
-        self._recall()
-        return status
+        self._steps = None
+        return self._begin(None, ParsedCommand('', object_phrase, ''), intent)
+
+    def follow_steps(self, command: str, intent, now: float) -> str:
+        """A command's steps with their intent given (the oracle's, for every command step)."""
+        self._advance(now)
+        self._steps = None
+        steps = command_steps(command, self.settings.command_verbs)
+        if len(steps) == 1:
+            return self._begin(None, steps[0].parsed, intent)
+        return self._start_steps(command, steps, intent)
 
     def tick(self, now: float, target: TargetView | None, target_age: float | None,
              camera_age: float | None, estop: bool = False, enabled: bool = True,
@@ -378,6 +488,8 @@ class Controller:
             self.avoidance.move(checked.linear, checked.angular, self._last_step)
         if odom_live:  # stuck or not: a stuck odometry that shows motion again is trusted
             self._check_odometry(checked.linear, checked.angular, shown)
+        if self._steps is not None:
+            status = self._step_status(status)
         return ControlOutput(checked.linear, checked.angular, status, fresh_target, reason,
                              jump, checked.state, checked.free_m)
 

@@ -20,8 +20,8 @@ from vla_ros.core.segmentation import (
     resize_mask,
     Target,
 )
-from vla_ros.core.status import is_final
-from vla_ros.core.text import command_object
+from vla_ros.core.status import is_final, split_step
+from vla_ros.core.steps import step_objects
 from vla_ros.core.tracking import TargetTracker, Track
 
 
@@ -80,6 +80,7 @@ class Perception:
         self.settings = settings
         self._lock = threading.Lock()
         self._command_object = ''
+        self._step_objects = ()  # what each step of the command looks for
         self._command_ended = False  # the policy has finished (or refused) the command
         self._looking_for = ()  # the prompts of the last frame (frame thread)
         self.previous = None  # the last frame's target, which find_target keeps following
@@ -92,19 +93,27 @@ class Perception:
             self.settings = settings
 
     def command(self, text: str) -> str:
-        """Take a typed command; returns the object phrase it asks for ('' = nothing)."""
+        """Take a typed command; returns the object phrase its first step asks for ('' =
+        nothing).
+        """
         with self._lock:
-            self._command_object = command_object(text, self.settings.command_verbs)
+            self._step_objects = step_objects(text, self.settings.command_verbs)
+            self._command_object = self._step_objects[0]
             self._command_ended = False
             return self._command_object
 
     def command_status(self, status: str) -> None:
         """The policy's status: once it has ended the command (arrived, not found, ...),
         the command's object is not looked for (no model time spent) until a new command or
-        a status that is not final (a new command the policy took first).
+        a status that is not final (a new command the policy took first). A command of
+        several steps looks for the object of the step the status names (a status of a
+        command with another number of steps is the previous command's).
         """
+        index, count, _ = split_step(status)
         with self._lock:
             self._command_ended = is_final(status)
+            if count == len(self._step_objects) and 1 <= index <= count:
+                self._command_object = self._step_objects[index - 1]
 
     def prompts(self) -> tuple:
         with self._lock:

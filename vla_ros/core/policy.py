@@ -442,6 +442,16 @@ class ActionPolicy:
             else f'{self.servo_config.approach_speed_mps:g} m/s, approach_speed_mps')
         return status
 
+    def refuse(self, command: ParsedCommand, why: str, now: float) -> str:
+        """Refuse a command whole (one of its steps cannot be done); returns the status."""
+        self.state = PolicyState(started_at=now)
+        return self._refuse(command, why)
+
+    def hold(self, status: str, now: float) -> str:
+        """Hold still, saying `status`, until told otherwise (a step of waiting)."""
+        self.state = PolicyState(started_at=now, reason=status)
+        return status
+
     def _refuse(self, command: ParsedCommand, why: str) -> str:
         quoted = command.quoted or ('(empty command)' if why == 'empty command'
                                     else '(no command text)')

@@ -11,7 +11,11 @@ matching text of its own.
     not understood: ...          a command refused (final)
     stopped: <reason>            held still; final for a stop command, lost input, an invalid
                                  embedding; a fault that clears by itself otherwise
+    waiting (<n> s)              a step of waiting (core.steps)
+    step <i>/<n>: <status>       a command of several steps: the status of its step i
 """
+
+import re
 
 IDLE = 'idle'
 ARRIVED = 'arrived'
@@ -20,6 +24,7 @@ BLOCKED = 'blocked'
 APPROACHING = 'approaching'
 SEARCHING = 'searching'
 EXPLORING = 'exploring'
+WAITING = 'waiting'
 STOPPED = 'stopped: '
 REFUSED = 'not understood: '
 
@@ -36,51 +41,89 @@ STALE = ('stopped: stale input', 'stopped: stale scan', 'stopped: stale segmenta
          'stopped: stale odometry')
 
 
+# Final statuses of a step done as asked: the next step may begin.
+SUCCESS_STATUSES = (ARRIVED,)
+SUCCESS_PREFIXES = ('found ', 'done: ', 'moved ', 'turned ')
+STEP = re.compile(r'step (\d+)/(\d+): ')
+
+
 def stopped(reason: str) -> str:
     return STOPPED + reason
 
 
+def step_status(index: int, count: int, status: str) -> str:
+    """The status of step `index` (from 1) of `count`."""
+    return f'step {index}/{count}: {status}'
+
+
+def split_step(status: str) -> tuple:
+    """(step index from 1, step count, the step's own status); (None, None, status) for a
+    command of one step.
+    """
+    match = STEP.match(status)
+    if match is None:
+        return None, None, status
+    return int(match[1]), int(match[2]), status[match.end():]
+
+
+def own(status: str) -> str:
+    """The status without its step prefix: what the current step is doing."""
+    return split_step(status)[2]
+
+
 def is_final(status: str) -> bool:
     """Whether a status ends the current instruction (success or not)."""
+    status = own(status)
     return status in FINAL_STATUSES or status.startswith(FINAL_PREFIXES)
+
+
+def is_success(status: str) -> bool:
+    """A final status of a command (or step) done as asked."""
+    status = own(status)
+    return status in SUCCESS_STATUSES or status.startswith(SUCCESS_PREFIXES)
 
 
 def is_stopped(status: str) -> bool:
     """Held still: 'stopped: <reason>'."""
-    return status.startswith(STOPPED)
+    return own(status).startswith(STOPPED)
 
 
 def is_fault(status: str) -> bool:
-    return status.startswith(FAULTS)
+    return own(status).startswith(FAULTS)
 
 
 def is_stale(status: str) -> bool:
     """Held for want of fresh input (targets, scan or segmentation)."""
-    return status.startswith(STALE)
+    return own(status).startswith(STALE)
 
 
 def is_invalid_embedding(status: str) -> bool:
     """An instruction whose embedding was unusable (NaN, wrong size, zero)."""
-    return status.startswith(('stopped: invalid', 'stopped: zero'))
+    return own(status).startswith(('stopped: invalid', 'stopped: zero'))
 
 
 def is_refusal(status: str) -> bool:
-    return status.startswith(REFUSED.rstrip())
+    return own(status).startswith(REFUSED.rstrip())
 
 
 def is_approaching(status: str) -> bool:
-    return status.startswith(APPROACHING)
+    return own(status).startswith(APPROACHING)
 
 
 def is_searching(status: str) -> bool:
-    return status.startswith(SEARCHING)
+    return own(status).startswith(SEARCHING)
 
 
 def is_exploring(status: str) -> bool:
-    return status.startswith(EXPLORING)
+    return own(status).startswith(EXPLORING)
+
+
+def is_waiting(status: str) -> bool:
+    return own(status).startswith(WAITING)
 
 
 def is_not_found(status: str) -> bool:
+    status = own(status)
     return status == NOT_FOUND or status.startswith(NOT_FOUND + ': ')
 
 

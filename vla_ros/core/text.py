@@ -948,9 +948,9 @@ class _Grammar:
         return ''  # find: a thing, a pronoun, a preposition or a direction ("face left")
 
 
-def verb_kind(verb: str) -> str:
-    """The kind of one of the grammar's own verbs: go, find, turn, stop, ... ('' if none)."""
-    return _grammar(()).verbs.get(verb, '')
+def verb_kind(verb: str, extra_verbs=()) -> str:
+    """The kind of one of the grammar's verbs: go, find, turn, stop, ... ('' if none)."""
+    return _grammar(tuple(extra_verbs)).verbs.get(verb, '')
 
 
 @lru_cache(maxsize=8)

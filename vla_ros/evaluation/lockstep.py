@@ -28,11 +28,18 @@ from vla_ros.core.perception import (
 )
 from vla_ros.core.policy import Segmentation
 from vla_ros.core.status import is_final
-from vla_ros.core.text import clean_command, command_object
+from vla_ros.core.text import clean_command
 from vla_ros.core.tracking import TargetTracker
 from vla_ros.evaluation.ground_truth import shortest_way, target_visible_from_start
 from vla_ros.evaluation.motion_task import motion_outcome
-from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on
+from vla_ros.evaluation.scoring import (
+    EpisodeResult,
+    failure_cause,
+    score,
+    spl,
+    view_lies_on,
+)
+from vla_ros.evaluation.sequence_task import LegScore, shortest_legs, step_ended
 from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import ScanSettings, simulated_robot, simulated_segmenter, SimWorld
 
@@ -72,27 +79,26 @@ class StackSettings:
     def perception(self) -> PerceptionSettings:
         return PerceptionSettings.from_values(self.segmenter)
 
-    def object_of(self, command: str) -> str:
-        """The object a command names, as the action_policy puts it in its status."""
-        return command_object(command, self.policy['command_verbs'])
-
     def go_to_intent(self):
         return next(intent for intent in self.intents if intent.behaviour == 'go_to')
 
 
 class GroundTruthSegmenter:
-    """The segmenter's interface over the simulator's segmentation buffer: the target's
-    pixels at probability 1, whatever the prompt.
+    """The segmenter's interface over the simulator's segmentation buffer: the pixels of the
+    object the prompt names at probability 1 (the target's, where no object has its name).
     """
 
     def __init__(self, world: SimWorld, scene: Scene):
         self.world, self.scene = world, scene
+        self.shown = scene.target_index
 
     def set_prompts(self, prompts) -> bool:
+        names = [thing.name for thing in self.scene.objects]
+        self.shown = names.index(prompts[0]) if prompts[0] in names else self.scene.target_index
         return False
 
     def probabilities(self, rgb, fovea=None) -> np.ndarray:
-        return self.world.object_mask(self.scene.target_index).astype(np.float32)[None]
+        return self.world.object_mask(self.shown).astype(np.float32)[None]
 
 
 class OracleMode:
@@ -113,8 +119,8 @@ class OracleMode:
     def instruct(self, controller: Controller, perception: Perception, command: str,
                  now: float) -> str:
         perception.command(command)
-        return controller.follow(self.settings.go_to_intent(), self.settings.object_of(command),
-                                 now)
+        return controller.follow_steps(clean_command(command)[0], self.settings.go_to_intent(),
+                                       now)
 
     def view_embedding(self, rgb):
         """No CLIP here: exploration goes without a value map."""
@@ -149,7 +155,8 @@ class RealMode:
 
     def controller(self) -> Controller:
         # The classifier (the intents' phrasings, encoded once) is shared; state is not.
-        return Controller(self._controller.policy.classifier, self.settings.control)
+        return Controller(self._controller.policy.classifier, self.settings.control,
+                          self.intent_encoder.encode_texts)
 
     def instruct(self, controller: Controller, perception: Perception, command: str,
                  now: float) -> str:
@@ -199,6 +206,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         visible = target_visible_from_start(scene, world) if scene.world == 'rooms' else None
         status = pipeline.instruct(controller, perception, command, 0.0)
         statuses = [status]
+        legs = LegScore(scene) if scene.sequence else None
         trajectory, frames, latencies = [(start.x, start.y)], [], []
         view = target_time = camera_time = segmented_time = None
         next_frame, frame_count, path, timed_out, moved = 0.0, 0, 0.0, True, False
@@ -250,7 +258,10 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
             status = output.status
             moved = moved or output.linear != 0.0 or output.angular != 0.0
             if status != statuses[-1]:
+                if legs is not None and step_ended(statuses[-1], status):
+                    legs.step_ended(world)
                 statuses.append(status)
+                perception.command_status(status)  # as the scene_segmenter hears it
             world.step(output.linear, output.angular, control_dt)
             before, pose = pose_now, world.pose()
             turned += motion(before, pose)[2]
@@ -262,6 +273,10 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 break
         outcome, success, final, cause = score(world, scene, status, timed_out,
                                                view_lies_on(world, scene, view), expected, moved)
+        if legs is not None:
+            outcome, final, leg = legs.outcome(world, status, timed_out)
+            success, shortest = outcome == 'success', shortest_legs(scene, shortest)
+            cause = failure_cause(outcome, view_lies_on(world, leg, view))
         moved_m, turned_deg = motion(start, world.pose())[0], math.degrees(turned)
         if expected == 'motion':
             outcome, success, _ = motion_outcome(status, world.collided_with, timed_out,

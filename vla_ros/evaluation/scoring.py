@@ -8,7 +8,15 @@ import numpy as np
 
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
-from vla_ros.core.status import ARRIVED, BLOCKED, is_not_found, is_refusal, is_stale, is_stopped
+from vla_ros.core.status import (
+    ARRIVED,
+    BLOCKED,
+    is_not_found,
+    is_refusal,
+    is_stale,
+    is_stopped,
+    own,
+)
 from vla_ros.sim.scene import behind_tall, Scene
 from vla_ros.sim.world import SimWorld
 
@@ -56,7 +64,10 @@ class EpisodeResult:
 
 
 def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool):
-    """(outcome, final gap to the target in m) of an episode that ended with `status`."""
+    """(outcome, final gap to the target in m) of an episode that ended with `status` (the
+    last step's, for a command of several).
+    """
+    status = own(status)
     distances = [world.distance_to(i) for i in range(len(scene.objects))]
     final = distances[scene.target_index]
     if world.collided_with is not None:

@@ -78,6 +78,7 @@ class Scene:
     robot_yaw: float
     obstacles: tuple = ()
     world: str = 'arena'  # arena (generate_scene) | rooms (sim/rooms.py)
+    sequence: tuple = ()  # a command of several steps: the objects to reach in order
 
     @property
     def wall_height(self) -> float:

@@ -1,0 +1,149 @@
+"""Commands of several steps: "go to the red ball, then the blue cube", "turn around and go to
+the door", "go to the red ball and wait 5 seconds, then go to the blue cube".
+
+A command splits into steps where a sequence word joins two commands ("then", "after that",
+or "and" / a comma before a verb of the robot), and only where every part is a command of its
+own (core.text): "the black and white ball" stays one thing, "find the ball and go to it"
+one command. A part with no verb after a sequence word takes the going of the part before
+("..., then the blue cube": go to the blue cube). A stop with a time is a step of waiting; a
+bare stop at the end ("..., then stop") only ends the last step, as it does in a command of
+one step.
+"""
+
+from dataclasses import dataclass
+import re
+
+from vla_ros.core.text import clean_command, parse_command, ParsedCommand, verb_kind
+
+MAX_STEPS = 5
+# A word of these is not a step's beginning but joins the steps round it.
+SEQUENCE_WORDS = (('and', 'then'), ('and', 'finally'), ('after', 'that'), ('then',),
+                  ('afterwards',), ('finally',))
+# Words between a joining "and" (or comma) and the verb it announces.
+LEAD_WORDS = frozenset({'please', 'then', 'also', 'now'})
+# A part that names the thing of a part before it is not a step of its own ("find the red
+# ball and go to it").
+POINTING_BACK = frozenset({'it', 'there', 'them', 'that', 'one', 'ones'})
+# Going back to where the command began: not supported (yet), and refused as such.
+RETURNING = (('come', 'back'), ('go', 'back'), ('get', 'back'), ('head', 'back'),
+             ('drive', 'back'), ('return',), ('come', 'home'), ('go', 'home'))
+TOKENS = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[,;.!?]+")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a command: its text (as the command's text embedding is made of it), what
+    the grammar made of it, and its kind: command (done by the policy), wait (hold still
+    `wait_s` seconds) or return (back to where the command began).
+    """
+
+    text: str
+    parsed: ParsedCommand
+    kind: str = 'command'
+    wait_s: float = 0.0
+
+    @property
+    def object_phrase(self) -> str:
+        """What the segmenter looks for during this step ('' for nothing)."""
+        if self.kind != 'command' or self.parsed.negated:
+            return ''
+        return self.parsed.object_phrase
+
+
+def command_steps(text: str, extra_verbs=()) -> tuple:
+    """The steps of a cleaned command (core.text.clean_command), in order: one Step for a
+    command of one step (its parse may refuse it), 2..MAX_STEPS for a command of several; a
+    command of more steps is one Step whose parse says so.
+    """
+    whole = (Step(text, parse_command(text, extra_verbs)),)
+    parts = _parts(text, extra_verbs)
+    if len(parts) < 2:
+        return whole
+    steps = []
+    for index, part in enumerate(parts):
+        step = _step(part, steps[-1] if steps else None, index == len(parts) - 1, extra_verbs)
+        if step is None:
+            return whole
+        if step.kind != 'end':
+            steps.append(step)
+    if len(steps) < 2:
+        return whole
+    if len(steps) > MAX_STEPS:
+        return (Step(text, ParsedCommand(text, '', f'{len(steps)} steps: at most {MAX_STEPS} '
+                                         'a command')),)
+    return tuple(steps)
+
+
+def step_objects(command: str, extra_verbs=()) -> tuple:
+    """What the segmenter looks for in each step of a typed command ('' for nothing)."""
+    return tuple(step.object_phrase
+                 for step in command_steps(clean_command(command)[0], extra_verbs))
+
+
+def _parts(text: str, extra_verbs) -> list:
+    """The command's text cut at its sequence words."""
+    tokens = [(match.group().lower().replace('’', "'"), match.start(), match.end())
+              for match in TOKENS.finditer(text)]
+    words = [word for word, _, _ in tokens]
+    cuts = []  # (first token of the joining words, first token after them)
+    index = 0
+    while index < len(tokens):
+        joined = _joining(words, index, extra_verbs)
+        if joined:
+            start = index
+            while start > 0 and (words[start - 1] == 'and' or not words[start - 1].isalnum()):
+                start -= 1  # ", and then": all of it joins
+            if not cuts or start >= cuts[-1][1]:
+                cuts.append((start, index + joined))
+            index += joined
+        else:
+            index += 1
+    parts, begin = [], 0
+    for start, end in cuts:
+        parts.append((begin, start))
+        begin = end
+    parts.append((begin, len(tokens)))
+    return [text[tokens[first][1]:tokens[last - 1][2]].strip(' ,;.!?')
+            for first, last in parts if last > first and any(
+                word.isalnum() for word in words[first:last])]
+
+
+def _joining(words: list, index: int, extra_verbs) -> int:
+    """How many words from `index` join two steps (0: none begin there)."""
+    for phrase in SEQUENCE_WORDS:
+        if tuple(words[index:index + len(phrase)]) == phrase and index > 0:
+            return len(phrase)
+    if index > 0 and (words[index] == 'and' or not words[index].isalnum()):
+        after = index + 1
+        while after < len(words) and words[after] in LEAD_WORDS:
+            after += 1
+        if after < len(words) and verb_kind(words[after], extra_verbs):
+            return after - index
+    return 0
+
+
+def _step(text: str, before: Step | None, last: bool, extra_verbs) -> Step | None:
+    """A part as a step (kind 'end': a bare stop that ends the step before); None where the
+    part is not a command of its own, so the command is not one of several steps.
+    """
+    words = [match.group().lower() for match in TOKENS.finditer(text)
+             if match.group()[0].isalnum()]
+    if any(tuple(words[:len(phrase)]) == phrase for phrase in RETURNING):
+        return Step(text, parse_command(text, extra_verbs), 'return')
+    parsed = parse_command(text, extra_verbs)
+    if parsed.problem.startswith('no verb') and before is not None and (
+            before.parsed.object_phrase):
+        going = verb_kind(before.parsed.verb, extra_verbs) in ('go', 'make', 'reflexive', '')
+        lead = ('go' if words[:1] == ['to'] else 'go to') if going else before.parsed.verb
+        text = f'{lead} {text}'
+        parsed = parse_command(text, extra_verbs)
+    if not parsed.understood or (POINTING_BACK & set(words) and not parsed.object_phrase):
+        return None
+    if parsed.behaviours == {'stop'}:
+        quantity = parsed.quantity
+        if quantity is not None and quantity.kind == 'duration':
+            return Step(text, parsed, 'wait', quantity.value)
+        return Step(text, parsed, 'end') if last and before is not None else None
+    if not (parsed.object_phrase or parsed.directions or parsed.quantity):
+        return None  # "go to the red ball, go!": the same command said again
+    return Step(text, parsed)

@@ -1,0 +1,107 @@
+"""`vla-ros eval --task sequence`: commands of several steps ("go to the red ball, then the
+blue cube") in the arena's scenes, through the deployed command path (the grammar's steps,
+each step's text encoding and intent) and the same control.
+
+A scene of the arena (its usual one for the seed, with at least three objects) gets 2 or 3
+objects to reach in order, each named by a colour and shape no other object there has. An
+episode succeeds when every step that goes to a thing ended where the evaluator's `arrived`
+would count (sim's scoring: near it, nothing touched), in the order asked, and the last
+step arrived.
+"""
+
+from dataclasses import replace
+import math
+
+import numpy as np
+
+from vla_ros.core.status import is_waiting, split_step
+from vla_ros.evaluation.scoring import classify_outcome, SUCCESS_DISTANCE_M
+from vla_ros.sim.scene import generate_scene, ROBOT_RADIUS, Scene
+from vla_ros.sim.world import SimWorld
+
+# {0}, {1}, {2}: the objects in order; a template's number of them is its number of legs.
+TEMPLATES = (
+    'go to the {0}, then the {1}',
+    'go to the {0} and then to the {1}',
+    'drive to the {0}, then go to the {1}',
+    'go to the {0}, wait 2 seconds, then go to the {1}',
+    'first go to the {0}. After that, go to the {1}',
+    'go to the {0}, then the {1}, then the {2}',
+    'go to the {0}, then to the {1} and then to the {2}',
+    'approach the {0}, then the {1} and finally the {2}',
+)
+SEED_STREAM = 31  # the sequence's draws come from their own random stream of the seed
+SEQUENCE_S = 120.0  # an episode's time limit: twice the arena's for one thing
+
+
+def sequence_scene(seed: int, clutter: int = 0) -> tuple:
+    """(scene with its `sequence` of objects to reach, template, command) of `seed`, with
+    `clutter` obstacles (sim.scene.generate_scene).
+    """
+    rng = np.random.default_rng([SEED_STREAM, seed])
+    template = str(rng.choice(TEMPLATES))
+    legs = template.count('{')
+    scene = generate_scene(seed, min_objects=legs + 1, clutter=clutter)
+    names = [thing.name for thing in scene.objects]
+    unique = [index for index, name in enumerate(names) if names.count(name) == 1
+              and index != scene.target_index]
+    if len(unique) < legs - 1:  # objects that found no free spot: fewer legs
+        template = TEMPLATES[0]
+        legs = 2
+    if not unique:
+        raise ValueError(f'seed {seed}: no second object with a name of its own')
+    order = (scene.target_index, *(int(index) for index in rng.choice(
+        unique, size=legs - 1, replace=False)))
+    scene = replace(scene, sequence=order)
+    return scene, template, template.format(*(names[index] for index in order))
+
+
+def shortest_legs(scene: Scene, first_leg_m: float) -> float:
+    """A lower bound of the way (m) through every leg, for SPL: the first leg's shortest way,
+    then from within the success distance of one object to within it of the next.
+    """
+    total = first_leg_m
+    for before, after in zip(scene.sequence, scene.sequence[1:]):
+        a, b = scene.objects[before], scene.objects[after]
+        reach = a.size + b.size + 2 * (ROBOT_RADIUS + SUCCESS_DISTANCE_M)
+        total += max(math.hypot(a.x - b.x, a.y - b.y) - reach, 0.0)
+    return total
+
+
+def step_ended(previous: str, status: str) -> bool:
+    """Whether a change of status from `previous` ended a step that went to a thing (the next
+    step began; not after a wait).
+    """
+    before, after = split_step(previous)[0], split_step(status)[0]
+    return (before is not None and after is not None and after > before
+            and not is_waiting(previous))
+
+
+class LegScore:
+    """The legs an episode reached, scored as each step ends: `step_ended` when a step that
+    went to a thing ended as done (its status `arrived`), `outcome` at the episode's end.
+    """
+
+    def __init__(self, scene: Scene):
+        self.scene, self.outcomes = scene, []
+
+    def step_ended(self, world: SimWorld) -> None:
+        if len(self.outcomes) < len(self.scene.sequence):
+            leg = replace(self.scene, target_index=self.scene.sequence[len(self.outcomes)])
+            self.outcomes.append(classify_outcome(world, leg, 'arrived', False)[0])
+        else:
+            self.outcomes.append('wrong object')  # more legs than asked
+
+    def outcome(self, world: SimWorld, status: str, timed_out: bool) -> tuple:
+        """(outcome, final gap to the leg's object in m, the scene of the leg the episode
+        ended on): 'success' when every leg did.
+        """
+        missed = next((outcome for outcome in self.outcomes if outcome != 'success'), None)
+        leg = replace(self.scene, target_index=self.scene.sequence[
+            min(len(self.outcomes), len(self.scene.sequence) - 1)])
+        outcome, final = classify_outcome(world, leg, status, timed_out)
+        if missed is not None:
+            return missed, final, leg
+        if outcome == 'success' and len(self.outcomes) < len(self.scene.sequence) - 1:
+            return 'stopped short', final, leg  # arrived with legs left: steps were lost
+        return outcome, final, leg
