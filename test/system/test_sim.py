@@ -306,3 +306,31 @@ def test_an_interrupt_while_the_node_processes_start_stops_those_already_started
     with pytest.raises(KeyboardInterrupt):
         dds.StackProcesses(tmp_path / 'params.yaml', tmp_path / 'overlay.yaml', tmp_path)
     assert len(started) == 2 and all(process.poll() is not None for process in started)
+
+
+def test_a_command_of_two_steps_reaches_both_things_in_order():
+    """`vla-ros eval --task sequence`'s episode: each leg is scored where its step ended."""
+    from vla_ros.evaluation.sequence_task import sequence_scene
+
+    scene, template, command = sequence_scene(2)
+    assert template.count('{') == len(scene.sequence) == 2
+    result = run_episode(scene, oracle(), max_time_s=60.0, command=command)
+    assert result.outcome == 'success', result.summary()
+    steps = [status for status in result.statuses if status.startswith('step 2/2: ')]
+    assert steps and steps[-1] == 'step 2/2: arrived'
+    assert 0.0 < result.spl <= 1.0
+
+
+def test_a_leg_that_ended_away_from_its_thing_fails_the_sequence():
+    from vla_ros.evaluation.sequence_task import LegScore, sequence_scene, step_ended
+
+    scene, _, _ = sequence_scene(2)
+    world = SimWorld(scene)
+    try:
+        legs = LegScore(scene)
+        assert step_ended('step 1/2: approaching red ball', 'step 2/2: go_to')
+        assert not step_ended('step 1/3: waiting (2 s)', 'step 2/3: go_to')
+        legs.step_ended(world)  # at the start: nowhere near the first thing
+        assert legs.outcome(world, 'step 2/2: arrived', False)[0] == 'stopped short'
+    finally:
+        world.close()

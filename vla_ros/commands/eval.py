@@ -101,16 +101,23 @@ def by_command(results) -> dict:
 
 
 def draw_scene(axes, scene, trajectory=None, title=''):
-    """A top-down view: arena, objects (target ringed), the robot's path."""
+    """A top-down view: arena, objects (target ringed; a sequence's numbered in order), the
+    robot's path.
+    """
     from matplotlib.patches import Circle, Rectangle
 
     half = scene.arena_half
     axes.add_patch(Rectangle((-half, -half), 2 * half, 2 * half, fill=False, lw=1.5))
+    ringed = scene.sequence or (scene.target_index,)
     for index, item in enumerate(scene.objects):
         axes.add_patch(Circle((item.x, item.y), item.size, color=item.rgb, ec='black', lw=0.5))
-        if index == scene.target_index:
+        if index in ringed:
             axes.add_patch(Circle((item.x, item.y), item.size + 0.12, fill=False, ls='--',
                                   ec='black', lw=1.0))
+        if index in scene.sequence:
+            axes.annotate(str(scene.sequence.index(index) + 1), (item.x, item.y),
+                          textcoords='offset points', xytext=(7, 7), fontsize=8,
+                          weight='bold')
     for item in scene.obstacles:
         corner = (-item.half_length, -item.half_width)
         c, s = math.cos(item.yaw), math.sin(item.yaw)
