@@ -331,6 +331,7 @@ def test_a_leg_that_ended_away_from_its_thing_fails_the_sequence():
         assert step_ended('step 1/2: approaching red ball', 'step 2/2: go_to')
         assert not step_ended('step 1/3: waiting (2 s)', 'step 2/3: go_to')
         legs.step_ended(world)  # at the start: nowhere near the first thing
-        assert legs.outcome(world, 'step 2/2: arrived', False)[0] == 'stopped short'
+        outcome, success, *_ = legs.score(world, 'step 2/2: arrived', False, 'target', 1.0)
+        assert (outcome, success) == ('stopped short', False)
     finally:
         world.close()

@@ -84,6 +84,8 @@ def drive(control, seconds, sees=lambda thing: NOTHING, start=0.0, pose=None):
     ('go to the red ball and come back', ['go to the red ball', 'come back']),
     ('approach the red ball, then the blue cube and finally the green cone',
      ['approach the red ball', 'approach the blue cube', 'approach the green cone']),
+    ('hey robot, go to the red ball, then the blue cube',
+     ['hey robot, go to the red ball', 'go to the blue cube']),
 ])
 def test_a_command_splits_into_its_steps(command, steps):
     assert [step.text for step in command_steps(clean_command(command)[0])] == steps
@@ -162,6 +164,42 @@ def test_a_step_that_cannot_be_done_refuses_the_whole_command_before_anything_mo
     assert instruct(without_encoder, 'turn left and go to the door').startswith(
         'not understood')
     assert 'text encoder' in without_encoder.refusal
+
+
+@pytest.mark.parametrize('command', [
+    "go to the red ball, then don't go to the blue cube",  # a negation is no join
+    'turn left 90 degrees, don’t go forward 1 meter',
+    'go forward 1 meter, then go forward 1 meter. STOP!',  # go, or stop?
+    'go to the red ball, then go to the blue cube, halt!',
+    'wait 59 minutes, then go forward 1 meter',  # a delay, not a wait
+    'wait 99999999999999999999 minutes, then go forward 1 meter',
+    'go to the red ball and back',  # a round trip: coming back
+    'go forward 1 meter and back again',
+    'stop, then go forward 1 meter',
+])
+def test_commands_of_several_steps_with_a_part_it_cannot_honour_never_move(command):
+    control = controller()
+    status = instruct(control, command)
+    assert status == f'not understood: {clean_command(command)[0]}', control.refusal
+    assert drive(control, 1.0)[2] is None
+
+
+def test_an_invalid_embedding_holds_a_command_of_several_steps_as_one_of_one_step():
+    control = controller()
+    status = control.instruct(np.zeros(3), 'turn left 90 degrees, then go forward 1 meter',
+                              0.0)
+    assert status.startswith('stopped: invalid embedding') and is_final(status)
+    assert drive(control, 1.0)[2] is None
+
+
+def test_an_e_stop_during_a_wait_is_said_and_the_next_step_waits_for_its_release():
+    control = controller()
+    instruct(control, 'wait 1 second, then go forward 1 meter')
+    statuses = [control.tick(tick * PERIOD, NOTHING, 0.0, 0.0, estop=True, odom=Pose2D(0, 0, 0),
+                             odom_age=0.0).status for tick in range(60)]
+    assert set(statuses) == {'step 1/2: stopped: e-stop'}
+    _, statuses, moved = drive(control, 10.0, start=3.0)  # released
+    assert statuses[0] == 'step 2/2: move_forward' and moved is not None
 
 
 def test_a_step_that_fails_ends_the_command_with_its_reason():

@@ -40,10 +40,11 @@ from vla_ros.core.status import (
     is_final,
     is_searching,
     is_success,
+    is_waiting,
     step_status,
     WAITING,
 )
-from vla_ros.core.steps import command_steps, Step
+from vla_ros.core.steps import command_steps, MAX_WAIT_S, Step
 from vla_ros.core.text import ParsedCommand
 
 
@@ -248,7 +249,7 @@ class Controller:
                 '', '', 'no command text came with the embedding'), None)
         steps = command_steps(command, self.settings.command_verbs)
         if len(steps) > 1:
-            return self._start_steps(command, steps, None)
+            return self._start_steps(command, steps, None, embedding)
         return self._begin(embedding, steps[0].parsed, None)
 
     def _begin(self, embedding, parsed: ParsedCommand | None, intent) -> str:
@@ -267,16 +268,26 @@ class Controller:
         self._recall()
         return status
 
-    def _start_steps(self, text: str, steps: tuple, intent) -> str:
+    def _start_steps(self, text: str, steps: tuple, intent, embedding=None) -> str:
         """A command of several steps: every step is checked before the first begins (one
-        that cannot be done refuses the whole command), then the first begins.
+        that cannot be done refuses the whole command), then the first begins. `embedding`:
+        the whole command's (the steps are encoded here), checked as a command of one step's.
         """
         command = ParsedCommand(text, '', '')
         for number, step in enumerate(steps, 1):
+            why = ''
             if step.kind == 'return':
-                return self._refuse_steps(command, f"step {number} ('{step.text}'): coming "
-                                          'back to where the command began is not supported')
+                why = 'coming back to where the command began is not supported'
+            elif step.kind == 'wait' and not step.wait_s <= MAX_WAIT_S:
+                why = f'a wait of at most {MAX_WAIT_S:g} s (a command runs now, not later)'
+            if why:
+                return self._refuse_steps(command, f"step {number} ('{step.text}'): {why}")
         texts = [step.text for step in steps if step.kind == 'command']
+        problem = '' if embedding is None else self.policy.classifier.embedding_problem(
+            embedding)
+        if problem:  # the command embedder's model is not this policy's
+            self._new_command()
+            return self.policy.hold(f'stopped: {problem}', self._policy_now)
         if intent is None and self.encode_texts is None:
             return self._refuse_steps(command, 'commands of several steps need the text '
                                       'encoder (say one step at a time)')
@@ -318,7 +329,8 @@ class Controller:
         """The status of a command of several steps, the next step begun once one is done."""
         run = self._steps
         step = run.step
-        if step.kind == 'wait' and self._policy_now - run.began >= step.wait_s:
+        if step.kind == 'wait' and is_waiting(status) and (
+                self._policy_now - run.began >= step.wait_s):  # not over a fault's status
             status = f'done: waited {step.wait_s:g} s'
         if is_success(status) and run.index + 1 < len(run.steps):
             run.index += 1

@@ -104,6 +104,23 @@ class IntentClassifier:
         vector = np.asarray(embedding, np.float32)
         return np.array([float(np.max(block @ vector)) for block in self._blocks])
 
+    def embedding_problem(self, embedding) -> str:
+        """Why a command's embedding cannot be compared with the intents ('' if it can): a
+        command embedder on another model, NaN, zero, or not normalised nor raw CLIP.
+        """
+        vector = np.asarray(embedding, np.float32)
+        if vector.shape != (self.dim,):
+            return f"invalid embedding: {vector.size} values, this policy's model gives {self.dim}"
+        if not np.all(np.isfinite(vector)):
+            return 'invalid embedding: it holds NaN or infinity'
+        norm = float(np.linalg.norm(vector.astype(np.float64)))  # 1e38s overflow float32
+        if norm < 1e-6:
+            return 'zero embedding'
+        if norm > MAX_EMBEDDING_NORM:
+            return (f"invalid embedding: its norm is {norm:.3g} (a CLIP embedding's is 1, "
+                    'normalised, or tens, raw)')
+        return ''
+
     def classify(self, embedding, behaviours=None, fits=None) -> IntentMatch:
         """The nearest intent; with `behaviours`, the nearest among the intents whose
         behaviour is one of them (what the command's grammar allows), the margin to the
@@ -112,19 +129,11 @@ class IntentClassifier:
         what it asks, the embedding only picks among that behaviour's intents. `fits`: a
         further test an intent must pass (the directions a motion names).
         """
+        problem = self.embedding_problem(embedding)
+        if problem:
+            return IntentMatch(None, 0.0, 0.0, problem)
         vector = np.asarray(embedding, np.float32)
-        if vector.shape != (self.dim,):
-            return IntentMatch(None, 0.0, 0.0, f'invalid embedding: {vector.size} values, '
-                               f"this policy's model gives {self.dim}")
-        if not np.all(np.isfinite(vector)):
-            return IntentMatch(None, 0.0, 0.0, 'invalid embedding: it holds NaN or infinity')
-        norm = float(np.linalg.norm(vector.astype(np.float64)))  # 1e38s overflow float32
-        if norm < 1e-6:
-            return IntentMatch(None, 0.0, 0.0, 'zero embedding')
-        if norm > MAX_EMBEDDING_NORM:
-            return IntentMatch(None, 0.0, 0.0, f'invalid embedding: its norm is {norm:.3g} (a '
-                               "CLIP embedding's is 1, normalised, or tens, raw)")
-        scores = self.scores(vector / norm)
+        scores = self.scores(vector / float(np.linalg.norm(vector.astype(np.float64))))
         allowed = [index for index, intent in enumerate(self.intents)
                    if (behaviours is None or intent.behaviour in behaviours)
                    and (fits is None or fits(intent))]

@@ -16,6 +16,7 @@ import re
 from vla_ros.core.text import clean_command, parse_command, ParsedCommand, verb_kind
 
 MAX_STEPS = 5
+MAX_WAIT_S = 60.0  # a longer wait is a delay, which a command does not take (it runs now)
 # A word of these is not a step's beginning but joins the steps round it.
 SEQUENCE_WORDS = (('and', 'then'), ('and', 'finally'), ('after', 'that'), ('then',),
                   ('afterwards',), ('finally',))
@@ -57,11 +58,15 @@ def command_steps(text: str, extra_verbs=()) -> tuple:
     """
     whole = (Step(text, parse_command(text, extra_verbs)),)
     parts = _parts(text, extra_verbs)
+    if len(parts) > 1 and parse_command(parts[0][0], extra_verbs).problem.startswith(
+            'no verb'):  # "hey robot, go to ...": an address, not a step
+        parts[:2] = [(f'{parts[0][0]}, {parts[1][0]}', parts[1][1])]
     if len(parts) < 2:
         return whole
     steps = []
-    for index, part in enumerate(parts):
-        step = _step(part, steps[-1] if steps else None, index == len(parts) - 1, extra_verbs)
+    for index, (part, joined_by_word) in enumerate(parts):
+        step = _step(part, steps[-1] if steps else None,
+                     index == len(parts) - 1 and joined_by_word, extra_verbs)
         if step is None:
             return whole
         if step.kind != 'end':
@@ -81,7 +86,9 @@ def step_objects(command: str, extra_verbs=()) -> tuple:
 
 
 def _parts(text: str, extra_verbs) -> list:
-    """The command's text cut at its sequence words."""
+    """The command's text cut at its sequence words: [(part, whether a word joined it to the
+    part before: "then", "and"; not punctuation alone)].
+    """
     tokens = [(match.group().lower().replace('’', "'"), match.start(), match.end())
               for match in TOKENS.finditer(text)]
     words = [word for word, _, _ in tokens]
@@ -91,21 +98,26 @@ def _parts(text: str, extra_verbs) -> list:
         joined = _joining(words, index, extra_verbs)
         if joined:
             start = index
-            while start > 0 and (words[start - 1] == 'and' or not words[start - 1].isalnum()):
+            while start > 0 and (words[start - 1] == 'and' or _punctuation(words[start - 1])):
                 start -= 1  # ", and then": all of it joins
             if not cuts or start >= cuts[-1][1]:
                 cuts.append((start, index + joined))
             index += joined
         else:
             index += 1
-    parts, begin = [], 0
+    parts, begin, joiner = [], 0, ()
     for start, end in cuts:
-        parts.append((begin, start))
-        begin = end
-    parts.append((begin, len(tokens)))
-    return [text[tokens[first][1]:tokens[last - 1][2]].strip(' ,;.!?')
-            for first, last in parts if last > first and any(
-                word.isalnum() for word in words[first:last])]
+        parts.append((begin, start, joiner))
+        begin, joiner = end, words[start:end]
+    parts.append((begin, len(tokens), joiner))
+    return [(text[tokens[first][1]:tokens[last - 1][2]].strip(' ,;.!?'),
+             not all(map(_punctuation, joiner)))
+            for first, last, joiner in parts if last > first and not all(
+                map(_punctuation, words[first:last]))]
+
+
+def _punctuation(token: str) -> bool:
+    return not token[0].isalnum()
 
 
 def _joining(words: list, index: int, extra_verbs) -> int:
@@ -113,7 +125,7 @@ def _joining(words: list, index: int, extra_verbs) -> int:
     for phrase in SEQUENCE_WORDS:
         if tuple(words[index:index + len(phrase)]) == phrase and index > 0:
             return len(phrase)
-    if index > 0 and (words[index] == 'and' or not words[index].isalnum()):
+    if index > 0 and (words[index] == 'and' or _punctuation(words[index])):
         after = index + 1
         while after < len(words) and words[after] in LEAD_WORDS:
             after += 1
@@ -122,13 +134,15 @@ def _joining(words: list, index: int, extra_verbs) -> int:
     return 0
 
 
-def _step(text: str, before: Step | None, last: bool, extra_verbs) -> Step | None:
-    """A part as a step (kind 'end': a bare stop that ends the step before); None where the
-    part is not a command of its own, so the command is not one of several steps.
+def _step(text: str, before: Step | None, may_end: bool, extra_verbs) -> Step | None:
+    """A part as a step (kind 'end': a bare stop that ends the step before, allowed when
+    `may_end`: the last part, joined by a word); None where the part is not a command of its
+    own, so the command is not one of several steps.
     """
     words = [match.group().lower() for match in TOKENS.finditer(text)
-             if match.group()[0].isalnum()]
-    if any(tuple(words[:len(phrase)]) == phrase for phrase in RETURNING):
+             if not _punctuation(match.group())]
+    if any(tuple(words[:len(phrase)]) == phrase for phrase in RETURNING) or (
+            words[:1] == ['back'] and set(words[1:]) <= {'again', 'here', 'home'}):
         return Step(text, parse_command(text, extra_verbs), 'return')
     parsed = parse_command(text, extra_verbs)
     if parsed.problem.startswith('no verb') and before is not None and (
@@ -143,7 +157,7 @@ def _step(text: str, before: Step | None, last: bool, extra_verbs) -> Step | Non
         quantity = parsed.quantity
         if quantity is not None and quantity.kind == 'duration':
             return Step(text, parsed, 'wait', quantity.value)
-        return Step(text, parsed, 'end') if last and before is not None else None
+        return Step(text, parsed, 'end') if may_end and before is not None else None
     if not (parsed.object_phrase or parsed.directions or parsed.quantity):
         return None  # "go to the red ball, go!": the same command said again
     return Step(text, parsed)

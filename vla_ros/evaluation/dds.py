@@ -26,6 +26,7 @@ from vla_ros.core.policy import TargetView
 from vla_ros.core.status import is_final, record_change
 from vla_ros.evaluation.ground_truth import shortest_way, target_visible_from_start
 from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on
+from vla_ros.evaluation.sequence_task import LegScore, step_ended
 from vla_ros.sim.world import simulated_robot, simulated_segmenter, SimWorld
 
 NODES = ('command_embedder', 'camera_embedder', 'scene_segmenter', 'action_policy')
@@ -148,9 +149,14 @@ class DdsEpisodes:
             graph = Stack(None, node_names=(), progress=lambda line: None)
             probe = graph.add(Node('eval_probe', namespace='vla', context=graph.context))
             statuses, targets, extents, path = [], {}, {}, []
-            probe.create_subscription(String, 'status',
-                                      lambda msg: record_change(statuses, msg.data),
-                                      LATCHED)
+            legs = LegScore(scene) if scene.sequence else None
+
+            def on_status(msg):
+                if legs is not None and statuses and step_ended(statuses[-1], msg.data):
+                    legs.step_ended(world)  # where the robot stands as the next step begins
+                record_change(statuses, msg.data)
+
+            probe.create_subscription(String, 'status', on_status, LATCHED)
 
             def keep(store, msg):
                 store[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
@@ -193,13 +199,17 @@ class DdsEpisodes:
             status = statuses[-1] if statuses else 'idle'
             # What the last target lay on, rendered on the executor thread: the world's GL
             # context belongs to the thread that renders its camera (the bridge's).
-            lies_on = graph.executor.create_task(
-                lambda: view_lies_on(world, scene, last_view(targets, extents)))
+            lies_on = graph.executor.create_task(lambda: view_lies_on(
+                world, scene if legs is None else legs.leg(), last_view(targets, extents)))
             deadline = time.monotonic() + 10.0
             while not lies_on.done() and time.monotonic() < deadline:
                 time.sleep(0.01)
-            outcome, success, final, cause = score(
-                world, scene, status, timed_out, lies_on.result() if lies_on.done() else 'none')
+            last_view_on = lies_on.result() if lies_on.done() else 'none'
+            outcome, success, final, cause = score(world, scene, status, timed_out,
+                                                   last_view_on)
+            if legs is not None:
+                outcome, success, final, cause, shortest = legs.score(
+                    world, status, timed_out, last_view_on, shortest)
             length = sum(((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5
                          for (ax, ay), (bx, by) in zip(path, path[1:]))
             return EpisodeResult(

@@ -32,14 +32,8 @@ from vla_ros.core.text import clean_command
 from vla_ros.core.tracking import TargetTracker
 from vla_ros.evaluation.ground_truth import shortest_way, target_visible_from_start
 from vla_ros.evaluation.motion_task import motion_outcome
-from vla_ros.evaluation.scoring import (
-    EpisodeResult,
-    failure_cause,
-    score,
-    spl,
-    view_lies_on,
-)
-from vla_ros.evaluation.sequence_task import LegScore, shortest_legs, step_ended
+from vla_ros.evaluation.scoring import EpisodeResult, score, spl, view_lies_on
+from vla_ros.evaluation.sequence_task import LegScore, step_ended
 from vla_ros.sim.scene import Scene
 from vla_ros.sim.world import ScanSettings, simulated_robot, simulated_segmenter, SimWorld
 
@@ -274,9 +268,8 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         outcome, success, final, cause = score(world, scene, status, timed_out,
                                                view_lies_on(world, scene, view), expected, moved)
         if legs is not None:
-            outcome, final, leg = legs.outcome(world, status, timed_out)
-            success, shortest = outcome == 'success', shortest_legs(scene, shortest)
-            cause = failure_cause(outcome, view_lies_on(world, leg, view))
+            outcome, success, final, cause, shortest = legs.score(
+                world, status, timed_out, view_lies_on(world, legs.leg(), view), shortest)
         moved_m, turned_deg = motion(start, world.pose())[0], math.degrees(turned)
         if expected == 'motion':
             outcome, success, _ = motion_outcome(status, world.collided_with, timed_out,

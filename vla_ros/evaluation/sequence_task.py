@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from vla_ros.core.status import is_waiting, split_step
-from vla_ros.evaluation.scoring import classify_outcome, SUCCESS_DISTANCE_M
+from vla_ros.evaluation.scoring import classify_outcome, failure_cause, SUCCESS_DISTANCE_M
 from vla_ros.sim.scene import generate_scene, ROBOT_RADIUS, Scene
 from vla_ros.sim.world import SimWorld
 
@@ -32,24 +32,27 @@ TEMPLATES = (
 )
 SEED_STREAM = 31  # the sequence's draws come from their own random stream of the seed
 SEQUENCE_S = 120.0  # an episode's time limit: twice the arena's for one thing
+MAX_OBJECTS = 6  # generate_scene's default
 
 
 def sequence_scene(seed: int, clutter: int = 0) -> tuple:
     """(scene with its `sequence` of objects to reach, template, command) of `seed`, with
-    `clutter` obstacles (sim.scene.generate_scene).
+    `clutter` obstacles (sim.scene.generate_scene): the seed's arena scene with enough
+    objects; with more where too few have names of their own.
     """
     rng = np.random.default_rng([SEED_STREAM, seed])
     template = str(rng.choice(TEMPLATES))
     legs = template.count('{')
-    scene = generate_scene(seed, min_objects=legs + 1, clutter=clutter)
-    names = [thing.name for thing in scene.objects]
-    unique = [index for index, name in enumerate(names) if names.count(name) == 1
-              and index != scene.target_index]
-    if len(unique) < legs - 1:  # objects that found no free spot: fewer legs
-        template = TEMPLATES[0]
-        legs = 2
-    if not unique:
-        raise ValueError(f'seed {seed}: no second object with a name of its own')
+    for least in range(legs + 1, MAX_OBJECTS + 1):
+        scene = generate_scene(seed, min_objects=least, max_objects=max(least, MAX_OBJECTS),
+                               clutter=clutter)
+        names = [thing.name for thing in scene.objects]
+        unique = [index for index, name in enumerate(names) if names.count(name) == 1
+                  and index != scene.target_index]
+        if len(unique) >= legs - 1:
+            break
+    else:
+        raise ValueError(f'seed {seed}: too few objects with names of their own')
     order = (scene.target_index, *(int(index) for index in rng.choice(
         unique, size=legs - 1, replace=False)))
     scene = replace(scene, sequence=order)
@@ -79,7 +82,7 @@ def step_ended(previous: str, status: str) -> bool:
 
 class LegScore:
     """The legs an episode reached, scored as each step ends: `step_ended` when a step that
-    went to a thing ended as done (its status `arrived`), `outcome` at the episode's end.
+    went to a thing ended as done (its status `arrived`), `score` at the episode's end.
     """
 
     def __init__(self, scene: Scene):
@@ -87,21 +90,26 @@ class LegScore:
 
     def step_ended(self, world: SimWorld) -> None:
         if len(self.outcomes) < len(self.scene.sequence):
-            leg = replace(self.scene, target_index=self.scene.sequence[len(self.outcomes)])
-            self.outcomes.append(classify_outcome(world, leg, 'arrived', False)[0])
+            self.outcomes.append(classify_outcome(world, self.leg(), 'arrived', False)[0])
         else:
             self.outcomes.append('wrong object')  # more legs than asked
 
-    def outcome(self, world: SimWorld, status: str, timed_out: bool) -> tuple:
-        """(outcome, final gap to the leg's object in m, the scene of the leg the episode
-        ended on): 'success' when every leg did.
+    def leg(self) -> Scene:
+        """The scene as its current leg sees it: the leg's thing is the target."""
+        index = min(len(self.outcomes), len(self.scene.sequence) - 1)
+        return replace(self.scene, target_index=self.scene.sequence[index])
+
+    def score(self, world: SimWorld, status: str, timed_out: bool, last_view_on: str,
+              first_leg_m: float) -> tuple:
+        """(outcome, success, final gap to the leg's thing in m, failure cause, SPL's
+        shortest way) of the episode that ended with `status`, its last target lying on
+        `last_view_on` (scoring.view_lies_on of leg()): 'success' when every leg did.
         """
+        outcome, final = classify_outcome(world, self.leg(), status, timed_out)
         missed = next((outcome for outcome in self.outcomes if outcome != 'success'), None)
-        leg = replace(self.scene, target_index=self.scene.sequence[
-            min(len(self.outcomes), len(self.scene.sequence) - 1)])
-        outcome, final = classify_outcome(world, leg, status, timed_out)
         if missed is not None:
-            return missed, final, leg
-        if outcome == 'success' and len(self.outcomes) < len(self.scene.sequence) - 1:
-            return 'stopped short', final, leg  # arrived with legs left: steps were lost
-        return outcome, final, leg
+            outcome = missed
+        elif outcome == 'success' and len(self.outcomes) < len(self.scene.sequence) - 1:
+            outcome = 'stopped short'  # arrived with legs left: steps were lost
+        return (outcome, outcome == 'success', final, failure_cause(outcome, last_view_on),
+                shortest_legs(self.scene, first_leg_m))
