@@ -310,15 +310,16 @@ def test_an_interrupt_while_the_node_processes_start_stops_those_already_started
 
 def test_a_command_of_two_steps_reaches_both_things_in_order():
     """`vla-ros eval --task sequence`'s episode: each leg is scored where its step ended."""
+    from vla_ros.core.status import split_step
     from vla_ros.evaluation.sequence_task import sequence_scene
 
-    scene, template, command = sequence_scene(2)
+    scene, template, command = sequence_scene(2)  # go to one, wait 2 seconds, go to another
     assert template.count('{') == len(scene.sequence) == 2
     result = run_episode(scene, oracle(), max_time_s=60.0, command=command)
     assert result.outcome == 'success', result.summary()
-    steps = [status for status in result.statuses if status.startswith('step 2/2: ')]
-    assert steps and steps[-1] == 'step 2/2: arrived'
-    assert 0.0 < result.spl <= 1.0
+    assert [split_step(status)[0] for status in result.statuses][-1] == 3
+    assert 'step 2/3: waiting (2 s)' in result.statuses
+    assert result.status == 'step 3/3: arrived' and 0.0 < result.spl <= 1.0
 
 
 def test_a_leg_that_ended_away_from_its_thing_fails_the_sequence():
@@ -333,5 +334,24 @@ def test_a_leg_that_ended_away_from_its_thing_fails_the_sequence():
         legs.step_ended(world)  # at the start: nowhere near the first thing
         outcome, success, *_ = legs.score(world, 'step 2/2: arrived', False, 'target', 1.0)
         assert (outcome, success) == ('stopped short', False)
+    finally:
+        world.close()
+
+
+def test_coming_back_is_scored_where_the_robot_stands_at_the_end():
+    from vla_ros.evaluation.sequence_task import HOME, LegScore, sequence_scene
+
+    scene, template, _ = sequence_scene(6)
+    assert template == 'go to the {0} and come back' and scene.sequence[-1] == HOME
+    world = SimWorld(scene)  # the robot stands at its start
+    try:
+        legs = LegScore(scene)
+        legs.outcomes.append('success')  # the thing was reached, then:
+        for status, outcome in (('step 2/2: done: came back (0.1 m from the start)', 'success'),
+                                ('step 2/2: coming back', 'stopped short'),
+                                ('step 2/2: blocked', 'stopped short')):
+            assert legs.score(world, status, False, 'none', 1.0)[0] == outcome, status
+        assert LegScore(scene).score(world, 'step 1/2: arrived', False, 'none', 1.0)[0] != (
+            'success')  # arrived, never came back
     finally:
         world.close()

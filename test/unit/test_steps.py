@@ -157,7 +157,7 @@ def test_each_thing_is_gone_to_in_order_and_the_last_arrival_ends_the_command():
 
 def test_a_step_that_cannot_be_done_refuses_the_whole_command_before_anything_moves():
     control = controller()
-    status = instruct(control, 'turn left 90 degrees and come back')
+    status = instruct(control, 'turn left 90 degrees, then wait 5 minutes')
     assert status.startswith('not understood: ') and 'step 2' in control.refusal
     assert drive(control, 2.0)[1:] == ([status], None)
     without_encoder = controller(encoder=None)
@@ -173,8 +173,6 @@ def test_a_step_that_cannot_be_done_refuses_the_whole_command_before_anything_mo
     'go to the red ball, then go to the blue cube, halt!',
     'wait 59 minutes, then go forward 1 meter',  # a delay, not a wait
     'wait 99999999999999999999 minutes, then go forward 1 meter',
-    'go to the red ball and back',  # a round trip: coming back
-    'go forward 1 meter and back again',
     'stop, then go forward 1 meter',
 ])
 def test_commands_of_several_steps_with_a_part_it_cannot_honour_never_move(command):
@@ -182,6 +180,27 @@ def test_commands_of_several_steps_with_a_part_it_cannot_honour_never_move(comma
     status = instruct(control, command)
     assert status == f'not understood: {clean_command(command)[0]}', control.refusal
     assert drive(control, 1.0)[2] is None
+
+
+@pytest.mark.parametrize('command', ['go forward 1 meter and come back',
+                                     'go forward 1 meter and back again'])
+def test_coming_back_drives_to_where_the_command_began(command):
+    control = controller()
+    start = Pose2D(2.0, -1.0, 0.5)
+    control.tick(0.0, NOTHING, 0.0, 0.0, odom=start, odom_age=0.0)  # odometry is live
+    assert instruct(control, command, 0.05) == 'step 1/2: move_forward', control.refusal
+    pose, statuses, _ = drive(control, 30.0, start=0.1, pose=start)
+    assert 'step 2/2: coming back' in statuses
+    assert statuses[-1].startswith('step 2/2: done: came back') and is_final(statuses[-1])
+    assert math.hypot(pose.x - start.x, pose.y - start.y) <= 0.3
+
+
+def test_without_odometry_when_the_command_began_coming_back_is_not_found():
+    control = controller()
+    instruct(control, 'wait 1 second and come back')
+    statuses = [control.tick(tick * PERIOD, NOTHING, 0.0, 0.0).status for tick in range(40)]
+    assert statuses[-1] == 'step 2/2: not found: where the command began (no odometry then)'
+    assert is_final(statuses[-1])
 
 
 def test_an_invalid_embedding_holds_a_command_of_several_steps_as_one_of_one_step():

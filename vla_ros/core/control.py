@@ -36,11 +36,13 @@ from vla_ros.core.policy import (
 )
 from vla_ros.core.safety import INPUT_TIMEOUT_S, SafetyLayer, SafetyLimits
 from vla_ros.core.status import (
+    BLOCKED,
     is_approaching,
     is_final,
     is_searching,
     is_success,
     is_waiting,
+    NOT_FOUND,
     step_status,
     WAITING,
 )
@@ -120,6 +122,9 @@ GOAL_SHORT_M = 0.6  # the straight way to a target is checked on the grid up to 
 # held by an obstacle, or made no progress, this long, or detoured this long in all (a wall,
 # a doorway).
 GRID_AFTER_HELD_S, GRID_AFTER_DETOUR_S, GRID_AFTER_DETOURS_S = 1.0, 4.0, 10.0
+BACK_M = 0.3  # coming back ends this near where the command began
+BACK_TIMEOUT_S = 90.0  # ... or, not there after this long, ends 'blocked'
+COMING_BACK = 'coming back'
 
 
 @dataclass
@@ -133,6 +138,9 @@ class StepRun:
     intent: object = None  # the oracle's: every command step is this intent
     index: int = 0
     began: float = 0.0
+    home: tuple | None = None  # where the command began (odom frame): coming back's goal
+    ticked: bool = False  # a control period has run since the command began
+    path: tuple | None = None  # (path on the grid back there, policy time it was planned)
 
     @property
     def step(self) -> Step:
@@ -149,6 +157,7 @@ class Controller:
         self.settings = settings
         self.encode_texts = encode_texts
         self._steps = None  # a StepRun while a command of several steps runs
+        self._odom_seen = None  # (the newest live odometry's pose, policy time it was seen)
         limits = settings.limits
         self.policy = ActionPolicy(classifier, settings.servo, settings.motion,
                                    (limits.max_linear_mps, limits.max_angular_rps))
@@ -276,9 +285,7 @@ class Controller:
         command = ParsedCommand(text, '', '')
         for number, step in enumerate(steps, 1):
             why = ''
-            if step.kind == 'return':
-                why = 'coming back to where the command began is not supported'
-            elif step.kind == 'wait' and not step.wait_s <= MAX_WAIT_S:
+            if step.kind == 'wait' and not step.wait_s <= MAX_WAIT_S:
                 why = f'a wait of at most {MAX_WAIT_S:g} s (a command runs now, not later)'
             if why:
                 return self._refuse_steps(command, f"step {number} ('{step.text}'): {why}")
@@ -307,7 +314,11 @@ class Controller:
                 why = 'a stop between steps: say how long to wait ("wait 5 seconds")'
             if why:
                 return self._refuse_steps(command, f"step {number} ('{step.text}'): {why}")
-        self._steps = StepRun(steps, embeddings, intent)
+        live = self._odom_seen is not None and (
+            self._policy_now - self._odom_seen[1] <= self.settings.input_timeout_s)
+        self._steps = StepRun(steps, embeddings, intent,
+                              home=(self._odom_seen[0].x, self._odom_seen[0].y) if live
+                              else None)
         return self._begin_step()
 
     def _refuse_steps(self, command: ParsedCommand, why: str) -> str:
@@ -318,9 +329,12 @@ class Controller:
         run = self._steps
         run.began = self._policy_now
         step = run.step
-        if step.kind == 'wait':
+        if step.kind in ('wait', 'return'):
             self._new_command()
-            status = self.policy.hold(f'{WAITING} ({step.wait_s:g} s)', self._policy_now)
+            status = (f'{WAITING} ({step.wait_s:g} s)' if step.kind == 'wait'
+                      else COMING_BACK if run.home is not None
+                      else f'{NOT_FOUND}: where the command began (no odometry then)')
+            status = self.policy.hold(status, self._policy_now)
         else:
             status = self._begin(run.embeddings[run.index], step.parsed, run.intent)
         return step_status(run.index + 1, len(run.steps), status)
@@ -328,6 +342,7 @@ class Controller:
     def _step_status(self, status: str) -> str:
         """The status of a command of several steps, the next step begun once one is done."""
         run = self._steps
+        run.ticked = True
         step = run.step
         if step.kind == 'wait' and is_waiting(status) and (
                 self._policy_now - run.began >= step.wait_s):  # not over a fault's status
@@ -442,6 +457,11 @@ class Controller:
         # found'.
         self.policy.may_explore = (self.explorer.ready and odom_live) or (
             self.explorer.run.started is not None)
+        if odom_live:
+            self._odom_seen = (odom, now)
+            run = self._steps
+            if run is not None and run.home is None and not run.ticked:
+                run.home = (odom.x, odom.y)  # the command's first tick: it has not moved
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None,
                                   drive_blind=points is not None,
@@ -454,6 +474,8 @@ class Controller:
             wanted = self._go_back(wanted, odom if odom_fresh else None, now)
         if wanted.explore:
             wanted = self._explore(wanted, odom if odom_fresh else None, now)
+        if self._steps is not None and self._steps.step.kind == 'return':
+            wanted = self._come_back(wanted, odom if odom_fresh else None, now)
         self._see_goal(wanted, fresh_target, points)
         self._remember(odom if odom_fresh else None, now)
         wanted = self._approach_on_grid(wanted, odom if odom_fresh else None, now)
@@ -539,6 +561,32 @@ class Controller:
             self.policy.look_around()
         linear, angular = self._as_asked(step.linear, step.angular)
         return replace(wanted, linear=linear, angular=angular, status=status,
+                       needs_odometry=True)
+
+    def _come_back(self, wanted, odom: Pose2D | None, now: float):
+        """To where the command began: on a path on the grid where there is a map, else
+        straight (the collision monitor stops it short of what is in the way).
+        """
+        run = self._steps
+        if run.home is None:
+            return wanted  # not found: where the command began
+        if odom is None:
+            return replace(wanted, status=COMING_BACK, needs_odometry=True)
+        gap = math.hypot(run.home[0] - odom.x, run.home[1] - odom.y)
+        if gap <= BACK_M:
+            return replace(wanted, linear=0.0, angular=0.0,
+                           status=f'done: came back ({gap:.2f} m from the start)')
+        if now - run.began >= BACK_TIMEOUT_S:
+            return replace(wanted, linear=0.0, angular=0.0, status=BLOCKED)
+        if self.explorer.ready and (run.path is None or now - run.path[1] >= (
+                self.settings.exploration.replan_s)):
+            run.path = (self.explorer.path_to_point(odom, run.home), now)
+        path = None if run.path is None else run.path[0]
+        if path is None or len(path) < 2:
+            path = np.array([(odom.x, odom.y), run.home])
+        self._following = path
+        linear, angular = pursue(path, odom, self.settings.exploration)
+        return replace(wanted, linear=linear, angular=angular, status=COMING_BACK,
                        needs_odometry=True)
 
     def _as_asked(self, linear: float, angular: float) -> tuple:

@@ -261,6 +261,7 @@ class PolicyState:
     manner_note: str = ''  # what the status says of it
     reason: str = 'idle'
     refusal: str = ''  # why the command was not understood ('' when it was)
+    holding: bool = False  # a step held without an intent (waiting, coming back): hold()
 
 
 @dataclass(frozen=True)
@@ -458,7 +459,7 @@ class ActionPolicy:
 
     def hold(self, status: str, now: float) -> str:
         """Hold still, saying `status`, until told otherwise (a step of waiting)."""
-        self.state = PolicyState(started_at=now, reason=status)
+        self.state = PolicyState(started_at=now, reason=status, holding=True)
         return status
 
     def _refuse(self, command: ParsedCommand, why: str) -> str:
@@ -472,7 +473,7 @@ class ActionPolicy:
         """End the current command with a final `status` (the robot stays still until the
         next command); returns the status now in force.
         """
-        if self.state.intent is not None and not self.state.done:
+        if (self.state.intent is not None or self.state.holding) and not self.state.done:
             self.state.done = status
         return self.state.done or self.state.reason
 
@@ -517,10 +518,10 @@ class ActionPolicy:
             state.turned_rad += rate * max(now - then, 0.0)
             state.search_tick = None  # a search tick sets it again
         intent = state.intent
-        if intent is None:
-            return PolicyOutput(0.0, 0.0, state.reason)
         if state.done:
             return PolicyOutput(0.0, 0.0, state.done)
+        if intent is None:
+            return PolicyOutput(0.0, 0.0, state.reason)
         self._watch_segmentation(segmentation)
         if intent.behaviour == 'stop':
             return PolicyOutput(0.0, 0.0, 'stopped: stop command')

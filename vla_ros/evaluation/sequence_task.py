@@ -1,12 +1,13 @@
 """`vla-ros eval --task sequence`: commands of several steps ("go to the red ball, then the
-blue cube") in the arena's scenes, through the deployed command path (the grammar's steps,
-each step's text encoding and intent) and the same control.
+blue cube", "go to the red ball and come back") in the arena's scenes, through the deployed
+command path (the grammar's steps, each step's text encoding and intent) and the same
+control.
 
-A scene of the arena (its usual one for the seed, with at least three objects) gets 2 or 3
-objects to reach in order, each named by a colour and shape no other object there has. An
-episode succeeds when every step that goes to a thing ended where the evaluator's `arrived`
-would count (sim's scoring: near it, nothing touched), in the order asked, and the last
-step arrived.
+A scene of the arena (its usual one for the seed, with enough objects) gets 1 to 3 objects
+to reach in order, each named by a colour and shape no other object there has, and maybe the
+start to come back to. An episode succeeds when every step that goes to a thing ended where
+the evaluator's `arrived` would count (sim's scoring: near it, nothing touched), in the order
+asked, and the last step arrived (or came back within the success distance of the start).
 """
 
 from dataclasses import replace
@@ -14,7 +15,8 @@ import math
 
 import numpy as np
 
-from vla_ros.core.status import is_waiting, split_step
+from vla_ros.core.control import BACK_M
+from vla_ros.core.status import is_waiting, own, split_step
 from vla_ros.evaluation.scoring import classify_outcome, failure_cause, SUCCESS_DISTANCE_M
 from vla_ros.sim.scene import generate_scene, ROBOT_RADIUS, Scene
 from vla_ros.sim.world import SimWorld
@@ -29,7 +31,10 @@ TEMPLATES = (
     'go to the {0}, then the {1}, then the {2}',
     'go to the {0}, then to the {1} and then to the {2}',
     'approach the {0}, then the {1} and finally the {2}',
+    'go to the {0} and come back',
+    'drive to the {0}, then the {1}, then come back here',
 )
+HOME = -1  # in a scene's sequence: the robot's start, to come back to
 SEED_STREAM = 31  # the sequence's draws come from their own random stream of the seed
 SEQUENCE_S = 120.0  # an episode's time limit: twice the arena's for one thing
 MAX_OBJECTS = 6  # generate_scene's default
@@ -43,6 +48,7 @@ def sequence_scene(seed: int, clutter: int = 0) -> tuple:
     rng = np.random.default_rng([SEED_STREAM, seed])
     template = str(rng.choice(TEMPLATES))
     legs = template.count('{')
+    back = (HOME,) if 'come back' in template else ()
     for least in range(legs + 1, MAX_OBJECTS + 1):
         scene = generate_scene(seed, min_objects=least, max_objects=max(least, MAX_OBJECTS),
                                clutter=clutter)
@@ -55,7 +61,7 @@ def sequence_scene(seed: int, clutter: int = 0) -> tuple:
         raise ValueError(f'seed {seed}: too few objects with names of their own')
     order = (scene.target_index, *(int(index) for index in rng.choice(
         unique, size=legs - 1, replace=False)))
-    scene = replace(scene, sequence=order)
+    scene = replace(scene, sequence=order + back)
     return scene, template, template.format(*(names[index] for index in order))
 
 
@@ -65,7 +71,12 @@ def shortest_legs(scene: Scene, first_leg_m: float) -> float:
     """
     total = first_leg_m
     for before, after in zip(scene.sequence, scene.sequence[1:]):
-        a, b = scene.objects[before], scene.objects[after]
+        a = scene.objects[before]
+        if after == HOME:
+            gap = math.hypot(a.x - scene.robot_x, a.y - scene.robot_y)
+            total += max(gap - a.size - ROBOT_RADIUS - SUCCESS_DISTANCE_M - BACK_M, 0.0)
+            continue
+        b = scene.objects[after]
         reach = a.size + b.size + 2 * (ROBOT_RADIUS + SUCCESS_DISTANCE_M)
         total += max(math.hypot(a.x - b.x, a.y - b.y) - reach, 0.0)
     return total
@@ -89,15 +100,22 @@ class LegScore:
         self.scene, self.outcomes = scene, []
 
     def step_ended(self, world: SimWorld) -> None:
-        if len(self.outcomes) < len(self.scene.sequence):
+        if len(self.outcomes) < len(self.things):
             self.outcomes.append(classify_outcome(world, self.leg(), 'arrived', False)[0])
         else:
             self.outcomes.append('wrong object')  # more legs than asked
 
+    @property
+    def things(self) -> tuple:
+        """The objects to reach, in order (the sequence less a coming back)."""
+        return tuple(index for index in self.scene.sequence if index != HOME)
+
     def leg(self) -> Scene:
-        """The scene as its current leg sees it: the leg's thing is the target."""
-        index = min(len(self.outcomes), len(self.scene.sequence) - 1)
-        return replace(self.scene, target_index=self.scene.sequence[index])
+        """The scene as its current leg sees it: the leg's thing is the target (coming back:
+        the last thing's).
+        """
+        index = min(len(self.outcomes), len(self.things) - 1)
+        return replace(self.scene, target_index=self.things[index])
 
     def score(self, world: SimWorld, status: str, timed_out: bool, last_view_on: str,
               first_leg_m: float) -> tuple:
@@ -106,10 +124,20 @@ class LegScore:
         `last_view_on` (scoring.view_lies_on of leg()): 'success' when every leg did.
         """
         outcome, final = classify_outcome(world, self.leg(), status, timed_out)
+        coming_back = self.scene.sequence[-1] == HOME and len(self.outcomes) == len(
+            self.things)
+        if coming_back and outcome != 'collision':
+            pose = world.pose()
+            final = math.hypot(pose.x - self.scene.robot_x, pose.y - self.scene.robot_y)
+            came = own(status).startswith('done: came back') and final <= SUCCESS_DISTANCE_M
+            outcome = 'success' if came else 'timeout' if timed_out else 'stopped short'
         missed = next((outcome for outcome in self.outcomes if outcome != 'success'), None)
         if missed is not None:
             outcome = missed
-        elif outcome == 'success' and len(self.outcomes) < len(self.scene.sequence) - 1:
+        elif outcome == 'success' and not coming_back and (
+                len(self.outcomes) < len(self.things) - 1):
             outcome = 'stopped short'  # arrived with legs left: steps were lost
+        elif outcome == 'success' and self.scene.sequence[-1] == HOME and not coming_back:
+            outcome = 'stopped short'  # arrived, never came back
         return (outcome, outcome == 'success', final, failure_cause(outcome, last_view_on),
                 shortest_legs(self.scene, first_leg_m))
