@@ -91,6 +91,20 @@ def test_a_command_splits_into_its_steps(command, steps):
     assert [step.text for step in command_steps(clean_command(command)[0])] == steps
 
 
+@pytest.mark.parametrize(('command', 'kinds'), [
+    ('go to the red ball and come back', ['command', 'return']),
+    ('go to the red ball, then return to where you started', ['command', 'return']),
+    ('go forward 1 meter and back again', ['command', 'return']),
+    ('turn left and go back 1 meter', ['command', 'command']),  # a motion, not coming back
+    ('turn left, then drive back 50 cm', ['command', 'command']),
+    ('go to the red ball and wait 2 seconds', ['command', 'wait']),
+])
+def test_each_step_is_a_command_a_wait_or_coming_back(command, kinds):
+    assert [step.kind for step in command_steps(clean_command(command)[0])] == kinds
+
+
+
+
 @pytest.mark.parametrize('command', [
     'go to the red ball',
     'find the red ball and go to it',  # the second part names the first's thing

@@ -25,9 +25,13 @@ LEAD_WORDS = frozenset({'please', 'then', 'also', 'now'})
 # A part that names the thing of a part before it is not a step of its own ("find the red
 # ball and go to it").
 POINTING_BACK = frozenset({'it', 'there', 'them', 'that', 'one', 'ones'})
-# Going back to where the command began: not supported (yet), and refused as such.
+# Going back to where the command began ("come back", "and back again", "return to where
+# you started"), with nothing else said ("go back 1 meter" is a motion).
 RETURNING = (('come', 'back'), ('go', 'back'), ('get', 'back'), ('head', 'back'),
-             ('drive', 'back'), ('return',), ('come', 'home'), ('go', 'home'))
+             ('drive', 'back'), ('return',), ('back',))
+BACK_WORDS = frozenset({'again', 'here', 'to', 'the', 'start', 'me', 'us', 'where', 'you',
+                        'we', 'i', 'started', 'began', 'were', 'was', 'from', 'came', 'now',
+                        'please', 'beginning', 'your', 'starting', 'point', 'place'})
 TOKENS = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[,;.!?]+")
 
 
@@ -141,8 +145,8 @@ def _step(text: str, before: Step | None, may_end: bool, extra_verbs) -> Step | 
     """
     words = [match.group().lower() for match in TOKENS.finditer(text)
              if not _punctuation(match.group())]
-    if any(tuple(words[:len(phrase)]) == phrase for phrase in RETURNING) or (
-            words[:1] == ['back'] and set(words[1:]) <= {'again', 'here', 'home'}):
+    if any(tuple(words[:len(phrase)]) == phrase and set(words[len(phrase):]) <= BACK_WORDS
+           for phrase in RETURNING):
         return Step(text, parse_command(text, extra_verbs), 'return')
     parsed = parse_command(text, extra_verbs)
     if parsed.problem.startswith('no verb') and before is not None and (
