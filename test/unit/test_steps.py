@@ -34,11 +34,12 @@ def encode_texts(texts):
     return vectors
 
 
-def controller(encoder=encode_texts):
+def controller(encoder=encode_texts, **settings):
     classifier = IntentClassifier(DEFAULT_INTENTS, [encode_texts([name.replace('_', ' ')])
                                                     for name in NAMES], 0.5, 0.1)
     return Controller(classifier, ControlSettings(require_camera_for_motion=False,
-                                                  servo=ServoConfig(confirm_s=0.0)), encoder)
+                                                  servo=ServoConfig(confirm_s=0.0), **settings),
+                      encoder)
 
 
 def instruct(control, command, now=0.0):
@@ -97,6 +98,8 @@ def test_a_command_splits_into_its_steps(command, steps):
     ('go forward 1 meter and back again', ['command', 'return']),
     ('turn left and go back 1 meter', ['command', 'command']),  # a motion, not coming back
     ('turn left, then drive back 50 cm', ['command', 'command']),
+    ('go to the red ball, then return to your starting position', ['command', 'return']),
+    ('go to the red ball, then go back to the blue cube', ['command', 'command']),
     ('go to the red ball and wait 2 seconds', ['command', 'wait']),
 ])
 def test_each_step_is_a_command_a_wait_or_coming_back(command, kinds):
@@ -188,6 +191,8 @@ def test_a_step_that_cannot_be_done_refuses_the_whole_command_before_anything_mo
     'wait 59 minutes, then go forward 1 meter',  # a delay, not a wait
     'wait 99999999999999999999 minutes, then go forward 1 meter',
     'stop, then go forward 1 meter',
+    'go forward 1 meter and come back slowly',  # a return at another speed: not supported
+    'go to the red ball and come back to me',  # to the speaker, not where it began
 ])
 def test_commands_of_several_steps_with_a_part_it_cannot_honour_never_move(command):
     control = controller()
@@ -209,11 +214,40 @@ def test_coming_back_drives_to_where_the_command_began(command):
     assert math.hypot(pose.x - start.x, pose.y - start.y) <= 0.3
 
 
+def test_coming_back_ends_for_good_once_done_or_its_odometry_is_lost():
+    control = controller()
+    instruct(control, 'go forward 1 meter and come back')
+    pose, statuses, _ = drive(control, 30.0)
+    assert statuses[-1].startswith('step 2/2: done: came back')
+    pushed = Pose2D(pose.x + 0.5, pose.y, pose.yaw)  # someone pushes it away afterwards
+    assert drive(control, 5.0, start=30.0, pose=pushed)[2] is None
+    lost = controller(input_lost_s=2.0)
+    instruct(lost, 'go forward 1 meter and come back')
+    pose, _, _ = drive(lost, 7.0)  # there, and on its way back
+    statuses = [lost.tick(7.0 + tick * PERIOD, NOTHING, 0.0, 0.0).status
+                for tick in range(100)]  # no odometry for 5 s
+    assert statuses[-1] == 'step 2/2: stopped: input lost'
+    assert drive(lost, 5.0, start=12.0, pose=pose)[1:] == (['step 2/2: stopped: input lost'],
+                                                          None)
+
+
+def test_an_odometry_jump_forgets_where_the_command_began():
+    control = controller()
+    instruct(control, 'go forward 1 meter and come back')
+    pose, _, _ = drive(control, 7.0)
+    control.forget_places()  # as a jump of the odometry or a new frame makes it
+    _, statuses, moved = drive(control, 5.0, start=7.0, pose=pose)
+    assert statuses[-1] == ('step 2/2: not found: where the command began (its odometry was '
+                            'lost or jumped)')
+    assert moved is None or moved < 7.1
+
+
 def test_without_odometry_when_the_command_began_coming_back_is_not_found():
     control = controller()
     instruct(control, 'wait 1 second and come back')
     statuses = [control.tick(tick * PERIOD, NOTHING, 0.0, 0.0).status for tick in range(40)]
-    assert statuses[-1] == 'step 2/2: not found: where the command began (no odometry then)'
+    assert statuses[-1] == ('step 2/2: not found: where the command began (its odometry was '
+                            'lost or jumped)')
     assert is_final(statuses[-1])
 
 

@@ -157,7 +157,6 @@ class Controller:
         self.settings = settings
         self.encode_texts = encode_texts
         self._steps = None  # a StepRun while a command of several steps runs
-        self._odom_seen = None  # (the newest live odometry's pose, policy time it was seen)
         limits = settings.limits
         self.policy = ActionPolicy(classifier, settings.servo, settings.motion,
                                    (limits.max_linear_mps, limits.max_angular_rps))
@@ -314,11 +313,7 @@ class Controller:
                 why = 'a stop between steps: say how long to wait ("wait 5 seconds")'
             if why:
                 return self._refuse_steps(command, f"step {number} ('{step.text}'): {why}")
-        live = self._odom_seen is not None and (
-            self._policy_now - self._odom_seen[1] <= self.settings.input_timeout_s)
-        self._steps = StepRun(steps, embeddings, intent,
-                              home=(self._odom_seen[0].x, self._odom_seen[0].y) if live
-                              else None)
+        self._steps = StepRun(steps, embeddings, intent)
         return self._begin_step()
 
     def _refuse_steps(self, command: ParsedCommand, why: str) -> str:
@@ -331,10 +326,8 @@ class Controller:
         step = run.step
         if step.kind in ('wait', 'return'):
             self._new_command()
-            status = (f'{WAITING} ({step.wait_s:g} s)' if step.kind == 'wait'
-                      else COMING_BACK if run.home is not None
-                      else f'{NOT_FOUND}: where the command began (no odometry then)')
-            status = self.policy.hold(status, self._policy_now)
+            status = self.policy.hold(f'{WAITING} ({step.wait_s:g} s)' if step.kind == 'wait'
+                                      else COMING_BACK, self._policy_now)
         else:
             status = self._begin(run.embeddings[run.index], step.parsed, run.intent)
         return step_status(run.index + 1, len(run.steps), status)
@@ -457,11 +450,9 @@ class Controller:
         # found'.
         self.policy.may_explore = (self.explorer.ready and odom_live) or (
             self.explorer.run.started is not None)
-        if odom_live:
-            self._odom_seen = (odom, now)
-            run = self._steps
-            if run is not None and run.home is None and not run.ticked:
-                run.home = (odom.x, odom.y)  # the command's first tick: it has not moved
+        run = self._steps
+        if odom_fresh and run is not None and not run.ticked:
+            run.home = (odom.x, odom.y)  # the command's first tick: it has not moved
         wanted = self.policy.step(now, fresh_target, segmentation,
                                   self._carried_x() if odom_fresh else None,
                                   drive_blind=points is not None,
@@ -568,16 +559,20 @@ class Controller:
         straight (the collision monitor stops it short of what is in the way).
         """
         run = self._steps
-        if run.home is None:
-            return wanted  # not found: where the command began
+        if self.policy.state.done:
+            return wanted  # ended (came back, blocked, input lost): held until a new command
+        if run.home is None:  # no fresh odometry at the start, or it jumped since
+            return replace(wanted, linear=0.0, angular=0.0, status=self.policy.give_up(
+                f'{NOT_FOUND}: where the command began (its odometry was lost or jumped)'))
         if odom is None:
             return replace(wanted, status=COMING_BACK, needs_odometry=True)
         gap = math.hypot(run.home[0] - odom.x, run.home[1] - odom.y)
         if gap <= BACK_M:
-            return replace(wanted, linear=0.0, angular=0.0,
-                           status=f'done: came back ({gap:.2f} m from the start)')
+            return replace(wanted, linear=0.0, angular=0.0, status=self.policy.give_up(
+                f'done: came back ({gap:.2f} m from the start)'))
         if now - run.began >= BACK_TIMEOUT_S:
-            return replace(wanted, linear=0.0, angular=0.0, status=BLOCKED)
+            return replace(wanted, linear=0.0, angular=0.0,
+                           status=self.policy.give_up(BLOCKED))
         if self.explorer.ready and (run.path is None or now - run.path[1] >= (
                 self.settings.exploration.replan_s)):
             run.path = (self.explorer.path_to_point(odom, run.home), now)
@@ -757,13 +752,16 @@ class Controller:
 
     def forget_places(self) -> None:
         """The odometry's frame is not the one the map and the memory are in (it jumped, or
-        changed its frame): both are forgotten; the goal, kept in base_link, is not.
+        changed its frame): both are forgotten, and where the command began; the goal, kept
+        in base_link, is not.
         """
         self.explorer.forget_map()
         self.sightings = Sightings()
         self._recalled = self._approach_path = None
         self._checking_place = False
         self._odom_pose = self._measure_pose = None  # motions measure on from the next pose
+        if self._steps is not None:  # where the command began is in the old frame
+            self._steps.home = self._steps.path = None
         self.odometry_jumped = True
 
     def _possible(self, forward: float, left: float, turn: float, elapsed: float) -> bool:

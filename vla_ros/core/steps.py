@@ -29,9 +29,10 @@ POINTING_BACK = frozenset({'it', 'there', 'them', 'that', 'one', 'ones'})
 # you started"), with nothing else said ("go back 1 meter" is a motion).
 RETURNING = (('come', 'back'), ('go', 'back'), ('get', 'back'), ('head', 'back'),
              ('drive', 'back'), ('return',), ('back',))
-BACK_WORDS = frozenset({'again', 'here', 'to', 'the', 'start', 'me', 'us', 'where', 'you',
-                        'we', 'i', 'started', 'began', 'were', 'was', 'from', 'came', 'now',
-                        'please', 'beginning', 'your', 'starting', 'point', 'place'})
+BACK_WORDS = frozenset({'again', 'here', 'to', 'the', 'start', 'where', 'you', 'we', 'i',
+                        'started', 'began', 'were', 'was', 'from', 'came', 'now', 'please',
+                        'beginning', 'your', 'my', 'starting', 'point', 'place', 'position',
+                        'way'})
 TOKENS = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[,;.!?]+")
 
 
@@ -145,10 +146,12 @@ def _step(text: str, before: Step | None, may_end: bool, extra_verbs) -> Step | 
     """
     words = [match.group().lower() for match in TOKENS.finditer(text)
              if not _punctuation(match.group())]
-    if any(tuple(words[:len(phrase)]) == phrase and set(words[len(phrase):]) <= BACK_WORDS
-           for phrase in RETURNING):
-        return Step(text, parse_command(text, extra_verbs), 'return')
     parsed = parse_command(text, extra_verbs)
+    returning = [phrase for phrase in RETURNING if tuple(words[:len(phrase)]) == phrase]
+    if returning and set(words[len(returning[0]):]) <= BACK_WORDS:
+        return Step(text, parsed, 'return')
+    if returning and parsed.quantity is None and not parsed.object_phrase:
+        return None  # "come back slowly", "come back to me": not a return this supports
     if parsed.problem.startswith('no verb') and before is not None and (
             before.parsed.object_phrase):
         going = verb_kind(before.parsed.verb, extra_verbs) in ('go', 'make', 'reflexive', '')
