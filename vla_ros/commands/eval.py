@@ -20,6 +20,7 @@ import json
 import math
 from pathlib import Path
 import sys
+import textwrap
 import time
 
 from vla_ros.core.config import BACKENDS, DEVICES, PRECISIONS
@@ -153,9 +154,10 @@ def plot_results(results, scenes, path: Path, title: str):
     figure, grid = plt.subplots(3, 3, figsize=(11, 11))
     grid = grid.ravel()
     for axes, result, scene in zip(grid[:shown], results, scenes):
+        said = textwrap.fill(f'seed {result.seed}: "{result.command}"', 48)
         draw_scene(axes, scene, result.trajectory,
-                   f'seed {result.seed}: "{result.command}"\n{result.outcome}, '
-                   f'{result.time_s:.1f} s, gap {result.final_distance_m:.2f} m')
+                   f'{said}\n{result.outcome}, {result.time_s:.1f} s, gap '
+                   f'{result.final_distance_m:.2f} m')
         for spine in axes.spines.values():
             spine.set_edgecolor(OUTCOME_COLOURS.get(result.outcome, 'black'))
             spine.set_linewidth(3)
