@@ -76,7 +76,7 @@ def test_a_target_in_the_other_room_is_found_by_exploring_and_arrived_at():
 
 def test_find_explores_too_and_ends_facing_what_it_found():
     """"find the red ball" (look_for) searches the house as a go_to does, and stops once
-    the ball is ahead: it is shown, not driven up to.
+    the ball is ahead: it is shown, not driven up to, and where it is is remembered.
     """
     plan, control = two_rooms(), controller()
     control.follow(LOOK_FOR, 'red ball', 0.0)
@@ -86,6 +86,8 @@ def test_find_explores_too_and_ends_facing_what_it_found():
     view = plan.view(pose, BALL)
     assert view.confidence > 0.0 and abs(view.x) <= 0.15  # in view, ahead
     assert math.hypot(pose.x - BALL[0], pose.y - BALL[1]) > 1.0  # not driven up to
+    seen = control.sightings.recall('red ball')  # kept, for a "go to the red ball" next
+    assert seen is not None and math.hypot(seen.x - BALL[0], seen.y - BALL[1]) < 0.5
 
 
 def test_with_nothing_to_find_exploring_ends_not_found_with_what_it_covered():

@@ -720,9 +720,13 @@ class Controller:
                 and not state.done and going)
 
     def _see_goal(self, wanted, target: TargetView | None, points) -> None:
-        """Place a go_to's target in base_link while it is tracked and in sight."""
-        if target is None or not target.visible or not self.policy.state.tracking or (
-                not self._going(wanted)):
+        """Place a go_to's target in base_link while it is tracked and in sight (a look_for's
+        too: the memory of sightings keeps where it was found).
+        """
+        state = self.policy.state
+        looking = state.intent is not None and state.intent.behaviour == 'look_for'
+        if target is None or not target.visible or not state.tracking or not (
+                self._going(wanted) or looking):
             return
         floor_range = self._floor_range(target)
         self._goal_from_camera = floor_range is not None
