@@ -179,13 +179,13 @@ def test_a_command_of_two_steps_does_them_in_order_and_says_which(ros, tiny_clip
     whole sentence) and says the step in its status.
     """
     node = make_policy(ros, tiny_clip_dir, models, search_direction='right')
-    robot = SimulatedRobot(ros)
+    robot = SimulatedRobot(ros, target_xy=(1.2, 0.0), heading=0.0)  # in view, near
     statuses = collect_status(ros)
     Instructor(ros, node).say('wait 1 second, then go to the object')
     assert wait_until(lambda: 'step 2/2: arrived' in data(statuses), 40), data(statuses)
     seen = data(statuses)
     assert seen[1] == 'step 1/2: waiting (1 s)'  # after 'idle'
-    assert seen.index('step 2/2: searching object') < seen.index('step 2/2: arrived')
+    assert seen.index('step 2/2: go_to') < seen.index('step 2/2: arrived')
     assert robot.distance() < 0.7, f'stopped {robot.distance():.2f} m from the target'
 
 
