@@ -6,7 +6,7 @@ the exploration's grid built from scans and odometry.
 import math
 import re
 
-from nav_msgs.msg import OccupancyGrid
+from nav_msgs.msg import OccupancyGrid, Odometry
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -285,6 +285,34 @@ def test_odometry_in_another_frame_starts_the_map_afresh_in_that_frame(
     assert after is not None and after is not before  # drawn again, in the map frame
     # Once: the map frame's messages keep the new grid (the warning alone is throttled).
     assert not wait_until(lambda: node.controller.explorer.grid is not after, 1.0)
+
+
+def test_a_second_odometry_publisher_in_another_frame_does_not_start_the_map_afresh(
+        ros, tiny_clip_dir, models, capfd):
+    """Two publishers on odom in two frames (a driver and a forgotten EKF): the frame in
+    use is kept, the other's messages are dropped and said; the map is not reset at every
+    message.
+    """
+    node = make_policy(ros, tiny_clip_dir, models, map_publish_period_s=0.2, map_size_m=10.0)
+    robot = SimulatedRobot(ros, odometry=True, heading=0.0)
+    scanner = Scanner(ros)
+    scanner.message = scan_message(wall_m=2.0)
+    assert wait_until(lambda: node.controller.explorer.grid is not None
+                      and node.controller.explorer.grid.occupied().any(), 10)
+    before = node.controller.explorer.grid
+    other = ros.publisher(Odometry, 'odom', 10)
+
+    def publish_other():
+        msg = Odometry()
+        msg.header.stamp, msg.header.frame_id = robot.clock.now().to_msg(), 'wheel_odom'
+        msg.child_frame_id, msg.pose.pose.orientation.w = 'base_link', 1.0
+        other.publish(msg)
+
+    ros.probe.create_timer(0.05, publish_other)
+    assert wait_until(lambda: "in frame 'wheel_odom' while 'odom' still comes" in
+                      capfd.readouterr().err, 10)
+    assert not wait_until(lambda: node.controller.explorer.grid is not before, 2.0)
+    assert node.inputs.odom_frame == 'odom'
 
 
 def test_without_odometry_no_map_is_built(ros, tiny_clip_dir, models):

@@ -23,6 +23,7 @@ from vla_ros.nodes.lifecycle import THROTTLE_S
 from vla_ros.nodes.qos import LATCHED
 
 TEXT_WAIT_S = 0.5  # an embedding waits this long for its command's text (steady clock)
+FRAME_SWITCH_S = 1.0  # the odometry's frame silent this long, another one is taken
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class PolicyInputs:
         self.view = self.view_read = None  # the newest image embedding message
         self.odom_frame = 'odom'  # the newest good odometry's frame (the map's)
         self._odom_frame_read, self._odom_frame_changed = None, False
+        self.odom_frames = {}  # frame: when odometry in it last came
         for held in (self.commands, self.targets, self.scans, self.odometry):
             held.clear()
 
@@ -117,6 +119,7 @@ class PolicyInputs:
 
     def on_odom(self, msg):
         self.odom = (msg, self.now())
+        self.odom_frames[msg.header.frame_id or 'odom'] = self.odom[1]  # last arrival each
 
     def on_target(self, msg):
         point = msg.point
@@ -209,12 +212,20 @@ class PolicyInputs:
         if problem:
             self.drop('odom', problem)
             return
+        # Poses in another frame (odom, then map): where anything was seen is unknown. A
+        # frame is changed to once the one in use has not come for FRAME_SWITCH_S: two
+        # publishers in two frames would otherwise start the map afresh at every message.
+        frame = self.odom_read.header.frame_id or 'odom'
+        current = self._odom_frame_read
+        if current not in (None, frame) and (
+                arrived - self.odom_frames.get(current, -math.inf) < FRAME_SWITCH_S):
+            self.drop('odom', f"in frame '{frame}' while '{current}' still comes: taken once "
+                      f"'{current}' has stopped for {FRAME_SWITCH_S:g} s (a second publisher?)")
+            return
         if not self.odometry.take(pose, convert.stamp_key(self.odom_read.header), arrived):
             self.node.get_logger().warning(
                 'odom stamped no later than the last: not counted as fresh (a frozen driver, '
                 'or a second publisher?)', throttle_duration_sec=THROTTLE_S)
             return
-        # Poses in another frame (odom, then map): where anything was seen is unknown.
-        frame = self.odom_read.header.frame_id or 'odom'
-        self._odom_frame_changed |= self._odom_frame_read not in (None, frame)
+        self._odom_frame_changed |= current not in (None, frame)
         self.odom_frame = self._odom_frame_read = frame
