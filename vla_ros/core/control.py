@@ -46,7 +46,7 @@ from vla_ros.core.status import (
     step_status,
     WAITING,
 )
-from vla_ros.core.steps import command_steps, MAX_WAIT_S, Step
+from vla_ros.core.steps import command_steps, MAX_WAIT_S, StepRun
 from vla_ros.core.text import ParsedCommand
 
 
@@ -125,26 +125,6 @@ GRID_AFTER_HELD_S, GRID_AFTER_DETOUR_S, GRID_AFTER_DETOURS_S = 1.0, 4.0, 10.0
 BACK_M = 0.3  # coming back ends this near where the command began
 BACK_TIMEOUT_S = 90.0  # ... or, not there after this long, ends 'blocked'
 COMING_BACK = 'coming back'
-
-
-@dataclass
-class StepRun:
-    """A command of several steps under way: its steps, their text embeddings (None: the
-    oracle's given intent), the one being done (from 0) and when it began (policy time).
-    """
-
-    steps: tuple
-    embeddings: tuple
-    intent: object = None  # the oracle's: every command step is this intent
-    index: int = 0
-    began: float = 0.0
-    home: tuple | None = None  # where the command began (odom frame): coming back's goal
-    ticked: bool = False  # a control period has run since the command began
-    path: tuple | None = None  # (path on the grid back there, policy time it was planned)
-
-    @property
-    def step(self) -> Step:
-        return self.steps[self.index]
 
 
 class Controller:

@@ -5,9 +5,10 @@ A command splits into steps where a sequence word joins two commands ("then", "a
 or "and" / a comma before a verb of the robot), and only where every part is a command of its
 own (core.text): "the black and white ball" stays one thing, "find the ball and go to it"
 one command. A part with no verb after a sequence word takes the going of the part before
-("..., then the blue cube": go to the blue cube). A stop with a time is a step of waiting; a
-bare stop at the end ("..., then stop") only ends the last step, as it does in a command of
-one step.
+("..., then the blue cube": go to the blue cube). A stop with a time is a step of waiting;
+"come back" a step back to where the command began; a bare stop at the end ("..., then
+stop") only ends the last step, as it does in a command of one step. core.control runs the
+steps (StepRun: the one under way).
 """
 
 from dataclasses import dataclass
@@ -168,3 +169,23 @@ def _step(text: str, before: Step | None, may_end: bool, extra_verbs) -> Step | 
     if not (parsed.object_phrase or parsed.directions or parsed.quantity):
         return None  # "go to the red ball, go!": the same command said again
     return Step(text, parsed)
+
+
+@dataclass
+class StepRun:
+    """A command of several steps under way: its steps, their text embeddings (None: the
+    oracle's given intent), the one being done (from 0) and when it began (policy time).
+    """
+
+    steps: tuple
+    embeddings: tuple
+    intent: object = None  # the oracle's: every command step is this intent
+    index: int = 0
+    began: float = 0.0
+    home: tuple | None = None  # where the command began (odom frame): coming back's goal
+    ticked: bool = False  # a control period has run since the command began
+    path: tuple | None = None  # (path on the grid back there, policy time it was planned)
+
+    @property
+    def step(self) -> Step:
+        return self.steps[self.index]
