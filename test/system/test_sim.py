@@ -322,18 +322,32 @@ def test_a_command_of_two_steps_reaches_both_things_in_order():
     assert result.status == 'step 3/3: arrived' and 0.0 < result.spl <= 1.0
 
 
+def beside(scene, index):
+    """The scene with the robot starting 0.2 m from the rim of object `index`."""
+    from dataclasses import replace
+
+    thing = scene.objects[index]
+    return replace(scene, robot_x=thing.x + thing.size + ROBOT_RADIUS + 0.2, robot_y=thing.y,
+                   robot_yaw=math.pi)
+
+
 def test_a_leg_that_ended_away_from_its_thing_fails_the_sequence():
     from vla_ros.evaluation.sequence_task import LegScore, sequence_scene, step_ended
 
     scene, _, _ = sequence_scene(2)
-    world = SimWorld(scene)
+    assert step_ended('step 1/2: approaching red ball', 'step 2/2: go_to')
+    assert not step_ended('step 1/3: waiting (2 s)', 'step 2/3: go_to')
+    world = SimWorld(beside(scene, scene.sequence[1]))  # where the second thing is
     try:
         legs = LegScore(scene)
-        assert step_ended('step 1/2: approaching red ball', 'step 2/2: go_to')
-        assert not step_ended('step 1/3: waiting (2 s)', 'step 2/3: go_to')
-        legs.step_ended(world)  # at the start: nowhere near the first thing
-        outcome, success, *_ = legs.score(world, 'step 2/2: arrived', False, 'target', 1.0)
-        assert (outcome, success) == ('stopped short', False)
+        legs.step_ended(world)  # the first step ended here: not at the first thing
+        assert legs.outcomes[0] != 'success'
+        assert legs.score(world, 'step 3/3: arrived', False, 'target', 1.0)[:2] == (
+            legs.outcomes[0], False)  # the last leg arrived, the first did not
+        fresh = LegScore(scene)
+        fresh.outcomes.append('success')
+        assert fresh.score(world, 'step 3/3: arrived', False, 'target', 1.0)[:2] == (
+            'success', True)
     finally:
         world.close()
 
@@ -343,15 +357,20 @@ def test_coming_back_is_scored_where_the_robot_stands_at_the_end():
 
     scene, template, _ = sequence_scene(6)
     assert template == 'go to the {0} and come back' and scene.sequence[-1] == HOME
-    world = SimWorld(scene)  # the robot stands at its start
+    at_start, at_thing = SimWorld(scene), SimWorld(beside(scene, scene.sequence[0]))
     try:
         legs = LegScore(scene)
         legs.outcomes.append('success')  # the thing was reached, then:
         for status, outcome in (('step 2/2: done: came back (0.1 m from the start)', 'success'),
                                 ('step 2/2: coming back', 'stopped short'),
                                 ('step 2/2: blocked', 'stopped short')):
-            assert legs.score(world, status, False, 'none', 1.0)[0] == outcome, status
-        assert LegScore(scene).score(world, 'step 1/2: arrived', False, 'none', 1.0)[0] != (
-            'success')  # arrived, never came back
+            assert legs.score(at_start, status, False, 'none', 1.0)[0] == outcome, status
+        # Came back, it says, but it stands at the thing: not back.
+        assert legs.score(at_thing, 'step 2/2: done: came back (0.1 m from the start)', False,
+                          'none', 1.0)[0] == 'stopped short'
+        # Arrived at the thing, never came back.
+        assert LegScore(scene).score(at_thing, 'step 1/2: arrived', False, 'none', 1.0)[0] == (
+            'stopped short')
     finally:
-        world.close()
+        at_start.close()
+        at_thing.close()

@@ -533,3 +533,26 @@ def test_odometry_that_repeats_its_pose_while_the_base_turns_is_stuck():
     # A new command starts the count afresh.
     control.follow(GO_TO, 'red ball', now)
     assert not control.odometry_stuck
+
+
+def test_a_look_for_s_target_lost_is_held_as_long_as_without_odometry():
+    """A look_for turns to where it lost the thing for lost_hold_s, then searches: the place
+    kept for the memory of sightings does not carry it on odometry as a go_to's.
+    """
+    look_for = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'look_for')
+    seen = TargetView(x=0.6, y=0.0, confidence=0.9, area=0.05, bottom=0.3)
+    nothing = TargetView(x=0.0, y=0.0, confidence=0.0, area=0.0)
+    turns = {}
+    for odometry in (False, True):
+        control = controller(require_camera_for_motion=False)
+        control.follow(look_for, 'red ball', 0.0)
+        pose, servoing = Pose2D(0.0, 0.0, 0.0), 0.0
+        for tick in range(80):
+            now = tick * 0.05
+            out = control.tick(now, seen if now < 0.3 else nothing, 0.0, 0.0,
+                               odom=pose if odometry else None, odom_age=0.0)
+            pose = Pose2D(0.0, 0.0, pose.yaw + out.angular * 0.05)
+            if abs(out.angular) > control.settings.servo.search_speed_rps + 0.01:
+                servoing = now  # turning at the servo's rate to the lost thing, not searching
+        turns[odometry] = servoing
+    assert turns[True] == turns[False] and turns[False] < 1.5, turns

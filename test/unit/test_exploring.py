@@ -88,6 +88,10 @@ def test_find_explores_too_and_ends_facing_what_it_found():
     assert math.hypot(pose.x - BALL[0], pose.y - BALL[1]) > 1.0  # not driven up to
     seen = control.sightings.recall('red ball')  # kept, for a "go to the red ball" next
     assert seen is not None and math.hypot(seen.x - BALL[0], seen.y - BALL[1]) < 0.5
+    control.follow(GO_TO, 'red ball', 200.0)  # asked from the first room: straight back
+    statuses, _ = run(control, plan, START, 150.0, start=200.0)
+    assert statuses[0] == 'going to where the red ball was seen', statuses
+    assert statuses[-1] == 'arrived' and not any(s.startswith('exploring') for s in statuses)
 
 
 def test_with_nothing_to_find_exploring_ends_not_found_with_what_it_covered():

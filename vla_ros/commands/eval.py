@@ -365,7 +365,7 @@ def run_eval(args) -> int:
             results.append(result)
             rate = sum(result.success for result in results) / len(results)
             progress.set_postfix(success=f'{rate:.0%}', last=results[-1].outcome)
-    except (RuntimeError, ValueError) as error:  # a node process died, a scene cannot be
+    except RuntimeError as error:  # a node process died or never became ready
         print(f'[eval] cannot go on: {error}', file=sys.stderr)
         return 2
     finally:

@@ -155,6 +155,7 @@ def run_replay(args) -> int:
             view = target_view(sight.target) if sight is not None else None
             output_now = controller.tick(now, view, 0.0 if view is not None else None, 0.0)
             status = output_now.status
+            perception.command_status(status)  # as the scene_segmenter hears it
             stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
             seen = view is not None and view.visible
             rows.append({'time_s': round(now, 4), 'stamp_s': stamp, 'visible': seen,

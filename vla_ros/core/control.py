@@ -801,11 +801,12 @@ class Controller:
         self._odom_check = [0.0, 0.0, 0.0, 0.0]
 
     def _carried_x(self) -> float | None:
-        """Where the goal now lies in the image's x (beyond +-1: out of view; behind the
-        camera: the side's far edge, 2), or None without a goal.
+        """Where a go_to's goal now lies in the image's x (beyond +-1: out of view; behind the
+        camera: the side's far edge, 2), or None without one (a look_for's goal is kept for
+        the memory only: it turns to where it lost the thing, as without odometry).
         """
-        goal = self.avoidance.goal
-        if goal is None or self.policy.state.intent is None:
+        goal, intent = self.avoidance.goal, self.policy.state.intent
+        if goal is None or intent is None or intent.behaviour != 'go_to':
             return None
         origin = self.settings.camera_mount[0] if self.settings.camera_mount else 0.0
         bearing = math.atan2(goal[1], goal[0] - origin)
