@@ -263,11 +263,10 @@ class Controller:
         """
         command = ParsedCommand(text, '', '')
         for number, step in enumerate(steps, 1):
-            why = ''
             if step.kind == 'wait' and not step.wait_s <= MAX_WAIT_S:
-                why = f'a wait of at most {MAX_WAIT_S:g} s (a command runs now, not later)'
-            if why:
-                return self._refuse_steps(command, f"step {number} ('{step.text}'): {why}")
+                return self._refuse_steps(command, f"step {number} ('{step.text}'): a wait of "
+                                          f'at most {MAX_WAIT_S:g} s (a command runs now, not '
+                                          'later)')
         texts = [step.text for step in steps if step.kind == 'command']
         problem = '' if embedding is None else self.policy.classifier.embedding_problem(
             embedding)
@@ -309,7 +308,8 @@ class Controller:
             status = self.policy.hold(f'{WAITING} ({step.wait_s:g} s)' if step.kind == 'wait'
                                       else COMING_BACK, self._policy_now)
         else:
-            status = self._begin(run.embeddings[run.index], step.parsed, run.intent)
+            status = self._begin(run.embeddings[run.index], step.parsed if run.intent is None
+                                 else ParsedCommand('', step.object_phrase, ''), run.intent)
         return step_status(run.index + 1, len(run.steps), status)
 
     def _step_status(self, status: str) -> str:
@@ -375,7 +375,7 @@ class Controller:
         self._steps = None
         steps = command_steps(command, self.settings.command_verbs)
         if len(steps) == 1:
-            return self._begin(None, steps[0].parsed, intent)
+            return self._begin(None, ParsedCommand('', steps[0].object_phrase, ''), intent)
         return self._start_steps(command, steps, intent)
 
     def tick(self, now: float, target: TargetView | None, target_age: float | None,
