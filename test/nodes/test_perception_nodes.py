@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, TimeReference
 from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.diagnostics import RefusalWatch, WARN
@@ -398,11 +398,17 @@ def test_the_segmenter_looks_for_the_thing_of_the_step_the_policy_is_on(
                                   command='go to the red ball, then the blue cube')
     assert node.perception.prompts() == ('red ball',)
     statuses = ros.publisher(String, 'status', LATCHED)
+    sources = ros.collect(TimeReference, 'target_source')
+    images = ros.publisher(Image, 'image', qos_profile_sensor_data)
     for status, prompts in (('step 2/2: searching blue cube', ('blue cube',)),
                             ('step 1/3: searching red ball', ('blue cube',)),
                             ('step 2/2: arrived', ())):
         statuses.publish(String(data=status))
         assert wait_until(lambda wanted=prompts: node.perception.prompts() == wanted, 5), status
+        if prompts:  # its targets say the step they were looked for in
+            sources.clear()
+            assert publish_until(images, frame(seed=4, stamp_sec=len(status))[0], sources)
+            assert sources[-1].source.endswith(' for step 2/2'), sources[-1].source
 
 
 def test_nothing_is_segmented_before_a_command(ros, tiny_clipseg_dir, models):

@@ -10,8 +10,14 @@ import pytest
 
 from vla_ros.core.control import Controller, ControlSettings
 from vla_ros.core.odometry import Pose2D
-from vla_ros.core.perception import Perception
-from vla_ros.core.policy import DEFAULT_INTENTS, IntentClassifier, ServoConfig, TargetView
+from vla_ros.core.perception import Perception, source_label, step_of_source
+from vla_ros.core.policy import (
+    DEFAULT_INTENTS,
+    IntentClassifier,
+    Segmentation,
+    ServoConfig,
+    TargetView,
+)
 from vla_ros.core.status import is_final, is_success, own, split_step, step_status
 from vla_ros.core.steps import command_steps, MAX_STEPS, step_objects
 from vla_ros.core.text import clean_command
@@ -309,3 +315,40 @@ def test_perception_looks_for_the_thing_of_the_step_the_status_names():
     assert perception.prompts() == ()
     perception.command('go to the red ball')
     assert perception.prompts() == ('red ball',)
+    assert perception.looking_for() == (('red ball',), None)
+
+
+def test_a_target_is_tagged_with_the_step_it_was_looked_for_in():
+    class Segmenter:
+        pass
+
+    perception = Perception(Segmenter())
+    perception.command('go to the red ball, then the blue cube')
+    assert perception.looking_for() == (('red ball',), (1, 2))
+    perception.command_status('step 2/2: searching blue cube')
+    assert perception.looking_for() == (('blue cube',), (2, 2))
+    for tracked, step in ((True, (2, 3)), (False, (1, 2)), (True, None), (False, None)):
+        label = source_label(tracked, step)
+        assert label.startswith('tracked' if tracked else 'segmented')
+        assert step_of_source(label) == step
+
+
+def test_a_target_looked_for_in_another_step_is_not_acted_on():
+    """Just after a step ends, the segmenter may not have heard of the next one yet: what it
+    still sends of the thing before (tagged with its step) is no target of this step.
+    """
+    control = controller()
+    instruct(control, 'go to the red ball, then the blue cube')
+
+    def segmented(tick, step):  # each tick a segmentation of its own frame
+        return Segmentation(0.0, tick * PERIOD, tick * PERIOD, tick * PERIOD, step=step)
+
+    statuses = [control.tick(tick * PERIOD, NEAR, 0.0, 0.0,
+                             segmentation=segmented(tick, (1, 2))).status
+                for tick in range(40)]
+    assert 'step 2/2: go_to' in statuses  # the red ball reached, the blue cube's step began
+    assert statuses[-1] != 'step 2/2: arrived', statuses  # the red ball's, still coming
+    statuses = [control.tick(tick * PERIOD, NEAR, 0.0, 0.0,
+                             segmentation=segmented(tick, (2, 2))).status
+                for tick in range(40, 60)]
+    assert statuses[-1] == 'step 2/2: arrived', statuses

@@ -408,6 +408,10 @@ class Controller:
         jump = self._advance(now, paused=self._stale_held is not None)
         now = self._policy_now
         settings = self.settings
+        run = self._steps
+        if run is not None and segmentation is not None and segmentation.step not in (
+                None, (run.index + 1, len(run.steps))):
+            target = None  # looked for in another step: the segmenter had not heard of this one
         timeout = settings.input_timeout_s
         segmentation_fresh = segmentation is None or (
             segmentation.age <= self.segmentation_bound())
@@ -430,7 +434,6 @@ class Controller:
         # found'.
         self.policy.may_explore = (self.explorer.ready and odom_live) or (
             self.explorer.run.started is not None)
-        run = self._steps
         if odom_fresh and run is not None and not run.ticked:
             run.home = (odom.x, odom.y)  # the command's first tick: it has not moved
         wanted = self.policy.step(now, fresh_target, segmentation,

@@ -7,6 +7,7 @@ handed over under a lock, everything else belongs to the frame thread.
 """
 
 from dataclasses import dataclass, field
+import re
 import threading
 
 import numpy as np
@@ -23,6 +24,8 @@ from vla_ros.core.segmentation import (
 from vla_ros.core.status import is_final, split_step
 from vla_ros.core.steps import step_objects
 from vla_ros.core.tracking import TargetTracker, Track
+
+SOURCE_STEP = re.compile(r' for step (\d+)/(\d+)$')
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Sight:
     probabilities: np.ndarray
     target: Target
     threshold: float  # the mask threshold the target was found with
+    step: tuple | None = None  # (i, n): the step of a command of several it was looked for in
 
     def region(self) -> np.ndarray | None:
         """The target's pixels (boolean, at the model's resolution): the connected region
@@ -81,6 +85,7 @@ class Perception:
         self._lock = threading.Lock()
         self._command_object = ''
         self._step_objects = ()  # what each step of the command looks for
+        self._step = None  # (i, n): the step the policy's status names (None: one step)
         self._command_ended = False  # the policy has finished (or refused) the command
         self._looking_for = ()  # the prompts of the last frame (frame thread)
         self.previous = None  # the last frame's target, which find_target keeps following
@@ -99,6 +104,8 @@ class Perception:
         with self._lock:
             self._step_objects = step_objects(text, self.settings.command_verbs)
             self._command_object = self._step_objects[0]
+            count = len(self._step_objects)
+            self._step = (1, count) if count > 1 else None
             self._command_ended = False
             return self._command_object
 
@@ -114,20 +121,27 @@ class Perception:
             self._command_ended = is_final(status)
             if count == len(self._step_objects) and 1 <= index <= count:
                 self._command_object = self._step_objects[index - 1]
+                self._step = (index, count)
 
     def prompts(self) -> tuple:
+        return self.looking_for()[0]
+
+    def looking_for(self) -> tuple:
+        """(the prompts to segment, the step they are for: (i, n), None for one step), read
+        together: a target is tagged with the step it was looked for in.
+        """
         with self._lock:
             if self.settings.prompts:
-                return self.settings.prompts
+                return self.settings.prompts, self._step
             if self._command_ended:
-                return ()
-            return (self._command_object,) if self._command_object else ()
+                return (), self._step
+            return ((self._command_object,) if self._command_object else ()), self._step
 
     def see(self, rgb: np.ndarray, now: float = None) -> Sight | None:
         """The target in one RGB frame (taken at `now`, seconds on any clock, if known);
         None while there is nothing to look for.
         """
-        prompts = self.prompts()
+        prompts, step = self.looking_for()
         if not prompts:
             return None
         with self._lock:
@@ -142,7 +156,7 @@ class Perception:
                                                                                    now)
         self.previous = find_target(probabilities[0], threshold, self.previous, accept)
         self.frames_with_target += self.previous.confidence > 0.0
-        return Sight(prompts, probabilities, self.previous, threshold)
+        return Sight(prompts, probabilities, self.previous, threshold, step)
 
     def _verify(self, rgb, regions, now=None):
         verdicts = self.verifier.accept(rgb, regions, now)
@@ -170,6 +184,7 @@ class TrackedPerception:
         self._delivered = None  # (sight, stamp, rgb, epoch) not yet taken by the frame thread
         self._following = ()  # the prompts the track is of (frame thread)
         self._newest = None  # the track's target on the newest frame (None: not visible)
+        self.step = None  # the step the last frame's target was looked for in (frame thread)
 
     @property
     def tracking(self) -> bool:
@@ -205,11 +220,12 @@ class TrackedPerception:
         """
         with self._lock:
             delivered, self._delivered = self._delivered, None
-        prompts = self.perception.prompts()
+        prompts, self.step = self.perception.looking_for()
         if not self.tracking:
             if delivered is None or delivered[0].prompts != prompts:
                 return None
             sight, segmented_stamp, _, _ = delivered
+            self.step = sight.step
             return Track(sight.target, segmented_stamp, False, 1.0, segmented_stamp)
         if prompts != self._following:  # a new command: the old track is of something else
             self._following = prompts
@@ -230,3 +246,17 @@ def target_view(target: Target) -> TargetView:
     """What the policy needs of a target (the fields the node's messages carry)."""
     return TargetView(target.x, target.y, target.confidence, target.area, bottom=target.bottom,
                       width=target.width)
+
+
+def source_label(tracked: bool, step: tuple | None) -> str:
+    """A target's source as target_source says it: 'segmented' or 'tracked', and for a
+    command of several steps the step it was looked for in ('tracked for step 2/3').
+    """
+    kind = 'tracked' if tracked else 'segmented'
+    return kind if step is None else f'{kind} for step {step[0]}/{step[1]}'
+
+
+def step_of_source(label: str) -> tuple | None:
+    """The step a target_source label names ((i, n); None: none, a command of one step)."""
+    match = SOURCE_STEP.search(label)
+    return None if match is None else (int(match[1]), int(match[2]))

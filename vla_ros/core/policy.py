@@ -231,6 +231,7 @@ class Segmentation:
     frame_stamp: float
     segmented_stamp: float
     received: float | None = None  # when the target came (tells repeats of a stamp apart)
+    step: tuple | None = None  # (i, n): the step of a command of several it was looked for in
 
 
 @dataclass

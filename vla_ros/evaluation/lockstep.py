@@ -202,7 +202,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         statuses = [status]
         legs = LegScore(scene) if scene.sequence else None
         trajectory, frames, latencies = [(start.x, start.y)], [], []
-        view = target_time = camera_time = segmented_time = None
+        view = target_time = camera_time = segmented_time = looked_for = None
         next_frame, frame_count, path, timed_out, moved = 0.0, 0, 0.0, True, False
         while world.time < max_time_s:
             now = world.time
@@ -226,7 +226,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 track = tracked.frame(rgb, now)
                 if track is not None:
                     view, target_time = target_view(track.target), now
-                    segmented_time = track.segmented_stamp
+                    segmented_time, looked_for = track.segmented_stamp, tracked.step
                 if now + 1e-9 >= next_view and controller.explorer.ready and (
                         controller.wants_views):
                     next_view = now + view_period
@@ -247,7 +247,8 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                                      scan=scan, scan_age=now - scan_time,
                                      segmentation=None if segmented_time is None
                                      else Segmentation(now - segmented_time, target_time,
-                                                       segmented_time, target_time),
+                                                       segmented_time, target_time,
+                                                       step=looked_for),
                                      odom=world.pose(), odom_age=0.0)
             status = output.status
             moved = moved or output.linear != 0.0 or output.angular != 0.0

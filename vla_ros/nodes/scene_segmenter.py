@@ -18,7 +18,12 @@ from vla_ros.core.diagnostics import RefusalWatch
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
 from vla_ros.core.images import camera_frame, to_image_msg
 from vla_ros.core.inference import LatestWorker
-from vla_ros.core.perception import Perception, PerceptionSettings, TrackedPerception
+from vla_ros.core.perception import (
+    Perception,
+    PerceptionSettings,
+    source_label,
+    TrackedPerception,
+)
 from vla_ros.core.segmentation import mask_image, render_overlay, resize_mask
 from vla_ros.core.tracking import TargetTracker, Track
 from vla_ros.core.verification import TargetVerifier
@@ -217,7 +222,7 @@ class SceneSegmenter(ModelNode):
         if self.overlay_pub.get_subscription_count() > 0:  # drawn only for a viewer
             overlay = render_overlay(rgb, labels, sight.prompts, sight.target)
         own = None if perception.tracking else Track(sight.target, 0, False, 1.0)
-        return msg.header, mask, overlay, own
+        return msg.header, mask, overlay, own, sight.step
 
     def track(self, msg):
         """The tracking worker: the target on the newest frame (a delivered segmentation
@@ -249,7 +254,7 @@ class SceneSegmenter(ModelNode):
             # the target look fresh to the policy.
             return None
         self._published = track.stamp
-        return self._headers.get(track.stamp, msg.header), track
+        return self._headers.get(track.stamp, msg.header), track, perception.step
 
     def publish_track(self, result):
         self.publish_target(*result)
@@ -286,20 +291,21 @@ class SceneSegmenter(ModelNode):
                 'frames rejected by the tracker': stats.rejected}
 
     def publish_result(self, result):
-        header, mask, overlay, own = result
+        header, mask, overlay, own, step = result
         self.mask_pub.publish(to_image_msg(mask, header))
         if overlay is not None:
             self.overlay_pub.publish(to_image_msg(overlay, header))
         if own is not None:  # tracking off: the target of this segmentation
-            self.publish_target(header, replace(own, segmented_stamp=stamp_ns(header)))
+            self.publish_target(header, replace(own, segmented_stamp=stamp_ns(header)), step)
 
-    def publish_target(self, header, track: Track):
+    def publish_target(self, header, track: Track, step: tuple | None):
         """target_extent, target_source, then target (the policy acts once all three came):
-        `header` is the frame the target is on.
+        `header` is the frame the target is on; `step`, the step of a command of several the
+        target was looked for in (the source says it: the policy drops another step's).
         """
         target = track.target
         source = TimeReference(header=header, time_ref=stamp_msg(track.segmented_stamp),
-                               source='tracked' if track.tracked else 'segmented')
+                               source=source_label(track.tracked, step))
         point = PointStamped(header=header)
         point.point.x, point.point.y, point.point.z = target.x, target.y, target.confidence
         extent = Vector3Stamped(header=header)
