@@ -264,17 +264,23 @@ def test_the_exploration_map_is_latched_in_the_odometry_frame(ros, tiny_clip_dir
     assert markers[-1].markers[0].action == Marker.DELETEALL  # no sightings yet
 
 
-def test_odometry_in_another_frame_starts_the_map_afresh_in_that_frame(
-        ros, tiny_clip_dir, models, capfd):
-    """A robot whose odometry changes frame (odom, then map from a localiser): the grid and
-    the places remembered are in the old frame, so they are forgotten, and it is said.
-    """
+def mapping_policy(ros, tiny_clip_dir, models):
+    """(policy node, robot with odometry) once a wall 2 m ahead is on the policy's map."""
     node = make_policy(ros, tiny_clip_dir, models, map_publish_period_s=0.2, map_size_m=10.0)
     robot = SimulatedRobot(ros, odometry=True, heading=0.0)
     scanner = Scanner(ros)
     scanner.message = scan_message(wall_m=2.0)
     assert wait_until(lambda: node.controller.explorer.grid is not None
                       and node.controller.explorer.grid.occupied().any(), 10)
+    return node, robot
+
+
+def test_odometry_in_another_frame_starts_the_map_afresh_in_that_frame(
+        ros, tiny_clip_dir, models, capfd):
+    """A robot whose odometry changes frame (odom, then map from a localiser): the grid and
+    the places remembered are in the old frame, so they are forgotten, and it is said.
+    """
+    node, robot = mapping_policy(ros, tiny_clip_dir, models)
     before, grids = node.controller.explorer.grid, []
     ros.probe.create_subscription(OccupancyGrid, 'exploration_map', grids.append, LATCHED)
     assert wait_until(lambda: grids, 10) and grids[-1].header.frame_id == 'odom'
@@ -293,12 +299,7 @@ def test_a_second_odometry_publisher_in_another_frame_does_not_start_the_map_afr
     use is kept, the other's messages are dropped and said; the map is not reset at every
     message.
     """
-    node = make_policy(ros, tiny_clip_dir, models, map_publish_period_s=0.2, map_size_m=10.0)
-    robot = SimulatedRobot(ros, odometry=True, heading=0.0)
-    scanner = Scanner(ros)
-    scanner.message = scan_message(wall_m=2.0)
-    assert wait_until(lambda: node.controller.explorer.grid is not None
-                      and node.controller.explorer.grid.occupied().any(), 10)
+    node, robot = mapping_policy(ros, tiny_clip_dir, models)
     before = node.controller.explorer.grid
     other = ros.publisher(Odometry, 'odom', 10)
 

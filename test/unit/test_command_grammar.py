@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from vla_ros.core import text
-from vla_ros.core.text import clean_command, command_object, parse_command
+from vla_ros.core.steps import step_objects
+from vla_ros.core.text import clean_command, parse_command
 from vla_ros.fixtures import property_examples
 
 DATA = Path(__file__).parents[1] / 'data'
@@ -62,13 +63,13 @@ def test_object_phrase_wherever_it_is(command, phrase):
 def test_not_a_command_of_this_robot(command, why):
     result = parsed(command)
     assert not result.understood and why in result.problem
-    assert result.object_phrase == '' and command_object(command) == ''
+    assert result.object_phrase == '' and step_objects(command) == ('',)
 
 
 def test_negation_and_directions_are_reported():
     result = parsed("please don't turn left")
     assert result.understood and result.negated and result.directions == ('left',)
-    assert command_object("don't go to the red ball") == ''  # not worth segmenting
+    assert step_objects("don't go to the red ball") == ('',)  # not worth segmenting
     assert not parsed('go to the knot').negated  # a word, not a negation
 
 
@@ -89,7 +90,7 @@ def test_held_out_go_to_phrasings_name_their_object():
     templates = yaml.safe_load((DATA / 'go_to_phrasings.yaml').read_text())['go_to']
     assert len(templates) >= 100
     missed = [template for template in templates
-              if command_object(template.format(object='orange capsule')) != 'orange capsule']
+              if step_objects(template.format(object='orange capsule')) != ('orange capsule',)]
     assert len(missed) <= 0.05 * len(templates), missed
 
 

@@ -961,11 +961,3 @@ def _grammar(extra_verbs: tuple) -> _Grammar:
 def parse_command(text: str, extra_verbs=()) -> ParsedCommand:
     """Parse a cleaned command (clean_command); `extra_verbs` take a thing like "find" does."""
     return _grammar(tuple(extra_verbs)).parse(text)
-
-
-def command_object(command: str, extra_verbs=()) -> str:
-    """What a typed command asks the segmenter to find: its object phrase, or '' for a
-    command that is not understood or negated (the policy will not act on it).
-    """
-    parsed = parse_command(clean_command(command)[0], extra_verbs)
-    return '' if parsed.negated else parsed.object_phrase

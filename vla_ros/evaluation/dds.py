@@ -205,9 +205,10 @@ class DdsEpisodes:
             while not lies_on.done() and time.monotonic() < deadline:
                 time.sleep(0.01)
             last_view_on = lies_on.result() if lies_on.done() else 'none'
-            outcome, success, final, cause = score(world, scene, status, timed_out,
-                                                   last_view_on)
-            if legs is not None:
+            if legs is None:
+                outcome, success, final, cause = score(world, scene, status, timed_out,
+                                                       last_view_on)
+            else:
                 outcome, success, final, cause, shortest = legs.score(
                     world, status, timed_out, last_view_on, shortest)
             length = sum(((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5

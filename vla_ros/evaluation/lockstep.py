@@ -266,9 +266,11 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
             if world.collided_with is not None or is_final(status):
                 timed_out = False
                 break
-        outcome, success, final, cause = score(world, scene, status, timed_out,
-                                               view_lies_on(world, scene, view), expected, moved)
-        if legs is not None:
+        if legs is None:
+            outcome, success, final, cause = score(world, scene, status, timed_out,
+                                                   view_lies_on(world, scene, view), expected,
+                                                   moved)
+        else:
             outcome, success, final, cause, shortest = legs.score(
                 world, status, timed_out, view_lies_on(world, legs.leg(), view), shortest)
         moved_m, turned_deg = motion(start, world.pose())[0], math.degrees(turned)
