@@ -189,6 +189,29 @@ def test_a_command_of_two_steps_does_them_in_order_and_says_which(ros, tiny_clip
     assert robot.distance() < 0.7, f'stopped {robot.distance():.2f} m from the target'
 
 
+def test_two_alike_in_view_hold_the_robot_and_ask_which(ros, tiny_clip_dir, models):
+    """The segmenter says it saw two things that fit the command alike (target_source
+    'segmented, 2 alike', no target): the policy holds still and asks.
+    """
+    node = make_policy(ros, tiny_clip_dir, models, search_direction='right')
+    robot = SimulatedRobot(ros, target_xy=(1.5, 0.0), heading=0.0)
+    robot.camera_on = False  # this test publishes the segmenter's messages itself
+    statuses = collect_status(ros)
+    instructor = Instructor(ros, node)
+    instructor.say('go to the object')
+    clock = ros.probe.get_clock()
+
+    def alike_in_view():
+        robot.targets.publish(clock.now().to_msg(), confidence=0.0, area=0.0,
+                              source='segmented, 2 alike')
+    ros.probe.create_timer(0.1, alike_in_view)
+    assert wait_until(lambda: any(s.startswith('ambiguous') for s in data(statuses)), 20), \
+        data(statuses)
+    assert data(statuses)[-1] == ('ambiguous: 2 objects in view, say which (left, right, '
+                                  'nearest …)')
+    assert all(command == (0.0, 0.0) for command in robot.commands), 'it moved on a guess'
+
+
 def test_e_stop_zeroes_the_next_command_and_latches(ros, tiny_clip_dir, models):
     node = make_policy(ros, tiny_clip_dir, models, search_direction='right')
     robot = SimulatedRobot(ros, target_xy=(6.0, 0.0), heading=0.0)

@@ -374,3 +374,43 @@ def test_coming_back_is_scored_where_the_robot_stands_at_the_end():
     finally:
         at_start.close()
         at_thing.close()
+
+
+def test_relations_scenes_show_every_one_alike_from_the_start():
+    from vla_ros.evaluation.relations_task import relations_scene
+
+    for seed in range(6):
+        scene, template, command = relations_scene(seed)
+        assert command.startswith(template.split('{')[0])
+        world = SimWorld(scene)
+        try:
+            labels = world.label_image()
+            name = scene.target.name
+            alike = [index for index, thing in enumerate(scene.objects) if thing.name == name]
+            assert len(alike) in (2, 3)
+            assert all((labels == index + 1).sum() > 20 for index in alike), command
+        finally:
+            world.close()
+
+
+def test_which_one_is_the_one_the_relation_picks_and_no_word_of_which_is_asked():
+    """The oracle's segmenter shows every one alike; the relation picks from the geometry
+    the robot sees, and the command that does not say which holds the robot still.
+    """
+    from vla_ros.evaluation.relations_task import relations_scene
+
+    scene, template, command = relations_scene(15)
+    assert template == 'go to the left {0}'
+    result = run_episode(scene, oracle(), command=command)
+    assert result.outcome == 'success', result.summary()
+    other = next(index for index, thing in enumerate(scene.objects)
+                 if thing.name == scene.target.name and index != scene.target_index)
+    from dataclasses import replace
+    right = run_episode(replace(scene, target_index=other), oracle(),
+                        command=command.replace('left', 'right'))
+    assert right.outcome == 'success', right.summary()
+    unsaid = run_episode(scene, oracle(), command=f'go to the {scene.target.name}',
+                         expected='ambiguous')
+    assert unsaid.outcome == 'said ambiguous' and unsaid.path_length_m == 0.0, \
+        unsaid.summary()
+    assert unsaid.status.startswith(f'ambiguous: 2 {scene.target.name}s in view')

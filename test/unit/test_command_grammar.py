@@ -30,7 +30,7 @@ def parsed(command, extra_verbs=()):
     ('could you find a green cylinder?', 'green cylinder'),
     ('the charging dock, drive there', 'charging dock'),
     ('chair: head over there now', 'chair'),
-    ('go to the left blue box and stop', 'left blue box'),
+    ('go to the left blue box and stop', 'blue box'),  # which one: core.relations
     ('drive to the cup of coffee', 'cup of coffee'),
     ('look around the room for the fire extinguisher', 'fire extinguisher'),
     ('where is my backpack?', 'backpack'),
@@ -140,7 +140,7 @@ CONDITIONS = 'conditions ("if …", "when …", "unless …", "until …") are n
     ('turn left until you see the red ball', CONDITIONS),
     ('go to the red ball as soon as you see it', CONDITIONS),
     ('go around the box to the red ball', 'one thing a command'),
-    ('approach the bin next to the door', 'one thing a command'),
+    ('approach the bin next to the door and the lamp', 'one thing a command'),
     ('the red ball is next to the cube, go to it', 'one thing a command'),
     ('look around the lab for the fire extinguisher', 'one thing a command'),  # not here
     ('go to the red ball later', "a time ('later')"),

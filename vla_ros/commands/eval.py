@@ -31,12 +31,14 @@ OUTCOME_COLOURS = {'success': 'tab:green', 'collision': 'tab:red', 'wrong object
                    'timeout': 'tab:brown', 'intent': 'tab:pink', 'refused': 'tab:green',
                    'moved': 'tab:red', 'held': 'tab:olive', 'input lost': 'tab:cyan',
                    'blocked': 'tab:blue'}
-COMMAND_KINDS = ('go_to', 'not_understood')
+COMMAND_KINDS = ('go_to', 'not_understood', 'ambiguous')
+TEMPLATE_KINDS = ('go_to', 'ambiguous')  # their commands name the scene's {object}
 
 
 def load_commands(path) -> list:
-    """[(kind, command)] from a YAML file {go_to: [templates], not_understood: [commands]}
-    or a text file (one per line, # comments): a line with {object} is a go_to template (the
+    """[(kind, command)] from a YAML file {go_to: [templates], not_understood: [commands],
+    ambiguous: [templates naming one of several alike: --task relations]} or a text file
+    (one per line, # comments): a line with {object} is a go_to template (the
     scene's target replaces it), any other line a command that must not move the robot.
     """
     import yaml
@@ -54,9 +56,9 @@ def load_commands(path) -> list:
     for kind, command in items:
         if not isinstance(command, str):
             raise ValueError(f'{path}: {command!r} is not a string (quote it in YAML)')
-        if kind == 'go_to' and (command.count('{object}') != 1
-                                or command.replace('{object}', '').count('{')):
-            raise ValueError(f"{path}: the go_to template {command!r} needs one '{{object}}' "
+        if kind in TEMPLATE_KINDS and (command.count('{object}') != 1
+                                       or command.replace('{object}', '').count('{')):
+            raise ValueError(f"{path}: the {kind} template {command!r} needs one '{{object}}' "
                              'and no other braces')
     if not items:
         raise ValueError(f'{path}: no commands in it')
@@ -84,7 +86,17 @@ def by_command(results) -> dict:
         entry['successes'] += result.success
     go_to = [result for result in results if result.expected == 'go_to']
     refused = [result for result in results if result.expected == 'not_understood']
+    alike = [result for result in results if result.expected == 'ambiguous']
     summary = {'by_command': table}
+    if alike:
+        summary['ambiguous'] = {
+            'episodes': len(alike),
+            'guessed_rate': sum(r.outcome == 'guessed' for r in alike) / len(alike),
+            'said_ambiguous_rate': sum(r.outcome == 'said ambiguous' for r in alike)
+            / len(alike),
+            'guessed': [f'{r.seed}: {r.command}' for r in alike if r.outcome == 'guessed'],
+            'held': [f'{r.seed}: {r.command} -> {r.status}' for r in alike
+                     if r.outcome == 'held']}
     if go_to:
         summary['go_to'] = {'episodes': len(go_to),
                             'success_rate': sum(r.success for r in go_to) / len(go_to),
@@ -283,6 +295,18 @@ def summarise(results, mode, seed, wall_s, transport='lockstep', world='arena'):
     }
 
 
+def right_instance(results) -> dict:
+    """--task relations: of the episodes that ended 'arrived', the share at the thing the
+    relation picks (not another of its kind).
+    """
+    arrived = [result for result in results if own(result.status) == 'arrived']
+    right = [result for result in arrived if result.outcome == 'success']
+    return {'arrived': len(arrived),
+            'right_instance_rate': len(right) / len(arrived) if arrived else None,
+            'wrong_instance': [f'{r.seed}: {r.command}' for r in arrived
+                               if r.outcome == 'wrong object']}
+
+
 def run_eval(args) -> int:
     from dataclasses import replace
 
@@ -292,6 +316,7 @@ def run_eval(args) -> int:
     from vla_ros.core.models import ModelLoadError
     from vla_ros.evaluation.lockstep import run_episode, StackSettings
     from vla_ros.evaluation.motion_task import motion_command
+    from vla_ros.evaluation.relations_task import relations_scene
     from vla_ros.evaluation.sequence_task import SEQUENCE_S, sequence_scene
     from vla_ros.sim.rooms import build_scene, EPISODE_S
 
@@ -306,6 +331,8 @@ def run_eval(args) -> int:
                              '--world rooms has walls and furniture of its own')
         if args.task == 'sequence' and (args.world != 'arena' or args.commands):
             raise ValueError('--task sequence: the arena, no --commands')
+        if args.task == 'relations' and (args.world != 'arena' or args.clutter):
+            raise ValueError('--task relations: its own scenes in the arena, no --clutter')
         if args.task == 'motion' and (args.mode != 'real' or args.transport != 'lockstep'
                                       or args.commands):
             raise ValueError('--task motion measures the command path: --mode real, '
@@ -314,6 +341,9 @@ def run_eval(args) -> int:
             if args.mode != 'real':
                 raise ValueError('--commands measures language: it needs --mode real')
             drawn = draw_commands(load_commands(args.commands), args.seed, args.episodes)
+            if (args.task == 'relations') != all(kind == 'ambiguous' for kind, _ in drawn):
+                raise ValueError('ambiguous commands (which of several alike?) go with --task '
+                                 'relations, and it takes only those from --commands')
             if args.transport == 'dds' and any(kind != 'go_to' for kind, _ in drawn):
                 raise ValueError('--commands with commands that must not move the robot: '
                                  'lockstep transport only (it watches every velocity)')
@@ -350,6 +380,11 @@ def run_eval(args) -> int:
             command, asked = template.replace('{object}', scene.target.name), None
             if args.task == 'sequence':
                 scene, template, command = sequence_scene(seed, args.clutter)
+            if args.task == 'relations':
+                scene, template, command = relations_scene(seed)
+                if drawn:
+                    command = drawn[episode][1].replace('{object}', scene.target.name)
+                    template = drawn[episode][1]
             scenes.append(scene)
             if args.task == 'motion':
                 template, command, *asked = motion_command(scene, settings)
@@ -388,8 +423,10 @@ def run_eval(args) -> int:
             pipeline.verifier_encoder if summary['target_verification'] else None)}
     if drawn:
         summary['commands_file'] = str(args.commands)
-    if drawn or args.task in ('motion', 'sequence'):
+    if drawn or args.task in ('motion', 'sequence', 'relations'):
         summary.update(by_command(results))
+    if args.task == 'relations' and not drawn:
+        summary.update(right_instance(results))
     summary['task'] = args.task
     if args.task == 'motion':
         summary['motion_errors'] = motion_errors(results)
@@ -411,8 +448,11 @@ def run_eval(args) -> int:
         print(f"[eval] motion: distances off by {errors['distance_m_p50']:.3f} m p50, "
               f"{errors['distance_m_max']:.3f} max; angles off by "
               f"{errors['angle_deg_p50']:.1f}° p50, {errors['angle_deg_max']:.1f}° max")
-    if drawn or args.task in ('motion', 'sequence'):
+    if drawn or args.task in ('motion', 'sequence', 'relations'):
         report_commands(summary)
+    if summary.get('right_instance_rate') is not None:
+        print(f"[eval] the right one of its kind: {summary['right_instance_rate']:.0%} of "
+              f"the {summary['arrived']} episodes that arrived")
     if args.transport == 'dds':
         print(f'[eval] stale-input stops: {summary["stale_input_stops"]} '
               f'({summary["stale_input_stops_while_approaching"]} while approaching); longest '
@@ -456,6 +496,13 @@ def report_commands(summary) -> None:
               f"'not understood' ({refused['episodes']} episodes)")
         for command in refused['moved']:
             print(f'[eval]   moved on: {command!r}')
+    if 'ambiguous' in summary:
+        alike = summary['ambiguous']
+        print(f"[eval] commands that do not say which: {alike['guessed_rate']:.1%} drove "
+              f"towards a guess, {alike['said_ambiguous_rate']:.1%} said 'ambiguous' "
+              f"({alike['episodes']} episodes)")
+        for command in alike['guessed']:
+            print(f'[eval]   guessed on: {command!r}')
     failed = [f"{template!r} ({entry['successes']}/{entry['episodes']})"
               for template, entry in summary['by_command'].items()
               if entry['successes'] < entry['episodes']]
@@ -513,13 +560,17 @@ def add_arguments(parser):
                         '"go to the {object}": YAML {go_to: [templates with {object}], '
                         'not_understood: [commands that must not move the robot]} or text, '
                         'one per line; the summary reports success per command')
-    parser.add_argument('--task', choices=('goto', 'motion', 'sequence'), default='goto',
+    parser.add_argument('--task', choices=('goto', 'motion', 'sequence', 'relations'),
+                        default='goto',
                         help='goto: "go to the <colour> <shape>" (the default); motion: '
                         'measured motions ("go forward 1.5 meters", "turn right 90 '
                         'degrees"), real mode, lockstep, success within 10 %% of a distance '
                         'or 10 degrees of an angle; sequence: commands of 2-3 steps ("go to '
                         'the red ball, then the blue cube"), the arena, success when every '
-                        'step arrived at its thing in order')
+                        'step arrived at its thing in order; relations: which of 2-3 alike '
+                        '("the left red ball", "the nearest cube", "the red ball next to the '
+                        'blue cube"), success at the one the relation picks; with --commands '
+                        'test/data/ambiguous_commands.yaml, commands that do not say which')
     parser.add_argument('--world', choices=('arena', 'rooms'), default='arena',
                         help='arena: one open room, the target found by turning on the spot '
                         '(the default); rooms: 2-4 rooms with doorways and furniture, the '

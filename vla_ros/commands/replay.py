@@ -75,7 +75,8 @@ def annotated(rgb, sight, status: str):
     from vla_ros.core.segmentation import render_overlay
 
     height, width = rgb.shape[:2]
-    frame = (render_overlay(rgb, sight.labels(height, width), sight.prompts, sight.target)
+    frame = (render_overlay(rgb, sight.labels(height, width), sight.prompts, sight.target,
+                            candidates=sight.candidates)
              if sight is not None else rgb.copy())
     scale = max(0.4, min(width, height) / 480.0)
     origin = (8, height - 10)
@@ -98,6 +99,7 @@ def run_replay(args) -> int:
     from vla_ros.core.images import camera_frame, ImageConversionError
     from vla_ros.core.models import ModelLoadError
     from vla_ros.core.perception import target_view
+    from vla_ros.core.policy import Segmentation
     from vla_ros.core.text import clean_command
     from vla_ros.evaluation.lockstep import StackSettings
 
@@ -153,7 +155,10 @@ def run_replay(args) -> int:
                 continue
             sight = perception.see(rgb, now)
             view = target_view(sight.target) if sight is not None else None
-            output_now = controller.tick(now, view, 0.0 if view is not None else None, 0.0)
+            segmentation = None if sight is None else Segmentation(
+                0.0, now, now, now, step=sight.step, alike=sight.alike)
+            output_now = controller.tick(now, view, 0.0 if view is not None else None, 0.0,
+                                         segmentation=segmentation)
             status = output_now.status
             perception.command_status(status)  # as the scene_segmenter hears it
             stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9

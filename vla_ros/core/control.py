@@ -253,7 +253,8 @@ class Controller:
             vector = np.asarray(embedding, np.float64).reshape(-1)
             norm = np.linalg.norm(vector)
             self._command_embedding = vector / norm if norm > 0.0 else None
-        self._recall()
+        if parsed.relation is None:  # which one of several is seen in view, not remembered
+            self._recall()
         return status
 
     def _start_steps(self, text: str, steps: tuple, intent, embedding=None) -> str:
@@ -309,7 +310,8 @@ class Controller:
                                       else COMING_BACK, self._policy_now)
         else:
             status = self._begin(run.embeddings[run.index], step.parsed if run.intent is None
-                                 else ParsedCommand('', step.object_phrase, ''), run.intent)
+                                 else ParsedCommand('', step.object_phrase, '',
+                                                    relation=step.relation), run.intent)
         return step_status(run.index + 1, len(run.steps), status)
 
     def _step_status(self, status: str) -> str:
@@ -375,7 +377,8 @@ class Controller:
         self._steps = None
         steps = command_steps(command, self.settings.command_verbs)
         if len(steps) == 1:
-            return self._begin(None, ParsedCommand('', steps[0].object_phrase, ''), intent)
+            return self._begin(None, ParsedCommand('', steps[0].object_phrase, '',
+                                                   relation=steps[0].relation), intent)
         return self._start_steps(command, steps, intent)
 
     def tick(self, now: float, target: TargetView | None, target_age: float | None,

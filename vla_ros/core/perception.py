@@ -13,19 +13,24 @@ import threading
 import numpy as np
 
 from vla_ros.core.policy import TargetView
+from vla_ros.core.relations import ALIKE_MARGIN, instances, resolve
 from vla_ros.core.segmentation import (
-    find_target,
+    accepted_regions,
+    find_regions,
+    follow,
     Fovea,
     mask_image,
+    NOT_VISIBLE,
     region_of,
     resize_mask,
     Target,
 )
 from vla_ros.core.status import is_final, split_step
-from vla_ros.core.steps import step_objects
+from vla_ros.core.steps import step_targets
 from vla_ros.core.tracking import TargetTracker, Track
 
 SOURCE_STEP = re.compile(r' for step (\d+)/(\d+)$')
+SOURCE_ALIKE = re.compile(r', (\d+) alike\b')
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,10 @@ class Sight:
     target: Target
     threshold: float  # the mask threshold the target was found with
     step: tuple | None = None  # (i, n): the step of a command of several it was looked for in
+    # How many things fit the command alike (the target is then none: the robot asks
+    # which); 0 when one was chosen or none is in view.
+    alike: int = 0
+    candidates: tuple = ()  # the instances of the thing asked for (core.relations)
 
     def region(self) -> np.ndarray | None:
         """The target's pixels (boolean, at the model's resolution): the connected region
@@ -84,7 +93,8 @@ class Perception:
         self.settings = settings
         self._lock = threading.Lock()
         self._command_object = ''
-        self._step_objects = ()  # what each step of the command looks for
+        self._relation = None  # which one of it (core.relations)
+        self._step_targets = ()  # (object, relation) each step of the command looks for
         self._step = None  # (i, n): the step the policy's status names (None: one step)
         self._command_ended = False  # the policy has finished (or refused) the command
         self._looking_for = ()  # the prompts of the last frame (frame thread)
@@ -102,9 +112,9 @@ class Perception:
         nothing).
         """
         with self._lock:
-            self._step_objects = step_objects(text, self.settings.command_verbs)
-            self._command_object = self._step_objects[0]
-            count = len(self._step_objects)
+            self._step_targets = step_targets(text, self.settings.command_verbs)
+            self._command_object, self._relation = self._step_targets[0]
+            count = len(self._step_targets)
             self._step = (1, count) if count > 1 else None
             self._command_ended = False
             return self._command_object
@@ -119,8 +129,8 @@ class Perception:
         index, count, _ = split_step(status)
         with self._lock:
             self._command_ended = is_final(status)
-            if count == len(self._step_objects) and 1 <= index <= count:
-                self._command_object = self._step_objects[index - 1]
+            if count == len(self._step_targets) and 1 <= index <= count:
+                self._command_object, self._relation = self._step_targets[index - 1]
                 self._step = (index, count)
 
     def prompts(self) -> tuple:
@@ -130,18 +140,28 @@ class Perception:
         """(the prompts to segment, the step they are for: (i, n), None for one step), read
         together: a target is tagged with the step it was looked for in.
         """
+        return self._wanted()[:2]
+
+    def _wanted(self) -> tuple:
+        """looking_for's, and the relation that picks one of the first prompt's things: the
+        prompts are the thing and, for a relation to another ("next to the blue cube"),
+        that other.
+        """
         with self._lock:
             if self.settings.prompts:
-                return self.settings.prompts, self._step
-            if self._command_ended:
-                return (), self._step
-            return ((self._command_object,) if self._command_object else ()), self._step
+                return self.settings.prompts, self._step, None
+            if self._command_ended or not self._command_object:
+                return (), self._step, None
+            relation = self._relation
+            if relation is not None and relation.anchor:
+                return (self._command_object, relation.anchor), self._step, relation
+            return (self._command_object,), self._step, relation
 
     def see(self, rgb: np.ndarray, now: float = None) -> Sight | None:
         """The target in one RGB frame (taken at `now`, seconds on any clock, if known);
         None while there is nothing to look for.
         """
-        prompts, step = self.looking_for()
+        prompts, step, relation = self._wanted()
         if not prompts:
             return None
         with self._lock:
@@ -152,14 +172,28 @@ class Perception:
             if self.verifier is not None:
                 self.verifier.set_prompt(prompts[0])
         probabilities = self.segmenter.probabilities(rgb, fovea)
+        # Which one of several alike: a region nearly called the prompt beside one that is,
+        # is more of the same (a near crop cut by the image's edge, a far one a few pixels
+        # wide), and counts as one of them.
+        margin = 0.0 if relation is None else ALIKE_MARGIN
         accept = None if self.verifier is None else lambda regions: self._verify(rgb, regions,
-                                                                                   now)
-        self.previous = find_target(probabilities[0], threshold, self.previous, accept)
+                                                                                   now, margin)
+        regions = accepted_regions(probabilities[0], threshold, self.previous, accept)
+        candidates, alike = tuple(instances(regions)), 0
+        if self.previous is not None and self.previous.visible:
+            # The thing chosen in an earlier frame, followed: left and right change as the
+            # robot turns, and a second one coming into view is not a new question.
+            self.previous = follow(regions, self.previous, may_switch=relation is None)
+        else:
+            anchors = instances(find_regions(probabilities[1], threshold)) if (
+                relation is not None and relation.anchor) else []
+            resolution = resolve(list(candidates), relation, anchors)
+            self.previous, alike = resolution.chosen or NOT_VISIBLE, resolution.alike
         self.frames_with_target += self.previous.confidence > 0.0
-        return Sight(prompts, probabilities, self.previous, threshold, step)
+        return Sight(prompts, probabilities, self.previous, threshold, step, alike, candidates)
 
-    def _verify(self, rgb, regions, now=None):
-        verdicts = self.verifier.accept(rgb, regions, now)
+    def _verify(self, rgb, regions, now=None, margin=0.0):
+        verdicts = self.verifier.accept(rgb, regions, now, margin)
         self.regions_checked += len(verdicts)
         self.regions_refused += verdicts.count(False)
         return verdicts
@@ -185,6 +219,7 @@ class TrackedPerception:
         self._following = ()  # the prompts the track is of (frame thread)
         self._newest = None  # the track's target on the newest frame (None: not visible)
         self.step = None  # the step the last frame's target was looked for in (frame thread)
+        self.alike = 0  # the last segmentation's things alike (Sight.alike; frame thread)
 
     @property
     def tracking(self) -> bool:
@@ -225,15 +260,16 @@ class TrackedPerception:
             if delivered is None or delivered[0].prompts != prompts:
                 return None
             sight, segmented_stamp, _, _ = delivered
-            self.step = sight.step
+            self.step, self.alike = sight.step, sight.alike
             return Track(sight.target, segmented_stamp, False, 1.0, segmented_stamp)
         if prompts != self._following:  # a new command: the old track is of something else
-            self._following = prompts
+            self._following, self.alike = prompts, 0
             self.tracker.reset('a new command')
         track = self.tracker.frame(rgb, stamp)  # first: it may restart the history
         if delivered is not None and delivered[0].prompts == prompts and (
                 delivered[3] == self.tracker.epoch):
             sight, segmented_stamp, segmented_rgb, _ = delivered
+            self.alike = sight.alike
             track = self.tracker.segmented(sight.target, sight.region(), segmented_stamp,
                                            segmented_rgb)
         with self._lock:
@@ -248,12 +284,22 @@ def target_view(target: Target) -> TargetView:
                       width=target.width)
 
 
-def source_label(tracked: bool, step: tuple | None) -> str:
-    """A target's source as target_source says it: 'segmented' or 'tracked', and for a
-    command of several steps the step it was looked for in ('tracked for step 2/3').
+def source_label(tracked: bool, step: tuple | None, alike: int = 0) -> str:
+    """A target's source as target_source says it: 'segmented' or 'tracked'; when its
+    segmentation saw things that fit the command alike, how many ('segmented, 2 alike': the
+    target is none then); and for a command of several steps the step it was looked for in
+    ('tracked for step 2/3').
     """
-    kind = 'tracked' if tracked else 'segmented'
-    return kind if step is None else f'{kind} for step {step[0]}/{step[1]}'
+    label = 'tracked' if tracked else 'segmented'
+    if alike >= 2:
+        label += f', {alike} alike'
+    return label if step is None else f'{label} for step {step[0]}/{step[1]}'
+
+
+def alike_of_source(label: str) -> int:
+    """How many things alike a target_source label says its segmentation saw (0: none)."""
+    match = SOURCE_ALIKE.search(label)
+    return 0 if match is None else int(match[1])
 
 
 def step_of_source(label: str) -> tuple | None:

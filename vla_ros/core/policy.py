@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from vla_ros.core.motion import manner_note, Motion, motion_step, MotionConfig, plan_motion
+from vla_ros.core.relations import ambiguity_status
 from vla_ros.core.status import EXPLORING, NOT_FOUND
 from vla_ros.core.text import parse_command, ParsedCommand, REVERSING_VERBS, verb_kind
 
@@ -232,6 +233,7 @@ class Segmentation:
     segmented_stamp: float
     received: float | None = None  # when the target came (tells repeats of a stamp apart)
     step: tuple | None = None  # (i, n): the step of a command of several it was looked for in
+    alike: int = 0  # things that fit the command alike in it (core.relations): say which
 
 
 @dataclass
@@ -255,6 +257,7 @@ class PolicyState:
     arrival_look_since: float = 0.0  # ... since when (policy time)
     arrival_segmented: float = 0.0  # ... and the segmented stamp behind the target then
     segmentations_seen: int = 0  # distinct segmentations behind the current sightings
+    alike_seen: tuple = (0, None)  # segmentations in a row that saw things alike, the last's
     last_segmented: tuple | None = None  # ... the newest one's stamps
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
     motion: Motion | None = None  # a motion intent's speeds and amount (core.motion)
@@ -529,6 +532,10 @@ class ActionPolicy:
         if intent.behaviour == 'motion':
             return self._measured_motion(intent, now - state.started_at, odometry_motion)
         thing = state.object_phrase or 'target'
+        if segmentation is not None and not state.tracking:
+            held = self._alike(segmentation, thing)
+            if held is not None:
+                return held
         if intent.behaviour == 'go_to' and self._too_close_to_see(target):
             return self._arrive(now, segmentation, thing)
         carried = carried_x is not None and config.odometry_hold_s > 0.0
@@ -575,6 +582,23 @@ class ActionPolicy:
         rate = self._search_rate()
         state.search_tick = (now, rate)
         return PolicyOutput(0.0, direction * rate, f'searching {thing}', needs_target=True)
+
+    def _alike(self, segmentation: Segmentation, thing: str) -> PolicyOutput | None:
+        """Hold still while segmentations see several things that fit the command alike
+        (two red balls, and no word of which): after two in a row, end the command saying
+        so. None when the last segmentation saw no such thing.
+        """
+        state = self.state
+        if segmentation.alike < 2:
+            state.alike_seen = (0, None)
+            return None
+        count, last = state.alike_seen
+        if segmentation.segmented_stamp != last:
+            state.alike_seen = count, last = count + 1, segmentation.segmented_stamp
+        if count >= 2:
+            state.done = ambiguity_status(segmentation.alike, thing)
+            return PolicyOutput(0.0, 0.0, state.done)
+        return PolicyOutput(0.0, 0.0, self._moving_status(thing), needs_target=True)
 
     def _measured_motion(self, intent: Intent, elapsed: float, shown) -> PolicyOutput:
         motion = self.state.motion

@@ -117,20 +117,34 @@ def find_target(probability: np.ndarray, threshold: float, previous: Target = No
     accepted, and the check of a near object's crop, cut off by the image edges, flickers
     (seen in the simulator).
     """
+    return follow(accepted_regions(probability, threshold, previous, accept), previous)
+
+
+def accepted_regions(probability: np.ndarray, threshold: float, previous: Target = None,
+                     accept=None) -> list:
+    """The regions above `threshold` (largest first) that `accept` accepts, or that continue
+    `previous` (find_target says which and why).
+    """
     regions = find_regions(probability, threshold)
-    if accept is not None:
-        continuing = [continues(region, previous)
-                      and region.area < CONTINUE_GROWTH * previous.area for region in regions]
-        asked = [region for region, known in zip(regions, continuing) if not known]
-        verdicts = iter(accept(asked))
-        regions = [region for region, known in zip(regions, continuing)
-                   if known or next(verdicts)]
+    if accept is None:
+        return regions
+    continuing = [continues(region, previous)
+                  and region.area < CONTINUE_GROWTH * previous.area for region in regions]
+    asked = [region for region, known in zip(regions, continuing) if not known]
+    verdicts = iter(accept(asked))
+    return [region for region, known in zip(regions, continuing) if known or next(verdicts)]
+
+
+def follow(regions: list, previous: Target = None, may_switch: bool = True) -> Target:
+    """Of `regions` (largest first), the one nearest to the `previous` target, or the largest
+    where there is no previous or (`may_switch`) it is SWITCH_AREA_RATIO times larger.
+    """
     if not regions:
         return NOT_VISIBLE
     chosen = regions[0]
     if previous is not None and previous.visible:
         nearest = min(regions, key=lambda r: np.hypot(r.x - previous.x, r.y - previous.y))
-        if chosen.area < SWITCH_AREA_RATIO * nearest.area:
+        if not may_switch or chosen.area < SWITCH_AREA_RATIO * nearest.area:
             chosen = nearest
     return chosen
 
@@ -231,8 +245,11 @@ TINTS = np.array([(255, 40, 40), (40, 200, 255), (60, 230, 60), (255, 200, 0),
 
 
 def render_overlay(rgb: np.ndarray, labels: np.ndarray, prompts, target: Target,
-                   alpha: float = 0.5) -> np.ndarray:
-    """The frame with each prompt's region tinted, the prompts written and the target marked."""
+                   alpha: float = 0.5, candidates=()) -> np.ndarray:
+    """The frame with each prompt's region tinted, the prompts written, a box round each of
+    the `candidates` (the things alike that a relation chose among, core.relations) and the
+    target marked.
+    """
     overlay = rgb.astype(np.float32)
     for index in range(len(prompts)):
         region = labels == index + 1
@@ -247,6 +264,11 @@ def render_overlay(rgb: np.ndarray, labels: np.ndarray, prompts, target: Target,
                     max(2, int(4 * scale)), cv2.LINE_AA)
         cv2.putText(overlay, prompt, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, colour,
                     max(1, int(2 * scale)), cv2.LINE_AA)
+    for candidate in candidates if len(candidates) > 1 else ():
+        corner = (int((candidate.left + 1) * width / 2), int((candidate.top + 1) * height / 2))
+        far = (int((candidate.left + 2 * candidate.width + 1) * width / 2),
+               int((candidate.bottom + 1) * height / 2))
+        cv2.rectangle(overlay, corner, far, (255, 255, 255), max(1, int(scale)))
     if target.visible:
         centre = (int((target.x + 1) * width / 2), int((target.y + 1) * height / 2))
         cv2.drawMarker(overlay, centre, (255, 255, 255), cv2.MARKER_CROSS,

@@ -9,6 +9,7 @@ matching text of its own.
     exploring (<n> frontiers left)   driving on to find it, where it could not be seen
     arrived | found <thing> | not found[: explored ...] | blocked | done: <motion>     final
     not understood: ...          a command refused (final)
+    ambiguous: <n> <things> in view, say which ...   several fit alike (final)
     stopped: <reason>            held still; final for a stop command, lost input, an invalid
                                  embedding; a fault that clears by itself otherwise
     waiting (<n> s)              a step of waiting (core.steps)
@@ -27,11 +28,12 @@ EXPLORING = 'exploring'
 WAITING = 'waiting'
 STOPPED = 'stopped: '
 REFUSED = 'not understood: '
+AMBIGUOUS = 'ambiguous: '  # several things fit the command alike: say which
 
 # Statuses after which the robot stays still until the next command.
 FINAL_STATUSES = (ARRIVED, NOT_FOUND, BLOCKED, 'stopped: stop command', 'stopped: input lost')
 FINAL_PREFIXES = ('found ', NOT_FOUND + ': ', 'done: ', 'moved ', 'turned ', 'stopped short: ',
-                  REFUSED, 'stopped: invalid embedding',
+                  REFUSED, AMBIGUOUS, 'stopped: invalid embedding',
                   'stopped: zero embedding')
 # Held still by a fault an operator should see (it clears when the fault does).
 FAULTS = ('stopped: e-stop', 'stopped: disabled', 'stopped: stale input', 'stopped: stale scan',

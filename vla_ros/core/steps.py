@@ -56,6 +56,11 @@ class Step:
             return ''
         return self.parsed.object_phrase
 
+    @property
+    def relation(self):
+        """Which one of object_phrase (core.relations.Relation; None: the only one)."""
+        return self.parsed.relation if self.object_phrase else None
+
 
 def command_steps(text: str, extra_verbs=()) -> tuple:
     """The steps of a cleaned command (core.text.clean_command), in order: one Step for a
@@ -87,7 +92,14 @@ def command_steps(text: str, extra_verbs=()) -> tuple:
 
 def step_objects(command: str, extra_verbs=()) -> tuple:
     """What the segmenter looks for in each step of a typed command ('' for nothing)."""
-    return tuple(step.object_phrase
+    return tuple(phrase for phrase, _ in step_targets(command, extra_verbs))
+
+
+def step_targets(command: str, extra_verbs=()) -> tuple:
+    """(object phrase, relation) of each step of a typed command: what the segmenter looks
+    for and which one of them ('' and None for nothing).
+    """
+    return tuple((step.object_phrase, step.relation)
                  for step in command_steps(clean_command(command)[0], extra_verbs))
 
 

@@ -25,6 +25,8 @@ import math
 import re
 import unicodedata
 
+from vla_ros.core.relations import Relation, take_relation
+
 MAX_COMMAND_CHARS = 1000
 MAX_COMMAND_WORDS = 30  # longer is refused: the text encoder would see only its start
 MAX_STATUS_CHARS = 80  # a refused command is quoted this long in the status
@@ -473,6 +475,8 @@ class ParsedCommand:
     # negation or grammar (a word of the grammar that asks for nothing: "please", "the").
     roles: tuple = ()
     read_as: tuple = ()  # slips read as the word they almost are: ("'teh' as 'the'",)
+    # Which one of the thing ("the left red ball", "... next to the blue cube"): core.relations
+    relation: Relation | None = None
 
     @property
     def understood(self) -> bool:
@@ -589,6 +593,10 @@ class _Grammar:
         if not text:
             return ParsedCommand(text, '', 'empty command')
         read_as = self._read_slips(tokens)
+        typed = list(tokens)
+        tokens, relation, problem = self._take_relation(tokens)
+        if problem:
+            return ParsedCommand(text, '', problem)
         foreign = [char for char in text if unicodedata.category(char)[0] in 'LM'
                    and not _is_latin(char)]
         if foreign:
@@ -691,7 +699,7 @@ class _Grammar:
         if not problem and len({phrase for _, _, phrase in named}) > 1:
             problem = ('one thing a command: ' + ', '.join(
                 f"'{phrase}'" for _, _, phrase in sorted(named, key=lambda p: -p[1]))
-                + ' (routes, places and relations are not supported)')
+                + ' (routes and places are not supported)')
         chosen = max(phrases, key=lambda phrase: phrase[0], default=(0, 0, ''))
         directions = [word for word, following in zip(rest, [*rest[1:], None])
                       if word in (DIRECTIONS - {'turn', 'turns', 'u', 'u-turn', 'uturn'})
@@ -718,8 +726,9 @@ class _Grammar:
                       word in ('behind', 'near', 'beside', 'by', 'of', 'nearer', 'closer')
                       and following in ('you', 'me', 'us', 'yourself'))]
         if not problem and sided and chosen[2]:
-            problem = (f"'{sided[0]}': where a thing is (relations, routes, places) is not "
-                       'supported: name the thing alone')
+            problem = (f"'{sided[0]}': where a thing is relative to the robot or a place is "
+                       'not supported: say which one as it is seen (the left red ball, the '
+                       'red ball next to the blue cube)')
         if not problem and routed and chosen[2]:
             problem = (f"'{routed[0]}': where or when relative to a thing is not supported: "
                        'go to the thing itself')
@@ -746,8 +755,33 @@ class _Grammar:
             negated=any(word in NEGATIONS for word in rest), directions=tuple(directions),
             behaviours=behaviours, verb=verb,
             quantity=quantity, manner=manner, manner_words=manner_words,
-            roles=self._roles(tokens, chosen[2], qualifiers, rest, verbs),
-            read_as=tuple(read_as))
+            roles=self._roles(typed, chosen[2], qualifiers, rest, verbs, relation),
+            read_as=tuple(read_as), relation=relation if chosen[2] and not problem else None)
+
+    def _take_relation(self, tokens) -> tuple:
+        """(the tokens without a relation's words, the relation or None, a problem or ''):
+        core.relations.take_relation on each run of words between punctuation.
+        """
+        def noun(word):  # amounts are no thing: "turn 90 degrees to the left"
+            return self.content(word) and word not in UNITS and word not in NUMBER_WORDS and (
+                not word[0].isdigit())
+        kept, found, run = [], [], []
+        for token in [*tokens, ('stop', '')]:
+            if token[0] == 'word':
+                run.append(token[1])
+                continue
+            words, relation, problem = take_relation(run, noun)
+            if problem:
+                return tokens, None, problem
+            kept.extend(('word', word) for word in words)
+            found += [relation] if relation is not None else []
+            if token[1]:
+                kept.append(token)
+            run = []
+        if len(found) > 1:
+            return tokens, None, 'one relation a command: ' + ', '.join(
+                f"'{relation}'" for relation in found)
+        return kept, (found[0] if found else None), ''
 
     def _directed(self, clause) -> bool:
         return any(word in MOTION_DIRECTIONS for word in clause if word is not None)
@@ -781,9 +815,11 @@ class _Grammar:
                    or (word == 'u' and following in ('turn', 'turns'))
                    for word, following in zip(words, [*words[1:], None]))
 
-    def _roles(self, tokens, object_phrase: str, qualifiers, rest, verbs) -> tuple:
+    def _roles(self, tokens, object_phrase: str, qualifiers, rest, verbs,
+               relation: Relation | None = None) -> tuple:
         """(word, role) for every word of the command, in order."""
         named = set(object_phrase.split())
+        related = set(relation.words.split()) - named if relation is not None else set()
         quantity_words = {word for quantity in qualifiers.quantities
                           for word in quantity.words.split()}
         manner_words = {word for _, words in qualifiers.manners for word in words.split()}
@@ -794,6 +830,8 @@ class _Grammar:
                 continue
             if word in named:
                 role = 'object'
+            elif word in related:
+                role = 'relation'
             elif word in quantity_words:
                 role = 'quantity'
             elif word in manner_words:

@@ -73,12 +73,13 @@ class TargetVerifier:
         similarity = self.encoder.encode_images(crops, frames=False) @ self._texts.T
         return similarity[:, 0] - similarity[:, 1:].max(axis=1)
 
-    def accept(self, rgb: np.ndarray, regions, now: float = None) -> list:
+    def accept(self, rgb: np.ndarray, regions, now: float = None, margin: float = 0.0) -> list:
         """One bool per region (largest first), for consecutive frames of one stream; call it
         on every frame (with [] when nothing is in view), since refusals carry over to the
         next call. Refused unseen: regions under min_area, those continuing a recent refusal,
         and those past max_regions. `now` (seconds, any clock): refusals older than
-        recheck_within_s are not carried over.
+        recheck_within_s are not carried over. `margin`: a crop is accepted whose prompt
+        loses to the best contrast by less than this.
         """
         if now is not None:
             if self._last_time is not None and not (
@@ -98,7 +99,7 @@ class TargetVerifier:
         if to_check:
             crops = [crop_region(rgb, regions[index], self.config.padding) for index in to_check]
             for index, score in zip(to_check, self.scores(crops)):
-                verdicts[index] = bool(score > 0)
+                verdicts[index] = bool(score > -margin)
                 if not verdicts[index]:
                     refused.append(_Refusal(regions[index], regions[index].area, 0))
         self._refused = refused

@@ -78,21 +78,27 @@ class StackSettings:
 
 
 class GroundTruthSegmenter:
-    """The segmenter's interface over the simulator's segmentation buffer: the pixels of the
-    object the prompt names at probability 1 (the target's, where no object has its name).
+    """The segmenter's interface over the simulator's segmentation buffer: for each prompt,
+    the pixels of the objects it names at probability 1 (for the first, the target's where
+    no object has its name).
     """
 
     def __init__(self, world: SimWorld, scene: Scene):
         self.world, self.scene = world, scene
-        self.shown = scene.target_index
+        self.shown = ((scene.target_index,),)
 
     def set_prompts(self, prompts) -> bool:
         names = [thing.name for thing in self.scene.objects]
-        self.shown = names.index(prompts[0]) if prompts[0] in names else self.scene.target_index
+        self.shown = tuple(
+            tuple(index for index, name in enumerate(names) if name == prompt)
+            or ((self.scene.target_index,) if number == 0 else ())
+            for number, prompt in enumerate(prompts))
         return False
 
     def probabilities(self, rgb, fovea=None) -> np.ndarray:
-        return self.world.object_mask(self.shown).astype(np.float32)[None]
+        labels = self.world.label_image()  # object i + 1, 0 elsewhere
+        return np.stack([np.isin(labels, np.add(indices, 1)).astype(np.float32)
+                         for indices in self.shown])
 
 
 class OracleMode:
@@ -203,6 +209,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         legs = LegScore(scene) if scene.sequence else None
         trajectory, frames, latencies = [(start.x, start.y)], [], []
         view = target_time = camera_time = segmented_time = looked_for = None
+        alike = 0
         next_frame, frame_count, path, timed_out, moved = 0.0, 0, 0.0, True, False
         while world.time < max_time_s:
             now = world.time
@@ -227,6 +234,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                 if track is not None:
                     view, target_time = target_view(track.target), now
                     segmented_time, looked_for = track.segmented_stamp, tracked.step
+                    alike = tracked.alike
                 if now + 1e-9 >= next_view and controller.explorer.ready and (
                         controller.wants_views):
                     next_view = now + view_period
@@ -248,7 +256,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
                                      segmentation=None if segmented_time is None
                                      else Segmentation(now - segmented_time, target_time,
                                                        segmented_time, target_time,
-                                                       step=looked_for),
+                                                       step=looked_for, alike=alike),
                                      odom=world.pose(), odom_age=0.0)
             status = output.status
             moved = moved or output.linear != 0.0 or output.angular != 0.0
@@ -269,7 +277,7 @@ def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 1
         if legs is None:
             outcome, success, final, cause = score(world, scene, status, timed_out,
                                                    view_lies_on(world, scene, view), expected,
-                                                   moved)
+                                                   moved, path)
         else:
             outcome, success, final, cause, shortest = legs.score(
                 world, status, timed_out, view_lies_on(world, legs.leg(), view), shortest)

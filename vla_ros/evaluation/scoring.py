@@ -9,6 +9,7 @@ import numpy as np
 from vla_ros.core.policy import TargetView
 from vla_ros.core.segmentation import pixel_at
 from vla_ros.core.status import (
+    AMBIGUOUS,
     ARRIVED,
     BLOCKED,
     is_not_found,
@@ -84,6 +85,8 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
         return 'stopped short', final
     if is_not_found(status):  # after the turn, or after exploring
         return 'not found', final
+    if status.startswith(AMBIGUOUS):  # it saw several that fit alike, and asked which
+        return 'ambiguous', final
     if status == 'stopped: input lost':
         return 'input lost', final
     if status == BLOCKED:
@@ -98,6 +101,7 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
 
 
 CAUSES = ('perception: miss', 'perception: false detection', 'perception: wrong object',
+          'perception: ambiguity',
           'perception: too slow', 'control', 'language', 'transport', 'timeout', 'blocked')
 
 
@@ -109,6 +113,8 @@ def failure_cause(outcome: str, last_view_on: str) -> str:
         return ''
     if outcome == 'wrong object':
         return 'perception: wrong object'
+    if outcome == 'ambiguous':
+        return 'perception: ambiguity'
     if outcome == 'intent':
         return 'language'
     if outcome == 'input lost':
@@ -137,6 +143,20 @@ def view_lies_on(world: SimWorld, scene: Scene, view: TargetView | None) -> str:
     return 'target' if on == scene.target_index + 1 else 'other'
 
 
+GUESS_M = 0.1  # a command that does not say which, having driven this far, went for one
+
+
+def ambiguity_outcome(status: str, path_m: float, collided) -> str:
+    """A command that does not say which of several alike: 'said ambiguous' (held still and
+    asked), 'guessed' (drove towards one, or arrived) or 'held' (still, saying another thing).
+    """
+    if collided:
+        return 'collision'
+    if own(status) == ARRIVED or path_m >= GUESS_M:
+        return 'guessed'
+    return 'said ambiguous' if own(status).startswith(AMBIGUOUS) else 'held'
+
+
 def refusal_outcome(status: str, moved: bool) -> str:
     """A command that must not move the robot: 'refused' (it said so), 'moved' (a false
     accept) or 'held' (still, but it said something else, e.g. a stop).
@@ -158,14 +178,19 @@ def spl(outcome: str, shortest: float, path: float) -> float:
 
 
 def score(world: SimWorld, scene: Scene, status: str, timed_out: bool, last_view_on: str,
-          expected: str = 'go_to', moved: bool = False) -> tuple:
+          expected: str = 'go_to', moved: bool = False, path_m: float = 0.0) -> tuple:
     """(outcome, success, final gap to the target in m, failure cause) of an episode that
     ended with `status`, its last target lying on `last_view_on` (view_lies_on). A command
-    that must not move the robot (`expected` 'not_understood') succeeds when refused.
+    that must not move the robot (`expected` 'not_understood') succeeds when refused; one
+    that does not say which of several alike (`expected` 'ambiguous', having driven
+    `path_m`) when the robot held still and asked.
     """
     outcome, final = classify_outcome(world, scene, status, timed_out)
     cause = failure_cause(outcome, last_view_on)
     if expected == 'not_understood':
         outcome = refusal_outcome(status, moved)
         cause = '' if outcome == 'refused' else 'language'
-    return outcome, outcome in ('success', 'refused'), final, cause
+    if expected == 'ambiguous':
+        outcome = ambiguity_outcome(status, path_m, world.collided_with)
+        cause = '' if outcome == 'said ambiguous' else 'perception: ambiguity'
+    return outcome, outcome in ('success', 'refused', 'said ambiguous'), final, cause

@@ -17,7 +17,7 @@ from std_msgs.msg import Float32MultiArray, String
 from vla_ros.core.control import EXTENT_RANGES, range_problem, stamp_problem, TARGET_RANGES
 from vla_ros.core.inputs import CommandPairing, LatestOdometry, LatestScan, TargetPairing
 from vla_ros.core.odometry import Pose2D
-from vla_ros.core.perception import step_of_source
+from vla_ros.core.perception import alike_of_source, step_of_source
 from vla_ros.core.policy import Segmentation, TargetView
 from vla_ros.nodes import conversions as convert
 from vla_ros.nodes.lifecycle import THROTTLE_S
@@ -181,7 +181,7 @@ class PolicyInputs:
                 age=target_age + convert.segmentation_lead(source),
                 frame_stamp=convert.seconds(source.header.stamp),
                 segmented_stamp=convert.seconds(source.time_ref), received=self.target_time,
-                step=step_of_source(source.source))
+                step=step_of_source(source.source), alike=alike_of_source(source.source))
         self._read_scan()
         self._read_odom()
         new_scan, self.scans.unmapped = self.scans.unmapped, None

@@ -220,9 +220,10 @@ class SceneSegmenter(ModelNode):
             mask_image(sight.probabilities, threshold, encoding), height, width)
         overlay = None
         if self.overlay_pub.get_subscription_count() > 0:  # drawn only for a viewer
-            overlay = render_overlay(rgb, labels, sight.prompts, sight.target)
+            overlay = render_overlay(rgb, labels, sight.prompts, sight.target,
+                                     candidates=sight.candidates)
         own = None if perception.tracking else Track(sight.target, 0, False, 1.0)
-        return msg.header, mask, overlay, own, sight.step
+        return msg.header, mask, overlay, own, sight.step, sight.alike
 
     def track(self, msg):
         """The tracking worker: the target on the newest frame (a delivered segmentation
@@ -254,7 +255,8 @@ class SceneSegmenter(ModelNode):
             # the target look fresh to the policy.
             return None
         self._published = track.stamp
-        return self._headers.get(track.stamp, msg.header), track, perception.step
+        return (self._headers.get(track.stamp, msg.header), track, perception.step,
+                perception.alike)
 
     def publish_track(self, result):
         self.publish_target(*result)
@@ -291,21 +293,23 @@ class SceneSegmenter(ModelNode):
                 'frames rejected by the tracker': stats.rejected}
 
     def publish_result(self, result):
-        header, mask, overlay, own, step = result
+        header, mask, overlay, own, step, alike = result
         self.mask_pub.publish(to_image_msg(mask, header))
         if overlay is not None:
             self.overlay_pub.publish(to_image_msg(overlay, header))
         if own is not None:  # tracking off: the target of this segmentation
-            self.publish_target(header, replace(own, segmented_stamp=stamp_ns(header)), step)
+            self.publish_target(header, replace(own, segmented_stamp=stamp_ns(header)), step,
+                                alike)
 
-    def publish_target(self, header, track: Track, step: tuple | None):
+    def publish_target(self, header, track: Track, step: tuple | None, alike: int = 0):
         """target_extent, target_source, then target (the policy acts once all three came):
         `header` is the frame the target is on; `step`, the step of a command of several the
-        target was looked for in (the source says it: the policy drops another step's).
+        target was looked for in (the source says it: the policy drops another step's);
+        `alike`, how many things its segmentation saw that fit the command alike.
         """
         target = track.target
         source = TimeReference(header=header, time_ref=stamp_msg(track.segmented_stamp),
-                               source=source_label(track.tracked, step))
+                               source=source_label(track.tracked, step, alike))
         point = PointStamped(header=header)
         point.point.x, point.point.y, point.point.z = target.x, target.y, target.confidence
         extent = Vector3Stamped(header=header)

@@ -1,0 +1,225 @@
+"""Which one of several alike: the grammar keeps the relation, geometry resolves it, and two
+alike with no word of which are said, not guessed (core.relations, core.policy).
+"""
+
+import numpy as np
+import pytest
+
+from vla_ros.core.perception import alike_of_source, source_label, step_of_source
+from vla_ros.core.policy import Segmentation, TargetView
+from vla_ros.core.relations import (
+    ambiguity_status,
+    instances,
+    plural,
+    Relation,
+    resolve,
+)
+from vla_ros.core.segmentation import find_regions, Target
+from vla_ros.core.status import is_final, is_success
+from vla_ros.core.steps import step_targets
+from vla_ros.core.text import clean_command, parse_command
+
+
+def parsed(command):
+    return parse_command(clean_command(command)[0])
+
+
+@pytest.mark.parametrize(('command', 'phrase', 'kind', 'ordinal', 'anchor'), [
+    ('go to the left red ball', 'red ball', 'left', 1, ''),
+    ('go to the red ball on the right', 'red ball', 'right', 1, ''),
+    ('Go to the LEFTMOST red ball!', 'red ball', 'left', 1, ''),
+    ('drive to the rightmost cube', 'cube', 'right', 1, ''),
+    ('go to the second ball from the left', 'ball', 'left', 2, ''),
+    ('go to the third red ball from the right', 'red ball', 'right', 3, ''),
+    ('go to the second red ball', 'red ball', 'left', 2, ''),  # counted from the left
+    ('go to the nearest red ball', 'red ball', 'nearest', 1, ''),
+    ('go to the closest cube please', 'cube', 'nearest', 1, ''),
+    ('go to the red ball closest to you', 'red ball', 'nearest', 1, ''),
+    ('go to the farthest red ball', 'red ball', 'farthest', 1, ''),
+    ('go to the second nearest cube', 'cube', 'nearest', 2, ''),
+    ('find the biggest cube', 'cube', 'biggest', 1, ''),
+    ('go to the smallest red ball', 'red ball', 'smallest', 1, ''),
+    ('go to the red ball next to the blue cube', 'red ball', 'next_to', 1, 'blue cube'),
+    ('approach the bin near the door', 'bin', 'next_to', 1, 'door'),
+    ('go to the red ball to the left of the blue cube', 'red ball', 'left_of', 1, 'blue cube'),
+    ('go to the red ball right of the cube', 'red ball', 'right_of', 1, 'cube'),
+    ('go to the red ball in front of the green cylinder', 'red ball', 'in_front_of', 1,
+     'green cylinder'),
+    ('go to the red ball behind the green cylinder', 'red ball', 'behind', 1,
+     'green cylinder'),
+])
+def test_the_grammar_keeps_the_relation_and_looks_for_the_noun(command, phrase, kind, ordinal,
+                                                                  anchor):
+    result = parsed(command)
+    assert result.understood, result.problem
+    assert result.object_phrase == phrase
+    assert (result.relation.kind, result.relation.ordinal, result.relation.anchor) == (
+        kind, ordinal, anchor)
+    assert 'relation' in dict(result.roles).values()
+
+
+@pytest.mark.parametrize('command', [
+    'go to the red ball', 'park next to the red ball', 'move next to the red ball',
+    'turn to the left', 'go to the left', 'turn ninety degrees to the left',
+    'go to the left 2 meters', 'go right up to the red ball', 'find a ball on the floor',
+])
+def test_no_relation_where_none_is_said(command):
+    result = parsed(command)
+    assert result.relation is None, result.relation
+
+
+@pytest.mark.parametrize(('command', 'why'), [
+    ('go to the leftmost red ball on the right', 'one relation a command'),
+    ('go to the nearest red ball next to the cube', 'one relation a command'),
+    ('go to the ball on your left', "'on your left'"),  # beside the robot: not in view
+    ('go to the green cube behind you', "'behind you'"),
+    ('go behind the red ball', "'behind red ball'"),  # a place, not which one
+    ('go to the one on the left', ''),  # which thing? (no behaviour fits)
+])
+def test_what_it_cannot_resolve_is_refused(command, why):
+    result = parsed(command)
+    assert result.relation is None
+    assert not result.understood or result.behaviours == frozenset(), result
+    assert why in result.problem
+
+
+def test_each_step_keeps_its_own_relation():
+    steps = step_targets('go to the left red ball, then the blue cube next to the door')
+    assert [phrase for phrase, _ in steps] == ['red ball', 'blue cube']
+    assert steps[0][1].kind == 'left' and steps[1][1].kind == 'next_to'
+    assert steps[1][1].anchor == 'door'
+
+
+def thing(x, bottom=0.5, area=0.01, width=0.08):
+    """A region at image x whose lowest row is `bottom` (nearer: larger)."""
+    return Target(x=x, y=bottom - 0.1, confidence=0.9, area=area, width=width, bottom=bottom,
+                  left=x - width, top=bottom - 0.2)
+
+
+LEFT, MIDDLE, RIGHT = thing(-0.6, 0.3, 0.004), thing(0.0, 0.7, 0.02), thing(0.5, 0.5, 0.01)
+
+
+@pytest.mark.parametrize(('relation', 'expected'), [
+    (Relation('left'), LEFT), (Relation('right'), RIGHT), (Relation('left', 2), MIDDLE),
+    (Relation('right', 2), MIDDLE), (Relation('left', 3), RIGHT),
+    (Relation('nearest'), MIDDLE), (Relation('farthest'), LEFT), (Relation('nearest', 2), RIGHT),
+    (Relation('biggest'), MIDDLE), (Relation('smallest'), LEFT),
+])
+def test_a_relation_picks_by_the_geometry_in_the_image(relation, expected):
+    resolution = resolve([MIDDLE, RIGHT, LEFT], relation)
+    assert resolution.chosen is expected and resolution.alike == 0
+
+
+def test_a_relation_to_another_thing_picks_beside_it():
+    cube = thing(0.3, 0.5)
+    assert resolve([LEFT, MIDDLE, RIGHT], Relation('next_to', anchor='cube'), [cube]).chosen \
+        is RIGHT
+    assert resolve([LEFT, MIDDLE, RIGHT], Relation('left_of', anchor='cube'), [cube]).chosen \
+        is MIDDLE
+    assert resolve([LEFT, MIDDLE, RIGHT], Relation('right_of', anchor='cube'), [cube]).chosen \
+        is RIGHT
+    assert resolve([LEFT, MIDDLE], Relation('right_of', anchor='cube'), [cube]).chosen is None
+    far_cube = thing(0.0, 0.2)
+    assert resolve([LEFT, MIDDLE, RIGHT], Relation('in_front_of', anchor='cube'),
+                   [far_cube]).chosen is MIDDLE
+    near_cube = thing(-0.5, 0.9)
+    assert resolve([LEFT, MIDDLE, RIGHT], Relation('behind', anchor='cube'),
+                   [near_cube]).chosen is LEFT
+    # CLIPSeg lit one of the balls for "cube" too: that region is no cube.
+    assert resolve([LEFT, MIDDLE, RIGHT], Relation('next_to', anchor='cube'),
+                   [thing(-0.6, 0.3, 0.03), cube]).chosen is RIGHT
+
+
+def test_what_the_geometry_cannot_tell_is_not_guessed():
+    twin = thing(-0.6 + 0.01, 0.6)  # one behind the other: both as far left
+    assert resolve([LEFT, twin, RIGHT], Relation('left')) == resolve(
+        [twin, LEFT], Relation('left'))
+    assert resolve([LEFT, twin], Relation('left')).alike == 2
+    beside = thing(0.2, 0.3 + 0.005)  # as far as LEFT
+    assert resolve([LEFT, beside], Relation('farthest')).alike == 2
+    cube = thing(0.0, 0.5)
+    assert resolve([thing(-0.3), thing(0.3)], Relation('next_to', anchor='cube'),
+                   [cube]).alike == 2
+    # The thing it is related to is not in view, or too few to count: none, keep looking.
+    assert resolve([LEFT, RIGHT], Relation('next_to', anchor='cube'), []).chosen is None
+    assert resolve([LEFT, RIGHT], Relation('left', 3)).chosen is None
+    assert resolve([LEFT, RIGHT], Relation('left', 3)).alike == 0
+
+
+def test_without_a_relation_two_alike_are_said_one_is_taken():
+    assert resolve([LEFT], None).chosen is LEFT
+    assert resolve([LEFT, RIGHT], None).chosen is None
+    assert resolve([LEFT, RIGHT, MIDDLE], None).alike == 3
+    assert resolve([], None).chosen is None and resolve([], None).alike == 0
+
+
+def test_instances_are_things_not_regions():
+    probability = np.zeros((100, 200), np.float32)
+    probability[40:60, 20:50] = 0.9  # a ball on the left
+    probability[40:60, 130:145] = 0.9  # one on the right, split by a thin post ...
+    probability[40:60, 146:160] = 0.9
+    probability[10, 100] = 0.9  # ... and a speck of noise
+    regions = find_regions(probability, 0.5)
+    assert len(regions) == 4
+    things = instances(regions)
+    assert len(things) == 2
+    assert resolve(things, Relation('right')).chosen.x > 0.2
+    assert resolve(things, Relation('left')).chosen.x < -0.4
+
+
+def test_the_status_names_the_things_in_the_plural():
+    assert plural('red ball') == 'red balls'
+    assert plural('blue box') == 'blue boxes'
+    assert plural('toy lorry') == 'toy lorries'
+    assert plural('bench') == 'benches'
+    status = ambiguity_status(2, 'red ball')
+    assert status.startswith('ambiguous: 2 red balls in view, say which (left, right')
+    assert is_final(status) and not is_success(status)
+    assert is_final(f'step 2/3: {status}')
+
+
+def test_the_target_source_carries_how_many_alike_and_the_step():
+    for tracked in (False, True):
+        for step in (None, (2, 3)):
+            for alike in (0, 2, 3):
+                label = source_label(tracked, step, alike)
+                assert step_of_source(label) == step
+                assert alike_of_source(label) == alike
+    assert source_label(False, (2, 3), 2) == 'segmented, 2 alike for step 2/3'
+    assert alike_of_source('segmented') == 0
+
+
+def go_to_policy():
+    from vla_ros.core.policy import ActionPolicy, Intent, ServoConfig
+
+    policy = ActionPolicy(None, servo_config=ServoConfig(confirm_s=0.0))
+    policy.follow(Intent('go_to', 'go_to', ('go to',)), 'red ball', 0.0)
+    return policy
+
+
+def segmentation(stamp, alike):
+    return Segmentation(0.05, stamp, stamp, stamp, alike=alike)
+
+
+def test_two_segmentations_of_alike_things_end_the_command_still():
+    policy = go_to_policy()
+    nothing = TargetView(0.0, 0.0, 0.0, 0.0)
+    first = policy.step(0.1, nothing, segmentation(0.1, 2))
+    assert (first.linear, first.angular) == (0.0, 0.0)  # holds, not searching on
+    again = policy.step(0.15, nothing, segmentation(0.1, 2))  # the same one, tracked on
+    assert not is_final(again.status)
+    ended = policy.step(0.2, nothing, segmentation(0.2, 2))
+    assert ended.status == ambiguity_status(2, 'red ball')
+    assert (ended.linear, ended.angular) == (0.0, 0.0)
+    later = policy.step(0.3, TargetView(0.0, 0.0, 0.9, 0.05), segmentation(0.3, 0))
+    assert later.status == ended.status and (later.linear, later.angular) == (0.0, 0.0)
+
+
+def test_one_segmentation_of_alike_things_between_clear_ones_is_no_question():
+    policy = go_to_policy()
+    nothing = TargetView(0.0, 0.0, 0.0, 0.0)
+    policy.step(0.1, nothing, segmentation(0.1, 2))
+    searching = policy.step(0.2, nothing, segmentation(0.2, 0))
+    assert searching.angular != 0.0  # turns on searching
+    policy.step(0.3, nothing, segmentation(0.3, 2))
+    assert not is_final(policy.step(0.35, nothing, segmentation(0.3, 2)).status)

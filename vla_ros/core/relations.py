@@ -1,0 +1,276 @@
+"""Which one: "the left red ball", "the nearest cube", "the second ball from the right", "the
+red ball next to the blue cube".
+
+CLIP's text tower embeds "left of" and "right of" almost alike, so a relation is never left
+to the prompt: the grammar takes it out of the command (`take_relation`), the segmenter looks
+for the head noun ("red ball"), and the relation picks one of the instances it sees from their
+geometry in the image (`resolve`): bearing (x), nearness (the region's lowest row: on a floor,
+the lower in the image, the nearer), apparent size (area). With no relation, two instances
+are not guessed between: the resolution says how many look alike, and the robot asks which.
+"""
+
+from dataclasses import dataclass
+import math
+
+from vla_ros.core.status import AMBIGUOUS
+
+ORDINALS = {'first': 1, 'second': 2, 'third': 3, 'fourth': 4, 'fifth': 5,
+            '1st': 1, '2nd': 2, '3rd': 3, '4th': 4, '5th': 5}
+# Words before the noun: "the leftmost red ball", "the second nearest cube".
+SUPERLATIVES = {'leftmost': 'left', 'rightmost': 'right', 'nearest': 'nearest',
+                'closest': 'nearest', 'farthest': 'farthest', 'furthest': 'farthest',
+                'biggest': 'biggest', 'largest': 'biggest', 'smallest': 'smallest',
+                'tiniest': 'smallest'}
+SIDES = ('left', 'right')  # "the left red ball": before the noun, a side of the view
+# After the noun, with nothing to relate to: "the red ball on the left".
+TRAILING = {('on', 'the', 'left'): 'left', ('on', 'the', 'right'): 'right',
+            ('to', 'the', 'left'): 'left', ('to', 'the', 'right'): 'right',
+            ('at', 'the', 'left'): 'left', ('at', 'the', 'right'): 'right',
+            ('from', 'the', 'left'): 'left', ('from', 'the', 'right'): 'right',
+            ('closest', 'to', 'you'): 'nearest', ('nearest', 'to', 'you'): 'nearest',
+            ('closest', 'to', 'me'): 'nearest', ('nearest', 'to', 'me'): 'nearest',
+            ('farthest', 'from', 'you'): 'farthest', ('furthest', 'from', 'you'): 'farthest',
+            ('farthest', 'away'): 'farthest', ('furthest', 'away'): 'farthest'}
+# After the noun, relating it to another thing that the segmenter looks for too.
+ANCHORED = {('next', 'to'): 'next_to', ('near',): 'next_to', ('beside',): 'next_to',
+            ('by',): 'next_to', ('close', 'to'): 'next_to', ('closest', 'to'): 'next_to',
+            ('nearest', 'to'): 'next_to', ('left', 'of'): 'left_of',
+            ('to', 'the', 'left', 'of'): 'left_of', ('on', 'the', 'left', 'of'): 'left_of',
+            ('right', 'of'): 'right_of', ('to', 'the', 'right', 'of'): 'right_of',
+            ('on', 'the', 'right', 'of'): 'right_of', ('in', 'front', 'of'): 'in_front_of',
+            ('behind',): 'behind'}
+ANCHOR_DETERMINERS = frozenset({'the', 'a', 'an', 'that', 'this'})
+RELATION_WORDS = (frozenset(ORDINALS) | frozenset(SUPERLATIVES)
+                  | {word for phrase in [*TRAILING, *ANCHORED] for word in phrase})
+
+# Within these, two instances are equally far left, near or big: the relation cannot tell.
+TIE_X = 0.04  # image units (2 = the image's width)
+TIE_BOTTOM = 0.02  # image units (2 = its height)
+TIE_AREA_RATIO = 1.15
+SAY_WHICH = 'say which (left, right, nearest …)'
+# Of a command with a relation, a region whose crop's CLIP score loses to the best contrast
+# by less than this is an instance too (core.verification; 0 without a relation): it keeps
+# more of the true instances and no more look-alikes (benchmarks/README.md).
+ALIKE_MARGIN = 0.06
+
+
+@dataclass(frozen=True)
+class Relation:
+    """What picks one instance: `kind` left | right | nearest | farthest | biggest | smallest
+    (the `ordinal`-th of them: "the second from the left" is left, 2), or next_to | left_of |
+    right_of | in_front_of | behind `anchor` (an object phrase the segmenter finds too).
+    """
+
+    kind: str
+    ordinal: int = 1
+    anchor: str = ''
+    words: str = ''  # as typed: "second from the left", "next to the blue cube"
+
+    def __str__(self) -> str:
+        return self.words or self.kind
+
+
+def take_relation(words: list, content) -> tuple:
+    """(the words without the relation's, the Relation or None, a problem or '') of a command
+    (lower-case words; `content(word)`: whether it can be part of a thing's name). A relation
+    belongs to a noun phrase: its words before the noun follow an article ("the leftmost red
+    ball"), those after it follow the noun ("the red ball on the left", "... next to the blue
+    cube"); "go next to the red ball" has none.
+    """
+    found, kept, index = [], [], 0
+    while index < len(words):
+        word = words[index]
+        if word in ('the', 'a', 'an') and index + 1 < len(words):
+            taken = _before_noun(words, index + 1, content)
+            if taken is not None:
+                end, ordinal, kind, said = taken
+                kept.append(word)
+                noun_end = end
+                while noun_end < len(words) and content(words[noun_end]):
+                    noun_end += 1
+                kept.extend(words[end:noun_end])
+                after = _after_noun(words, noun_end, content)
+                merged = after is not None and kind is None and not after[2]
+                if merged:  # "the second red ball from the left"
+                    noun_end, kind, _, after_said = after
+                    said = f'{said} {after_said}'
+                # "the second red ball": counted from the left
+                found.append(Relation(kind or 'left', ordinal, '', said))
+                if after is not None and not merged:  # "the nearest red ball on the left"
+                    found.append(Relation(after[1], 1, after[2], after[3]))
+                    noun_end = after[0]
+                index = noun_end
+                continue
+        if content(word):
+            after = _after_noun(words, index + 1, content)
+            kept.append(word)
+            if after is not None:
+                end, kind, anchor, said = after
+                found.append(Relation(kind, 1, anchor, said))
+                index = end
+                continue
+        else:
+            kept.append(word)
+        index += 1
+    if len(found) > 1:
+        return words, None, ('one relation a command: ' + ', '.join(
+            f"'{relation}'" for relation in found))
+    return kept, (found[0] if found else None), ''
+
+
+def _before_noun(words, start, content):
+    """(index after the relation's words, ordinal, kind or None, words) of an ordinal, a
+    superlative or a side between an article and a noun ("the second nearest red ball");
+    None where there is none or no noun follows.
+    """
+    ordinal, kind, index = 1, None, start
+    if index < len(words) and words[index] in ORDINALS:
+        ordinal, index = ORDINALS[words[index]], index + 1
+    if index < len(words) and words[index] in SUPERLATIVES:
+        kind, index = SUPERLATIVES[words[index]], index + 1
+    elif index < len(words) and words[index] in SIDES and index + 1 < len(words) and (
+            content(words[index + 1])):
+        kind, index = words[index], index + 1
+    if index == start or index >= len(words) or not content(words[index]):
+        return None
+    return index, ordinal, kind, ' '.join(words[start:index])
+
+
+def _after_noun(words, start, content):
+    """(index after it, kind, anchor, words) of a relation right after a noun, or None."""
+    for phrase, kind in ANCHORED.items():
+        end = start + len(phrase)
+        if tuple(words[start:end]) != phrase:
+            continue
+        if end < len(words) and words[end] in ANCHOR_DETERMINERS:
+            end += 1
+        anchor_end = end
+        while anchor_end < len(words) and content(words[anchor_end]):
+            anchor_end += 1
+        if anchor_end > end:
+            return anchor_end, kind, ' '.join(words[end:anchor_end]), ' '.join(
+                words[start:anchor_end])
+    for phrase, kind in TRAILING.items():
+        end = start + len(phrase)
+        if tuple(words[start:end]) == phrase and not (end < len(words) and (
+                content(words[end]) or words[end] == 'of')):
+            return end, kind, '', ' '.join(phrase)
+    return None
+
+
+# Regions of one thing: a mask broken by an occluder or a highlight, whose boxes come this
+# close (image units), is one instance; smaller regions are no instance (noise).
+SAME_THING_GAP = 0.03
+MIN_INSTANCE_AREA = 0.0005  # of the image: the verifier's default min_area
+
+
+def instances(regions: list) -> list:
+    """The things among regions of one prompt (core.segmentation.Target, largest first):
+    regions whose boxes nearly touch are one thing, named by its largest region.
+    """
+    kept = []
+    for region in regions:
+        if region.area < MIN_INSTANCE_AREA:
+            continue
+        if not any(_boxes_near(region, other) for other in kept):
+            kept.append(region)
+    return kept
+
+
+def _boxes_near(a, b) -> bool:
+    gap_x = max(a.left, b.left) - min(a.left + 2 * a.width, b.left + 2 * b.width)
+    gap_y = max(a.top, b.top) - min(a.bottom, b.bottom)
+    return gap_x < SAME_THING_GAP and gap_y < SAME_THING_GAP
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Which instance a relation picks: `chosen` (None: none fits), and `alike`: how many fit
+    equally well when it cannot tell (0 when it can).
+    """
+
+    chosen: object = None
+    alike: int = 0
+
+
+def resolve(instances: list, relation: Relation | None, anchors: list = ()) -> Resolution:
+    """The instance (core.segmentation.Target) `relation` picks among `instances`, those of
+    the head noun in one frame; `anchors`, the instances of the relation's anchor there
+    (the largest is taken). No relation: the only instance, or none and how many alike.
+    """
+    if not instances:
+        return Resolution()
+    if relation is None:
+        return Resolution(instances[0]) if len(instances) == 1 else Resolution(
+            None, len(instances))
+    kind, ordinal = relation.kind, relation.ordinal
+    if kind in ('left', 'right', 'nearest', 'farthest', 'biggest', 'smallest'):
+        measure, tie = {
+            'left': (lambda t: t.x, lambda a, b: abs(a - b) < TIE_X),
+            'right': (lambda t: -t.x, lambda a, b: abs(a - b) < TIE_X),
+            'nearest': (lambda t: -t.bottom, lambda a, b: abs(a - b) < TIE_BOTTOM),
+            'farthest': (lambda t: t.bottom, lambda a, b: abs(a - b) < TIE_BOTTOM),
+            'biggest': (lambda t: -math.log(t.area), lambda a, b: abs(a - b) < math.log(
+                TIE_AREA_RATIO)),
+            'smallest': (lambda t: math.log(t.area), lambda a, b: abs(a - b) < math.log(
+                TIE_AREA_RATIO)),
+        }[kind]
+        ranked = sorted(instances, key=measure)
+        if len(ranked) < ordinal:
+            return Resolution()
+        chosen = ranked[ordinal - 1]
+        tied = [other for other in ranked if other is not chosen
+                and tie(measure(other), measure(chosen))]
+        return Resolution(chosen) if not tied else Resolution(None, len(tied) + 1)
+    # A region of the other thing's prompt over one of these is no other thing (CLIPSeg
+    # lights a red cube for "purple ball" too).
+    anchors = [a for a in anchors if not any(_overlap(a, t) for t in instances)]
+    if not anchors:
+        return Resolution()  # the thing it is related to is not in view
+    anchor = max(anchors, key=lambda t: t.area)
+    if kind == 'next_to':
+        fitting = instances
+    elif kind == 'left_of':
+        fitting = [t for t in instances if t.x < anchor.x]
+    elif kind == 'right_of':
+        fitting = [t for t in instances if t.x > anchor.x]
+    elif kind == 'in_front_of':
+        fitting = [t for t in instances if t.bottom > anchor.bottom]
+    elif kind == 'behind':
+        fitting = [t for t in instances if t.bottom < anchor.bottom]
+    else:
+        raise ValueError(f'unknown relation {kind!r}')
+    if not fitting:
+        return Resolution()
+
+    def gap(t):  # in the image, lowest rows for depth: where each stands on the floor
+        if kind in ('in_front_of', 'behind'):  # on the line of sight through it, first
+            return abs(t.x - anchor.x) + 0.5 * abs(t.bottom - anchor.bottom)
+        return math.hypot(t.x - anchor.x, 2.0 * (t.bottom - anchor.bottom))
+    ranked = sorted(fitting, key=gap)
+    if len(ranked) > 1 and gap(ranked[1]) < 1.2 * gap(ranked[0]):
+        return Resolution(None, len(ranked))
+    return Resolution(ranked[0])
+
+
+def _overlap(a, b) -> bool:
+    """Whether the boxes of two regions overlap."""
+    return (max(a.left, b.left) < min(a.left + 2 * a.width, b.left + 2 * b.width)
+            and max(a.top, b.top) < min(a.bottom, b.bottom))
+
+
+def plural(phrase: str) -> str:
+    """"red ball" -> "red balls", "blue box" -> "blue boxes" (English's usual rules)."""
+    head, _, last = phrase.rpartition(' ')
+    if last.endswith(('s', 'x', 'z', 'ch', 'sh')):
+        last += 'es'
+    elif last.endswith('y') and last[-2:-1] not in tuple('aeiou'):
+        last = last[:-1] + 'ies'
+    else:
+        last += 's'
+    return f'{head} {last}'.strip()
+
+
+def ambiguity_status(count: int, phrase: str) -> str:
+    """The policy's status when `count` instances of `phrase` fit the command alike."""
+    return f'{AMBIGUOUS}{count} {plural(phrase or "thing")} in view, {SAY_WHICH}'
