@@ -207,9 +207,10 @@ def test_two_alike_in_view_hold_the_robot_and_ask_which(ros, tiny_clip_dir, mode
     ros.probe.create_timer(0.1, alike_in_view)
     assert wait_until(lambda: any(s.startswith('ambiguous') for s in data(statuses)), 20), \
         data(statuses)
-    assert data(statuses)[-1] == ('ambiguous: 2 objects in view, say which (left, right, '
-                                  'nearest …)')
-    assert all(command == (0.0, 0.0) for command in robot.commands), 'it moved on a guess'
+    assert data(statuses)[-1] == ('ambiguous: 2 objects in view, say which: the left object, '
+                                  'the nearest object …')
+    assert robot.commands and all(command == (0.0, 0.0) for command in robot.commands), \
+        'it moved on a guess'
 
 
 def test_e_stop_zeroes_the_next_command_and_latches(ros, tiny_clip_dir, models):

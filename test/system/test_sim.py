@@ -379,6 +379,8 @@ def test_coming_back_is_scored_where_the_robot_stands_at_the_end():
 def test_relations_scenes_show_every_one_alike_from_the_start():
     from vla_ros.evaluation.relations_task import relations_scene
 
+    for seed in range(300):  # every template can be laid out
+        relations_scene(seed)
     for seed in range(6):
         scene, template, command = relations_scene(seed)
         assert command.startswith(template.split('{')[0])
@@ -414,3 +416,26 @@ def test_which_one_is_the_one_the_relation_picks_and_no_word_of_which_is_asked()
     assert unsaid.outcome == 'said ambiguous' and unsaid.path_length_m == 0.0, \
         unsaid.summary()
     assert unsaid.status.startswith(f'ambiguous: 2 {scene.target.name}s in view')
+
+
+def test_a_new_command_about_the_same_things_asks_afresh():
+    """'the left one', then 'the right one' of the same two: the second is not the first
+    one followed on.
+    """
+    from vla_ros.evaluation.relations_task import relations_scene
+
+    scene, _, command = relations_scene(15)  # go to the left blue cylinder
+    world = SimWorld(scene)
+    try:
+        perception = oracle().perception(world, scene)
+        rgb = world.render()
+        perception.command(command)
+        left = perception.see(rgb, 0.0).target
+        perception.command(command.replace('left', 'right'))
+        right = perception.see(rgb, 0.1).target
+        assert left.visible and right.visible and left.x < right.x - 0.2
+        perception.command(f'go to the {scene.target.name}')
+        unsaid = perception.see(rgb, 0.2)
+        assert not unsaid.target.visible and unsaid.alike == 2
+    finally:
+        world.close()

@@ -31,7 +31,7 @@ def parsed(command):
     ('drive to the rightmost cube', 'cube', 'right', 1, ''),
     ('go to the second ball from the left', 'ball', 'left', 2, ''),
     ('go to the third red ball from the right', 'red ball', 'right', 3, ''),
-    ('go to the second red ball', 'red ball', 'left', 2, ''),  # counted from the left
+    ('go to the second red ball on the right', 'red ball', 'right', 2, ''),
     ('go to the nearest red ball', 'red ball', 'nearest', 1, ''),
     ('go to the closest cube please', 'cube', 'nearest', 1, ''),
     ('go to the red ball closest to you', 'red ball', 'nearest', 1, ''),
@@ -47,6 +47,8 @@ def parsed(command):
      'green cylinder'),
     ('go to the red ball behind the green cylinder', 'red ball', 'behind', 1,
      'green cylinder'),
+    ('go to the red ball near the blue cube quickly', 'red ball', 'next_to', 1, 'blue cube'),
+    ('go to the first aid kit by the door', 'first aid kit', 'next_to', 1, 'door'),
 ])
 def test_the_grammar_keeps_the_relation_and_looks_for_the_noun(command, phrase, kind, ordinal,
                                                                   anchor):
@@ -58,14 +60,28 @@ def test_the_grammar_keeps_the_relation_and_looks_for_the_noun(command, phrase, 
     assert 'relation' in dict(result.roles).values()
 
 
-@pytest.mark.parametrize('command', [
-    'go to the red ball', 'park next to the red ball', 'move next to the red ball',
-    'turn to the left', 'go to the left', 'turn ninety degrees to the left',
-    'go to the left 2 meters', 'go right up to the red ball', 'find a ball on the floor',
+@pytest.mark.parametrize(('command', 'phrase'), [
+    ('go to the red ball', 'red ball'), ('park next to the red ball', 'red ball'),
+    ('move next to the red ball', 'red ball'), ('go right up to the red ball', 'red ball'),
+    # ordinals without a side are names
+    ('go to the first aid kit', 'first aid kit'), ('go to the 3rd door', '3rd door'),
+    ('go to the second red ball', 'second red ball'),
 ])
-def test_no_relation_where_none_is_said(command):
+def test_no_relation_where_none_is_said(command, phrase):
     result = parsed(command)
-    assert result.relation is None, result.relation
+    assert result.understood, result.problem
+    assert result.relation is None and result.object_phrase == phrase
+
+
+@pytest.mark.parametrize(('command', 'direction', 'manner'), [
+    ('turn to the left', 'left', ''), ('go to the left', 'left', ''),
+    ('turn ninety degrees to the left', 'left', ''), ('turn to the left slowly', 'left', 'slow'),
+    ('turn slowly to the left', 'left', 'slow'), ('move to the right quickly', 'right', 'fast'),
+])
+def test_a_side_after_a_motion_is_its_direction(command, direction, manner):
+    result = parsed(command)
+    assert result.understood and result.relation is None, result
+    assert result.directions == (direction,) and result.manner == manner
 
 
 @pytest.mark.parametrize(('command', 'why'), [
@@ -74,12 +90,17 @@ def test_no_relation_where_none_is_said(command):
     ('go to the ball on your left', "'on your left'"),  # beside the robot: not in view
     ('go to the green cube behind you', "'behind you'"),
     ('go behind the red ball', "'behind red ball'"),  # a place, not which one
-    ('go to the one on the left', ''),  # which thing? (no behaviour fits)
+    ('approach the red ball from the left', "'from'"),  # a way to go, not which one
+    ('go to the red ball next to the cube tomorrow', "a time ('tomorrow')"),
+    ('go to the red ball next to the cube twice', "repetitions ('twice')"),
+    # the answer to 'ambiguous: ...' must name the thing: never a motion to the left
+    ('go to the left one', "'the left one': say the thing too"),
+    ('the nearest one', "'the nearest one': say the thing too"),
+    ('go to the red ball next to the red ball', 'which other thing?'),
 ])
 def test_what_it_cannot_resolve_is_refused(command, why):
     result = parsed(command)
-    assert result.relation is None
-    assert not result.understood or result.behaviours == frozenset(), result
+    assert not result.understood and result.relation is None, result
     assert why in result.problem
 
 
@@ -128,6 +149,10 @@ def test_a_relation_to_another_thing_picks_beside_it():
     # CLIPSeg lit one of the balls for "cube" too: that region is no cube.
     assert resolve([LEFT, MIDDLE, RIGHT], Relation('next_to', anchor='cube'),
                    [thing(-0.6, 0.3, 0.03), cube]).chosen is RIGHT
+    # ... but a cube the ball hides part of is one.
+    hidden = thing(0.1, 0.55, width=0.12)  # its box overlaps the middle one's
+    assert resolve([LEFT, MIDDLE, RIGHT], Relation('in_front_of', anchor='cube'),
+                   [hidden]).chosen is MIDDLE
 
 
 def test_what_the_geometry_cannot_tell_is_not_guessed():
@@ -172,8 +197,10 @@ def test_the_status_names_the_things_in_the_plural():
     assert plural('blue box') == 'blue boxes'
     assert plural('toy lorry') == 'toy lorries'
     assert plural('bench') == 'benches'
+    assert plural('cup of coffee') == 'cups of coffee'
     status = ambiguity_status(2, 'red ball')
-    assert status.startswith('ambiguous: 2 red balls in view, say which (left, right')
+    assert status == ('ambiguous: 2 red balls in view, say which: the left red ball, the '
+                      'nearest red ball …')
     assert is_final(status) and not is_success(status)
     assert is_final(f'step 2/3: {status}')
 
@@ -223,3 +250,37 @@ def test_one_segmentation_of_alike_things_between_clear_ones_is_no_question():
     assert searching.angular != 0.0  # turns on searching
     policy.step(0.3, nothing, segmentation(0.3, 2))
     assert not is_final(policy.step(0.35, nothing, segmentation(0.3, 2)).status)
+
+
+def test_regions_nearly_called_the_prompt_count_as_alike_only_beside_a_sure_one():
+    from vla_ros.core.segmentation import judged_regions
+
+    probability = np.zeros((100, 200), np.float32)
+    probability[40:60, 10:40] = 0.9  # largest
+    probability[40:60, 80:100] = 0.9
+    probability[40:55, 150:160] = 0.9  # smallest
+    asked = []
+
+    def judge(regions):  # the left one nearly the prompt, the middle one sure, not the right
+        asked.append(len(regions))
+        return [1 if region.x < -0.5 else 2 if region.x < 0.5 else 0 for region in regions]
+    sure, alike = judged_regions(probability, 0.5, None, judge)
+    assert [round(r.x, 2) for r in sure] == [-0.1]
+    assert [round(r.x, 2) for r in alike] == [-0.75, -0.1]
+    # The region followed since the last frame is not asked again, and is sure.
+    sure, alike = judged_regions(probability, 0.5, sure[0], judge)
+    assert asked[-1] == 2 and [round(r.x, 2) for r in sure] == [-0.1]
+
+
+def test_alike_things_seen_on_the_way_to_one_of_them_end_the_command_too():
+    """The verifier's verdicts on a far one flicker: one may be seen alone first."""
+    policy = go_to_policy()
+    ahead = TargetView(0.0, 0.2, 0.9, 0.01)
+    for tick in range(1, 6):
+        output = policy.step(0.1 * tick, ahead, segmentation(0.1 * tick, 0))
+    assert output.linear > 0.0 and policy.state.tracking
+    nothing = TargetView(0.0, 0.0, 0.0, 0.0)
+    held = policy.step(0.6, nothing, segmentation(0.6, 2))
+    assert (held.linear, held.angular) == (0.0, 0.0)
+    ended = policy.step(0.7, nothing, segmentation(0.7, 2))
+    assert ended.status.startswith('ambiguous: 2 red balls')

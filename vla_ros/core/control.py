@@ -170,6 +170,7 @@ class Controller:
         self._command_embedding = None  # the command's text embedding (the value map's)
         self.sightings = Sightings()  # where each thing asked for was last confirmed
         self._recalled = None  # the sighting this go_to goes back to first
+        self._which = None  # the command's relation: which one of several (core.relations)
         self._checking_place = False  # looking around where it was seen
         self._approach_path = None  # (path on the grid to the target, when planned)
         self._following = None  # the path on the grid the last tick followed
@@ -253,8 +254,8 @@ class Controller:
             vector = np.asarray(embedding, np.float64).reshape(-1)
             norm = np.linalg.norm(vector)
             self._command_embedding = vector / norm if norm > 0.0 else None
-        if parsed.relation is None:  # which one of several is seen in view, not remembered
-            self._recall()
+        self._which = parsed.relation
+        self._recall()
         return status
 
     def _start_steps(self, text: str, steps: tuple, intent, embedding=None) -> str:
@@ -328,10 +329,13 @@ class Controller:
         return step_status(run.index + 1, len(run.steps), status)
 
     def _recall(self) -> None:
-        """A go_to to a thing confirmed before goes back there first."""
+        """A go_to to a thing confirmed before goes back there first (not to one of several
+        a relation picks: which one is seen in view, not remembered).
+        """
         state = self.policy.state
         if state.intent is None or state.intent.behaviour != 'go_to' or not (
-                self.settings.exploration.enabled and self.explorer.ready):
+                self.settings.exploration.enabled and self.explorer.ready) or (
+                self._which is not None):
             return
         self._recalled = self.sightings.recall(state.object_phrase)
         if self._recalled is not None:
@@ -414,7 +418,8 @@ class Controller:
         run = self._steps
         if run is not None and segmentation is not None and segmentation.step not in (
                 None, (run.index + 1, len(run.steps))):
-            target = None  # looked for in another step: the segmenter had not heard of this one
+            # Looked for in another step: the segmenter had not heard of this one.
+            target, segmentation = None, replace(segmentation, alike=0)
         timeout = settings.input_timeout_s
         segmentation_fresh = segmentation is None or (
             segmentation.age <= self.segmentation_bound())

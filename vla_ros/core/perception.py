@@ -15,10 +15,10 @@ import numpy as np
 from vla_ros.core.policy import TargetView
 from vla_ros.core.relations import ALIKE_MARGIN, instances, resolve
 from vla_ros.core.segmentation import (
-    accepted_regions,
     find_regions,
     follow,
     Fovea,
+    judged_regions,
     mask_image,
     NOT_VISIBLE,
     region_of,
@@ -28,6 +28,7 @@ from vla_ros.core.segmentation import (
 from vla_ros.core.status import is_final, split_step
 from vla_ros.core.steps import step_targets
 from vla_ros.core.tracking import TargetTracker, Track
+from vla_ros.core.verification import NOT
 
 SOURCE_STEP = re.compile(r' for step (\d+)/(\d+)$')
 SOURCE_ALIKE = re.compile(r', (\d+) alike\b')
@@ -68,6 +69,12 @@ class Sight:
     # which); 0 when one was chosen or none is in view.
     alike: int = 0
     candidates: tuple = ()  # the instances of the thing asked for (core.relations)
+    generation: int = 0  # Perception.generation when it was asked for
+
+    @property
+    def asked(self) -> tuple:
+        """What it was a segmentation for, as Perception.asked() says it."""
+        return self.prompts, self.generation
 
     def region(self) -> np.ndarray | None:
         """The target's pixels (boolean, at the model's resolution): the connected region
@@ -88,9 +95,14 @@ class Perception:
     """`command(text)` from any thread, `see(rgb)` on the frame thread."""
 
     def __init__(self, segmenter, settings: PerceptionSettings = PerceptionSettings(),
-                 verifier=None):
+                 verifier=None, exact: bool = False):
+        """`exact`: the segmenter's regions are the things named and nothing else (the
+        simulator's ground truth), as good as verified: several are things alike.
+        """
         self.segmenter, self.verifier = segmenter, verifier
+        self.exact = exact
         self.settings = settings
+        self.generation = 0  # counts what was asked: a new command, another step's thing
         self._lock = threading.Lock()
         self._command_object = ''
         self._relation = None  # which one of it (core.relations)
@@ -114,6 +126,7 @@ class Perception:
         with self._lock:
             self._step_targets = step_targets(text, self.settings.command_verbs)
             self._command_object, self._relation = self._step_targets[0]
+            self.generation += 1  # the same words again are a new question too
             count = len(self._step_targets)
             self._step = (1, count) if count > 1 else None
             self._command_ended = False
@@ -130,7 +143,10 @@ class Perception:
         with self._lock:
             self._command_ended = is_final(status)
             if count == len(self._step_targets) and 1 <= index <= count:
-                self._command_object, self._relation = self._step_targets[index - 1]
+                wanted = self._step_targets[index - 1]
+                if wanted != (self._command_object, self._relation):
+                    self.generation += 1
+                self._command_object, self._relation = wanted
                 self._step = (index, count)
 
     def prompts(self) -> tuple:
@@ -141,6 +157,14 @@ class Perception:
         together: a target is tagged with the step it was looked for in.
         """
         return self._wanted()[:2]
+
+    def asked(self) -> tuple:
+        """(prompts, generation): what a target found now is of; it changes with each
+        command and each step's thing (a target of the last is no target of this).
+        """
+        with self._lock:
+            generation = self.generation
+        return self.looking_for()[0], generation
 
     def _wanted(self) -> tuple:
         """looking_for's, and the relation that picks one of the first prompt's things: the
@@ -166,36 +190,46 @@ class Perception:
             return None
         with self._lock:
             threshold, fovea = self.settings.mask_threshold, self.settings.fovea
+            fixed, generation = bool(self.settings.prompts), self.generation
         self.segmenter.set_prompts(prompts)  # encodes only when the prompts changed
-        if prompts != self._looking_for:
-            self._looking_for, self.previous = prompts, None  # a new thing to look for
+        if (prompts, generation) != self._looking_for:
+            self._looking_for, self.previous = (prompts, generation), None  # a new question
             if self.verifier is not None:
                 self.verifier.set_prompt(prompts[0])
         probabilities = self.segmenter.probabilities(rgb, fovea)
-        # Which one of several alike: a region nearly called the prompt beside one that is,
-        # is more of the same (a near crop cut by the image's edge, a far one a few pixels
-        # wide), and counts as one of them.
-        margin = 0.0 if relation is None else ALIKE_MARGIN
-        accept = None if self.verifier is None else lambda regions: self._verify(rgb, regions,
-                                                                                   now, margin)
-        regions = accepted_regions(probabilities[0], threshold, self.previous, accept)
-        candidates, alike = tuple(instances(regions)), 0
-        if self.previous is not None and self.previous.visible:
-            # The thing chosen in an earlier frame, followed: left and right change as the
-            # robot turns, and a second one coming into view is not a new question.
-            self.previous = follow(regions, self.previous, may_switch=relation is None)
+        judge = None if self.verifier is None else lambda regions: self._verify(rgb, regions,
+                                                                                  now)
+        sure, nearly = judged_regions(probabilities[0], threshold, self.previous, judge)
+        # Which one of several alike: beside a region the verifier calls the prompt, one it
+        # nearly does is more of the same (a near crop cut by the image's edge, a far one a
+        # few pixels wide): the things alike are both kinds, a lone target only a sure one.
+        candidates, alike = (tuple(instances(nearly)) if sure else ()), 0
+        # Things alike are told apart by a verifier (or exact masks): CLIPSeg alone lights
+        # every thing of the colour named. Fixed prompts ask nothing.
+        telling = (self.verifier is not None or self.exact) and not fixed
+        if relation is None and telling and len(candidates) > 1:
+            # Whenever they are in view, not only at first: the verifier's verdicts on a far
+            # one flicker, and a command that named one of several was not understood.
+            self.previous, alike = NOT_VISIBLE, len(candidates)
+        elif relation is None:
+            self.previous = follow(sure, self.previous)
+        elif self.previous is not None and self.previous.visible:
+            # The thing a relation chose in an earlier frame, followed: left and right change
+            # as the robot turns.
+            self.previous = follow(nearly, self.previous, may_switch=False)
         else:
             anchors = instances(find_regions(probabilities[1], threshold)) if (
                 relation is not None and relation.anchor) else []
             resolution = resolve(list(candidates), relation, anchors)
             self.previous, alike = resolution.chosen or NOT_VISIBLE, resolution.alike
         self.frames_with_target += self.previous.confidence > 0.0
-        return Sight(prompts, probabilities, self.previous, threshold, step, alike, candidates)
+        return Sight(prompts, probabilities, self.previous, threshold, step, alike, candidates,
+                     generation)
 
-    def _verify(self, rgb, regions, now=None, margin=0.0):
-        verdicts = self.verifier.accept(rgb, regions, now, margin)
+    def _verify(self, rgb, regions, now=None):
+        verdicts = self.verifier.judge(rgb, regions, now, ALIKE_MARGIN)
         self.regions_checked += len(verdicts)
-        self.regions_refused += verdicts.count(False)
+        self.regions_refused += verdicts.count(NOT)
         return verdicts
 
 
@@ -256,17 +290,18 @@ class TrackedPerception:
         with self._lock:
             delivered, self._delivered = self._delivered, None
         prompts, self.step = self.perception.looking_for()
+        asked = self.perception.asked()
         if not self.tracking:
-            if delivered is None or delivered[0].prompts != prompts:
+            if delivered is None or delivered[0].asked != asked:
                 return None
             sight, segmented_stamp, _, _ = delivered
             self.step, self.alike = sight.step, sight.alike
             return Track(sight.target, segmented_stamp, False, 1.0, segmented_stamp)
-        if prompts != self._following:  # a new command: the old track is of something else
-            self._following, self.alike = prompts, 0
+        if asked != self._following:  # a new command: the old track is of something else
+            self._following, self.alike = asked, 0
             self.tracker.reset('a new command')
         track = self.tracker.frame(rgb, stamp)  # first: it may restart the history
-        if delivered is not None and delivered[0].prompts == prompts and (
+        if delivered is not None and delivered[0].asked == asked and (
                 delivered[3] == self.tracker.epoch):
             sight, segmented_stamp, segmented_rgb, _ = delivered
             self.alike = sight.alike

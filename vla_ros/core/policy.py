@@ -532,7 +532,7 @@ class ActionPolicy:
         if intent.behaviour == 'motion':
             return self._measured_motion(intent, now - state.started_at, odometry_motion)
         thing = state.object_phrase or 'target'
-        if segmentation is not None and not state.tracking:
+        if segmentation is not None:
             held = self._alike(segmentation, thing)
             if held is not None:
                 return held
@@ -585,8 +585,9 @@ class ActionPolicy:
 
     def _alike(self, segmentation: Segmentation, thing: str) -> PolicyOutput | None:
         """Hold still while segmentations see several things that fit the command alike
-        (two red balls, and no word of which): after two in a row, end the command saying
-        so. None when the last segmentation saw no such thing.
+        (two red balls, and no word of which; also on the way to one of them, seen alone
+        first): after two in a row, end the command saying so. None when the last
+        segmentation saw no such thing.
         """
         state = self.state
         if segmentation.alike < 2:
@@ -598,7 +599,7 @@ class ActionPolicy:
         if count >= 2:
             state.done = ambiguity_status(segmentation.alike, thing)
             return PolicyOutput(0.0, 0.0, state.done)
-        return PolicyOutput(0.0, 0.0, self._moving_status(thing), needs_target=True)
+        return PolicyOutput(0.0, 0.0, f'searching {thing}', needs_target=True)
 
     def _measured_motion(self, intent: Intent, elapsed: float, shown) -> PolicyOutput:
         motion = self.state.motion

@@ -47,9 +47,14 @@ RELATION_WORDS = (frozenset(ORDINALS) | frozenset(SUPERLATIVES)
 TIE_X = 0.04  # image units (2 = the image's width)
 TIE_BOTTOM = 0.02  # image units (2 = its height)
 TIE_AREA_RATIO = 1.15
-SAY_WHICH = 'say which (left, right, nearest …)'
-# Of a command with a relation, a region whose crop's CLIP score loses to the best contrast
-# by less than this is an instance too (core.verification; 0 without a relation): it keeps
+# How far apart two things on the floor are, from the image: a metre nearer moves a thing's
+# lowest row several times less than a metre sideways moves its column, at the distances a
+# camera sees things (one of 1.1 m deeper at 2-3 m is 0.1 image units lower; 0.6 m
+# sideways, 0.3 across).
+DEPTH_WEIGHT = 4.0
+SAY_WHICH = 'say which: the left {0}, the nearest {0} …'
+# Beside a region the verifier calls the prompt, one whose crop's CLIP score loses to the
+# best contrast by less than this is an instance too (core.verification's NEARLY): it keeps
 # more of the true instances and no more look-alikes (benchmarks/README.md).
 ALIKE_MARGIN = 0.06
 
@@ -75,28 +80,37 @@ def take_relation(words: list, content) -> tuple:
     (lower-case words; `content(word)`: whether it can be part of a thing's name). A relation
     belongs to a noun phrase: its words before the noun follow an article ("the leftmost red
     ball"), those after it follow the noun ("the red ball on the left", "... next to the blue
-    cube"); "go next to the red ball" has none.
+    cube"); "go next to the red ball" has none. An ordinal counts only from a side or with a
+    superlative ("the second red ball from the left", "the second nearest"): "the first aid
+    kit", "the 3rd door" are names.
     """
     found, kept, index = [], [], 0
     while index < len(words):
         word = words[index]
         if word in ('the', 'a', 'an') and index + 1 < len(words):
             taken = _before_noun(words, index + 1, content)
+            if taken is not None and taken[0] < len(words) and words[taken[0]] in (
+                    'one', 'ones'):
+                return words, None, (f"'{' '.join(words[index:taken[0] + 1])}': say the thing "
+                                     f"too ('the {taken[3]} red ball')")
             if taken is not None:
                 end, ordinal, kind, said = taken
-                kept.append(word)
                 noun_end = end
                 while noun_end < len(words) and content(words[noun_end]):
                     noun_end += 1
+                after = _after_noun(words, noun_end, content, counted=kind is None)
+                if kind is None and not (after is not None and after[1] in SIDES
+                                         and not after[2]):
+                    kept.append(word)  # "the first aid kit": a name
+                    index += 1
+                    continue
+                kept.append(word)
                 kept.extend(words[end:noun_end])
-                after = _after_noun(words, noun_end, content)
-                merged = after is not None and kind is None and not after[2]
-                if merged:  # "the second red ball from the left"
+                if kind is None:  # "the second red ball from the left"
                     noun_end, kind, _, after_said = after
-                    said = f'{said} {after_said}'
-                # "the second red ball": counted from the left
-                found.append(Relation(kind or 'left', ordinal, '', said))
-                if after is not None and not merged:  # "the nearest red ball on the left"
+                    said, after = f'{said} {after_said}', None
+                found.append(Relation(kind, ordinal, '', said))
+                if after is not None:  # "the nearest red ball on the left": which counts?
                     found.append(Relation(after[1], 1, after[2], after[3]))
                     noun_end = after[0]
                 index = noun_end
@@ -121,7 +135,7 @@ def take_relation(words: list, content) -> tuple:
 def _before_noun(words, start, content):
     """(index after the relation's words, ordinal, kind or None, words) of an ordinal, a
     superlative or a side between an article and a noun ("the second nearest red ball");
-    None where there is none or no noun follows.
+    None where there is none or no noun (or "one") follows.
     """
     ordinal, kind, index = 1, None, start
     if index < len(words) and words[index] in ORDINALS:
@@ -129,15 +143,19 @@ def _before_noun(words, start, content):
     if index < len(words) and words[index] in SUPERLATIVES:
         kind, index = SUPERLATIVES[words[index]], index + 1
     elif index < len(words) and words[index] in SIDES and index + 1 < len(words) and (
-            content(words[index + 1])):
+            content(words[index + 1]) or words[index + 1] in ('one', 'ones')):
         kind, index = words[index], index + 1
-    if index == start or index >= len(words) or not content(words[index]):
+    if index == start or index >= len(words) or not (
+            content(words[index]) or words[index] in ('one', 'ones')):
         return None
     return index, ordinal, kind, ' '.join(words[start:index])
 
 
-def _after_noun(words, start, content):
-    """(index after it, kind, anchor, words) of a relation right after a noun, or None."""
+def _after_noun(words, start, content, counted: bool = False):
+    """(index after it, kind, anchor, words) of a relation right after a noun, or None.
+    "from the left" only after an ordinal (`counted`): "approach the ball from the left" is
+    a way to go, not which one.
+    """
     for phrase, kind in ANCHORED.items():
         end = start + len(phrase)
         if tuple(words[start:end]) != phrase:
@@ -152,8 +170,8 @@ def _after_noun(words, start, content):
                 words[start:anchor_end])
     for phrase, kind in TRAILING.items():
         end = start + len(phrase)
-        if tuple(words[start:end]) == phrase and not (end < len(words) and (
-                content(words[end]) or words[end] == 'of')):
+        if tuple(words[start:end]) == phrase and (counted or phrase[0] != 'from') and not (
+                end < len(words) and (content(words[end]) or words[end] == 'of')):
             return end, kind, '', ' '.join(phrase)
     return None
 
@@ -222,9 +240,10 @@ def resolve(instances: list, relation: Relation | None, anchors: list = ()) -> R
         tied = [other for other in ranked if other is not chosen
                 and tie(measure(other), measure(chosen))]
         return Resolution(chosen) if not tied else Resolution(None, len(tied) + 1)
-    # A region of the other thing's prompt over one of these is no other thing (CLIPSeg
-    # lights a red cube for "purple ball" too).
-    anchors = [a for a in anchors if not any(_overlap(a, t) for t in instances)]
+    # A region of the other thing's prompt on one of these is no other thing (CLIPSeg
+    # lights a red cube for "purple ball" too): each holds the other's centre. One that only
+    # touches or hides part of it is ("the ball in front of the cube").
+    anchors = [a for a in anchors if not any(_same_place(a, t) for t in instances)]
     if not anchors:
         return Resolution()  # the thing it is related to is not in view
     anchor = max(anchors, key=lambda t: t.area)
@@ -246,21 +265,28 @@ def resolve(instances: list, relation: Relation | None, anchors: list = ()) -> R
     def gap(t):  # in the image, lowest rows for depth: where each stands on the floor
         if kind in ('in_front_of', 'behind'):  # on the line of sight through it, first
             return abs(t.x - anchor.x) + 0.5 * abs(t.bottom - anchor.bottom)
-        return math.hypot(t.x - anchor.x, 2.0 * (t.bottom - anchor.bottom))
+        return math.hypot(t.x - anchor.x, DEPTH_WEIGHT * (t.bottom - anchor.bottom))
     ranked = sorted(fitting, key=gap)
     if len(ranked) > 1 and gap(ranked[1]) < 1.2 * gap(ranked[0]):
         return Resolution(None, len(ranked))
     return Resolution(ranked[0])
 
 
-def _overlap(a, b) -> bool:
-    """Whether the boxes of two regions overlap."""
-    return (max(a.left, b.left) < min(a.left + 2 * a.width, b.left + 2 * b.width)
-            and max(a.top, b.top) < min(a.bottom, b.bottom))
+def _same_place(a, b) -> bool:
+    """Whether each of two regions' boxes holds the other's centroid."""
+    def holds(box, point):
+        return (box.left <= point.x <= box.left + 2 * box.width
+                and box.top <= point.y <= box.bottom)
+    return holds(a, b) and holds(b, a)
 
 
 def plural(phrase: str) -> str:
-    """"red ball" -> "red balls", "blue box" -> "blue boxes" (English's usual rules)."""
+    """"red ball" -> "red balls", "blue box" -> "blue boxes", "cup of tea" -> "cups of tea"
+    (English's usual rules).
+    """
+    if ' of ' in phrase:
+        noun, _, rest = phrase.partition(' of ')
+        return f'{plural(noun)} of {rest}'
     head, _, last = phrase.rpartition(' ')
     if last.endswith(('s', 'x', 'z', 'ch', 'sh')):
         last += 'es'
@@ -273,4 +299,5 @@ def plural(phrase: str) -> str:
 
 def ambiguity_status(count: int, phrase: str) -> str:
     """The policy's status when `count` instances of `phrase` fit the command alike."""
-    return f'{AMBIGUOUS}{count} {plural(phrase or "thing")} in view, {SAY_WHICH}'
+    phrase = phrase or 'thing'
+    return f'{AMBIGUOUS}{count} {plural(phrase)} in view, {SAY_WHICH.format(phrase)}'

@@ -135,6 +135,23 @@ def accepted_regions(probability: np.ndarray, threshold: float, previous: Target
     return [region for region, known in zip(regions, continuing) if known or next(verdicts)]
 
 
+def judged_regions(probability: np.ndarray, threshold: float, previous: Target = None,
+                   judge=None) -> tuple:
+    """(sure, alike): the regions above `threshold` (largest first) that `judge` (a
+    TargetVerifier's, three verdicts: 2 sure, 1 nearly, 0 not) calls the prompt, or that
+    continue `previous` (as accepted_regions); and those it calls the prompt or nearly so.
+    """
+    regions = find_regions(probability, threshold)
+    if judge is None:
+        return regions, regions
+    continuing = [continues(region, previous)
+                  and region.area < CONTINUE_GROWTH * previous.area for region in regions]
+    verdicts = iter(judge([region for region, known in zip(regions, continuing) if not known]))
+    levels = [2 if known else next(verdicts) for known in continuing]
+    return ([region for region, level in zip(regions, levels) if level == 2],
+            [region for region, level in zip(regions, levels) if level >= 1])
+
+
 def follow(regions: list, previous: Target = None, may_switch: bool = True) -> Target:
     """Of `regions` (largest first), the one nearest to the `previous` target, or the largest
     where there is no previous or (`may_switch`) it is SWITCH_AREA_RATIO times larger.

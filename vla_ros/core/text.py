@@ -725,6 +725,9 @@ class _Grammar:
                   if (word in ('left', 'right') and following == 'of') or (
                       word in ('behind', 'near', 'beside', 'by', 'of', 'nearer', 'closer')
                       and following in ('you', 'me', 'us', 'yourself'))]
+        if not problem and relation is not None and relation.anchor == chosen[2]:
+            problem = (f"'{chosen[2]} {relation}': which other thing? (the red ball next to the "
+                       'blue cube)')
         if not problem and sided and chosen[2]:
             problem = (f"'{sided[0]}': where a thing is relative to the robot or a place is "
                        'not supported: say which one as it is seen (the left red ball, the '
@@ -762,9 +765,10 @@ class _Grammar:
         """(the tokens without a relation's words, the relation or None, a problem or ''):
         core.relations.take_relation on each run of words between punctuation.
         """
-        def noun(word):  # amounts are no thing: "turn 90 degrees to the left"
+        def noun(word):  # amounts and manners are no thing: "turn 90 degrees to the left"
             return self.content(word) and word not in UNITS and word not in NUMBER_WORDS and (
-                not word[0].isdigit())
+                not word[0].isdigit()) and word not in QUALIFIER_WORDS and (
+                word not in NEGATIONS)
         kept, found, run = [], [], []
         for token in [*tokens, ('stop', '')]:
             if token[0] == 'word':

@@ -19,6 +19,8 @@ import numpy as np
 
 from vla_ros.core.segmentation import continues, crop_region, Target
 
+SURE, NEARLY, NOT = 2, 1, 0  # judge()'s verdicts
+
 
 @dataclass(frozen=True)
 class VerifierConfig:
@@ -73,20 +75,26 @@ class TargetVerifier:
         similarity = self.encoder.encode_images(crops, frames=False) @ self._texts.T
         return similarity[:, 0] - similarity[:, 1:].max(axis=1)
 
-    def accept(self, rgb: np.ndarray, regions, now: float = None, margin: float = 0.0) -> list:
+    def accept(self, rgb: np.ndarray, regions, now: float = None) -> list:
         """One bool per region (largest first), for consecutive frames of one stream; call it
         on every frame (with [] when nothing is in view), since refusals carry over to the
         next call. Refused unseen: regions under min_area, those continuing a recent refusal,
         and those past max_regions. `now` (seconds, any clock): refusals older than
-        recheck_within_s are not carried over. `margin`: a crop is accepted whose prompt
-        loses to the best contrast by less than this.
+        recheck_within_s are not carried over.
+        """
+        return [verdict == SURE for verdict in self.judge(rgb, regions, now)]
+
+    def judge(self, rgb: np.ndarray, regions, now: float = None, margin: float = 0.0) -> list:
+        """accept()'s, in three: SURE (the prompt wins), NEARLY (it loses to the best
+        contrast by less than `margin`: more of the same beside a sure one, core.relations)
+        or NOT (refused; carried over as accept() says).
         """
         if now is not None:
             if self._last_time is not None and not (
                     0.0 <= now - self._last_time <= self.config.recheck_within_s):
                 self._refused = []
             self._last_time = now
-        verdicts = [False] * len(regions)
+        verdicts = [NOT] * len(regions)
         refused, to_check = [], []
         for index, region in enumerate(regions):
             if region.area < self.config.min_area:
@@ -99,8 +107,8 @@ class TargetVerifier:
         if to_check:
             crops = [crop_region(rgb, regions[index], self.config.padding) for index in to_check]
             for index, score in zip(to_check, self.scores(crops)):
-                verdicts[index] = bool(score > -margin)
-                if not verdicts[index]:
+                verdicts[index] = SURE if score > 0 else NEARLY if score > -margin else NOT
+                if verdicts[index] == NOT:
                     refused.append(_Refusal(regions[index], regions[index].area, 0))
         self._refused = refused
         return verdicts

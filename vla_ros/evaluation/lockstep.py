@@ -111,7 +111,7 @@ class OracleMode:
 
     def perception(self, world: SimWorld, scene: Scene) -> Perception:
         return Perception(GroundTruthSegmenter(world, scene), PerceptionSettings(
-            command_verbs=self.settings.perception.command_verbs, fovea=None))
+            command_verbs=self.settings.perception.command_verbs, fovea=None), exact=True)
 
     def controller(self) -> Controller:
         return Controller(None, self.settings.control)

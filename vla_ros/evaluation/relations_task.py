@@ -54,13 +54,14 @@ def relations_scene(seed: int) -> tuple:
     the template's relation picks.
     """
     rng = np.random.default_rng([SEED_STREAM, seed])
-    template, kind, count = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
-    for _ in range(500):
+    for attempt in range(5000):
+        if attempt % 500 == 0:  # a template some draws cannot lay out: draw another
+            template, kind, count = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
         drawn = _layout(rng, kind, count)
         if drawn is not None:
             break
     else:
-        raise RuntimeError(f'seed {seed}: no layout for {template!r}')
+        raise RuntimeError(f'seed {seed}: no layout for any template')
     objects, target, robot = drawn
     scene = Scene(seed=seed, objects=tuple(objects), target_index=target,
                   arena_half=ARENA_HALF, **floor_and_light(rng), robot_x=robot[0],

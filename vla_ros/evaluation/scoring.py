@@ -76,6 +76,11 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
     if status == ARRIVED:
         pose = world.pose()
         # Near, and in the same room: not on the far side of a wall from it.
+        alike = [distance for index, distance in enumerate(distances)
+                 if index != scene.target_index
+                 and scene.objects[index].name == scene.target.name]
+        if alike and min(alike) < final:  # at another of its kind, near the one asked for
+            return 'wrong object', final
         if final <= SUCCESS_DISTANCE_M and not behind_tall(
                 scene, (pose.x, pose.y), (scene.target.x, scene.target.y))[0]:
             return 'success', final
@@ -148,11 +153,12 @@ GUESS_M = 0.1  # a command that does not say which, having driven this far, went
 
 def ambiguity_outcome(status: str, path_m: float, collided) -> str:
     """A command that does not say which of several alike: 'said ambiguous' (held still and
-    asked), 'guessed' (drove towards one, or arrived) or 'held' (still, saying another thing).
+    asked), 'guessed' (drove towards one, arrived, or found one) or 'held' (still, saying
+    another thing).
     """
     if collided:
         return 'collision'
-    if own(status) == ARRIVED or path_m >= GUESS_M:
+    if own(status) == ARRIVED or own(status).startswith('found ') or path_m >= GUESS_M:
         return 'guessed'
     return 'said ambiguous' if own(status).startswith(AMBIGUOUS) else 'held'
 
