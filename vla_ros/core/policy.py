@@ -532,7 +532,7 @@ class ActionPolicy:
         if intent.behaviour == 'motion':
             return self._measured_motion(intent, now - state.started_at, odometry_motion)
         thing = state.object_phrase or 'target'
-        if segmentation is not None:
+        if segmentation is not None and not state.tracking:
             held = self._alike(segmentation, thing)
             if held is not None:
                 return held

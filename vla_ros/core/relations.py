@@ -176,29 +176,49 @@ def _after_noun(words, start, content, counted: bool = False):
     return None
 
 
-# Regions of one thing: a mask broken by an occluder or a highlight, whose boxes come this
-# close (image units), is one instance; smaller regions are no instance (noise).
+# Regions of one thing: a mask broken by an occluder or a highlight, whose boxes come closer
+# than half the smaller one's side (or this, in image units), is one instance; smaller
+# regions are no instance (noise).
 SAME_THING_GAP = 0.03
 MIN_INSTANCE_AREA = 0.0005  # of the image: the verifier's default min_area
+# Things alike have boxes of alike shape: one this many times wider for its height than
+# another is something else the verifier let through (a wall's edge for "white cube").
+ALIKE_ASPECT = 2.5
 
 
 def instances(regions: list) -> list:
     """The things among regions of one prompt (core.segmentation.Target, largest first):
-    regions whose boxes nearly touch are one thing, named by its largest region.
+    regions whose boxes nearly touch are one thing, named by its largest region; of the
+    others, those whose boxes' shapes are alike the first's.
     """
-    kept = []
+    things = []  # [regions of one thing, largest first]
     for region in regions:
         if region.area < MIN_INSTANCE_AREA:
             continue
-        if not any(_boxes_near(region, other) for other in kept):
-            kept.append(region)
-    return kept
+        near = next((thing for thing in things if any(_boxes_near(region, part)
+                                                      for part in thing)), None)
+        if near is None:
+            things.append([region])
+        else:
+            near.append(region)
+    return [thing[0] for thing in things
+            if abs(math.log(_aspect(thing) / _aspect(things[0]))) <= math.log(ALIKE_ASPECT)]
+
+
+def _aspect(parts) -> float:
+    """Width over height of the box round a thing's regions, in image units."""
+    left = min(part.left for part in parts)
+    right = max(part.left + 2 * part.width for part in parts)
+    height = max(part.bottom for part in parts) - min(part.top for part in parts)
+    return (right - left) / max(height, 1e-6)
 
 
 def _boxes_near(a, b) -> bool:
     gap_x = max(a.left, b.left) - min(a.left + 2 * a.width, b.left + 2 * b.width)
     gap_y = max(a.top, b.top) - min(a.bottom, b.bottom)
-    return gap_x < SAME_THING_GAP and gap_y < SAME_THING_GAP
+    near_x = max(SAME_THING_GAP, min(a.width, b.width))  # half the narrower box's width
+    near_y = max(SAME_THING_GAP, 0.5 * min(a.bottom - a.top, b.bottom - b.top))
+    return gap_x < near_x and gap_y < near_y
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from vla_ros.evaluation.scoring import SUCCESS_DISTANCE_M
 from vla_ros.sim.scene import (
     COLOURS,
     floor_and_light,
@@ -157,7 +158,10 @@ def _clear(objects, robot, target) -> bool:
         if math.hypot(thing.x - robot[0], thing.y - robot[1]) < thing.size + ROBOT_RADIUS + 0.8:
             return False
         for other in objects[index + 1:]:
-            if math.hypot(thing.x - other.x, thing.y - other.y) < thing.size + other.size + 0.25:
+            # Things alike further apart than the success distance: arriving at one is never
+            # arriving at another.
+            gap = SUCCESS_DISTANCE_M + 0.1 if other.name == thing.name else 0.25
+            if math.hypot(thing.x - other.x, thing.y - other.y) < thing.size + other.size + gap:
                 return False
         if index != target and _distance_to_way(thing, robot, goal) < (
                 thing.size + ROBOT_RADIUS + 0.2):
