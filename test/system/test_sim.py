@@ -433,3 +433,27 @@ def test_a_new_command_about_the_same_things_asks_afresh():
         assert not unsaid.target.visible and unsaid.alike == 2
     finally:
         world.close()
+
+
+def test_arriving_between_two_alike_counts_the_one_the_robot_faces():
+    """Two red balls 0.6 m apart, the robot stopped within 0.5 m of both: it arrived at the
+    one it faces (the servo stops facing what it went to), whichever is nearer.
+    """
+    from dataclasses import replace
+
+    from vla_ros.evaluation.scoring import classify_outcome
+    from vla_ros.sim.scene import SceneObject
+
+    base = generate_scene(100)
+    balls = (SceneObject('ball', 'red', 0.15, 0.0, 0.0, 0.0),
+             SceneObject('ball', 'red', 0.15, 0.0, 0.9, 0.0))
+    scene = replace(base, objects=balls, target_index=0, obstacles=(), robot_x=0.55,
+                    robot_y=0.5, robot_yaw=math.atan2(-0.5, -0.55))  # facing ball 0
+    for target, expected in ((0, 'success'), (1, 'wrong object')):
+        world = SimWorld(replace(scene, target_index=target))
+        try:
+            assert all(world.distance_to(index) <= SUCCESS_DISTANCE_M for index in (0, 1))
+            assert world.distance_to(1) < world.distance_to(0)  # the other one is nearer
+            assert classify_outcome(world, world.scene, 'arrived', False)[0] == expected
+        finally:
+            world.close()

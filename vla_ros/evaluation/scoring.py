@@ -3,6 +3,7 @@ succeeded, why it failed and its SPL.
 """
 
 from dataclasses import dataclass, field
+import math
 
 import numpy as np
 
@@ -75,12 +76,9 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
         return 'collision', final
     if status == ARRIVED:
         pose = world.pose()
-        # Near, and in the same room: not on the far side of a wall from it.
-        alike = [distance for index, distance in enumerate(distances)
-                 if index != scene.target_index
-                 and scene.objects[index].name == scene.target.name]
-        if alike and min(alike) < final:  # at another of its kind, near the one asked for
+        if _faces_another_alike(scene, pose, distances):
             return 'wrong object', final
+        # Near, and in the same room: not on the far side of a wall from it.
         if final <= SUCCESS_DISTANCE_M and not behind_tall(
                 scene, (pose.x, pose.y), (scene.target.x, scene.target.y))[0]:
             return 'success', final
@@ -103,6 +101,20 @@ def classify_outcome(world: SimWorld, scene: Scene, status: str, timed_out: bool
     if is_stopped(status) or is_refusal(status) or status.startswith(('done: ', 'found ')):
         return 'intent', final
     return ('timeout' if timed_out else 'stopped short'), final
+
+
+def _faces_another_alike(scene: Scene, pose, distances) -> bool:
+    """Whether the robot, stopped within the success distance of the target and another
+    thing of its name, arrived at that other: the servo stops facing what it went to, so of
+    those it is the one nearest the robot's heading.
+    """
+    def off_heading(index):
+        thing = scene.objects[index]
+        bearing = math.atan2(thing.y - pose.y, thing.x - pose.x) - pose.yaw
+        return abs(math.atan2(math.sin(bearing), math.cos(bearing)))
+    near = [index for index, distance in enumerate(distances)
+            if distance <= SUCCESS_DISTANCE_M and scene.objects[index].name == scene.target.name]
+    return len(near) > 1 and min(near, key=off_heading) != scene.target_index
 
 
 CAUSES = ('perception: miss', 'perception: false detection', 'perception: wrong object',
