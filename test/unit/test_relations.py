@@ -242,14 +242,18 @@ def test_two_segmentations_of_alike_things_end_the_command_still():
     assert later.status == ended.status and (later.linear, later.angular) == (0.0, 0.0)
 
 
-def test_one_segmentation_of_alike_things_between_clear_ones_is_no_question():
+def test_alike_segmentations_with_one_seen_alone_between_still_end_the_command():
+    """The verifier's verdicts on one of two flicker: a segmentation that sees one alone
+    between two that see both confirms nothing.
+    """
     policy = go_to_policy()
     nothing = TargetView(0.0, 0.0, 0.0, 0.0)
+    ahead = TargetView(0.0, 0.2, 0.9, 0.01)
     policy.step(0.1, nothing, segmentation(0.1, 2))
-    searching = policy.step(0.2, nothing, segmentation(0.2, 0))
-    assert searching.angular != 0.0  # turns on searching
-    policy.step(0.3, nothing, segmentation(0.3, 2))
-    assert not is_final(policy.step(0.35, nothing, segmentation(0.3, 2)).status)
+    alone = policy.step(0.2, ahead, segmentation(0.2, 0))
+    assert alone.linear == 0.0 and not policy.state.tracking
+    ended = policy.step(0.3, nothing, segmentation(0.3, 2))
+    assert ended.status.startswith('ambiguous: 2 red balls')
 
 
 def test_regions_nearly_called_the_prompt_count_as_alike_only_beside_a_sure_one():
@@ -297,7 +301,26 @@ def test_a_wall_edge_is_no_thing_alike_and_a_split_thing_is_one():
     probability[50:58, 100:190] = 0.9  # a long low strip: a wall's edge the verifier passed
     assert len(instances(find_regions(probability, 0.5))) == 1
     probability[50:58, 100:190] = 0.0
-    probability[40:60, 120:129] = 0.9  # another ball, behind a post 3 px wide
-    probability[40:60, 132:140] = 0.9
+    probability[40:60, 120:129] = 0.9  # another ball, behind a post 2 px wide
+    probability[40:60, 131:140] = 0.9
     things = instances(find_regions(probability, 0.5))
     assert len(things) == 2 and resolve(things, None).alike == 2
+
+
+def test_things_alike_are_measured_by_the_shape_most_share():
+    probability = np.zeros((100, 200), np.float32)
+    probability[30:100, 0:90] = 0.9  # a wide false region at the bottom corner: the largest
+    probability[40:50, 120:125] = 0.9  # three far ones alike, tall and narrow
+    probability[40:50, 140:145] = 0.9
+    probability[40:50, 180:185] = 0.9
+    things = instances(find_regions(probability, 0.5))
+    assert len(things) == 3 and all(thing.x > 0.0 for thing in things)
+
+
+def test_a_partial_region_of_the_other_thing_on_a_candidate_is_no_anchor():
+    cube = thing(0.3, 0.5)
+    # The lower part of LEFT lit for "cube", the largest region of that prompt.
+    lit_on_left = Target(x=-0.6, y=0.25, confidence=0.9, area=0.05, width=0.05, bottom=0.3,
+                         left=-0.65, top=0.2)
+    assert resolve([LEFT, RIGHT], Relation('next_to', anchor='cube'),
+                   [lit_on_left, cube]).chosen is RIGHT

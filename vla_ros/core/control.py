@@ -586,7 +586,8 @@ class Controller:
         """Keep where a tracked target in sight is, in the odom frame."""
         state, goal = self.policy.state, self.avoidance.goal
         if odom is None or goal is None or not state.tracking or state.last_seen_at != now or (
-                not state.object_phrase) or math.hypot(*goal) > SIGHTING_RANGE_M:
+                not state.object_phrase) or math.hypot(*goal) > SIGHTING_RANGE_M or (
+                self._which is not None):  # one of several: not 'the' red ball to go back to
             return
         self._recalled, self._checking_place = None, False
         self.sightings.record(Sighting(state.object_phrase, *_in_odom(odom, goal), now,

@@ -156,41 +156,40 @@ class Perception:
         """(the prompts to segment, the step they are for: (i, n), None for one step), read
         together: a target is tagged with the step it was looked for in.
         """
-        return self._wanted()[:2]
+        return self.wanted()[:2]
 
     def asked(self) -> tuple:
         """(prompts, generation): what a target found now is of; it changes with each
         command and each step's thing (a target of the last is no target of this).
         """
-        with self._lock:
-            generation = self.generation
-        return self.looking_for()[0], generation
+        prompts, _, _, generation = self.wanted()
+        return prompts, generation
 
-    def _wanted(self) -> tuple:
-        """looking_for's, and the relation that picks one of the first prompt's things: the
-        prompts are the thing and, for a relation to another ("next to the blue cube"),
-        that other.
+    def wanted(self) -> tuple:
+        """looking_for's, the relation that picks one of the first prompt's things and the
+        generation, read at once: the prompts are the thing and, for a relation to another
+        ("next to the blue cube"), that other.
         """
         with self._lock:
+            generation, step, relation = self.generation, self._step, self._relation
             if self.settings.prompts:
-                return self.settings.prompts, self._step, None
+                return self.settings.prompts, step, None, generation
             if self._command_ended or not self._command_object:
-                return (), self._step, None
-            relation = self._relation
+                return (), step, None, generation
             if relation is not None and relation.anchor:
-                return (self._command_object, relation.anchor), self._step, relation
-            return (self._command_object,), self._step, relation
+                return (self._command_object, relation.anchor), step, relation, generation
+            return (self._command_object,), step, relation, generation
 
     def see(self, rgb: np.ndarray, now: float = None) -> Sight | None:
         """The target in one RGB frame (taken at `now`, seconds on any clock, if known);
         None while there is nothing to look for.
         """
-        prompts, step, relation = self._wanted()
+        prompts, step, relation, generation = self.wanted()
         if not prompts:
             return None
         with self._lock:
             threshold, fovea = self.settings.mask_threshold, self.settings.fovea
-            fixed, generation = bool(self.settings.prompts), self.generation
+            fixed = bool(self.settings.prompts)
         self.segmenter.set_prompts(prompts)  # encodes only when the prompts changed
         if (prompts, generation) != self._looking_for:
             self._looking_for, self.previous = (prompts, generation), None  # a new question
@@ -207,10 +206,13 @@ class Perception:
         # Things alike are told apart by a verifier (or exact masks): CLIPSeg alone lights
         # every thing of the colour named. Fixed prompts ask nothing.
         telling = (self.verifier is not None or self.exact) and not fixed
+        following = self.previous is not None and self.previous.visible
         if relation is None and telling and len(candidates) > 1:
             # Whenever they are in view, not only at first: the verifier's verdicts on a far
-            # one flicker, and a command that named one of several was not understood.
-            self.previous, alike = NOT_VISIBLE, len(candidates)
+            # one flicker, and a command that named one of several was not understood. The
+            # one followed stays the target (the policy no longer asks once it follows one).
+            alike = len(candidates)
+            self.previous = follow(sure, self.previous) if following else NOT_VISIBLE
         elif relation is None:
             self.previous = follow(sure, self.previous)
         elif self.previous is not None and self.previous.visible:
@@ -289,8 +291,8 @@ class TrackedPerception:
         """
         with self._lock:
             delivered, self._delivered = self._delivered, None
-        prompts, self.step = self.perception.looking_for()
-        asked = self.perception.asked()
+        prompts, self.step, _, generation = self.perception.wanted()
+        asked = prompts, generation
         if not self.tracking:
             if delivered is None or delivered[0].asked != asked:
                 return None

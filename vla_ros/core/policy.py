@@ -585,17 +585,19 @@ class ActionPolicy:
 
     def _alike(self, segmentation: Segmentation, thing: str) -> PolicyOutput | None:
         """Hold still while segmentations see several things that fit the command alike
-        (two red balls, and no word of which; also on the way to one of them, seen alone
-        first): after two in a row, end the command saying so. None when the last
-        segmentation saw no such thing.
+        (two red balls, and no word of which), before the robot follows one: after two such
+        segmentations, end the command saying so. None when the last segmentation saw no
+        such thing.
         """
         state = self.state
         if segmentation.alike < 2:
-            state.alike_seen = (0, None)
             return None
         count, last = state.alike_seen
         if segmentation.segmented_stamp != last:
             state.alike_seen = count, last = count + 1, segmentation.segmented_stamp
+        # A sighting being confirmed starts again: one of several seen alone between
+        # segmentations that see both (the verifier's flicker) is no answer.
+        state.seen_since, state.segmentations_seen, state.glimpse = None, 0, None
         if count >= 2:
             state.done = ambiguity_status(segmentation.alike, thing)
             return PolicyOutput(0.0, 0.0, state.done)

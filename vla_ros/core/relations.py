@@ -177,8 +177,8 @@ def _after_noun(words, start, content, counted: bool = False):
 
 
 # Regions of one thing: a mask broken by an occluder or a highlight, whose boxes come closer
-# than half the smaller one's side (or this, in image units), is one instance; smaller
-# regions are no instance (noise).
+# than a quarter of the smaller one's side (or this, in image units), is one instance;
+# smaller regions are no instance (noise).
 SAME_THING_GAP = 0.03
 MIN_INSTANCE_AREA = 0.0005  # of the image: the verifier's default min_area
 # Things alike have boxes of alike shape: one this many times wider for its height than
@@ -201,8 +201,15 @@ def instances(regions: list) -> list:
             things.append([region])
         else:
             near.append(region)
-    return [thing[0] for thing in things
-            if abs(math.log(_aspect(thing) / _aspect(things[0]))) <= math.log(ALIKE_ASPECT)]
+    if not things:
+        return []
+    # Alike the shape most others share (a cut-off near one or a wide false region, even the
+    # largest, is not what the rest are measured by); on a tie, the most compact one's.
+    def alike(a, b):
+        return abs(math.log(_aspect(a) / _aspect(b))) <= math.log(ALIKE_ASPECT)
+    reference = max(things, key=lambda thing: (sum(alike(thing, other) for other in things),
+                                               -abs(math.log(_aspect(thing)))))
+    return [thing[0] for thing in things if alike(thing, reference)]
 
 
 def _aspect(parts) -> float:
@@ -216,8 +223,8 @@ def _aspect(parts) -> float:
 def _boxes_near(a, b) -> bool:
     gap_x = max(a.left, b.left) - min(a.left + 2 * a.width, b.left + 2 * b.width)
     gap_y = max(a.top, b.top) - min(a.bottom, b.bottom)
-    near_x = max(SAME_THING_GAP, min(a.width, b.width))  # half the narrower box's width
-    near_y = max(SAME_THING_GAP, 0.5 * min(a.bottom - a.top, b.bottom - b.top))
+    near_x = max(SAME_THING_GAP, 0.5 * min(a.width, b.width))  # a quarter of the narrower
+    near_y = max(SAME_THING_GAP, 0.25 * min(a.bottom - a.top, b.bottom - b.top))
     return gap_x < near_x and gap_y < near_y
 
 
@@ -260,10 +267,10 @@ def resolve(instances: list, relation: Relation | None, anchors: list = ()) -> R
         tied = [other for other in ranked if other is not chosen
                 and tie(measure(other), measure(chosen))]
         return Resolution(chosen) if not tied else Resolution(None, len(tied) + 1)
-    # A region of the other thing's prompt on one of these is no other thing (CLIPSeg
-    # lights a red cube for "purple ball" too): each holds the other's centre. One that only
-    # touches or hides part of it is ("the ball in front of the cube").
-    anchors = [a for a in anchors if not any(_same_place(a, t) for t in instances)]
+    # A region of the other thing's prompt mostly on one of these is no other thing (CLIPSeg
+    # lights a red cube for "purple ball" too); one that only touches it or is partly hidden
+    # by it is ("the ball in front of the cube").
+    anchors = [a for a in anchors if not any(_mostly_on(a, t) for t in instances)]
     if not anchors:
         return Resolution()  # the thing it is related to is not in view
     anchor = max(anchors, key=lambda t: t.area)
@@ -292,12 +299,12 @@ def resolve(instances: list, relation: Relation | None, anchors: list = ()) -> R
     return Resolution(ranked[0])
 
 
-def _same_place(a, b) -> bool:
-    """Whether each of two regions' boxes holds the other's centroid."""
-    def holds(box, point):
-        return (box.left <= point.x <= box.left + 2 * box.width
-                and box.top <= point.y <= box.bottom)
-    return holds(a, b) and holds(b, a)
+def _mostly_on(a, b) -> bool:
+    """Whether most of region a's box lies in region b's."""
+    across = min(a.left + 2 * a.width, b.left + 2 * b.width) - max(a.left, b.left)
+    down = min(a.bottom, b.bottom) - max(a.top, b.top)
+    area = 2 * a.width * (a.bottom - a.top)
+    return across > 0 and down > 0 and across * down > 0.5 * area
 
 
 def plural(phrase: str) -> str:

@@ -767,8 +767,8 @@ class _Grammar:
         """
         def noun(word):  # amounts and manners are no thing: "turn 90 degrees to the left"
             return self.content(word) and word not in UNITS and word not in NUMBER_WORDS and (
-                not word[0].isdigit()) and word not in QUALIFIER_WORDS and (
-                word not in NEGATIONS)
+                not word[0].isdigit()) and word not in NEGATIONS and word not in (
+                SLOW_WORDS | FAST_WORDS | CONDITION_WORDS | TIME_WORDS | REPEAT_WORDS)
         kept, found, run = [], [], []
         for token in [*tokens, ('stop', '')]:
             if token[0] == 'word':
