@@ -344,7 +344,7 @@ def run_eval(args) -> int:
             if (args.task == 'relations') != all(kind == 'ambiguous' for kind, _ in drawn):
                 raise ValueError('ambiguous commands (which of several alike?) go with --task '
                                  'relations, and it takes only those from --commands')
-            if args.transport == 'dds' and any(kind != 'go_to' for kind, _ in drawn):
+            if args.transport == 'dds' and any(kind == 'not_understood' for kind, _ in drawn):
                 raise ValueError('--commands with commands that must not move the robot: '
                                  'lockstep transport only (it watches every velocity)')
         if (args.backend or args.precision) and (args.mode != 'real'
@@ -390,7 +390,8 @@ def run_eval(args) -> int:
                 template, command, *asked = motion_command(scene, settings)
                 kind = 'motion'
             if args.transport == 'dds':
-                result = pipeline.run(scene, max_time_s=args.max_time, command=command)
+                result = pipeline.run(scene, max_time_s=args.max_time, command=command,
+                                      expected=kind)
             else:
                 result = run_episode(scene, pipeline, max_time_s=args.max_time,
                                      command=command, expected=kind,

@@ -126,7 +126,8 @@ class DdsEpisodes:
     def close(self):
         Path(self._overlay.name).unlink(missing_ok=True)
 
-    def run(self, scene, max_time_s: float = 60.0, command: str = None) -> EpisodeResult:
+    def run(self, scene, max_time_s: float = 60.0, command: str = None,
+            expected: str = 'go_to') -> EpisodeResult:
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PointStamped, Vector3Stamped
         from nav_msgs.msg import Odometry
@@ -205,14 +206,15 @@ class DdsEpisodes:
             while not lies_on.done() and time.monotonic() < deadline:
                 time.sleep(0.01)
             last_view_on = lies_on.result() if lies_on.done() else 'none'
+            length = sum(((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5
+                         for (ax, ay), (bx, by) in zip(path, path[1:]))
             if legs is None:
                 outcome, success, final, cause = score(world, scene, status, timed_out,
-                                                       last_view_on)
+                                                       last_view_on, expected,
+                                                       path_m=length)
             else:
                 outcome, success, final, cause, shortest = legs.score(
                     world, status, timed_out, last_view_on, shortest)
-            length = sum(((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5
-                         for (ax, ay), (bx, by) in zip(path, path[1:]))
             return EpisodeResult(
                 seed=scene.seed, command=command, mode='real', outcome=outcome,
                 success=success, spl=spl(outcome, shortest, length),
@@ -224,7 +226,7 @@ class DdsEpisodes:
                 target_gap_max_s=max((b - a for a, b in zip(arrivals, arrivals[1:])),
                                      default=0.0),
                 world=scene.world, shortest_way_m=shortest,
-                visible_from_start=visible)
+                visible_from_start=visible, expected=expected)
         finally:
             codes = processes.stop() if processes is not None else {}
             if graph is not None:
