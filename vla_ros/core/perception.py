@@ -7,6 +7,7 @@ handed over under a lock, everything else belongs to the frame thread.
 """
 
 from dataclasses import dataclass, field
+import math
 import re
 import threading
 
@@ -15,6 +16,7 @@ import numpy as np
 from vla_ros.core.policy import TargetView
 from vla_ros.core.relations import ALIKE_MARGIN, instances, resolve
 from vla_ros.core.segmentation import (
+    continues,
     find_regions,
     follow,
     Fovea,
@@ -32,6 +34,8 @@ from vla_ros.core.verification import NOT
 
 SOURCE_STEP = re.compile(r' for step (\d+)/(\d+)$')
 SOURCE_ALIKE = re.compile(r', (\d+) alike\b')
+# How far (image units) the one a relation chose may have moved between two segmentations.
+FOLLOW_GATE = 0.3
 
 
 @dataclass(frozen=True)
@@ -217,8 +221,12 @@ class Perception:
             self.previous = follow(sure, self.previous)
         elif self.previous is not None and self.previous.visible:
             # The thing a relation chose in an earlier frame, followed: left and right change
-            # as the robot turns.
-            self.previous = follow(nearly, self.previous, may_switch=False)
+            # as the robot turns. Only where it is: out of view, another of its kind is not it.
+            chosen = follow(nearly, self.previous, may_switch=False)
+            self.previous = chosen if chosen.visible and (
+                continues(chosen, self.previous) or math.hypot(
+                    chosen.x - self.previous.x, chosen.y - self.previous.y) <= FOLLOW_GATE) \
+                else NOT_VISIBLE
         else:
             anchors = instances(find_regions(probabilities[1], threshold)) if (
                 relation is not None and relation.anchor) else []

@@ -177,8 +177,9 @@ def _after_noun(words, start, content, counted: bool = False):
 
 
 # Regions of one thing: a mask broken by an occluder or a highlight, whose boxes come closer
-# than half the smaller one's side (or this, in image units), is one instance (two things
-# alike nearer than that are one, too); smaller regions are no instance (noise).
+# than a quarter of the smaller one's side (or this, in image units), is one instance (two
+# things alike nearer than that are one, too: at half, two cylinders 0.6 m apart were);
+# smaller regions are no instance (noise).
 SAME_THING_GAP = 0.03
 MIN_INSTANCE_AREA = 0.0005  # of the image: the verifier's default min_area
 # Things alike have boxes of alike shape: one this many times wider for its height than
@@ -223,8 +224,8 @@ def _aspect(parts) -> float:
 def _boxes_near(a, b) -> bool:
     gap_x = max(a.left, b.left) - min(a.left + 2 * a.width, b.left + 2 * b.width)
     gap_y = max(a.top, b.top) - min(a.bottom, b.bottom)
-    near_x = max(SAME_THING_GAP, min(a.width, b.width))  # half the narrower box's width
-    near_y = max(SAME_THING_GAP, 0.5 * min(a.bottom - a.top, b.bottom - b.top))
+    near_x = max(SAME_THING_GAP, 0.5 * min(a.width, b.width))  # a quarter of the narrower
+    near_y = max(SAME_THING_GAP, 0.25 * min(a.bottom - a.top, b.bottom - b.top))
     return gap_x < near_x and gap_y < near_y
 
 
