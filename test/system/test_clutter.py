@@ -10,7 +10,7 @@ import pytest
 
 from vla_ros.core import paths
 from vla_ros.evaluation.lockstep import OracleMode, run_episode, StackSettings
-from vla_ros.sim.scene import _distance_to_segment, generate_scene, has_way, Obstacle
+from vla_ros.sim.scene import distance_to_segment, generate_scene, has_way, Obstacle
 from vla_ros.sim.world import SimWorld
 
 
@@ -21,7 +21,7 @@ def test_clutter_adds_obstacles_in_the_way_and_keeps_a_way_round(seed):
     assert cluttered == generate_scene(seed, clutter=4)
     start, target = (plain.robot_x, plain.robot_y), plain.target
     in_way = [item for item in cluttered.obstacles
-              if _distance_to_segment(item.x, item.y, *start, target.x, target.y) < 0.5]
+              if distance_to_segment(item.x, item.y, *start, target.x, target.y) < 0.5]
     assert len(cluttered.obstacles) == 4 and len(in_way) >= 3
     assert has_way(cluttered, cluttered.obstacles)
     for item in cluttered.obstacles:

@@ -77,7 +77,10 @@ class Sight:
 
     @property
     def asked(self) -> tuple:
-        """What it was a segmentation for, as Perception.asked() says it."""
+        """What it was a segmentation for: its prompts and Perception.generation (which
+        changes with each command and each step's thing: a target of the last is no target
+        of this).
+        """
         return self.prompts, self.generation
 
     def region(self) -> np.ndarray | None:
@@ -162,13 +165,6 @@ class Perception:
         """
         return self.wanted()[:2]
 
-    def asked(self) -> tuple:
-        """(prompts, generation): what a target found now is of; it changes with each
-        command and each step's thing (a target of the last is no target of this).
-        """
-        prompts, _, _, generation = self.wanted()
-        return prompts, generation
-
     def wanted(self) -> tuple:
         """looking_for's, the relation that picks one of the first prompt's things and the
         generation, read at once: the prompts are the thing and, for a relation to another
@@ -219,7 +215,7 @@ class Perception:
             self.previous = follow(sure, self.previous) if following else NOT_VISIBLE
         elif relation is None:
             self.previous = follow(sure, self.previous)
-        elif self.previous is not None and self.previous.visible:
+        elif following:
             # The thing a relation chose in an earlier frame, followed: left and right change
             # as the robot turns. Only where it is: out of view, another of its kind is not it.
             chosen = follow(nearly, self.previous, may_switch=False)

@@ -125,14 +125,9 @@ def accepted_regions(probability: np.ndarray, threshold: float, previous: Target
     """The regions above `threshold` (largest first) that `accept` accepts, or that continue
     `previous` (find_target says which and why).
     """
-    regions = find_regions(probability, threshold)
-    if accept is None:
-        return regions
-    continuing = [continues(region, previous)
-                  and region.area < CONTINUE_GROWTH * previous.area for region in regions]
-    asked = [region for region, known in zip(regions, continuing) if not known]
-    verdicts = iter(accept(asked))
-    return [region for region, known in zip(regions, continuing) if known or next(verdicts)]
+    judge = None if accept is None else (
+        lambda regions: [2 if verdict else 0 for verdict in accept(regions)])
+    return judged_regions(probability, threshold, previous, judge)[0]
 
 
 def judged_regions(probability: np.ndarray, threshold: float, previous: Target = None,

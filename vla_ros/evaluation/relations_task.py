@@ -20,6 +20,7 @@ import numpy as np
 from vla_ros.evaluation.scoring import SUCCESS_DISTANCE_M
 from vla_ros.sim.scene import (
     COLOURS,
+    distance_to_segment,
     floor_and_light,
     other_kind,
     ROBOT_RADIUS,
@@ -163,15 +164,8 @@ def _clear(objects, robot, target) -> bool:
             gap = SUCCESS_DISTANCE_M + 0.1 if other.name == thing.name else 0.25
             if math.hypot(thing.x - other.x, thing.y - other.y) < thing.size + other.size + gap:
                 return False
-        if index != target and _distance_to_way(thing, robot, goal) < (
+        if index != target and distance_to_segment(thing.x, thing.y, *robot[:2], goal.x,
+                                                   goal.y) < (
                 thing.size + ROBOT_RADIUS + 0.2):
             return False
     return True
-
-
-def _distance_to_way(thing, robot, goal) -> float:
-    ax, ay, bx, by = robot[0], robot[1], goal.x, goal.y
-    dx, dy = bx - ax, by - ay
-    t = max(0.0, min(1.0, ((thing.x - ax) * dx + (thing.y - ay) * dy) / (dx * dx + dy * dy)))
-    return math.hypot(thing.x - (ax + t * dx), thing.y - (ay + t * dy))
-

@@ -102,7 +102,7 @@ def _free_spot(rng, placed, radius, arena_half, clearance):
     return None
 
 
-def _distance_to_segment(x, y, ax, ay, bx, by):
+def distance_to_segment(x, y, ax, ay, bx, by):
     dx, dy = bx - ax, by - ay
     t = max(0.0, min(1.0, ((x - ax) * dx + (y - ay) * dy) / max(dx * dx + dy * dy, 1e-12)))
     return math.hypot(x - (ax + t * dx), y - (ay + t * dy))
@@ -143,7 +143,7 @@ def generate_scene(seed: int, min_objects: int = 1, max_objects: int = 6,
             spot = _free_spot(rng, placed + robot_keepout, size, arena_half, clearance=0.5)
             if spot is None:
                 break
-            if _distance_to_segment(*spot, *start, *target_spot) >= (
+            if distance_to_segment(*spot, *start, *target_spot) >= (
                     size + ROBOT_RADIUS + corridor_clearance):
                 break
         else:
