@@ -8,7 +8,8 @@ On each scene's first frame (`vla-ros eval --task relations`'s scenes, the embed
 as `vla-ros eval --mode real` loads them from config/vla.yaml): the regions of the noun's
 mask (at least the verifier's min area, the five largest), each crop's score (the prompt's
 CLIP similarity less the best contrast's), and whether the region's centroid lies on one of
-the things alike. Prints a row per margin and writes JSON.
+the things alike. Prints a row per margin, and how many of the regions kept at the margin
+used are smaller than MIN_ALIKE_AREA, and writes JSON.
 """
 
 import argparse
@@ -44,7 +45,10 @@ def main(argv=None):
     params_file = paths.default_params_file()
     settings = StackSettings.from_params_file(params_file)
     pipeline = load_pipeline(options.parse_args([]), settings, params_file)
+    from vla_ros.core.relations import ALIKE_MARGIN, MIN_ALIKE_AREA
+
     scores = {'alike': [], 'elsewhere': []}
+    areas = {'alike': [], 'elsewhere': []}
     for seed in tqdm(range(*args.seeds), desc='scenes', unit='scene'):
         scene, _, _ = relations_scene(seed)
         world = SimWorld(scene)
@@ -66,6 +70,7 @@ def main(argv=None):
                 on = labels[pixel_at(region.x, region.y, *labels.shape)]
                 alike = on > 0 and scene.objects[on - 1].name == name
                 scores['alike' if alike else 'elsewhere'].append(float(score))
+                areas['alike' if alike else 'elsewhere'].append(float(region.area))
         finally:
             world.close()
     alike, elsewhere = np.array(scores['alike']), np.array(scores['elsewhere'])
@@ -76,9 +81,13 @@ def main(argv=None):
     for row in rows:
         print(f"margin {row['margin']:.2f}: keeps {row['alike_kept']:.1%} of those on things "
               f"alike, {row['elsewhere_kept']} of the {len(elsewhere)} elsewhere")
+    for kind in ('alike', 'elsewhere'):
+        kept = np.array(areas[kind])[np.array(scores[kind]) > -ALIKE_MARGIN]
+        print(f'{kind}: {int((kept < MIN_ALIKE_AREA).sum())} of the {len(kept)} regions kept at '
+              f'margin {ALIKE_MARGIN} are under MIN_ALIKE_AREA ({MIN_ALIKE_AREA})')
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({'seeds': list(args.seeds), 'rows': rows,
-                                             'scores': scores}, indent=1))
+                                             'scores': scores, 'areas': areas}, indent=1))
     return 0
 
 

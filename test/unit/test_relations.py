@@ -334,3 +334,83 @@ def test_two_things_alike_side_by_side_stay_two():
     things = instances(find_regions(probability, 0.5))
     assert len(things) == 2
     assert resolve(things, Relation('left')).chosen.x < resolve(things, Relation('right')).chosen.x
+
+
+class MaskSegmenter:
+    """The segmenter's interface over a fixed probability map (one prompt)."""
+
+    def __init__(self, probability):
+        self.probability = probability
+
+    def set_prompts(self, prompts):
+        self.prompts = prompts
+
+    def probabilities(self, rgb, fovea=None):
+        return self.probability[None]
+
+
+def test_a_speck_beside_the_thing_asked_for_is_no_thing_alike():
+    """Patches of floor and wall tops the verifier passes are specks far more often than
+    things alike are: under MIN_ALIKE_AREA, a second region neither makes the command
+    ambiguous nor hides the target.
+    """
+    from vla_ros.core.perception import Perception, PerceptionSettings
+    from vla_ros.core.relations import MIN_ALIKE_AREA
+
+    probability = np.zeros((120, 160), np.float32)
+    probability[60:80, 30:50] = 0.9  # a ball: 400 px of 19200
+    speck = (MIN_ALIKE_AREA * 0.8) * probability.size  # pixels: over noise, under alike
+    probability[62:66, 120:120 + int(speck // 4)] = 0.9
+    perception = Perception(MaskSegmenter(probability), PerceptionSettings(fovea=None),
+                            exact=True)
+    perception.command('go to the red ball')
+    sight = perception.see(np.zeros((120, 160, 3), np.uint8))
+    assert len(sight.candidates) == 2 and sight.alike == 0
+    assert sight.target.visible and sight.target.x < 0.0
+    probability[62:78, 116:134] = 0.9  # the same place, now a thing as big as the ball
+    perception.command('go to the red ball')
+    sight = perception.see(np.zeros((120, 160, 3), np.uint8))
+    assert sight.alike == 2 and not sight.target.visible
+
+
+def test_things_alike_seen_far_apart_in_time_are_no_question():
+    """Two segmentations that see things alike end the command only within ALIKE_GAP
+    segmentations of each other: the verifier's odd false pair, once now and once a minute
+    later, is not two sightings of one question.
+    """
+    from vla_ros.core.policy import ALIKE_GAP
+
+    policy = go_to_policy()
+    nothing = TargetView(0.0, 0.0, 0.0, 0.0)
+    ticks = iter(range(1, 100))
+
+    def segmented(alike):
+        tick = next(ticks)
+        return policy.step(0.1 * tick, nothing, segmentation(0.1 * tick, alike))
+    segmented(2)
+    for _ in range(ALIKE_GAP + 1):  # too many that see none between
+        segmented(0)
+    assert not is_final(segmented(2).status)
+    for _ in range(ALIKE_GAP):  # few enough between: one question, asked twice
+        segmented(0)
+    assert segmented(2).status.startswith('ambiguous: 2 red balls')
+
+
+def test_which_one_is_not_asked_while_exploring():
+    """After the search has turned all round, the robot explores (a house): patches the
+    verifier passes on the way do not end the command as things alike.
+    """
+    from vla_ros.core.policy import ActionPolicy, Intent, ServoConfig
+
+    policy = ActionPolicy(None, servo_config=ServoConfig(confirm_s=0.0, search_timeout_s=1.0),
+                          may_explore=True)
+    policy.follow(Intent('go_to', 'go_to', ('go to',)), 'red ball', 0.0)
+    nothing = TargetView(0.0, 0.0, 0.0, 0.0)
+    now, output = 0.0, None
+    while output is None or not output.explore:
+        now += 0.05
+        output = policy.step(now, nothing, segmentation(now, 0))
+        assert now < 5.0
+    for tick in range(1, 4):
+        output = policy.step(now + 0.1 * tick, nothing, segmentation(now + 0.1 * tick, 2))
+    assert not is_final(output.status) and output.explore

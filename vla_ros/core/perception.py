@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from vla_ros.core.policy import TargetView
-from vla_ros.core.relations import ALIKE_MARGIN, instances, resolve
+from vla_ros.core.relations import ALIKE_MARGIN, instances, MIN_ALIKE_AREA, resolve
 from vla_ros.core.segmentation import (
     continues,
     find_regions,
@@ -207,11 +207,12 @@ class Perception:
         # every thing of the colour named. Fixed prompts ask nothing.
         telling = (self.verifier is not None or self.exact) and not fixed
         following = self.previous is not None and self.previous.visible
-        if relation is None and telling and len(candidates) > 1:
+        sizable = sum(candidate.area >= MIN_ALIKE_AREA for candidate in candidates)
+        if relation is None and telling and sizable > 1:
             # Whenever they are in view, not only at first: the verifier's verdicts on a far
             # one flicker, and a command that named one of several was not understood. The
             # one followed stays the target (the policy no longer asks once it follows one).
-            alike = len(candidates)
+            alike = sizable
             self.previous = follow(sure, self.previous) if following else NOT_VISIBLE
         elif relation is None:
             self.previous = follow(sure, self.previous)

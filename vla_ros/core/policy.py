@@ -20,6 +20,9 @@ from vla_ros.core.text import parse_command, ParsedCommand, REVERSING_VERBS, ver
 
 BEHAVIOURS = ('stop', 'motion', 'go_to', 'look_for')
 MAX_EMBEDDING_NORM = 1e3  # no CLIP embedding is longer (normalised 1, raw tens)
+# Things alike seen again within this many segmentations are the same question; specks the
+# verifier passes now and then, far apart in time, are not.
+ALIKE_GAP = 2
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,7 @@ class PolicyState:
     search_direction: float = 0.0  # the search's turn (+1 left, -1 right; 0: not chosen)
     glimpse_followed: bool = False  # a lost glimpse has chosen the search's direction
     turned_rad: float = 0.0  # how far the search has turned
+    explored: bool = False  # a search turned all round and handed over to exploring
     search_turn_rad: float | None = None  # how far this search turns (None: the config's)
     search_tick: tuple | None = None  # (time, turn rate) of the search's last tick
     arrival_look_from: float | None = None  # stopped to check an arrival: the newest
@@ -257,7 +261,9 @@ class PolicyState:
     arrival_look_since: float = 0.0  # ... since when (policy time)
     arrival_segmented: float = 0.0  # ... and the segmented stamp behind the target then
     segmentations_seen: int = 0  # distinct segmentations behind the current sightings
-    alike_seen: tuple = (0, None)  # segmentations in a row that saw things alike, the last's
+    # Segmentations lately that saw things alike, the newest segmentation's stamp, and how
+    # many since the last that saw them (more than ALIKE_GAP: the count starts again)
+    alike_seen: tuple = (0, None, 0)
     last_segmented: tuple | None = None  # ... the newest one's stamps
     done: str = ''  # a terminal status (arrived, not found, done) until the next command
     motion: Motion | None = None  # a motion intent's speeds and amount (core.motion)
@@ -532,7 +538,10 @@ class ActionPolicy:
         if intent.behaviour == 'motion':
             return self._measured_motion(intent, now - state.started_at, odometry_motion)
         thing = state.object_phrase or 'target'
-        if segmentation is not None and not state.tracking:
+        # Which one is asked about what the robot sees where it was told, before it follows
+        # one; not while exploring a house, where the verifier passes patches of floor, wall
+        # and sky often enough that any two would end the command.
+        if segmentation is not None and not state.tracking and not state.explored:
             held = self._alike(segmentation, thing)
             if held is not None:
                 return held
@@ -575,6 +584,7 @@ class ActionPolicy:
         turn = state.search_turn_rad or config.search_timeout_s * config.search_speed_rps
         if state.turned_rad >= turn:
             if self.may_explore:  # go_to and look_for: what is not here may be elsewhere
+                state.explored = True
                 return PolicyOutput(0.0, 0.0, EXPLORING, needs_target=True, explore=True)
             state.done = NOT_FOUND
             return PolicyOutput(0.0, 0.0, state.done)
@@ -586,15 +596,19 @@ class ActionPolicy:
     def _alike(self, segmentation: Segmentation, thing: str) -> PolicyOutput | None:
         """Hold still while segmentations see several things that fit the command alike
         (two red balls, and no word of which), before the robot follows one: after two such
-        segmentations, end the command saying so. None when the last segmentation saw no
-        such thing.
+        segmentations no more than ALIKE_GAP apart, end the command saying so. None when the
+        last segmentation saw no such thing.
         """
         state = self.state
+        count, last, since = state.alike_seen
+        if segmentation.segmented_stamp != last:
+            if segmentation.alike < 2:
+                since += 1
+            else:
+                count, since = (count if since <= ALIKE_GAP else 0) + 1, 0
+            state.alike_seen = count, segmentation.segmented_stamp, since
         if segmentation.alike < 2:
             return None
-        count, last = state.alike_seen
-        if segmentation.segmented_stamp != last:
-            state.alike_seen = count, last = count + 1, segmentation.segmented_stamp
         # A sighting being confirmed starts again: one of several seen alone between
         # segmentations that see both (the verifier's flicker) is no answer.
         state.seen_since, state.segmentations_seen, state.glimpse = None, 0, None
