@@ -14,6 +14,7 @@ from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.diagnostics import RefusalWatch, WARN
 from vla_ros.core.encoders import ClipEncoder, ClipSegSegmenter
+from vla_ros.core.exploration import view_tiles
 from vla_ros.core.images import from_mask_msg, to_image_msg
 from vla_ros.core.models import ModelCache, ModelLoadError
 from vla_ros.core.segmentation import find_regions, find_target, Fovea
@@ -86,6 +87,27 @@ def test_camera_embedding_from_either_kind_of_publisher(ros, tiny_clip_dir, mode
     expected = ClipEncoder(node.loaded).encode_images([rgb])[0]
     assert np.allclose(embedding.data, expected, atol=1e-6)
 
+
+
+@pytest.mark.parametrize('tiles', [3, 0])
+def test_view_embeddings_are_the_crops_across_the_frame_or_the_frame(ros, tiny_clip_dir,
+                                                                     models, tiles):
+    """Exploration's value map gets view_tiles crops, left to right, in one message (0: the
+    whole frame's embedding, the same as image_embedding's).
+    """
+    node = make_node(ros, CameraEmbedder, tiny_clip_dir, models, view_tiles=tiles)
+    received = ros.collect(Float32MultiArray, 'view_embeddings')
+    images = ros.publisher(Image, 'image', qos_profile_sensor_data)
+    msg, rgb = frame(seed=4)
+    assert publish_until(images, msg, received)
+    views = received[0]
+    rows = max(tiles, 1)
+    assert [(dim.label, dim.size) for dim in views.layout.dim] == [
+        (tiny_clip_dir.name, rows), ('embedding', 16)]
+    encoder = ClipEncoder(node.loaded)
+    expected = encoder.encode_images(view_tiles(rgb, tiles), frames=False) if tiles else (
+        encoder.encode_images([rgb]))
+    assert np.allclose(np.reshape(views.data, (rows, 16)), expected, atol=1e-6)
 
 def test_zero_shot_labels_top_k(ros, tiny_clip_dir, models):
     make_node(ros, CameraEmbedder, tiny_clip_dir, models,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
+from std_msgs.msg import Float32MultiArray
 from test_action_policy import (  # noqa: I100 - the sibling test module's helpers
     collect_status,
     data,
@@ -23,6 +24,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_ros.core.models import ModelCache
 from vla_ros.fixtures.ros_graph import wait_until
+from vla_ros.nodes.conversions import embeddings_msg
 from vla_ros.nodes.lifecycle import THROTTLE_S
 from vla_ros.nodes.qos import LATCHED
 
@@ -274,6 +276,28 @@ def mapping_policy(ros, tiny_clip_dir, models):
                       and node.controller.explorer.grid.occupied().any(), 10)
     return node, robot
 
+
+
+def test_views_of_the_commands_model_go_onto_the_value_map_others_do_not(
+        ros, tiny_clip_dir, models, capfd):
+    """view_embeddings (camera_embedder's crops across a frame) are matched with the
+    command's embedding on the map; those of another model mean nothing there: dropped, said.
+    """
+    node, robot = mapping_policy(ros, tiny_clip_dir, models)
+    instructor = Instructor(ros, node)
+    instructor.say('go to the object')
+    assert wait_until(lambda: node.controller.wants_views, 10)
+    views = ros.probe.create_publisher(Float32MultiArray, 'view_embeddings', 1)
+    dim = instructor.encoder.encode_texts(['object']).shape[1]
+    rows = np.random.default_rng(0).normal(size=(3, dim))
+
+    def painted():
+        return np.isfinite(node.controller.explorer.values.value).sum()
+    views.publish(embeddings_msg(rows, 'some-other-clip'))
+    assert wait_until(lambda: 'are not compared with commands' in capfd.readouterr().err, 10)
+    assert painted() == 0
+    views.publish(embeddings_msg(rows, node.encoder.name))
+    assert wait_until(lambda: painted() > 0, 10)
 
 def test_odometry_in_another_frame_starts_the_map_afresh_in_that_frame(
         ros, tiny_clip_dir, models, capfd):

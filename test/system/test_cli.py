@@ -19,6 +19,8 @@ def test_smoke_prints_what_the_pipeline_produced(tmp_path):
     text_dim = re.search(r'/vla/text_embedding: Float32MultiArray, dim (\d+)', out)
     image_dim = re.search(r'/vla/image_embedding: Float32MultiArray, dim (\d+)', out)
     assert text_dim and image_dim and text_dim.group(1) == image_dim.group(1)
+    views = re.search(r'/vla/view_embeddings: Float32MultiArray, (\d+) x dim (\d+)', out)
+    assert views and views.groups() == ('3', text_dim.group(1))  # view_tiles' default
     assert "/vla/segmentation/mask: Image mono8 320x240, frame_id 'smoke_camera'" in out
     assert '/vla/target: PointStamped' in out
     assert '/vla/status: String ' in out

@@ -244,6 +244,31 @@ def test_the_value_map_paints_the_view_up_to_a_wall_surest_along_the_axis():
     assert 0.1 < values.value[ahead] < 0.3  # views are averaged, not replaced
 
 
+def test_crops_across_a_view_are_painted_each_along_its_own_bearing():
+    """view_embeddings' rows are crops left to right (core.exploration.view_tiles): each
+    row's match goes onto the floor its crop looked at, not the whole view's.
+    """
+    plan, control = two_rooms(), controller()
+    pose = Pose2D(-1.5, 0.0, 0.0)
+    control.observe_scan(plan.scan(pose), pose, 0.0)
+    control.follow(GO_TO, 'red ball', 0.0)
+    command = np.eye(8)[0]
+    control._command_embedding = command  # as instruct() has it from the text embedding
+    rows = np.stack([np.eye(8)[0], np.eye(8)[1], (np.eye(8)[0] + np.eye(8)[1]) / math.sqrt(2)])
+    control.observe_view(rows.reshape(-1).tolist(), pose, 0.0)  # flat, as the message's data
+    bearing = math.radians(control.settings.camera_hfov_deg) / 3.0
+    grid, values = control.explorer.grid, control.explorer.values
+
+    def value_at(angle):
+        return values.value[grid.cell_of(pose.x + 0.8 * math.cos(angle),
+                                         pose.y + 0.8 * math.sin(angle))]
+    assert value_at(bearing) == pytest.approx(1.0)  # the left crop: the match
+    assert value_at(0.0) == pytest.approx(0.0)
+    assert value_at(-bearing) == pytest.approx(1.0 / math.sqrt(2), abs=1e-6)
+    control.observe_view(np.eye(8)[0].tolist(), pose, 0.0)  # the whole frame: one view
+    assert value_at(0.0) > 0.0
+
+
 def test_a_pose_far_off_the_grid_starts_a_new_grid_there():
     plan, control = two_rooms(), controller()
     control.observe_scan(plan.scan(START), START, 0.0)
@@ -260,3 +285,15 @@ def test_a_scan_of_very_many_beams_is_thinned_for_the_grid():
     control.observe_scan(many, START, 0.0)
     dense = control.explorer.grid.free_area_m2()
     assert dense > 5.0
+
+
+def test_view_tiles_are_crops_across_the_frames_middle_left_to_right():
+    from vla_ros.core.exploration import tile_bearings, view_tiles
+
+    rgb = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    tiles = view_tiles(rgb, 3)
+    assert [tile.shape[:2] for tile in tiles] == [(53, 53), (53, 54), (53, 53)]
+    assert np.array_equal(tiles[0], rgb[33:86, :53]) and np.array_equal(tiles[2],
+                                                                        rgb[33:86, 107:])
+    assert np.allclose(tile_bearings(3, math.radians(90.0)), np.radians([30.0, 0.0, -30.0]))
+    assert np.array_equal(view_tiles(rgb, 1)[0], rgb) and tile_bearings(1, 1.0) == [0.0]

@@ -35,6 +35,10 @@ def _describe(topic, msg) -> str:
     if kind == 'Float32MultiArray':
         data = np.asarray(msg.data)
         label = msg.layout.dim[0].label if msg.layout.dim else '?'
+        if len(msg.layout.dim) > 1 and msg.layout.dim[1].label == 'embedding':  # rows
+            rows = data.reshape(msg.layout.dim[0].size, -1)
+            return (f'{topic}: Float32MultiArray, {rows.shape[0]} x dim {rows.shape[1]} '
+                    f'(model {label}), norms {np.linalg.norm(rows, axis=1).round(4).tolist()}')
         return (f'{topic}: Float32MultiArray, dim {data.size} (model {label}), '
                 f'norm {np.linalg.norm(data):.4f}')
     if kind == 'String':
@@ -87,6 +91,7 @@ def run_smoke(args) -> int:
     probe = stack.add(Node('smoke_probe', context=stack.context))
     wanted = {'text_embedding': (Float32MultiArray, LATCHED),
               'image_embedding': (Float32MultiArray, 1), 'scene_labels': (String, 1),
+              'view_embeddings': (Float32MultiArray, 1),
               'segmentation/mask': (Image, 1), 'segmentation/overlay': (Image, 1),
               'target': (PointStamped, 1), 'status': (String, LATCHED), 'cmd_vel': (Twist, 1)}
     latest, names = {}, {}

@@ -537,6 +537,11 @@ NODE_TABLES = {
                              IMAGE_RUNTIME, (
         Param('labels', (), "zero-shot captions, e.g. ['a red ball', 'a blue box']"),
         Param('top_k', 5, 'labels reported in scene_labels', (1, 1000)),
+        Param('view_tiles', 3, 'square crops side by side across the middle of each frame, '
+              "each embedded too and published on view_embeddings for exploration's value "
+              "map (a far thing is a speck in the whole frame at the model's input size); 0 = "
+              'the whole frame there, one embedding a frame instead of 1 + view_tiles',
+              (0, 8), read_only=True),
     )),
     'command_embedder': table(model_params('CLIP', 20.0), LIFECYCLE, (
         Param('cache_size', 256, 'distinct commands whose embeddings are kept', (1, 100000),

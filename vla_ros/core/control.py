@@ -22,6 +22,7 @@ from vla_ros.core.exploration import (
     pursue,
     Sighting,
     Sightings,
+    tile_bearings,
 )
 from vla_ros.core.footprint import travel_distance
 from vla_ros.core.mapping import GridConfig
@@ -351,18 +352,25 @@ class Controller:
     def observe_view(self, image_embedding, odom: Pose2D | None,
                      odom_age: float | None) -> None:
         """A camera frame's CLIP image embedding, taken at `odom`: how well the view matched
-        the command goes onto the value map (nothing without a command's embedding).
+        the command goes onto the value map (nothing without a command's embedding). Several
+        rows are view_tiles' crops, left to right, each matched along its own bearing.
         """
         command = self._command_embedding
         if command is None or not self.settings.exploration.enabled or (
                 not self._odometry_usable(odom, odom_age)):
             return
-        vector = np.asarray(image_embedding, np.float64).reshape(-1)
-        norm = np.linalg.norm(vector)
-        if vector.shape != command.shape or not norm > 0.0 or not math.isfinite(norm):
+        rows = np.asarray(image_embedding, np.float64)
+        rows = rows.reshape(-1, command.shape[0]) if rows.size % command.shape[0] == 0 and (
+            rows.size) else rows.reshape(1, -1)
+        norms = np.linalg.norm(rows, axis=1)
+        if rows.shape[1] != command.shape[0] or not np.all(norms > 0.0) or not np.all(
+                np.isfinite(norms)):
             return
-        self.explorer.observe_view(odom, float(vector @ command / norm),
-                                   math.radians(self.settings.camera_hfov_deg))
+        hfov = math.radians(self.settings.camera_hfov_deg)
+        for similarity, bearing in zip(rows @ command / norms,
+                                       tile_bearings(len(rows), hfov)):
+            self.explorer.observe_view(Pose2D(odom.x, odom.y, odom.yaw + bearing),
+                                       float(similarity), hfov / len(rows))
 
     @property
     def refusal(self) -> str:

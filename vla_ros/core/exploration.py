@@ -29,6 +29,23 @@ UNSEEN_MIN_M2 = 0.5  # floor the laser mapped but the camera never saw: a goal f
 PLACE_SEEN_M = 0.8  # ... and looked around for once this near
 
 
+
+def view_tiles(rgb: np.ndarray, count: int) -> list:
+    """`count` square crops side by side across the frame's middle rows, left to right (the
+    value map's views): a far thing is a speck in the whole frame at the CLIP's input size,
+    and each crop looks one way (tile_bearings).
+    """
+    height, width = rgb.shape[:2]
+    side = min(width // count, height)
+    top = (height - side) // 2
+    edges = np.linspace(0, width, count + 1).round().astype(int)
+    return [rgb[top:top + side, left:right] for left, right in zip(edges[:-1], edges[1:])]
+
+
+def tile_bearings(count: int, hfov_rad: float) -> np.ndarray:
+    """The bearing (rad, left positive) of each of view_tiles' crops' middles."""
+    return hfov_rad * (0.5 - (np.arange(count) + 0.5) / count)
+
 @dataclass(frozen=True)
 class ExplorationConfig:
     enabled: bool = True

@@ -19,6 +19,7 @@ import numpy as np
 
 from vla_ros.core import config
 from vla_ros.core.control import Controller, ControlSettings
+from vla_ros.core.exploration import view_tiles
 from vla_ros.core.odometry import motion
 from vla_ros.core.perception import (
     Perception,
@@ -51,6 +52,7 @@ class StackSettings:
     segmenter: dict  # scene_segmenter's checked values
     camera_rate_hz: float = CAMERA_HZ
     scan: ScanSettings = field(default_factory=ScanSettings)
+    view_tiles: int = config.NODE_TABLES['camera_embedder']['view_tiles'].default
 
     @classmethod
     def from_params_file(cls, path, camera_rate_hz: float = CAMERA_HZ, width: int = 160,
@@ -59,7 +61,9 @@ class StackSettings:
         policy = config.check_values('action_policy', {**policy, **simulated_robot(
             width, height)})
         segmenter = {**config.read_params_file(path, 'scene_segmenter'), **simulated_segmenter()}
-        return cls(policy, segmenter, camera_rate_hz)
+        camera = config.read_params_file(path, 'camera_embedder')
+        return cls(policy, segmenter, camera_rate_hz,
+                   view_tiles=camera.get('view_tiles', cls.view_tiles))
 
     @property
     def control(self) -> ControlSettings:
@@ -166,8 +170,13 @@ class RealMode:
         return controller.instruct(embedding, text, now)
 
     def view_embedding(self, rgb):
-        """The camera_embedder's image embedding of a frame (exploration's value map)."""
-        return self.encoder.encode_images([rgb])[0]
+        """The camera_embedder's view_embeddings of a frame (exploration's value map): its
+        crops', or the whole frame's.
+        """
+        tiles = self.settings.view_tiles
+        if tiles:
+            return self.encoder.encode_images(view_tiles(rgb, tiles), frames=False)
+        return self.encoder.encode_images([rgb])
 
 
 def run_episode(scene: Scene, pipeline, max_time_s: float = 60.0, width: int = 160,

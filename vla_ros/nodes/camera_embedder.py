@@ -1,12 +1,15 @@
-"""camera_embedder: camera frames -> L2-normalised CLIP image embeddings (+ zero-shot labels)."""
+"""camera_embedder: camera frames -> L2-normalised CLIP image embeddings (+ zero-shot labels,
+and the embeddings of crops across each frame: exploration's value map's views).
+"""
 
 import json
 
 from std_msgs.msg import Float32MultiArray, String
 
 from vla_ros.core.encoders import ClipEncoder
+from vla_ros.core.exploration import view_tiles
 from vla_ros.core.images import camera_frame
-from vla_ros.nodes.conversions import embedding_msg
+from vla_ros.nodes.conversions import embedding_msg, embeddings_msg
 from vla_ros.nodes.model_node import ModelNode
 from vla_ros.nodes.process import run_node
 from vla_ros.nodes.qos import OVERRIDABLE, RELIABLE_LATEST
@@ -18,6 +21,7 @@ class CameraEmbedder(ModelNode):
     def __init__(self, **kwargs):
         super().__init__(self.NODE_NAME, 'clip', **kwargs)
         self.labels, self.top_k = list(self.values['labels']), self.values['top_k']
+        self.view_tiles = self.values['view_tiles']
         self.image_topic, self.image_type = self.image_input()
         self._label_cache = ((), None)  # (labels, their text embeddings), worker thread only
         self.encoder = None  # while active
@@ -28,6 +32,7 @@ class CameraEmbedder(ModelNode):
             Float32MultiArray, 'image_embedding', RELIABLE_LATEST,
             qos_overriding_options=OVERRIDABLE)
         self.labels_pub = self.output(String, 'scene_labels', RELIABLE_LATEST)
+        self.views_pub = self.output(Float32MultiArray, 'view_embeddings', RELIABLE_LATEST)
 
     def load(self):
         self.encoder = ClipEncoder(self.loaded)
@@ -56,17 +61,20 @@ class CameraEmbedder(ModelNode):
             labels, top_k = tuple(self.labels), self.top_k
         rgb = camera_frame(msg, self.max_image_pixels)
         embedding = self.encoder.encode_images([rgb])[0]
+        views = self.encoder.encode_images(view_tiles(rgb, self.view_tiles), frames=False) if (
+            self.view_tiles) else embedding[None]
         scores = None
         if labels:
             probabilities = self.encoder.label_probabilities(
                 embedding[None], self._label_embeddings(labels))[0]
             ranked = sorted(zip(labels, probabilities), key=lambda pair: -pair[1])[:top_k]
             scores = {label: round(float(p), 4) for label, p in ranked}
-        return embedding, scores
+        return embedding, views, scores
 
     def publish_result(self, result):
-        embedding, scores = result
+        embedding, views, scores = result
         self.embedding_pub.publish(embedding_msg(embedding, self.encoder.name))
+        self.views_pub.publish(embeddings_msg(views, self.encoder.name))
         if scores is not None:
             self.labels_pub.publish(String(data=json.dumps(scores)))
 

@@ -7,6 +7,7 @@ can); the node warns and counts.
 import math
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from vla_ros.core.collision_monitor import Scan
@@ -38,6 +39,20 @@ def embedding_msg(vector, model_name: str, text: str = None) -> Float32MultiArra
     if text is not None:
         msg.layout.dim.append(MultiArrayDimension(label=text, size=1, stride=1))
     msg.data = [float(value) for value in vector] if len(vector) else []
+    return msg
+
+
+def embeddings_msg(rows, model_name: str) -> Float32MultiArray:
+    """Several embeddings of one model, a row each (view_embeddings): the first dimension
+    counts the rows and its label names the model, the second is a row's length.
+    """
+    rows = np.asarray(rows, np.float32)
+    msg = Float32MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=model_name, size=rows.shape[0],
+                                          stride=rows.size),
+                      MultiArrayDimension(label='embedding', size=rows.shape[1],
+                                          stride=rows.shape[1])]
+    msg.data = rows.reshape(-1).tolist()
     return msg
 
 

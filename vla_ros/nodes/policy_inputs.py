@@ -59,7 +59,7 @@ class PolicyInputs:
         self.started_ns = time.time_ns()  # DDS source timestamps are on this clock
         self.camera_time = self.target_time = None
         self.scan = self.odom = self.scan_read = self.odom_read = None
-        self.view = self.view_read = None  # the newest image embedding message
+        self.view = self.view_read = None  # the newest view_embeddings message
         self.odom_frame = 'odom'  # the newest good odometry's frame (the map's)
         self._odom_frame_read, self._odom_frame_changed = None, False
         self.odom_frames = {}  # frame: when odometry in it last came
@@ -72,6 +72,7 @@ class PolicyInputs:
                 (Odometry, 'odom', self.on_odom, qos_profile_sensor_data),
                 (Float32MultiArray, 'text_embedding', self.on_text_embedding, LATCHED),
                 (Float32MultiArray, 'image_embedding', self.on_camera_alive, 1),
+                (Float32MultiArray, 'view_embeddings', self.on_views, 1),
                 (PointStamped, 'target', self.on_target, 5),
                 (Vector3Stamped, 'target_extent', self.on_target_extent, 5),
                 (TimeReference, 'target_source', self.on_target_source, 5),
@@ -102,10 +103,14 @@ class PolicyInputs:
                 and not self.node.values['resume_instruction'])
 
     def on_camera_alive(self, msg):
-        """The camera works; its embedding goes onto exploration's value map when it is of
-        the model the commands are compared with (else it means nothing there).
-        """
+        """The camera works."""
         self.camera_time = self.now()
+
+    def on_views(self, msg):
+        """Embeddings of crops across a frame (or of the whole frame): onto exploration's
+        value map when they are of the model the commands are compared with (else they mean
+        nothing there).
+        """
         label, ours = convert.embedding_model_name(msg), self.node.encoder.name
         if label == ours:
             self.view = msg
