@@ -3,9 +3,10 @@ a tick that does not explore, measured in the same run.
 
 The controller explores the two rooms of vla_ros.fixtures.floor_plan for a target that is
 not there (the longest run exploring can make), a scan every second tick (10 Hz at 20 Hz
-control); each call is timed: adding a scan to the grid, a tick while exploring (path
-planning once a second included) and, as the baseline, a tick of the same controller with
-exploring off while it searches.
+control) and a view for the value map every second tick (the camera_embedder's 10 Hz);
+each call is timed: adding a scan to the grid, painting a view (view_tiles' 3 crops, or the
+whole frame), a tick while exploring (path planning once a second included) and, as the
+baseline, a tick of the same controller with exploring off while it searches.
 
     .venv/bin/python benchmarks/exploration_cost.py [--seconds 240] [--map-size 24]
 """
@@ -27,6 +28,8 @@ from vla_ros.fixtures.floor_plan import CAMERA_MOUNT, two_rooms
 
 GO_TO = next(intent for intent in DEFAULT_INTENTS if intent.behaviour == 'go_to')
 DT = 0.05
+EMBEDDING_DIM = 512  # a full-size CLIP's (the embedded one's: 128)
+VIEW_ROWS = (3, 1)  # view_tiles' default crops; the whole frame
 
 
 def run(explore: bool, seconds: float, map_size: float) -> dict:
@@ -34,9 +37,11 @@ def run(explore: bool, seconds: float, map_size: float) -> dict:
     control = Controller(None, ControlSettings(
         exploration=ExplorationConfig(enabled=explore, max_time_s=3600.0),
         grid=GridConfig(size_m=map_size), camera_mount=CAMERA_MOUNT))
-    control.follow(GO_TO, 'red ball', 0.0)
+    rng = np.random.default_rng(0)
+    control.follow(GO_TO, 'red ball', 0.0, embedding=rng.normal(size=EMBEDDING_DIM))
     pose, points = Pose2D(-2.0, -2.0, math.pi / 2), None
     scans, ticks, exploring_ticks = [], [], []
+    views = {rows: [] for rows in VIEW_ROWS}
     now, tick = 0.0, 0
     while now < seconds:
         if tick % 2 == 0:
@@ -45,6 +50,12 @@ def run(explore: bool, seconds: float, map_size: float) -> dict:
             started = time.perf_counter()
             control.observe_scan(scan, pose, 0.0)
             scans.append(time.perf_counter() - started)
+            if control.wants_views:
+                for rows, took in views.items():
+                    embeddings = rng.normal(size=(rows, EMBEDDING_DIM))
+                    started = time.perf_counter()
+                    control.observe_view(embeddings.reshape(-1), pose, 0.0)
+                    took.append(time.perf_counter() - started)
         view = plan.view(pose, (99.0, 99.0))
         started = time.perf_counter()
         out = control.tick(now, view, 0.0, 0.0, scan=points, scan_age=0.0, odom=pose,
@@ -58,7 +69,7 @@ def run(explore: bool, seconds: float, map_size: float) -> dict:
                       pose.y + out.linear * DT * math.sin(yaw), yaw)
         now, tick = now + DT, tick + 1
     return {'scans': scans, 'ticks': ticks, 'exploring_ticks': exploring_ticks,
-            'status': out.status, 'simulated_s': now}
+            'views': views, 'status': out.status, 'simulated_s': now}
 
 
 def cpu() -> str:
@@ -90,6 +101,8 @@ def main() -> int:
     period_ms = 1e3 * DT
     rows = {'tick, not exploring (baseline)': percentiles(baseline['ticks']),
             'scan onto the grid': percentiles(exploring['scans']),
+            'a view painted: 3 crops': percentiles(exploring['views'][3]),
+            'a view painted: the whole frame': percentiles(exploring['views'][1]),
             'tick while exploring': percentiles(exploring['exploring_ticks'])}
     plain = rows['tick, not exploring (baseline)']['p50_ms']
     print(f'{cpu()}; map {args.map_size:g} m at 0.1 m; '

@@ -251,9 +251,7 @@ def test_crops_across_a_view_are_painted_each_along_its_own_bearing():
     plan, control = two_rooms(), controller()
     pose = Pose2D(-1.5, 0.0, 0.0)
     control.observe_scan(plan.scan(pose), pose, 0.0)
-    control.follow(GO_TO, 'red ball', 0.0)
-    command = np.eye(8)[0]
-    control._command_embedding = command  # as instruct() has it from the text embedding
+    control.follow(GO_TO, 'red ball', 0.0, embedding=np.eye(8)[0])
     rows = np.stack([np.eye(8)[0], np.eye(8)[1], (np.eye(8)[0] + np.eye(8)[1]) / math.sqrt(2)])
     control.observe_view(rows.reshape(-1).tolist(), pose, 0.0)  # flat, as the message's data
     bearing = math.radians(control.settings.camera_hfov_deg) / 3.0

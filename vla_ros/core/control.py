@@ -377,11 +377,13 @@ class Controller:
         """Why the last command was not understood ('' when it was)."""
         return self.policy.state.refusal
 
-    def follow(self, intent, object_phrase: str, now: float) -> str:
-        """An intent given, not recognised (the evaluator's oracle)."""
+    def follow(self, intent, object_phrase: str, now: float, embedding=None) -> str:
+        """An intent given, not recognised (the evaluator's oracle); `embedding`: the
+        command's, if there is one (the value map compares views with it).
+        """
         self._advance(now)
         self._steps = None
-        return self._begin(None, ParsedCommand('', object_phrase, ''), intent)
+        return self._begin(embedding, ParsedCommand('', object_phrase, ''), intent)
 
     def follow_steps(self, command: str, intent, now: float) -> str:
         """A command's steps with their intent given (the oracle's, for every command step)."""
