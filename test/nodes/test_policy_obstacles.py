@@ -295,6 +295,10 @@ def test_views_of_the_commands_model_go_onto_the_value_map_others_do_not(
         return np.isfinite(node.controller.explorer.values.value).sum()
     views.publish(embeddings_msg(rows, 'some-other-clip'))
     assert wait_until(lambda: 'are not compared with commands' in capfd.readouterr().err, 10)
+    short = embeddings_msg(rows, node.encoder.name)
+    short.data = short.data[:-1]  # its layout says more than it holds
+    views.publish(short)
+    assert wait_until(lambda: 'does not fit its data' in capfd.readouterr().err, 10)
     assert painted() == 0
     views.publish(embeddings_msg(rows, node.encoder.name))
     assert wait_until(lambda: painted() > 0, 10)

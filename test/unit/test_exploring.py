@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vla_ros.core.control import Controller, ControlSettings
-from vla_ros.core.exploration import ExplorationConfig
+from vla_ros.core.exploration import ExplorationConfig, tile_bearings
 from vla_ros.core.mapping import GridConfig
 from vla_ros.core.odometry import Pose2D
 from vla_ros.core.policy import DEFAULT_INTENTS, ServoConfig
@@ -254,7 +254,7 @@ def test_crops_across_a_view_are_painted_each_along_its_own_bearing():
     control.follow(GO_TO, 'red ball', 0.0, embedding=np.eye(8)[0])
     rows = np.stack([np.eye(8)[0], np.eye(8)[1], (np.eye(8)[0] + np.eye(8)[1]) / math.sqrt(2)])
     control.observe_view(rows.reshape(-1).tolist(), pose, 0.0)  # flat, as the message's data
-    bearing = math.radians(control.settings.camera_hfov_deg) / 3.0
+    bearing = tile_bearings(3, math.radians(control.settings.camera_hfov_deg))[0][0]
     grid, values = control.explorer.grid, control.explorer.values
 
     def value_at(angle):
@@ -286,12 +286,16 @@ def test_a_scan_of_very_many_beams_is_thinned_for_the_grid():
 
 
 def test_view_tiles_are_crops_across_the_frames_middle_left_to_right():
-    from vla_ros.core.exploration import tile_bearings, view_tiles
+    from vla_ros.core.exploration import view_tiles
 
     rgb = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     tiles = view_tiles(rgb, 3)
     assert [tile.shape[:2] for tile in tiles] == [(53, 53), (53, 54), (53, 53)]
     assert np.array_equal(tiles[0], rgb[33:86, :53]) and np.array_equal(tiles[2],
                                                                         rgb[33:86, 107:])
-    assert np.allclose(tile_bearings(3, math.radians(90.0)), np.radians([30.0, 0.0, -30.0]))
-    assert np.array_equal(view_tiles(rgb, 1)[0], rgb) and tile_bearings(1, 1.0) == [0.0]
+    bearings, spans = tile_bearings(3, math.radians(90.0))  # a pinhole's: atan(x tan 45°)
+    assert np.allclose(np.degrees(bearings), [33.69, 0.0, -33.69], atol=0.01)
+    assert np.allclose(np.degrees(spans), [26.57, 36.87, 26.57], atol=0.01)
+    assert np.degrees(spans).sum() == pytest.approx(90.0)
+    assert np.array_equal(view_tiles(rgb, 1)[0], rgb)
+    assert np.allclose(tile_bearings(1, 1.0), ([0.0], [1.0]))

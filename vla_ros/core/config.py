@@ -12,7 +12,7 @@ from typing import Any
 
 from vla_ros.core.avoidance import AvoidanceConfig
 from vla_ros.core.collision_monitor import MonitorConfig, REQUIRE_SCAN
-from vla_ros.core.exploration import ExplorationConfig
+from vla_ros.core.exploration import ExplorationConfig, MAX_VIEW_TILES
 from vla_ros.core.footprint import Footprint
 from vla_ros.core.images import DEFAULT_MAX_PIXELS
 from vla_ros.core.mapping import GridConfig
@@ -315,7 +315,7 @@ EXPLORATION = (
     Param('explore_speed_mps', _explore.speed_mps, 'driving speed towards a frontier (the '
           'safety limits and the collision monitor apply)', (0.01, 5.0)),
     Param('explore_value_weight', _explore.value_weight, "how much the views' match to the "
-          "command (image_embedding against text_embedding) shortens a frontier's path: 0 = "
+          "command (view_embeddings against text_embedding) shortens a frontier's path: 0 = "
           'the nearest first', (0.0, 1.0)),
     Param('explore_margin_m', _explore.margin_m, 'kept between the footprint and occupied '
           'cells on an exploration path', (0.0, 2.0)),
@@ -541,7 +541,7 @@ NODE_TABLES = {
               "each embedded too and published on view_embeddings for exploration's value "
               "map (a far thing is a speck in the whole frame at the model's input size); 0 = "
               'the whole frame there, one embedding a frame instead of 1 + view_tiles',
-              (0, 8), read_only=True),
+              (0, MAX_VIEW_TILES), read_only=True),
     )),
     'command_embedder': table(model_params('CLIP', 20.0), LIFECYCLE, (
         Param('cache_size', 256, 'distinct commands whose embeddings are kept', (1, 100000),

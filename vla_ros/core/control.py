@@ -366,11 +366,10 @@ class Controller:
         if rows.shape[1] != command.shape[0] or not np.all(norms > 0.0) or not np.all(
                 np.isfinite(norms)):
             return
-        hfov = math.radians(self.settings.camera_hfov_deg)
-        for similarity, bearing in zip(rows @ command / norms,
-                                       tile_bearings(len(rows), hfov)):
+        bearings, spans = tile_bearings(len(rows), math.radians(self.settings.camera_hfov_deg))
+        for similarity, bearing, span in zip(rows @ command / norms, bearings, spans):
             self.explorer.observe_view(Pose2D(odom.x, odom.y, odom.yaw + bearing),
-                                       float(similarity), hfov / len(rows))
+                                       float(similarity), float(span))
 
     @property
     def refusal(self) -> str:

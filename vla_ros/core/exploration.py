@@ -27,6 +27,7 @@ START_SEARCH_M = 0.5  # a robot too near a wall to plan from starts at a free ce
 PLACE_REACH_M = 1.0  # a remembered place is driven to within this (the thing stands there)
 UNSEEN_MIN_M2 = 0.5  # floor the laser mapped but the camera never saw: a goal from this much
 PLACE_SEEN_M = 0.8  # ... and looked around for once this near
+MAX_VIEW_TILES = 8  # crops a view may come in (each one costs the policy a painting)
 
 
 
@@ -42,9 +43,15 @@ def view_tiles(rgb: np.ndarray, count: int) -> list:
     return [rgb[top:top + side, left:right] for left, right in zip(edges[:-1], edges[1:])]
 
 
-def tile_bearings(count: int, hfov_rad: float) -> np.ndarray:
-    """The bearing (rad, left positive) of each of view_tiles' crops' middles."""
-    return hfov_rad * (0.5 - (np.arange(count) + 0.5) / count)
+def tile_bearings(count: int, hfov_rad: float) -> tuple:
+    """(bearing of each crop's middle, angle each spans) in rad, left positive, of
+    view_tiles' crops, for a pinhole camera of horizontal field `hfov_rad` (the middle ones
+    span more than those at the sides).
+    """
+    edges = np.linspace(-1.0, 1.0, count + 1) * math.tan(hfov_rad / 2.0)
+    angles = -np.arctan(edges)  # image x to the right: a bearing to the right
+    middles = -np.arctan((edges[:-1] + edges[1:]) / 2.0)
+    return middles, angles[:-1] - angles[1:]
 
 @dataclass(frozen=True)
 class ExplorationConfig:

@@ -207,12 +207,12 @@ class Perception:
         # every thing of the colour named. Fixed prompts ask nothing.
         telling = (self.verifier is not None or self.exact) and not fixed
         following = self.previous is not None and self.previous.visible
-        sizable = sum(candidate.area >= MIN_ALIKE_AREA for candidate in candidates)
-        if relation is None and telling and sizable > 1:
+        sizable = [candidate for candidate in candidates if candidate.area >= MIN_ALIKE_AREA]
+        if relation is None and telling and len(sizable) > 1:
             # Whenever they are in view, not only at first: the verifier's verdicts on a far
             # one flicker, and a command that named one of several was not understood. The
             # one followed stays the target (the policy no longer asks once it follows one).
-            alike = sizable
+            alike = len(sizable)
             self.previous = follow(sure, self.previous) if following else NOT_VISIBLE
         elif relation is None:
             self.previous = follow(sure, self.previous)
@@ -227,7 +227,7 @@ class Perception:
         else:
             anchors = instances(find_regions(probabilities[1], threshold)) if (
                 relation is not None and relation.anchor) else []
-            resolution = resolve(list(candidates), relation, anchors)
+            resolution = resolve(sizable or list(candidates), relation, anchors)
             self.previous, alike = resolution.chosen or NOT_VISIBLE, resolution.alike
         self.frames_with_target += self.previous.confidence > 0.0
         return Sight(prompts, probabilities, self.previous, threshold, step, alike, candidates,

@@ -253,7 +253,6 @@ class PolicyState:
     search_direction: float = 0.0  # the search's turn (+1 left, -1 right; 0: not chosen)
     glimpse_followed: bool = False  # a lost glimpse has chosen the search's direction
     turned_rad: float = 0.0  # how far the search has turned
-    explored: bool = False  # a search turned all round and handed over to exploring
     search_turn_rad: float | None = None  # how far this search turns (None: the config's)
     search_tick: tuple | None = None  # (time, turn rate) of the search's last tick
     arrival_look_from: float | None = None  # stopped to check an arrival: the newest
@@ -538,10 +537,8 @@ class ActionPolicy:
         if intent.behaviour == 'motion':
             return self._measured_motion(intent, now - state.started_at, odometry_motion)
         thing = state.object_phrase or 'target'
-        # Which one is asked about what the robot sees where it was told, before it follows
-        # one; not while exploring a house, where the verifier passes patches of floor, wall
-        # and sky often enough that any two would end the command.
-        if segmentation is not None and not state.tracking and not state.explored:
+        self._count_alike(segmentation)
+        if segmentation is not None and not state.tracking:
             held = self._alike(segmentation, thing)
             if held is not None:
                 return held
@@ -584,7 +581,6 @@ class ActionPolicy:
         turn = state.search_turn_rad or config.search_timeout_s * config.search_speed_rps
         if state.turned_rad >= turn:
             if self.may_explore:  # go_to and look_for: what is not here may be elsewhere
-                state.explored = True
                 return PolicyOutput(0.0, 0.0, EXPLORING, needs_target=True, explore=True)
             state.done = NOT_FOUND
             return PolicyOutput(0.0, 0.0, state.done)
@@ -593,6 +589,25 @@ class ActionPolicy:
         state.search_tick = (now, rate)
         return PolicyOutput(0.0, direction * rate, f'searching {thing}', needs_target=True)
 
+    def _count_alike(self, segmentation: Segmentation | None) -> None:
+        """Each new segmentation: how many lately saw things alike, and how many came since
+        the last that did (more than ALIKE_GAP: the count starts again). Those while the
+        robot follows one are no question (a look-alike on the way), only time between.
+        """
+        if segmentation is None:
+            return
+        state = self.state
+        count, last, since = state.alike_seen
+        key = (segmentation.segmented_stamp, segmentation.received
+               if _own_segmentation(segmentation) else None)  # as _track counts them
+        if key == last:
+            return
+        if segmentation.alike < 2 or state.tracking:
+            since += 1
+        else:
+            count, since = (count if since <= ALIKE_GAP else 0) + 1, 0
+        state.alike_seen = count, key, since
+
     def _alike(self, segmentation: Segmentation, thing: str) -> PolicyOutput | None:
         """Hold still while segmentations see several things that fit the command alike
         (two red balls, and no word of which), before the robot follows one: after two such
@@ -600,13 +615,7 @@ class ActionPolicy:
         last segmentation saw no such thing.
         """
         state = self.state
-        count, last, since = state.alike_seen
-        if segmentation.segmented_stamp != last:
-            if segmentation.alike < 2:
-                since += 1
-            else:
-                count, since = (count if since <= ALIKE_GAP else 0) + 1, 0
-            state.alike_seen = count, segmentation.segmented_stamp, since
+        count = state.alike_seen[0]
         if segmentation.alike < 2:
             return None
         # A sighting being confirmed starts again: one of several seen alone between

@@ -57,9 +57,10 @@ SAY_WHICH = 'say which: the left {0}, the nearest {0} …'
 # best contrast by less than this is an instance too (core.verification's NEARLY): it keeps
 # more of the true instances and no more look-alikes (benchmarks/README.md).
 ALIKE_MARGIN = 0.06
-# Things alike that make a command ambiguous are at least this much of the image: smaller,
-# the verifier passes specks of floor and wall tops as often as far things alike (few of
-# those in the relations scenes are smaller; benchmarks/README.md).
+# Things alike (that make a command ambiguous, or that a relation picks from) are at least
+# this much of the image: smaller, the verifier passes specks of floor and wall tops as
+# often as far things alike (4 of 688 of those in the relations scenes are smaller;
+# benchmarks/README.md, "Asking which in a house").
 MIN_ALIKE_AREA = 0.002
 
 

@@ -32,7 +32,8 @@ class CameraEmbedder(ModelNode):
             Float32MultiArray, 'image_embedding', RELIABLE_LATEST,
             qos_overriding_options=OVERRIDABLE)
         self.labels_pub = self.output(String, 'scene_labels', RELIABLE_LATEST)
-        self.views_pub = self.output(Float32MultiArray, 'view_embeddings', RELIABLE_LATEST)
+        self.views_pub = self.output(Float32MultiArray, 'view_embeddings', RELIABLE_LATEST,
+                                     qos_overriding_options=OVERRIDABLE)
 
     def load(self):
         self.encoder = ClipEncoder(self.loaded)

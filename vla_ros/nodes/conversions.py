@@ -11,6 +11,7 @@ import numpy as np
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from vla_ros.core.collision_monitor import Scan
+from vla_ros.core.exploration import MAX_VIEW_TILES
 from vla_ros.core.odometry import Pose2D
 from vla_ros.core.policy import TargetView
 
@@ -54,6 +55,17 @@ def embeddings_msg(rows, model_name: str) -> Float32MultiArray:
                                           stride=rows.shape[1])]
     msg.data = rows.reshape(-1).tolist()
     return msg
+
+
+def embedding_rows(msg: Float32MultiArray) -> int | None:
+    """How many rows an embeddings_msg holds; None when its layout does not fit its data or
+    it holds none or more than MAX_VIEW_TILES (each row costs the policy a painting).
+    """
+    dims = msg.layout.dim
+    if len(dims) != 2 or not 1 <= dims[0].size <= MAX_VIEW_TILES or dims[1].size < 1 or (
+            dims[0].size * dims[1].size != len(msg.data)):
+        return None
+    return dims[0].size
 
 
 def embedding_model_name(msg: Float32MultiArray) -> str:

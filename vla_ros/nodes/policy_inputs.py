@@ -112,8 +112,13 @@ class PolicyInputs:
         nothing there).
         """
         label, ours = convert.embedding_model_name(msg), self.node.encoder.name
-        if label == ours:
+        rows = convert.embedding_rows(msg)
+        if label == ours and rows is not None:
             self.view = msg
+        elif label == ours:
+            self.node.get_logger().warning(
+                'dropped view_embeddings whose layout does not fit its data (rows x length, '
+                f'at most {convert.MAX_VIEW_TILES} rows)', throttle_duration_sec=THROTTLE_S)
         else:
             self.node.get_logger().warning(
                 f"image embeddings from model '{label}' are not compared with commands "
