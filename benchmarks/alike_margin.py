@@ -32,19 +32,13 @@ def main(argv=None):
     import numpy as np
     from tqdm import tqdm
 
-    from vla_ros.commands.eval import add_arguments, load_pipeline
-    from vla_ros.core import paths
+    from vla_ros.commands.eval import default_pipeline
     from vla_ros.core.backends import isa_flags
     from vla_ros.core.segmentation import crop_region, find_regions, pixel_at
-    from vla_ros.evaluation.lockstep import StackSettings
     from vla_ros.evaluation.relations_task import relations_scene
     from vla_ros.sim.world import SimWorld
 
-    options = argparse.ArgumentParser()
-    add_arguments(options)
-    params_file = paths.default_params_file()
-    settings = StackSettings.from_params_file(params_file)
-    pipeline = load_pipeline(options.parse_args([]), settings, params_file)
+    pipeline, settings = default_pipeline()
     from vla_ros.core.relations import ALIKE_MARGIN, MIN_ALIKE_AREA
 
     scores = {'alike': [], 'elsewhere': []}

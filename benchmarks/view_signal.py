@@ -54,19 +54,13 @@ def main(argv=None):
     import numpy as np
     from tqdm import tqdm
 
-    from vla_ros.commands.eval import add_arguments, load_pipeline
-    from vla_ros.core import paths
+    from vla_ros.commands.eval import default_pipeline
     from vla_ros.core.backends import isa_flags
     from vla_ros.core.exploration import view_tiles
-    from vla_ros.evaluation.lockstep import StackSettings
     from vla_ros.sim.rooms import generate_rooms_scene
     from vla_ros.sim.world import SimWorld
 
-    options = argparse.ArgumentParser()
-    add_arguments(options)
-    params_file = paths.default_params_file()
-    settings = StackSettings.from_params_file(params_file)
-    encoder = load_pipeline(options.parse_args([]), settings, params_file).encoder
+    encoder = default_pipeline()[0].encoder
     rng = np.random.default_rng(0)
     views = []
     for seed in tqdm(range(*args.seeds), desc='scenes', unit='scene'):

@@ -239,6 +239,22 @@ def load_pipeline(args, settings, params_file):
     return RealMode(settings, encoder, segmenter, verifier_encoder, intent_encoder)
 
 
+
+def default_pipeline():
+    """(pipeline, settings) as `vla-ros eval --mode real` loads them with no options: the
+    installed params file's models on its backends (for benchmarks that need the models).
+    """
+    import argparse
+
+    from vla_ros.core import paths
+    from vla_ros.evaluation.lockstep import StackSettings
+
+    options = argparse.ArgumentParser()
+    add_arguments(options)
+    params_file = paths.default_params_file()
+    settings = StackSettings.from_params_file(params_file)
+    return load_pipeline(options.parse_args([]), settings, params_file), settings
+
 def stale_stops(statuses, after: str = '') -> int:
     """'stopped: stale input' events once the robot was acting (not the wait for the first
     target or for simulated time to start), or only those straight after a status starting
